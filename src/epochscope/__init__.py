@@ -1,0 +1,80 @@
+"""epochscope: watch a neural network learn.
+
+A recorder (``epochscope.torch``, ``epochscope.keras``, ``epochscope.lightning``) writes,
+at every epoch, what chosen layers output on a fixed probe set and what the weights are,
+into a run directory. :func:`embed` adds 2-D maps of a layer to the run; :func:`render`,
+:func:`network_animation` and :func:`report` draw pictures from it.
+
+Importing ``epochscope`` is light: torch, keras, umap and matplotlib load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._errors import (
+    EpochscopeError,
+    MissingDependencyError,
+    NotARunError,
+    RunError,
+    RunLockedError,
+)
+from .record.core import Reduction
+from .record.labels import encode_labels
+from .record.probe import stratified_probe
+from .run import SCHEMA_VERSION, LayerInfo, Manifest, Run, RunWriter, open_run
+
+__version__ = "0.1.0"
+
+# Public names that live in modules with heavy imports: resolved on first access.
+_LAZY = {
+    "load_dataset": "epochscope.datasets",
+    "embed": "epochscope.maps.api",
+    "Maps": "epochscope.maps.api",
+    "render": "epochscope.draw.render_all",
+    "network_animation": "epochscope.draw.network",
+    "report": "epochscope.html.report",
+    "import_chainer": "epochscope.importers.chainer",
+    "import_checkpoints": "epochscope.importers.checkpoints",
+    "check_run": "epochscope.checker",
+}
+
+__all__ = [
+    "__version__",
+    "SCHEMA_VERSION",
+    "EpochscopeError",
+    "LayerInfo",
+    "Manifest",
+    "Maps",
+    "MissingDependencyError",
+    "NotARunError",
+    "Reduction",
+    "Run",
+    "RunError",
+    "RunLockedError",
+    "RunWriter",
+    "check_run",
+    "embed",
+    "encode_labels",
+    "import_chainer",
+    "import_checkpoints",
+    "load_dataset",
+    "network_animation",
+    "open_run",
+    "render",
+    "report",
+    "stratified_probe",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'epochscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

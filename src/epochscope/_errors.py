@@ -1,0 +1,55 @@
+"""The exceptions epochscope raises for its own failures, and the message helpers.
+
+Mistakes by the caller (a wrong argument, an unknown layer name) raise the built-in
+``ValueError`` / ``TypeError``; problems epochscope finds in data it reads or writes raise
+one of the classes below, all subclasses of :class:`EpochscopeError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "EpochscopeError",
+    "RunError",
+    "NotARunError",
+    "RunLockedError",
+    "MissingDependencyError",
+    "unknown_name_message",
+]
+
+
+class EpochscopeError(Exception):
+    """Base class of every error that epochscope raises about its own data or setup."""
+
+
+class RunError(EpochscopeError):
+    """A run directory is missing, malformed, from a newer version, or inconsistent."""
+
+
+class NotARunError(RunError):
+    """The folder given as a run holds no epochscope manifest."""
+
+
+class RunLockedError(RunError):
+    """Another process is already writing to this run."""
+
+
+class MissingDependencyError(EpochscopeError, ImportError):
+    """An optional dependency needed for this feature is not installed."""
+
+
+def unknown_name_message(kind: str, given: str, available: Iterable[str], *, limit: int = 30) -> str:
+    """Return "<kind> 'x' not found; did you mean 'y'? <Kind>s: a, b, ..." with close matches first.
+
+    >>> unknown_name_message("layer", "hiden", ["conv", "hidden"])
+    "layer 'hiden' not found; did you mean 'hidden'? Layers: hidden, conv"
+    """
+    names = [str(n) for n in available]
+    close = difflib.get_close_matches(str(given), names, n=3, cutoff=0.5)
+    ordered = close + [n for n in names if n not in close]
+    shown = ", ".join(ordered[:limit]) + (f", … ({len(ordered) - limit} more)" if len(ordered) > limit else "")
+    hint = f"; did you mean '{close[0]}'?" if close else "."
+    listing = f" {kind[:1].upper()}{kind[1:]}s: {shown}" if names else f" There are no {kind}s."
+    return f"{kind} '{given}' not found{hint}{listing}"

@@ -1,0 +1,25 @@
+"""``epochscope info RUN``: print what a run holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="print what a run holds",
+                       description="Print a run's layers, epochs, probe and test sets, weights and last metrics.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--json", action="store_true", help="print the manifest and epoch list as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..run import open_run
+
+    r = open_run(args.run)
+    if args.json:
+        print(json.dumps({**r.manifest.to_json(), "epochs": r.epochs}, indent=2))
+    else:
+        print(r.describe())
+    return 0

@@ -1,0 +1,1 @@
+"""The self-contained interactive HTML report. Public entry: :func:`epochscope.report`."""

@@ -1,0 +1,1 @@
+"""Importers: write a run from checkpoints and logs that other tools saved."""

@@ -1,0 +1,249 @@
+"""The framework-free core of every recorder.
+
+An adapter (PyTorch, Keras, Lightning) runs the model over the probe and test examples in
+batches and hands each batch's layer outputs and model outputs, as numpy arrays in
+channel-first layout, to an :class:`EpochRecording`. This core encodes labels, reduces
+wide layers, writes into the run and commits the epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..run import RunWriter
+from .labels import encode_labels
+
+__all__ = ["Reduction", "Reducer", "RecordingSession", "EpochRecording", "predicted_classes"]
+
+REDUCE_METHODS = ("project", "pool", "none")
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """How to store layers wider than ``max_width`` values per example.
+
+    - ``"project"`` (default): a fixed Gaussian random projection to ``width`` values, the
+      same matrix at every epoch (saved in the run), which preserves distances between
+      examples up to a small distortion (Johnson–Lindenstrauss), so maps stay faithful.
+    - ``"pool"``: average over the spatial axes of a conv output (N, C, H, W) -> (N, C);
+      projected as well if the channels alone are still wider than ``max_width``.
+    - ``"none"``: store every value (runs get large).
+    """
+
+    method: str = "project"
+    max_width: int = 2048
+    width: int = 512
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in REDUCE_METHODS:
+            raise ValueError(f"reduce must be one of {REDUCE_METHODS}, got {self.method!r}")
+        if self.max_width < 1 or self.width < 1:
+            raise ValueError(f"max_width and width must be positive, got {self.max_width}, {self.width}")
+        if self.width > self.max_width:
+            raise ValueError(f"width ({self.width}) must not exceed max_width ({self.max_width})")
+
+
+class Reducer:
+    """Maps one layer's batch output ``(n, *shape)`` to stored rows ``(n, width)``."""
+
+    def __init__(self, shape: tuple[int, ...], settings: Reduction, matrix: np.ndarray | None = None) -> None:
+        self.shape = shape
+        flat = int(np.prod(shape)) if shape else 1
+        self.pool = settings.method == "pool" and len(shape) >= 2 and flat > settings.max_width
+        pooled = shape[0] if self.pool else flat
+        self.matrix: np.ndarray | None = None
+        if settings.method != "none" and pooled > settings.max_width:
+            if matrix is None:
+                rng = np.random.default_rng(settings.seed)
+                matrix = (rng.standard_normal((pooled, settings.width)) / np.sqrt(settings.width)).astype(np.float32)
+            if matrix.shape != (pooled, settings.width):
+                raise ValueError(f"stored projection matrix has shape {matrix.shape}, expected {(pooled, settings.width)}")
+            self.matrix = matrix
+        self.width = self.matrix.shape[1] if self.matrix is not None else pooled
+        self.description: dict[str, Any] | None = None
+        if self.pool or self.matrix is not None:
+            steps = (["pool"] if self.pool else []) + (["project"] if self.matrix is not None else [])
+            self.description = {"method": "+".join(steps), "from": flat, "to": self.width, "seed": settings.seed}
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = batch.reshape(len(batch), *self.shape) if self.shape else batch.reshape(len(batch), 1)
+        if self.pool:
+            x = x.reshape(len(x), self.shape[0], -1).mean(axis=2)
+        x = x.reshape(len(x), -1).astype(np.float32, copy=False)
+        if self.matrix is not None:
+            x = x @ self.matrix
+        return x
+
+
+def predicted_classes(outputs: np.ndarray | None, n: int) -> np.ndarray:
+    """Predicted class per example from the model's outputs (logits or probabilities).
+
+    Two or more columns: the arg-max; one column: a threshold at 0 for logits or 0.5 for
+    probabilities in [0, 1]; anything else: ``-1`` (unknown).
+    """
+    if outputs is None:
+        return np.full(n, -1, dtype=np.int64)
+    out = np.asarray(outputs, dtype=np.float32).reshape(n, -1)
+    if out.shape[1] >= 2:
+        return out.argmax(axis=1).astype(np.int64)
+    if out.shape[1] == 1:
+        threshold = 0.5 if (out.min() >= 0 and out.max() <= 1) else 0.0
+        return (out[:, 0] > threshold).astype(np.int64)
+    return np.full(n, -1, dtype=np.int64)
+
+
+class RecordingSession:
+    """Owns the run writer for one recorder; creates one :class:`EpochRecording` per epoch.
+
+    Parameters
+    ----------
+    run_dir : folder of the run (created, or resumed when it already holds one).
+    layers : names of the layers whose outputs are recorded.
+    probe_labels, test_labels : labels in any form :func:`encode_labels` accepts.
+    class_names : optional names, one per class.
+    probe_inputs, test_inputs : inputs to keep for thumbnails (kept when
+        ``keep_inputs`` and each example has at most ``max_input_values`` values).
+    framework : recorded in the manifest ("torch", "keras", ...).
+    reduction : how wide layers are stored.
+    """
+
+    max_input_values = 4096
+
+    def __init__(
+        self,
+        run_dir: str,
+        *,
+        layers: Sequence[str],
+        probe_labels: object,
+        framework: str,
+        test_labels: object | None = None,
+        class_names: Sequence[str] | None = None,
+        probe_inputs: np.ndarray | None = None,
+        test_inputs: np.ndarray | None = None,
+        keep_inputs: bool = True,
+        reduction: Reduction = Reduction(),
+        info: Mapping[str, Any] | None = None,
+        resume: bool = True,
+    ) -> None:
+        if isinstance(layers, str):
+            layers = [layers]
+        self.layers = list(dict.fromkeys(layers))
+        labels, names = encode_labels(probe_labels, class_names, what="probe labels")
+        test = None
+        if test_labels is not None:
+            test, test_names = encode_labels(test_labels, class_names, what="test labels")
+            if class_names is None and len(test_names) > len(names):
+                names = test_names  # a class that only the test set shows
+        self.labels, self.class_names, self.test_labels = labels, names, test
+        self.reduction = reduction
+        keep = keep_inputs and probe_inputs is not None and int(np.prod(np.shape(probe_inputs)[1:])) <= self.max_input_values
+        self.writer = RunWriter.open(
+            run_dir,
+            framework=framework,
+            labels=labels,
+            class_names=names,
+            test_labels=test,
+            probe_inputs=np.asarray(probe_inputs) if keep else None,
+            test_inputs=np.asarray(test_inputs) if keep and test_inputs is not None and test is not None else None,
+            info=info,
+            resume=resume,
+        )
+        self._reducers: dict[str, Reducer] = {}
+        self.started = time.time()
+
+    @property
+    def next_epoch(self) -> int:
+        return self.writer.next_epoch
+
+    @property
+    def path(self) -> str:
+        return str(self.writer.path)
+
+    def reducer(self, layer: str, shape: tuple[int, ...]) -> Reducer:
+        """The layer's reducer, built (and declared in the manifest) on first sight."""
+        if layer not in self._reducers:
+            reducer = Reducer(shape, self.reduction, self.writer.reduction_matrix(layer))
+            if reducer.matrix is not None:
+                self.writer.save_reduction_matrix(layer, reducer.matrix)
+            self.writer.declare_layer(layer, shape, reducer.width, reducer.description)
+            self._reducers[layer] = reducer
+        reducer = self._reducers[layer]
+        if reducer.shape != shape:
+            raise ValueError(f"layer '{layer}' output shape changed from {reducer.shape} to {shape} per example")
+        return reducer
+
+    def start_epoch(self, epoch: int | None = None) -> EpochRecording:
+        """Begin recording ``epoch`` (default: the next one)."""
+        epoch = self.next_epoch if epoch is None else int(epoch)
+        return EpochRecording(self, epoch)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class EpochRecording:
+    """One epoch being captured: feed batches, then :meth:`commit` (or use ``with``)."""
+
+    def __init__(self, session: RecordingSession, epoch: int) -> None:
+        self.session = session
+        self.epoch = epoch
+        self.builder = session.writer.epoch(epoch)
+        self._predictions = {"probe": np.full(len(session.labels), -1, np.int64)}
+        if session.test_labels is not None:
+            self._predictions["test"] = np.full(len(session.test_labels), -1, np.int64)
+        self._t0 = time.perf_counter()
+        self.committed = False
+
+    def __enter__(self) -> EpochRecording:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        elif not self.committed:
+            self.builder.discard()
+
+    def add_batch(self, split: str, start: int, layer_outputs: Mapping[str, np.ndarray], model_outputs: np.ndarray | None) -> None:
+        """Store one batch: ``layer_outputs[layer]`` is ``(b, *shape)`` channel-first,
+        ``model_outputs`` the model's ``(b, n_classes)`` logits or probabilities (or None)."""
+        b = None
+        for layer, out in layer_outputs.items():
+            out = np.asarray(out)
+            if not np.issubdtype(out.dtype, np.number):
+                raise TypeError(f"layer '{layer}' produced {out.dtype} values; only numeric outputs can be recorded")
+            b = len(out)
+            reducer = self.session.reducer(layer, tuple(out.shape[1:]))
+            self.builder.layer_buffer(layer, split=split)[start:start + b] = reducer(out)
+        if model_outputs is not None:
+            b = len(model_outputs) if b is None else b
+            self._predictions[split][start:start + b] = predicted_classes(model_outputs, b)
+
+    def commit(self, metrics: Mapping[str, Any] | None = None, weights: Mapping[str, np.ndarray] | None = None) -> int:
+        """Write predictions, weights and metrics and make the epoch durable; returns the epoch."""
+        if self.committed:
+            return self.epoch
+        s = self.session
+        row: dict[str, Any] = {}
+        for split, labels in (("probe", s.labels), ("test", s.test_labels)):
+            if labels is None:
+                continue
+            pred = self._predictions[split]
+            self.builder.set_predictions(pred, split=split)
+            if (pred >= 0).any():
+                row[f"{split}_accuracy"] = float((pred == labels).mean())
+        if weights:
+            self.builder.set_weights(weights)
+        row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in (metrics or {}).items()})
+        row["wall_time"] = time.time()
+        row["elapsed"] = time.time() - s.started
+        row["record_seconds"] = time.perf_counter() - self._t0
+        self.builder.set_metrics(row)
+        self.builder.commit()
+        self.committed = True
+        return self.epoch

@@ -1,0 +1,61 @@
+"""Turn whatever labels a user has (ints, floats, one-hot, strings) into class indices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["encode_labels"]
+
+
+def encode_labels(y: object, class_names: Sequence[str] | None = None, *, what: str = "labels") -> tuple[np.ndarray, tuple[str, ...]]:
+    """Return ``(indices, class_names)`` for labels given as integers, integral floats,
+    one-hot / probability rows, or strings.
+
+    With ``class_names`` given, string labels are looked up by name and integer labels must
+    lie in ``range(len(class_names))``; without, names are ``"0".."k-1"`` for integers and the
+    sorted distinct strings for strings.
+
+    >>> encode_labels(["cat", "dog", "cat"])
+    (array([0, 1, 0]), ('cat', 'dog'))
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"{what}: a 2-D array must be one-hot or class scores, got dtype {arr.dtype}")
+        arr = arr.argmax(axis=1)
+    elif arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{what}: expected one label per example (1-D) or one-hot rows (2-D), got shape {arr.shape}")
+    if len(arr) == 0:
+        raise ValueError(f"{what}: no labels given")
+
+    if arr.dtype.kind in "USO":
+        strings = np.array([str(v) for v in arr])
+        names = tuple(class_names) if class_names is not None else tuple(sorted(set(strings.tolist())))
+        index = {name: i for i, name in enumerate(names)}
+        unknown = sorted(set(strings.tolist()) - set(index))
+        if unknown:
+            raise ValueError(f"{what}: labels {unknown[:5]} are not among class_names {list(names)[:20]}")
+        return np.array([index[s] for s in strings], dtype=np.int64), names
+
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{what}: float labels must be whole numbers (class indices); got e.g. {arr[arr != np.round(arr)][:3]}")
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what}: expected integer, one-hot or string labels, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.min() < 0:
+        raise ValueError(f"{what}: class indices must be >= 0, got {arr.min()}")
+    if class_names is None:
+        names = tuple(str(i) for i in range(int(arr.max()) + 1))
+    else:
+        names = tuple(str(c) for c in class_names)
+        if arr.max() >= len(names):
+            raise ValueError(f"{what}: class index {arr.max()} but only {len(names)} class_names were given")
+    return arr, names

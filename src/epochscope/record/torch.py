@@ -1,0 +1,270 @@
+"""Record a PyTorch model: forward hooks by module name, one capture per epoch.
+
+Users import it as ``from epochscope.torch import Recorder``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._errors import unknown_name_message
+from .._optional import require
+from ..run import open_run
+from .core import RecordingSession, Reduction
+from .probe import stratified_indices
+
+torch = require("torch", extra="torch", purpose="recording PyTorch models")
+nn = torch.nn
+
+__all__ = ["Recorder", "find_modules", "capture"]
+
+log = logging.getLogger("epochscope")
+
+_WEIGHT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _to_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    return torch.as_tensor(np.asarray(x))
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def first_tensor(output: Any, where: str) -> torch.Tensor:
+    """The tensor to record from a module's output: itself, or the first tensor of a tuple/list."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            if isinstance(item, torch.Tensor):
+                return item
+    if isinstance(output, Mapping):
+        raise TypeError(
+            f"{where} returns a dict ({', '.join(map(str, list(output)[:5]))}); record a submodule that "
+            "returns a tensor, or wrap the layer so it returns the tensor you want to see"
+        )
+    raise TypeError(f"{where} returns {type(output).__name__}, not a tensor; record a module whose output is a tensor")
+
+
+def find_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+    """Look up modules by their ``named_modules()`` name; unknown names list the ones that exist."""
+    modules = dict(model.named_modules())
+    found = {}
+    for name in names:
+        if name not in modules:
+            available = [n for n in modules if n]
+            raise ValueError(unknown_name_message("layer", name, available) + " (names from model.named_modules())")
+        found[name] = modules[name]
+    return found
+
+
+def capture(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Tensor, *, batch_size: int,
+            device: torch.device, on_batch) -> None:
+    """Run ``model`` over ``x`` in eval mode without gradients, calling
+    ``on_batch(start, {name: output ndarray}, model_output ndarray)`` per batch.
+
+    Hooks are registered here and removed in ``finally``, and the model's training mode is
+    restored, also when the forward pass raises.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            outputs[name] = first_tensor(output, f"layer '{name}'").detach()
+        return hook
+
+    was_training = model.training
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in modules.items()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                outputs.clear()
+                batch = x[start:start + batch_size].to(device, non_blocking=True)
+                result = model(batch)
+                missing = [n for n in modules if n not in outputs]
+                if missing:
+                    raise RuntimeError(f"layers {missing} were not called in the forward pass; record layers the model uses")
+                layer_arrays = {n: outputs[n].float().cpu().numpy() for n in modules}
+                logits = first_tensor(result, "the model").float().cpu().numpy()
+                on_batch(start, layer_arrays, logits)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _weight_tensors(model: nn.Module, weights: str | Sequence[str] | None) -> dict[str, torch.Tensor]:
+    if weights is None or weights == [] or weights == ():
+        return {}
+    if weights == "auto":
+        found = {}
+        for name, module in model.named_modules():
+            if isinstance(module, _WEIGHT_TYPES):
+                for pname, p in module.named_parameters(recurse=False):
+                    found[f"{name}.{pname}"] = p
+        return found
+    if isinstance(weights, str):
+        raise ValueError(f"weights must be 'auto', None or a list of module/parameter names, got {weights!r}")
+    params = dict(model.named_parameters())
+    modules = dict(model.named_modules())
+    found = {}
+    for name in weights:
+        if name in params:
+            found[name] = params[name]
+        elif name in modules and name:
+            for pname, p in modules[name].named_parameters(recurse=False):
+                found[f"{name}.{pname}"] = p
+        else:
+            raise ValueError(unknown_name_message("weight", name, [*params, *(m for m in modules if m)]))
+    return found
+
+
+class Recorder:
+    """Records a PyTorch model's chosen layers, predictions and weights at every epoch.
+
+    Parameters
+    ----------
+    model : the ``nn.Module`` being trained (any device).
+    layers : module names from ``model.named_modules()`` whose outputs are recorded.
+    probe : ``(x, y)`` the fixed examples recorded every epoch (tensors or arrays; labels
+        as integers, one-hot rows or strings).
+    run_dir : folder of the run; created, or resumed (appended to) when it holds one.
+    test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
+    class_names : optional names, one per class.
+    weights : ``"auto"`` (every Linear and Conv layer), a list of module or parameter
+        names, or ``None``.
+    probe_size : draw a class-balanced subset of this size from ``probe``.
+    batch_size : examples per forward pass during capture.
+    reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
+        example are stored (see :class:`~epochscope.record.core.Reduction`).
+    keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
+    seed : seed for the probe subset and the projection matrix.
+    resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+
+    Example::
+
+        rec = Recorder(model, layers=["hidden"], probe=(x, y), run_dir="runs/mnist")
+        rec.record(0)                           # the untrained model
+        for epoch in range(1, 11):
+            train_one_epoch(model)
+            rec.record(epoch, metrics={"loss": loss, "accuracy": acc})
+        rec.close()
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Sequence[str],
+        probe: tuple[Any, Any],
+        run_dir: str,
+        test: tuple[Any, Any] | None = None,
+        class_names: Sequence[str] | None = None,
+        weights: str | Sequence[str] | None = "auto",
+        probe_size: int | None = None,
+        batch_size: int = 500,
+        reduce: str = "project",
+        max_width: int = 2048,
+        reduced_width: int = 512,
+        keep_inputs: bool = True,
+        seed: int = 0,
+        resume: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if isinstance(layers, str):
+            layers = [layers]
+        if not layers:
+            raise ValueError("layers must name at least one module to record, e.g. layers=['hidden']")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.model = model
+        self.modules = find_modules(model, layers)
+        self._weights = _weight_tensors(model, weights)
+        x, y = probe
+        if len(x) != len(y):
+            raise ValueError(f"probe x has {len(x)} examples but y has {len(y)}")
+        if probe_size is not None:
+            idx = stratified_indices(_to_numpy(y), probe_size, seed=seed)
+            x, y = x[idx], y[idx]
+        self.x_probe = _to_tensor(x).float()
+        self.x_test = None
+        y_test = None
+        if test is not None:
+            xt, y_test = test
+            if len(xt) != len(y_test):
+                raise ValueError(f"test x has {len(xt)} examples but y has {len(y_test)}")
+            self.x_test = _to_tensor(xt).float()
+        self.batch_size = batch_size
+        self.session = RecordingSession(
+            run_dir,
+            layers=list(self.modules),
+            probe_labels=_to_numpy(y),
+            test_labels=None if y_test is None else _to_numpy(y_test),
+            class_names=class_names,
+            probe_inputs=self.x_probe.cpu().numpy() if keep_inputs else None,
+            test_inputs=self.x_test.cpu().numpy() if keep_inputs and self.x_test is not None else None,
+            keep_inputs=keep_inputs,
+            framework="torch",
+            reduction=Reduction(reduce, max_width, reduced_width, seed),
+            info={"model": type(model).__name__},
+            resume=resume,
+        )
+
+    # -- lifetime
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the run (its lock). Every recorded epoch is already on disk."""
+        self.session.close()
+
+    @property
+    def run_dir(self) -> str:
+        return self.session.path
+
+    @property
+    def next_epoch(self) -> int:
+        """The epoch number :meth:`record` uses when called without one."""
+        return self.session.next_epoch
+
+    @property
+    def run(self):
+        """The run opened for reading (see :class:`epochscope.Run`)."""
+        return open_run(self.session.path)
+
+    # -- recording
+    def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None) -> int:
+        """Capture the model now as ``epoch`` (default: the next one) and commit it to disk.
+
+        ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch;
+        ``probe_accuracy``/``test_accuracy`` are added from the predictions. Returns the epoch.
+        """
+        device = _model_device(self.model)
+        with self.session.start_epoch(epoch) as rec:
+            splits = [("probe", self.x_probe)] + ([("test", self.x_test)] if self.x_test is not None else [])
+            for split, x in splits:
+                capture(self.model, self.modules, x, batch_size=self.batch_size, device=device,
+                        on_batch=lambda start, acts, logits, split=split: rec.add_batch(split, start, acts, logits))
+            weights = {name: p.detach().float().cpu().numpy() for name, p in self._weights.items()}
+            return rec.commit(metrics=metrics, weights=weights)

@@ -1,0 +1,40 @@
+"""The public door: a rename of a public name is a decision, not an accident."""
+
+import subprocess
+import sys
+
+import epochscope
+
+PUBLIC = [
+    "EpochscopeError", "LayerInfo", "Manifest", "Maps", "MissingDependencyError", "NotARunError", "Reduction",
+    "Run", "RunError", "RunLockedError", "RunWriter", "SCHEMA_VERSION", "__version__", "check_run", "embed",
+    "encode_labels", "import_chainer", "import_checkpoints", "load_dataset", "network_animation", "open_run",
+    "render", "report", "stratified_probe",
+]
+
+
+def test_public_names_are_pinned():
+    assert sorted(epochscope.__all__) == sorted(PUBLIC)
+
+
+def test_every_public_name_resolves_and_is_documented():
+    for name in PUBLIC:
+        obj = getattr(epochscope, name)
+        if callable(obj):
+            assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
+
+
+def test_import_is_light():
+    code = ("import sys, epochscope; heavy = [m for m in ('torch', 'keras', 'umap', 'numba', 'matplotlib', "
+            "'lightning', 'pynndescent') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        epochscope.no_such_thing  # noqa: B018
+    except AttributeError as err:
+        assert "no_such_thing" in str(err)
+    else:
+        raise AssertionError("expected AttributeError")
