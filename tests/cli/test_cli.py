@@ -1,0 +1,53 @@
+"""The command line: help for every command, info, the demo, clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from epochscope.cli import build_parser, main
+
+
+def test_every_command_has_help(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"demo", "info"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: epochscope" in capsys.readouterr().out
+
+
+def test_info_describes_a_run(synthetic_run, capsys):
+    assert main(["info", str(synthetic_run)]) == 0
+    out = capsys.readouterr().out
+    assert "epochs    0..4 (5 finished)" in out and "hidden" in out and "probe     120 examples, 3 classes" in out
+    assert main(["info", str(synthetic_run), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["epochs"] == [0, 1, 2, 3, 4] and data["layers"][0]["width"] == 16
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("epochscope info: error:") and "manifest.json is missing" in err and "Traceback" not in err
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "epochscope", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("epochscope ")
+
+
+def test_demo_trains_and_records_digits(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--dataset", "digits", "--epochs", "2", "--probe-size", "300", "--out", str(out),
+                 "--no-pictures"]) == 0
+    from epochscope import open_run
+
+    run = open_run(out / "run")
+    assert run.epochs == [0, 1, 2] and run.layers == ["hidden"]
+    assert run.layer_info("hidden").width == 512 and run.manifest.probe_size == 300 and run.manifest.test_size == 359
+    assert run.metrics[-1]["val_accuracy"] > run.metrics[0]["val_accuracy"]
