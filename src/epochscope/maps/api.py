@@ -1,0 +1,267 @@
+"""The embedder's public door: :func:`embed` and the :class:`Maps` it returns.
+
+``epochscope.embed`` and ``epochscope.Maps`` resolve here lazily, so importing
+epochscope does not import umap (or numba).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._errors import RunError, unknown_name_message
+from ..run import Run, open_run
+from .align import align_chain, robust_bounds
+from .base import MethodSettings, SequenceResult
+from .cache import cache_key, load_maps, save_maps
+from .quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
+from .source import LayerSequence, find_unusable_epochs
+
+__all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
+
+log = logging.getLogger("epochscope")
+
+#: method name -> (module, settings class); imported only when chosen.
+METHODS: dict[str, tuple[str, str]] = {
+    "umap": ("epochscope.maps.umap_chain", "UmapChainSettings"),
+    "umap-independent": ("epochscope.maps.umap_independent", "UmapIndependentSettings"),
+    "aligned-umap": ("epochscope.maps.aligned_umap", "AlignedUmapSettings"),
+    "pca": ("epochscope.maps.pca", "PcaSettings"),
+    "tsne": ("epochscope.maps.tsne", "TsneSettings"),
+}
+
+QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous")
+
+
+@dataclass(frozen=True, eq=False)
+class Maps:
+    """2-D maps of one layer at every embedded epoch, aligned so that frames can be animated.
+
+    Attributes
+    ----------
+    layer, method : what was embedded and how.
+    params : the method's settings (they key the cache).
+    epochs : the epochs embedded, ascending (epochs with NaN/Inf activations are left out).
+    coords : float32 ``(n_epochs, n_probe, 2)``; frame ``i`` belongs to ``epochs[i]``.
+    test_coords : float32 ``(n_epochs, n_test, 2)`` placed on each frame with that frame's
+        transform, or ``None`` when the run holds no test set.
+    quality : per-epoch float arrays of length ``n_epochs``: ``trustworthiness``,
+        ``motion`` (NaN for the first), ``knn_accuracy_map``, ``knn_accuracy_layer``,
+        ``cka_previous`` (NaN for the first).
+    bounds : ``(xmin, xmax, ymin, ymax)``, the same axes for every frame.
+    skipped : ``{epoch: reason}`` for requested epochs that were not embedded.
+
+    Example::
+
+        maps = epochscope.embed("runs/mnist", "hidden")
+        xy = maps.frame(maps.epochs[-1])          # (n_probe, 2)
+        maps.quality["trustworthiness"].min()
+    """
+
+    layer: str
+    method: str
+    params: dict
+    epochs: list
+    coords: np.ndarray
+    test_coords: np.ndarray | None
+    quality: dict
+    bounds: tuple
+    skipped: dict
+
+    def __repr__(self) -> str:
+        span = f"{self.epochs[0]}..{self.epochs[-1]}" if self.epochs else "none"
+        tw = self.quality.get("trustworthiness")
+        tw_text = f", trustworthiness {np.nanmin(tw):.3f}..{np.nanmax(tw):.3f}" if tw is not None and len(tw) else ""
+        return (f"Maps(layer={self.layer!r}, method={self.method!r}, epochs={span} ({len(self.epochs)}), "
+                f"probe={self.coords.shape[1]}, test={0 if self.test_coords is None else self.test_coords.shape[1]}"
+                f"{tw_text}, skipped={sorted(self.skipped)})")
+
+    def _index(self, epoch: int) -> int:
+        epoch = int(epoch)
+        try:
+            return self.epochs.index(epoch)
+        except ValueError:
+            if epoch in self.skipped:
+                raise ValueError(f"epoch {epoch} was not embedded: {self.skipped[epoch]}") from None
+            span = f"{self.epochs[0]}..{self.epochs[-1]}" if self.epochs else "none"
+            raise ValueError(f"epoch {epoch} is not in these maps (epochs {span})") from None
+
+    def frame(self, epoch: int) -> np.ndarray:
+        """The probe set's ``(n_probe, 2)`` coordinates at ``epoch``."""
+        return self.coords[self._index(epoch)]
+
+    def test_frame(self, epoch: int) -> np.ndarray | None:
+        """The test set's ``(n_test, 2)`` coordinates at ``epoch``, or ``None`` without a test set."""
+        if self.test_coords is None:
+            self._index(epoch)
+            return None
+        return self.test_coords[self._index(epoch)]
+
+
+def method_settings(method: str, options: dict[str, Any]) -> MethodSettings:
+    """The settings object of ``method`` built from ``options`` (clear errors for unknown names).
+
+    >>> method_settings("pca", {}).params()
+    {'scale': 'rms'}
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(unknown_name_message("method", str(method), list(METHODS)))
+    module_name, class_name = METHODS[method]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        listing = ", ".join(valid) if valid else "none"
+        raise TypeError(f"embed(method={method!r}) got unknown option(s) {', '.join(unknown)}; "
+                        f"its options are: {listing}")
+    return cls(**options)
+
+
+def _as_run(run: Run | str | os.PathLike[str]) -> Run:
+    if isinstance(run, Run):
+        return run
+    if isinstance(run, (str, os.PathLike)):
+        return open_run(run)
+    raise TypeError(f"run must be a Run or the path of a run directory, got {type(run).__name__}")
+
+
+def _choose_epochs(run: Run, epochs: Sequence[int] | None) -> list[int]:
+    available = run.epochs
+    if not available:
+        raise RunError(f"{run.path} holds no finished epoch yet; record at least one before embedding")
+    if epochs is None:
+        return available
+    chosen = sorted({int(e) for e in epochs})
+    missing = [e for e in chosen if e not in set(available)]
+    if missing:
+        raise ValueError(f"epochs {missing} are not in the run {run.path} (epochs {available[0]}..{available[-1]})")
+    if not chosen:
+        raise ValueError("epochs must name at least one epoch (or be None for all)")
+    return chosen
+
+
+def _quality(source: LayerSequence, coords: list[np.ndarray]) -> dict[str, np.ndarray]:
+    sub = quality_subsample(source.n_probe)
+    labels = source.labels[sub]
+    n = len(coords)
+    q = {name: np.full(n, np.nan) for name in QUALITY_NAMES}
+    previous_layer = None
+    for i, epoch in enumerate(source.epochs):
+        x = source.probe(epoch)[sub]
+        y = coords[i][sub]
+        q["trustworthiness"][i] = trustworthiness(x, y, k=10)
+        q["knn_accuracy_map"][i] = knn_accuracy(y, labels, k=10)
+        q["knn_accuracy_layer"][i] = knn_accuracy(x, labels, k=10)
+        if i:
+            q["motion"][i] = motion(coords[i - 1], coords[i])
+            q["cka_previous"][i] = linear_cka(previous_layer, x)
+        previous_layer = x
+    return q
+
+
+def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, method: str = "umap", *,
+                epochs: Sequence[int] | None = None, cache: bool = True, progress: bool = True,
+                **options: Any) -> tuple[Maps, dict[str, float]]:
+    """:func:`embed`, also returning seconds per phase (``fit``, ``test``, ``align``, ``quality``;
+    ``cached`` when read back). For benchmarks; same arguments as :func:`embed`."""
+    run = _as_run(run)
+    if layer is None:
+        if not run.layers:
+            raise RunError(f"{run.path} records no layer; nothing to embed")
+        layer = run.layers[0]
+    run.layer_info(layer)  # ValueError listing the recorded layers
+    settings = method_settings(method, options)
+    requested = _choose_epochs(run, epochs)
+    params = settings.params()
+    key = cache_key(run, layer, method, params, requested)
+    timings: dict[str, float] = {}
+    if cache:
+        t0 = time.perf_counter()
+        hit = load_maps(run, key)
+        if hit is not None:
+            meta = hit["meta"]
+            timings["cached"] = time.perf_counter() - t0
+            log.debug("maps of %r (%s) read from the cache %s", layer, method, key)
+            return Maps(layer=layer, method=method, params=params, epochs=[int(e) for e in meta["epochs"]],
+                        coords=hit["coords"], test_coords=hit["test_coords"],
+                        quality={k: hit["quality"][k] for k in QUALITY_NAMES},
+                        bounds=tuple(float(b) for b in meta["bounds"]),
+                        skipped={int(k): str(v) for k, v in meta["skipped"].items()}), timings
+
+    skipped = find_unusable_epochs(run, layer, requested)
+    if skipped:
+        log.warning("layer %r: epochs %s hold NaN/Inf activations (diverged training?); embedding the others",
+                    layer, sorted(skipped))
+    usable = [e for e in requested if e not in skipped]
+    if not usable:
+        raise RunError(f"layer {layer!r}: every requested epoch holds NaN/Inf activations ({sorted(skipped)}); "
+                       "nothing can be embedded")
+    source = LayerSequence(run, layer, usable)
+    if source.n_probe < settings.min_examples:
+        raise ValueError(f"layer {layer!r} has {source.n_probe} probe examples but method {method!r} with "
+                         f"{params} needs at least {settings.min_examples}; lower n_neighbors or record a larger probe set")
+
+    result: SequenceResult = settings.embed_sequence(source, progress=progress)
+    timings.update(result.timings)
+    t0 = time.perf_counter()
+    if result.align == "procrustes":
+        coords, tests = align_chain(result.coords, result.test_coords, anchor=result.anchor)
+    else:
+        coords, tests = [np.asarray(c, np.float32) for c in result.coords], list(result.test_coords)
+    timings["align"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    quality = _quality(source, coords)
+    timings["quality"] = time.perf_counter() - t0
+    has_test = source.has_test and all(t is not None for t in tests)
+    coords_arr = np.stack(coords).astype(np.float32)
+    tests_arr = np.stack(tests).astype(np.float32) if has_test else None
+    bounds = robust_bounds([*coords, *(tests if has_test else [])])
+    maps = Maps(layer=layer, method=method, params=params, epochs=usable, coords=coords_arr, test_coords=tests_arr,
+                quality=quality, bounds=bounds, skipped=skipped)
+    if cache:
+        save_maps(run, key, {"layer": layer, "method": method, "params": params, "epochs": usable,
+                             "requested": requested, "bounds": list(bounds),
+                             "skipped": {str(k): v for k, v in skipped.items()}},
+                  coords_arr, tests_arr, quality)
+    return maps, timings
+
+
+def embed(run: Run | str | os.PathLike[str], layer: str | None = None, method: str = "umap", *,
+          epochs: Sequence[int] | None = None, cache: bool = True, progress: bool = True, **options: Any) -> Maps:
+    """2-D maps of ``layer`` at every epoch of ``run``, aligned across epochs and cached in the run.
+
+    Parameters
+    ----------
+    run : a :class:`~epochscope.Run` or the path of a run directory.
+    layer : a recorded layer (default: the run's first layer).
+    method : ``"umap"`` (default: the warm-started UMAP chain, fast and steady),
+        ``"umap-independent"`` (the classic recipe: a fresh UMAP with n_neighbors=40 per
+        epoch), ``"aligned-umap"`` (umap-learn's AlignedUMAP, slow), ``"pca"`` (fast,
+        sign-aligned), ``"tsne"`` (openTSNE, warm-started).
+    epochs : which epochs to embed (default: all finished ones). Epochs whose activations
+        hold NaN/Inf are skipped, logged and listed in ``Maps.skipped``.
+    cache : read the maps from ``run.cache_dir/maps`` when the same layer, method, settings
+        and epochs were embedded before, and store them there otherwise.
+    progress : show a progress bar over the epochs.
+    **options : the method's settings, e.g. ``n_neighbors=15``, ``warm_epochs=60`` for
+        ``umap``; an unknown option raises ``TypeError`` listing the valid ones.
+
+    Returns
+    -------
+    Maps
+
+    Example::
+
+        maps = epochscope.embed("runs/mnist", "hidden")               # warm-started UMAP chain
+        quick = epochscope.embed("runs/mnist", "hidden", method="pca")
+        print(maps.quality["trustworthiness"])
+    """
+    return embed_timed(run, layer, method, epochs=epochs, cache=cache, progress=progress, **options)[0]

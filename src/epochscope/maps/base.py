@@ -1,0 +1,62 @@
+"""What every map method hands back, and the helpers the methods share."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["SequenceResult", "MethodSettings"]
+
+
+@dataclass
+class SequenceResult:
+    """Raw frames of one method, chronological, before the shared alignment step.
+
+    ``align`` says how :func:`epochscope.embed` aligns them: ``"procrustes"`` (rotation and
+    mirror onto the neighbouring frame, starting from ``anchor``) or ``"none"`` (the method
+    aligned them itself, e.g. PCA's sign alignment). ``timings`` holds seconds per phase
+    (``"fit"``, ``"test"``, ``"first_epoch"``) for benchmarks.
+    """
+
+    coords: list[np.ndarray]
+    test_coords: list[np.ndarray | None]
+    align: str = "procrustes"
+    anchor: str = "first"
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """Base of each method's settings: a frozen dataclass whose fields key the cache."""
+
+    name: ClassVar[str] = ""
+
+    def params(self) -> dict[str, Any]:
+        """The settings as a plain dict (these key the cache and are stored in ``Maps.params``)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def min_examples(self) -> int:
+        """The fewest probe examples the method can embed with these settings."""
+        return 3
+
+    def embed_sequence(self, source: Any, *, progress: bool = True) -> SequenceResult:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Stopwatch:
+    """Adds elapsed seconds to ``timings[name]`` inside a ``with`` block."""
+
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> Stopwatch:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0

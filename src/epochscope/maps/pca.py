@@ -1,0 +1,63 @@
+"""PCA maps: fast and deterministic, one PCA per epoch with signs aligned across epochs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .._progress import progress as progress_bar
+from .align import sign_align
+from .base import MethodSettings, SequenceResult, Stopwatch
+
+__all__ = ["PcaSettings"]
+
+
+@dataclass(frozen=True)
+class PcaSettings(MethodSettings):
+    """Settings of ``method="pca"``.
+
+    Parameters
+    ----------
+    scale : ``"rms"`` scales every frame to unit RMS radius, so an early epoch whose
+        activations are small is not a dot in the middle of the shared axes; ``"none"``
+        keeps the layer's own scale (growth of the spread stays visible).
+
+    Example::
+
+        maps = epochscope.embed(run, "hidden", method="pca", scale="none")
+    """
+
+    name: ClassVar[str] = "pca"
+    scale: str = "rms"
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("rms", "none"):
+            raise ValueError(f"scale must be 'rms' or 'none', got {self.scale!r}")
+
+    def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
+        timings: dict[str, float] = {}
+        coords, tests = [], []
+        previous = None
+        for epoch in progress_bar(source.epochs, desc=f"pca {source.layer}", enabled=progress):
+            with Stopwatch(timings, "fit"):
+                x = source.probe(epoch).astype(np.float64)
+                mean = x.mean(axis=0)
+                # The two leading right singular vectors; SVD of the centred data is exact and fast here.
+                _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+                axes = vt[:2].T if vt.shape[0] >= 2 else np.pad(vt.T, ((0, 0), (0, 2 - vt.shape[0])))
+                frame = (x - mean) @ axes
+                if previous is not None:
+                    signs = sign_align(frame, previous)
+                    frame, axes = frame * signs, axes * signs
+                factor = 1.0
+                if self.scale == "rms":
+                    rms = float(np.sqrt(np.mean(np.sum(frame**2, axis=1))))
+                    factor = 1.0 / rms if rms > 0 else 1.0
+                previous = frame
+                coords.append((frame * factor).astype(np.float32))
+            with Stopwatch(timings, "test"):
+                t = source.test(epoch)
+                tests.append(None if t is None else (((t.astype(np.float64) - mean) @ axes) * factor).astype(np.float32))
+        return SequenceResult(coords, tests, align="none", timings=timings)

@@ -1,0 +1,39 @@
+import numpy as np
+
+from epochscope.maps.quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
+
+
+def test_motion_is_zero_for_a_rotated_scaled_copy_and_grows_with_noise():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 2))
+    t = np.deg2rad(30)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    assert motion(a, 4 * a @ rot + 1) < 1e-9
+    small = motion(a, a + 0.05 * rng.normal(size=a.shape))
+    large = motion(a, a + 0.5 * rng.normal(size=a.shape))
+    assert 0 < small < large < 1.5
+
+
+def test_trustworthiness_separates_a_faithful_map_from_a_shuffled_one():
+    rng = np.random.default_rng(1)
+    high = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 20))
+    faithful = high[:, :2]  # rank 2: the first two columns keep every distance ordering
+    assert trustworthiness(high, faithful) > 0.95
+    assert trustworthiness(high, rng.permutation(faithful)) < 0.6
+
+
+def test_knn_accuracy_and_cka_ranges():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), 50)
+    clustered = np.eye(3)[labels] * 10 + rng.normal(size=(150, 3))
+    assert knn_accuracy(clustered, labels) == 1.0
+    assert knn_accuracy(rng.normal(size=(150, 3)), labels) < 0.6
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    assert abs(linear_cka(clustered, 3 * clustered @ q) - 1) < 1e-9  # invariant to rotation and scale
+    assert linear_cka(clustered, rng.normal(size=(150, 3))) < 0.2
+
+
+def test_quality_subsample_is_fixed_and_bounded():
+    a, b = quality_subsample(10_000), quality_subsample(10_000)
+    assert len(a) == 2000 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
+    assert np.array_equal(quality_subsample(50), np.arange(50))
