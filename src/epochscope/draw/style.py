@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["class_colors", "DPI", "FONT_SIZE", "TEST_MARKER", "use_agg"]
+__all__ = ["class_colors", "class_legend_handles", "DPI", "FONT_SIZE", "FRAME_EDGE", "MAP_FIGSIZE", "MUTED",
+           "RING_MARKER", "TEST_MARKER", "marker_area", "style_map_axes", "use_agg"]
 
 DPI = 100
 FONT_SIZE = 10
@@ -35,3 +36,36 @@ def class_colors(n_classes: int) -> np.ndarray:
     hues = np.arange(n_classes) / n_classes
     sat = np.where(np.arange(n_classes) % 2 == 0, 0.85, 0.55)
     return hsv_to_rgb(np.stack([hues, sat, np.full(n_classes, 0.9)], axis=1))
+
+
+# --------------------------------------------------------------------------- added for the run pictures
+
+#: Size of a map frame (inches at :data:`DPI`): 800 x 600 pixels.
+MAP_FIGSIZE = (8.0, 6.0)
+#: Muted text (subtitles, captions) and the light frame around maps.
+MUTED = "#555555"
+FRAME_EDGE = "#bbbbbb"
+#: Points singled out on a map (most-forgotten examples): a black ring around the dot.
+RING_MARKER = {"marker": "o", "facecolors": "none", "edgecolors": "black", "linewidths": 1.3}
+
+
+def marker_area(radius_px: float, dpi: float = DPI) -> float:
+    """``plt.scatter``'s ``s`` (marker area in points²) for a disc of ``radius_px`` pixels at ``dpi``."""
+    return float((2.0 * radius_px * 72.0 / dpi) ** 2)
+
+
+def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0) -> list:
+    """Legend entries (coloured dots) for ``class_names``, in class order."""
+    from matplotlib.lines import Line2D
+
+    colors = class_colors(len(class_names)) if colors is None else colors
+    return [Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor=c,
+                   markeredgecolor="none", label=str(name)) for name, c in zip(class_names, colors)]
+
+
+def style_map_axes(ax) -> None:
+    """The look of every 2-D map: no ticks (map coordinates carry no units) and a light frame."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color(FRAME_EDGE)
