@@ -1,0 +1,235 @@
+"""Collect what the report shows from a run and its 2-D maps into one JSON-able payload.
+
+This is the "data" half of the report; :mod:`epochscope.html.page` turns a payload into
+HTML. Keeping them apart lets the viewer be tested with hand-made maps, without fitting any.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from .._errors import RunError
+from ..run import Run
+from .encode import pack_array, quantise_coords
+from .thumbnails import as_images, sprite_sheet
+
+__all__ = ["MapsLike", "build_payload", "HIGHLIGHT_COUNT"]
+
+log = logging.getLogger("epochscope")
+
+HIGHLIGHT_COUNT = 25  # most-forgotten examples ringed by the "highlight" toggle
+PAYLOAD_VERSION = 1
+
+
+class MapsLike(Protocol):
+    """What the report needs of :class:`epochscope.Maps` (see ``epochscope.maps.api``)."""
+
+    epochs: Sequence[int]
+    coords: np.ndarray  # (n_epochs, n_probe, 2)
+    test_coords: np.ndarray | None  # (n_epochs, n_test, 2)
+    quality: Mapping[str, Sequence[float]]
+    bounds: tuple[float, float, float, float]
+    skipped: Mapping[int, str]
+
+
+def build_payload(
+    run: Run,
+    maps: MapsLike,
+    *,
+    layer: str,
+    method: str,
+    max_points: int | None = None,
+    network: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Everything the viewer draws, as plain JSON data with packed arrays.
+
+    Parameters
+    ----------
+    run : the opened run.
+    maps : 2-D maps of ``layer`` (an ``epochscope.Maps`` or any object with its fields).
+    layer, method : shown in the title.
+    max_points : keep at most this many probe (and test) points, a fixed random subset
+        chosen with ``seed``; ``None`` keeps all. Confusion matrices and curves always use
+        the whole probe set.
+    network : optional per-epoch network drawing data (see :mod:`epochscope.html.network`).
+
+    Example::
+
+        payload = build_payload(run, maps, layer="hidden", method="pca")
+    """
+    epochs = [int(e) for e in maps.epochs]
+    if not epochs:
+        raise RunError(f"the maps of layer '{layer}' hold no epoch (skipped: {dict(maps.skipped) or 'none'}); "
+                       "record at least one epoch or check the embedder's messages")
+    coords = np.asarray(maps.coords)
+    n_probe = run.manifest.probe_size
+    if coords.shape != (len(epochs), n_probe, 2):
+        raise ValueError(f"maps.coords: expected shape {(len(epochs), n_probe, 2)} (epochs, probe points, 2), "
+                         f"got {coords.shape}")
+    class_names = run.class_names
+    n_classes = len(class_names)
+    rng = np.random.default_rng(seed)
+    probe_idx = _subset(n_probe, max_points, rng)
+    labels = np.asarray(run.labels)
+
+    probe_pred_all = _predictions(run, epochs, "probe", n_probe)
+    payload: dict[str, Any] = {
+        "version": PAYLOAD_VERSION,
+        "title": run.path.name or str(run.path),
+        "info": {
+            "run": str(run.path),
+            "framework": run.framework,
+            "layer": layer,
+            "method": method,
+            "created": run.manifest.created,
+            "probeSize": n_probe,
+            "testSize": run.manifest.test_size,
+            "shownPoints": len(probe_idx),
+        },
+        "classNames": class_names,
+        "colors": _class_colors_hex(n_classes),
+        "epochs": epochs,
+        "bounds": [float(b) for b in maps.bounds],
+        "skipped": {str(k): str(v) for k, v in dict(maps.skipped).items()},
+        "probe": _point_set(coords, maps.bounds, labels, probe_pred_all, probe_idx, n_classes),
+        "confusion": pack_array(_confusion(labels, probe_pred_all, n_classes)),
+        "metrics": _metrics(run),
+        "quality": {"epochs": epochs, "series": {str(k): _floats(v) for k, v in dict(maps.quality).items()}},
+        "network": dict(network) if network else None,
+    }
+    events, wrong = _forgetting(run, labels, n_probe)
+    shown_events = events[probe_idx]
+    payload["probe"]["forgetting"] = pack_array(np.minimum(shown_events, 255).astype(np.uint8))
+    order = np.lexsort((-wrong[probe_idx], -shown_events))
+    payload["probe"]["mostForgotten"] = [int(i) for i in order[shown_events[order] > 0][:HIGHLIGHT_COUNT]]
+
+    test_coords = None if maps.test_coords is None else np.asarray(maps.test_coords)
+    test_idx = np.arange(0)
+    if test_coords is not None and run.test_labels is not None:
+        n_test = run.manifest.test_size
+        if test_coords.shape != (len(epochs), n_test, 2):
+            raise ValueError(f"maps.test_coords: expected shape {(len(epochs), n_test, 2)}, got {test_coords.shape}")
+        test_idx = _subset(n_test, max_points, rng)
+        test_pred = _predictions(run, epochs, "test", n_test)
+        payload["test"] = _point_set(test_coords, maps.bounds, np.asarray(run.test_labels), test_pred, test_idx,
+                                     n_classes)
+    else:
+        payload["test"] = None
+
+    payload["thumbnails"] = _thumbnails(run, probe_idx, test_idx if payload["test"] else None)
+    return payload
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _subset(n: int, max_points: int | None, rng: np.random.Generator) -> np.ndarray:
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=max_points, replace=False))
+
+
+def _label_dtype(n_classes: int) -> type:
+    # The largest value of the dtype marks "no prediction".
+    return np.uint8 if n_classes < 255 else np.uint16
+
+
+def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, predictions: np.ndarray,
+               idx: np.ndarray, n_classes: int) -> dict[str, Any]:
+    dtype = _label_dtype(n_classes)
+    unknown = np.iinfo(dtype).max
+    pred = predictions[:, idx]
+    pred = np.where((pred >= 0) & (pred < n_classes), pred, unknown).astype(dtype)
+    return {
+        "count": int(len(idx)),
+        "index": pack_array(idx.astype(np.uint32)),
+        "coords": pack_array(quantise_coords(coords[:, idx], tuple(bounds)), delta_axis0=True),
+        "labels": pack_array(labels[idx].astype(dtype)),
+        "predictions": pack_array(pred),
+        "unknownClass": int(unknown),
+    }
+
+
+def _predictions(run: Run, epochs: Sequence[int], split: str, n: int) -> np.ndarray:
+    """``(n_epochs, n)`` predicted classes, ``-1`` where an epoch has none recorded."""
+    out = np.full((len(epochs), n), -1, dtype=np.int64)
+    for row, epoch in enumerate(epochs):
+        try:
+            pred = run.predictions(epoch) if split == "probe" else run.test_predictions(epoch)
+        except RunError:
+            continue  # predictions are optional: the epoch simply shows none
+        if pred is not None and len(pred) == n:
+            out[row] = pred
+    return out
+
+
+def _confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_epochs, true, predicted)`` counts over the whole probe set."""
+    out = np.zeros((len(predictions), n_classes, n_classes), dtype=np.uint32)
+    for row, pred in enumerate(predictions):
+        ok = (pred >= 0) & (pred < n_classes)
+        out[row] = np.bincount(labels[ok] * n_classes + pred[ok], minlength=n_classes * n_classes).reshape(
+            n_classes, n_classes)
+    return out
+
+
+def _forgetting(run: Run, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per probe example: forgetting events over all recorded epochs, and epochs wrong."""
+    from ..analysis import correctness
+
+    try:
+        _, correct = correctness(run)
+    except RunError:
+        log.info("report: some epochs have no predictions; forgetting events are not shown")
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    if len(correct) < 2:
+        return np.zeros(n, dtype=np.int64), (~correct).sum(axis=0)
+    return (correct[:-1] & ~correct[1:]).sum(axis=0), (~correct).sum(axis=0)
+
+
+def _floats(values: Sequence[float]) -> list[float | None]:
+    return [float(v) if v is not None and math.isfinite(float(v)) else None for v in np.asarray(values, float).ravel()]
+
+
+def _metrics(run: Run) -> dict[str, Any]:
+    """Numeric per-epoch metrics, grouped into accuracy-like and loss-like curves."""
+    rows = run.metrics
+    keys: list[str] = []
+    for row in rows:
+        for k, v in row.items():
+            if k != "epoch" and k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool):
+                keys.append(k)
+    series = {k: _floats([row.get(k, math.nan) if isinstance(row.get(k), (int, float)) else math.nan for row in rows])
+              for k in keys}
+    return {
+        "epochs": [int(row.get("epoch", i)) for i, row in enumerate(rows)],
+        "accuracy": [k for k in keys if "acc" in k.lower()],
+        "loss": [k for k in keys if "loss" in k.lower()],
+        "series": series,
+    }
+
+
+def _class_colors_hex(n_classes: int) -> list[str]:
+    from ..draw.style import class_colors
+
+    rgb = np.clip(np.rint(class_colors(n_classes) * 255), 0, 255).astype(int)
+    return ["#%02x%02x%02x" % tuple(c) for c in rgb]
+
+
+def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:
+    """One sprite: the shown probe inputs, then the shown test inputs (when images were kept)."""
+    probe = as_images(run.probe_inputs)
+    if probe is None:
+        return None
+    parts = [probe[probe_idx]]
+    test = as_images(run.test_inputs) if test_idx is not None else None
+    if test is not None and test.shape[1:] == probe.shape[1:]:
+        parts.append(test[test_idx])
+    sprite = sprite_sheet(np.concatenate(parts) if len(parts) > 1 else parts[0])
+    return {**sprite.to_json(), "testOffset": len(probe_idx) if len(parts) > 1 else None}
