@@ -273,7 +273,7 @@ function renderChartBackground(ch) {
   g.textAlign = "center";
   g.fillText(String(ch.x0), m.l, c.height - 3 * dpr); g.fillText(String(ch.x1), m.l + W, c.height - 3 * dpr);
   g.textAlign = "left";
-  let lx = m.l + 4 * dpr;
+  let lx = m.l + 4 * dpr, ly = m.t + 11 * dpr;
   ch.list.forEach((s, k) => {
     g.strokeStyle = SERIES_COLORS[k % SERIES_COLORS.length]; g.lineWidth = 1.5 * dpr; g.beginPath();
     let pen = false;
@@ -286,8 +286,10 @@ function renderChartBackground(ch) {
     });
     g.stroke();
     g.fillStyle = g.strokeStyle;
-    g.fillText(s.name, lx, m.t + 11 * dpr);
-    lx += g.measureText(s.name).width + 10 * dpr;
+    const tw = g.measureText(s.name).width;
+    if (lx + tw > c.width - m.r && lx > m.l + 4 * dpr) { lx = m.l + 4 * dpr; ly += 11 * dpr; }  // wrap the legend
+    g.fillText(s.name, lx, ly);
+    lx += tw + 10 * dpr;
   });
 }
 

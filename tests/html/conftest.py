@@ -1,0 +1,86 @@
+"""Fixtures for the report tests: a hand-made run and maps, and a headless Chromium."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# tests/html cannot be imported as a package ("html" is the standard library's), so its
+# helper module is put on the path here.
+sys.path.insert(0, str(Path(__file__).parent))
+from reportdata import XSS_LAYER, make_maps, make_report_run  # noqa: E402
+
+from epochscope.run import open_run  # noqa: E402
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory):
+    """(run, maps) of a small run with image inputs and markup-like class names."""
+    run = open_run(make_report_run(tmp_path_factory.mktemp("report") / "run"))
+    return run, make_maps(run)
+
+
+@pytest.fixture(scope="module")
+def report_file(report_run, tmp_path_factory) -> Path:
+    from epochscope.html.report import write_report
+
+    run, maps = report_run
+    return write_report(run, maps, tmp_path_factory.mktemp("html") / "report.html", layer=XSS_LAYER, method="fake")
+
+
+@pytest.fixture(scope="session")
+def browser_context():
+    """A headless Chromium context (Debian's chromium via Playwright), or a skip saying why not."""
+    from epochscope.html.headless import chromium_context, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"browser tests need headless Chromium: {reason}")
+    with chromium_context() as ctx:
+        yield ctx
+
+
+class OpenedReport:
+    """A report page with every request, console message and page error recorded."""
+
+    def __init__(self, ctx, path: Path) -> None:
+        self.page = ctx.new_page()
+        self.requests: list[str] = []
+        self.console: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+        def dismiss(dialog):
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        self.page.on("dialog", dismiss)
+        self.page.goto(path.resolve().as_uri())
+        self.page.evaluate("window.epochscope.ready")
+
+    def js(self, expr: str, arg=None):
+        return self.page.evaluate(expr, arg)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def open_report(browser_context):
+    opened = []
+
+    def _open(path: Path) -> OpenedReport:
+        page = OpenedReport(browser_context, path)
+        opened.append(page)
+        return page
+
+    yield _open
+    for page in opened:
+        page.close()

@@ -1,0 +1,148 @@
+"""The report in a real headless Chromium: offline, playable, hoverable, safe."""
+
+from __future__ import annotations
+
+import pytest
+from reportdata import CLASS_NAMES, XSS_CLASS
+from conftest import OUTPUT
+
+pytestmark = pytest.mark.browser
+
+ALLOWED_SCHEMES = ("file:", "data:", "blob:")
+
+
+def test_loads_offline_without_errors(report_file, open_report):
+    r = open_report(report_file)
+    r.page.wait_for_timeout(200)
+    assert r.requests and all(u.startswith(ALLOWED_SCHEMES) for u in r.requests), r.requests
+    assert r.errors == [] and r.dialogs == []
+    assert [m for m in r.console if m[0] in ("error", "warning")] == []
+    assert r.js("window.epochscope.epochs()") == list(range(6))
+    assert r.js("window.epochscope.visiblePoints()") > 150  # a few may sit under the margin
+
+
+def test_play_advances_the_epoch(report_file, open_report):
+    r = open_report(report_file)
+    assert r.js("window.epochscope.epoch()") == 0
+    frames = r.js("window.epochscope.frames()")
+    r.js("window.epochscope.setSpeed(5)")
+    r.page.click("#play")
+    assert r.js("window.epochscope.isPlaying()")
+    r.page.wait_for_function("() => window.epochscope.position() >= 2")
+    assert r.js("window.epochscope.frames()") > frames + 5
+    assert "epoch" in r.page.inner_text("#epoch-label")
+    r.page.click("#play")
+    assert not r.js("window.epochscope.isPlaying()")
+
+
+def test_slider_moves_points_smoothly(report_file, open_report):
+    r = open_report(report_file)
+    at = lambda: r.js("window.epochscope.pointScreenPosition(7)")  # noqa: E731
+    start = at()
+    box = r.page.locator("#slider").bounding_box()
+    r.page.mouse.click(box["x"] + box["width"] * 0.999, box["y"] + box["height"] / 2)
+    r.page.wait_for_function("() => window.epochscope.position() > 4.5")
+    end = at()
+    assert abs(end["x"] - start["x"]) + abs(end["y"] - start["y"]) > 20
+    # Halfway between two epochs a point sits halfway between its two positions (interpolated).
+    r.js("window.epochscope.setPosition(2)")
+    a = at()
+    r.js("window.epochscope.setPosition(3)")
+    b = at()
+    r.js("window.epochscope.setPosition(2.5)")
+    mid = at()
+    assert mid["x"] == pytest.approx((a["x"] + b["x"]) / 2, abs=0.6)
+    assert mid["y"] == pytest.approx((a["y"] + b["y"]) / 2, abs=0.6)
+
+
+def test_hover_shows_label_prediction_and_thumbnail(report_file, open_report):
+    r = open_report(report_file)
+    r.js("window.epochscope.setEpoch(5)")
+    i = 1  # class 1 is the XSS name
+    p = r.js(f"window.epochscope.pointScreenPosition({i})")
+    r.page.mouse.move(p["x"], p["y"])
+    r.page.wait_for_function("() => window.epochscope.hovered() !== null")
+    assert r.js("window.epochscope.hovered()") == {"split": "probe", "index": i}
+    assert r.page.is_visible("#tooltip") and r.page.is_visible("#tip-thumb")
+    text = r.page.inner_text("#tip-text")
+    assert f"label: {XSS_CLASS}" in text and "predicted at epoch 5" in text
+    # The thumbnail shows the glyph of class 1: a bright band in rows 2-3 of 8 (see reportdata.glyphs).
+    rows = r.js("""(() => { const c = document.getElementById('tip-thumb'), g = c.getContext('2d');
+        const d = g.getImageData(0, 0, c.width, c.height).data, out = [];
+        for (let y = 0; y < c.height; y++) { let s = 0; for (let x = 0; x < c.width; x++) s += d[(y * c.width + x) * 4]; out.push(s / c.width); }
+        return out; })()""")
+    band = sum(rows[21:42]) / 21
+    rest = sum(rows[:21] + rows[42:]) / 63
+    assert band > 200 and rest < 80
+
+
+def test_legend_toggles_a_class(report_file, open_report):
+    r = open_report(report_file)
+    before = r.js("window.epochscope.visiblePoints()")
+    legend = r.page.locator("#legend button").nth(1)
+    legend.click()
+    r.page.wait_for_function(f"() => window.epochscope.visiblePoints() < {before}")
+    assert r.js("window.epochscope.pointScreenPosition(1)") is None  # a point of class 1
+    assert r.js("window.epochscope.pointScreenPosition(0)") is not None
+    assert legend.get_attribute("aria-pressed") == "false"
+    legend.click()
+    r.page.wait_for_function(f"() => window.epochscope.visiblePoints() === {before}")
+
+
+def test_test_points_toggle(report_file, open_report):
+    r = open_report(report_file)
+    assert r.js("window.epochscope.pointScreenPosition(0, 'test')") is not None
+    r.page.uncheck("#show-test")
+    r.page.wait_for_function("() => window.epochscope.pointScreenPosition(0, 'test') === null")
+
+
+def test_class_names_stay_text(report_file, open_report):
+    r = open_report(report_file)
+    names = r.page.locator("#legend button").all_inner_texts()
+    assert [n.strip() for n in names] == [n.replace("\u2028", "\n").strip() for n in CLASS_NAMES] or XSS_CLASS in names[1]
+    assert r.page.locator("img").count() == 0 and r.page.locator("svg").count() == 0
+    assert r.page.locator("#legend b").count() == 0
+    assert r.dialogs == [] and r.errors == []
+    assert XSS_CLASS in r.page.inner_text("#legend")
+
+
+def test_curve_click_jumps_to_epoch(report_file, open_report):
+    r = open_report(report_file)
+    box = r.page.locator("#curve-loss").bounding_box()
+    # The plot area starts 34 px in; epochs 0..5 span the rest.
+    x = box["x"] + 34 + (box["width"] - 40) * 0.6
+    r.page.mouse.click(x, box["y"] + box["height"] / 2)
+    r.page.wait_for_function("() => window.epochscope.epoch() === 3")
+    assert "epoch 3" in r.page.inner_text("#epoch-label")
+
+
+def test_zoom_and_pan_move_points(report_file, open_report):
+    r = open_report(report_file)
+    a = r.js("window.epochscope.pointScreenPosition(3)")
+    box = r.page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    r.page.mouse.move(cx, cy)
+    r.page.mouse.wheel(0, -400)
+    r.page.wait_for_timeout(100)
+    b = r.js("window.epochscope.pointScreenPosition(3)")
+    assert abs(b["x"] - cx) > abs(a["x"] - cx) * 1.3  # zoomed in about the cursor: further from it
+    r.page.mouse.down()
+    r.page.mouse.move(cx + 50, cy + 30, steps=4)
+    r.page.mouse.up()
+    r.page.wait_for_timeout(100)
+    c = r.js("window.epochscope.pointScreenPosition(3)")
+    assert c["x"] - b["x"] == pytest.approx(50, abs=1) and c["y"] - b["y"] == pytest.approx(30, abs=1)
+
+
+def test_screenshot(report_file, open_report):
+    """Saved for a person to look at: test-output/report.png."""
+    r = open_report(report_file)
+    r.js("window.epochscope.setEpoch(4)")
+    r.page.check("#highlight")
+    p = r.js("window.epochscope.pointScreenPosition(2)")
+    r.page.mouse.move(p["x"], p["y"])
+    r.page.wait_for_function("() => window.epochscope.hovered() !== null")
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / "report.png"
+    r.page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 20_000
