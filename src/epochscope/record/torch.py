@@ -20,7 +20,7 @@ from .probe import stratified_indices
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
 nn = torch.nn
 
-__all__ = ["Recorder", "find_modules", "capture"]
+__all__ = ["Recorder", "find_modules", "find_weights", "capture"]
 
 log = logging.getLogger("epochscope")
 
@@ -111,7 +111,13 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _weight_tensors(model: nn.Module, weights: str | Sequence[str] | None) -> dict[str, torch.Tensor]:
+def find_weights(model: nn.Module, weights: str | Sequence[str] | None) -> dict[str, torch.Tensor]:
+    """The parameters to record: ``"auto"`` (every Linear and Conv layer's), a list of module
+    or parameter names, or ``None``; an unknown name lists the ones that exist.
+
+    >>> list(find_weights(nn.Sequential(nn.Linear(2, 3)), "auto"))
+    ['0.weight', '0.bias']
+    """
     if weights is None or weights == [] or weights == ():
         return {}
     if weights == "auto":
@@ -169,6 +175,9 @@ class Recorder:
         rec.close()
     """
 
+    #: Written into the manifest; an adapter that records through this class names itself here.
+    framework = "torch"
+
     def __init__(
         self,
         model: nn.Module,
@@ -197,7 +206,7 @@ class Recorder:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.model = model
         self.modules = find_modules(model, layers)
-        self._weights = _weight_tensors(model, weights)
+        self._weights = find_weights(model, weights)
         x, y = probe
         if len(x) != len(y):
             raise ValueError(f"probe x has {len(x)} examples but y has {len(y)}")
@@ -222,7 +231,7 @@ class Recorder:
             probe_inputs=self.x_probe.cpu().numpy() if keep_inputs else None,
             test_inputs=self.x_test.cpu().numpy() if keep_inputs and self.x_test is not None else None,
             keep_inputs=keep_inputs,
-            framework="torch",
+            framework=self.framework,
             reduction=Reduction(reduce, max_width, reduced_width, seed),
             info={"model": type(model).__name__},
             resume=resume,
