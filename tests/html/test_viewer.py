@@ -146,3 +146,22 @@ def test_screenshot(report_file, open_report):
     path = OUTPUT / "report.png"
     r.page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 20_000
+
+
+def test_network_of_the_current_epoch(report_file, open_report):
+    r = open_report(report_file)
+    assert r.page.is_visible("#network")
+    assert r.js("window.epochscope.networkEdges()") == 40
+
+    def red_blue():
+        return r.js("""(() => { const c = document.getElementById('network'), g = c.getContext('2d');
+            const d = g.getImageData(0, 0, c.width, c.height).data; let red = 0, blue = 0;
+            for (let i = 0; i < d.length; i += 4) { if (d[i] > 150 && d[i + 2] < 90) red++; if (d[i + 2] > 140 && d[i] < 90) blue++; }
+            return [red, blue]; })()""")
+
+    r.js("window.epochscope.setEpoch(0)")
+    first = red_blue()
+    r.js("window.epochscope.setEpoch(5)")
+    last = red_blue()
+    # Epoch 0 has no change to colour; by the last epoch l1 grew (red) and l2 shrank (blue).
+    assert last[0] > first[0] + 200 and last[1] > first[1] + 200

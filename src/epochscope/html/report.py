@@ -103,10 +103,7 @@ def write_report(
     return out
 
 
-def _network_payload(run: Run, epochs: list[int]) -> dict[str, Any] | None:
-    """Per-epoch network drawing data, or ``None`` (no dense chain recorded / module absent)."""
-    try:
-        from .network import network_payload
-    except ImportError:
-        return None
+def _network_payload(run: Run, epochs: list[int]) -> dict[str, Any]:
+    from .network import network_payload
+
     return network_payload(run, epochs)

@@ -369,24 +369,43 @@ function drawConfusion(e) {
 }
 
 // ------------------------------------------------------------------ network of the current epoch
+let NET = null;   // decoded edges of every frame (see epochscope/html/network.py)
+async function loadNetwork() {
+  const N = DATA.network;
+  if (!N || !N.available) return;
+  const [src, dst, width, change] = await Promise.all([N.src, N.dst, N.width, N.change].map(unpack));
+  NET = { src, dst, width, change };
+}
+
 function drawNetwork(e) {
   const N = DATA.network, c = $("network");
-  if (!N) return;
+  if (!NET) return;
   const g = c.getContext("2d");
   c.width = Math.round(c.clientWidth * dpr); c.height = Math.round(c.clientHeight * dpr);
   g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
-  const W = c.width, H = c.height, pad = 14 * dpr;
-  const X = (x) => pad + x * (W - 2 * pad), Y = (y) => pad + y * (H - 2 * pad);
-  const nodes = N.nodes, edges = N.edges, frame = N.frames[e];
-  if (!frame) return;
-  for (let k = 0; k < edges.length; k++) {
-    const [a, b] = edges[k];
-    g.strokeStyle = frame.colors[k]; g.lineWidth = Math.max(0.3, frame.widths[k] * dpr);
-    g.beginPath(); g.moveTo(X(nodes[a][0]), Y(nodes[a][1])); g.lineTo(X(nodes[b][0]), Y(nodes[b][1])); g.stroke();
+  const lines = Math.max(...N.labels.map((l) => l.split("\n").length));
+  const pad = 18 * dpr, bottom = (16 + 11 * lines) * dpr;
+  const X = (x) => pad + x * (c.width - 2 * pad), Y = (y) => pad + (1 - y) * (c.height - pad - bottom);
+  const f = N.frameOf[e];
+  g.font = `${10 * dpr}px system-ui, sans-serif`;
+  if (f < 0) { g.fillStyle = "#666"; g.fillText(`epoch ${EPOCHS[e]} holds no weights`, pad, pad); return; }
+  const nodes = N.nodes;
+  g.lineCap = "round";
+  for (let k = N.offsets[f]; k < N.offsets[f + 1]; k++) {
+    const a = nodes[NET.src[k]], b = nodes[NET.dst[k]];
+    g.strokeStyle = N.palette[NET.change[k]];
+    g.lineWidth = (N.minWidth + (N.maxWidth - N.minWidth) * NET.width[k] / 255) * dpr;
+    g.beginPath(); g.moveTo(X(a[0]), Y(a[1])); g.lineTo(X(b[0]), Y(b[1])); g.stroke();
   }
-  g.fillStyle = "#333";
-  const r = Math.max(1.5, Math.min(5, 120 / nodes.length)) * dpr;
-  for (const [x, y] of nodes) { g.beginPath(); g.arc(X(x), Y(y), r, 0, 2 * Math.PI); g.fill(); }
+  const r = Math.max(2, Math.min(6, 140 / nodes.length)) * dpr;
+  g.fillStyle = "#fff"; g.strokeStyle = "#000"; g.lineWidth = dpr;
+  for (const [x, y] of nodes) { g.beginPath(); g.arc(X(x), Y(y), r, 0, 2 * Math.PI); g.fill(); g.stroke(); }
+  g.fillStyle = "#444"; g.textAlign = "center";
+  N.labels.forEach((label, k) => {
+    const x = Math.min(Math.max(X(N.columns[k] ?? 0), 24 * dpr), c.width - 24 * dpr);
+    label.split("\n").forEach((line, j) => g.fillText(line, x, c.height - bottom + (12 + 11 * j) * dpr));
+  });
+  g.textAlign = "left";
 }
 
 // ------------------------------------------------------------------ playback
@@ -526,10 +545,9 @@ function fillText() {
   if (!DATA.thumbnails) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
   const ul = $("notes");
   for (const n of notes) { const li = document.createElement("li"); li.textContent = n; ul.append(li); }
-  if (!DATA.network) {
-    $("network").hidden = true;
-    $("network-note").textContent = DATA.networkNote || "no weights of a dense chain were recorded, so the network is not drawn";
-  } else if (DATA.network.note) $("network-note").textContent = DATA.network.note;
+  const N = DATA.network;
+  if (!N || !N.available) $("network").hidden = true;
+  $("network-note").textContent = (N && N.note) || "no weights of a dense chain were recorded, so the network is not drawn";
 }
 
 // ------------------------------------------------------------------ test hook (used by the browser tests and benchmark)
@@ -540,7 +558,7 @@ function screenPos(set, i) {
 }
 
 async function start() {
-  [P, T, confusion] = await Promise.all([unpackSet(DATA.probe), unpackSet(DATA.test), unpack(DATA.confusion)]);
+  [P, T, confusion] = await Promise.all([unpackSet(DATA.probe), unpackSet(DATA.test), unpack(DATA.confusion), loadNetwork()]);
   if (DATA.thumbnails) {
     thumbs = new Image();
     thumbs.src = DATA.thumbnails.uri;
@@ -573,6 +591,7 @@ window.epochscope = {
   pointScreenPosition: (i, split = "probe") => screenPos(split === "test" ? T : P, i),
   pointCount: (split = "probe") => (split === "test" ? (T ? T.n : 0) : P.n),
   visiblePoints() { let k = 0; for (let i = 0; i < P.n; i++) if (!Number.isNaN(P.sx[i])) k++; return k; },
+  networkEdges() { const N = DATA.network, f = NET ? N.frameOf[Math.round(S.pos)] : -1; return f < 0 ? 0 : N.offsets[f + 1] - N.offsets[f]; },
   hovered: () => (S.hover ? { split: S.hover.split, index: S.hover.i } : null),
   toggleClass,
   label: (i, split = "probe") => className((split === "test" ? T : P).labels[i]),
