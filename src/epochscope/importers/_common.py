@@ -1,0 +1,205 @@
+"""What every importer shares: snapshot numbers from file names, metric names, writing the run.
+
+Imported runs hold weights and metrics but no probe set (other tools do not save what a
+layer output on fixed examples). The manifest still needs one (``probe_size >= 1``), so an
+importer writes a *placeholder probe*: one example of class 0 whose prediction is ``-1``
+(unknown), and says so in ``manifest.info["probe"] = "placeholder"``. The class names are
+``class 0 .. class K-1`` with K the output size of the last layer of the weight chain, so
+the classes match the network that is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import RunError
+
+log = logging.getLogger("epochscope")
+
+PLACEHOLDER_PROBE = "placeholder"
+
+# Most specific first: "epoch=3-step=120.ckpt" is epoch 3, "snapshot_iter_1200" iteration 1200.
+_NUMBER_PATTERNS = (
+    ("epoch", re.compile(r"epoch[=_\-.]?(\d+)", re.IGNORECASE)),
+    ("iteration", re.compile(r"(?:iteration|iter|step)s?[=_\-.]?(\d+)", re.IGNORECASE)),
+    ("number", re.compile(r"(\d+)(?!.*\d)")),
+)
+
+_METRIC_SYNONYMS = {
+    "main/accuracy": "accuracy",
+    "main/loss": "loss",
+    "validation/main/accuracy": "val_accuracy",
+    "validation/main/loss": "val_loss",
+    "acc": "accuracy",
+    "train_acc": "accuracy",
+    "train_accuracy": "accuracy",
+    "train_loss": "loss",
+    "val_acc": "val_accuracy",
+    "valid_acc": "val_accuracy",
+    "valid_accuracy": "val_accuracy",
+    "valid_loss": "val_loss",
+    "validation_accuracy": "val_accuracy",
+    "validation_loss": "val_loss",
+    "elapsed_time": "elapsed",
+}
+
+
+def snapshot_number(name: str) -> tuple[str, int] | None:
+    """The number a snapshot's file name ends in and what it counts, or None.
+
+    >>> snapshot_number("snapshot_iter_1200"), snapshot_number("epoch=3-step=120.ckpt"), snapshot_number("model_10.pth")
+    (('iteration', 1200), ('epoch', 3), ('number', 10))
+    """
+    for kind, pattern in _NUMBER_PATTERNS:
+        m = pattern.search(name)
+        if m:
+            return kind, int(m.group(1))
+    return None
+
+
+def metric_name(raw: str) -> str:
+    """One spelling for a metric: ``main/accuracy`` -> ``accuracy``, ``validation/main/x`` -> ``val_x``."""
+    if raw in _METRIC_SYNONYMS:
+        return _METRIC_SYNONYMS[raw]
+    for prefix, new in (("validation/main/", "val_"), ("main/", ""), ("val/", "val_"), ("train/", "")):
+        if raw.startswith(prefix):
+            return metric_name(new + raw[len(prefix):]) if new else raw[len(prefix):]
+    return raw.replace("/", "_")
+
+
+def scalar(value: Any) -> float | int | None:
+    """A JSON-safe number from a number, a numeric string or a one-element array; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.size != 1:
+        return None
+    return float(arr.reshape(()))
+
+
+def normalise_row(row: Mapping[str, Any]) -> dict[str, float | int]:
+    """Numeric metrics of one row under the names the pictures look for (non-numbers dropped)."""
+    out: dict[str, float | int] = {}
+    for key, value in row.items():
+        number = scalar(value)
+        if number is None or (isinstance(number, float) and math.isnan(number)) or key == "epoch":
+            continue
+        name = metric_name(str(key))
+        if name not in out or name == key:
+            out[name] = number
+    return out
+
+
+def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
+    """Per-epoch metrics from a CSV (header row) or JSON file (a list of rows, or ``{column: [values]}``).
+
+    Every row needs an ``epoch``; rows of the same epoch are merged, later values winning
+    (Lightning's CSV logger writes train and validation figures on separate rows).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics: no such file {path}; give a CSV or JSON file of per-epoch metrics")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: unreadable metrics file ({err})") from err
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise RunError(f"{path}: not valid JSON ({err})") from err
+        if isinstance(data, Mapping):
+            columns = {k: v for k, v in data.items() if isinstance(v, list)}
+            n = max((len(v) for v in columns.values()), default=0)
+            rows = [{k: v[i] for k, v in columns.items() if i < len(v)} for i in range(n)]
+        elif isinstance(data, list):
+            rows = data
+        else:
+            raise RunError(f"{path}: expected a list of per-epoch objects or an object of columns, got {type(data).__name__}")
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+    return rows_by_epoch(rows, where=str(path))
+
+
+def rows_by_epoch(rows: Iterable[Any], *, where: str) -> dict[int, dict[str, float | int]]:
+    """Merge metric rows by their ``epoch`` value (rows without one are skipped with a note)."""
+    merged: dict[int, dict[str, float | int]] = {}
+    skipped = 0
+    for row in rows:
+        epoch = scalar(row.get("epoch")) if isinstance(row, Mapping) else None
+        if epoch is None:
+            skipped += 1
+            continue
+        merged.setdefault(int(epoch), {}).update(normalise_row(row))
+    if not merged and skipped:
+        raise RunError(f"{where}: no row has an 'epoch' value; add an epoch column so rows can be matched to snapshots")
+    if skipped:
+        log.info("%s: %d rows without an epoch were skipped", where, skipped)
+    return merged
+
+
+def output_classes(weights: Mapping[str, np.ndarray]) -> list[str]:
+    """``class 0 .. class K-1`` for the output size K of the weight chain (one class if none is found)."""
+    from ..network_graph import find_chain, layer_sizes
+
+    try:
+        k = layer_sizes(find_chain(weights))[-1]
+    except ValueError:
+        k = 1
+    return [f"class {i}" for i in range(k)]
+
+
+def write_imported_run(out: str | Path, *, framework: str, frames: Iterable[tuple[int, Mapping[str, np.ndarray],
+                                                                                      Mapping[str, Any]]],
+                       info: Mapping[str, Any], progress: bool = False, total: int | None = None) -> Path:
+    """Write ``(epoch, weights, metrics)`` frames, in the order given, into a new run at ``out``.
+
+    The class names come from the first frame's weights; the probe is a placeholder (see the
+    module doc). ``out`` must not hold a run already.
+    """
+    from .._progress import progress as bar
+    from ..run import RunWriter
+
+    out = Path(out)
+    frames = iter(frames)
+    try:
+        first = next(frames)
+    except StopIteration:
+        raise RunError("no snapshots to import") from None
+    classes = output_classes(first[1])
+    writer = RunWriter.open(out, framework=framework, labels=np.zeros(1, np.int64), class_names=classes,
+                            info={**info, "probe": PLACEHOLDER_PROBE}, resume=False)
+    count = 0
+    with writer:
+        for epoch, weights, metrics in bar(_chain_first(first, frames), desc="importing", enabled=progress, total=total):
+            with writer.epoch(epoch) as ep:
+                ep.set_weights(weights)
+                ep.set_predictions(np.full(1, -1))
+                ep.set_metrics(metrics)
+            count += 1
+    log.info("imported %d snapshots into %s", count, out)
+    return out
+
+
+def _chain_first(first, rest):
+    yield first
+    yield from rest
