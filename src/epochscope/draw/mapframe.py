@@ -82,7 +82,7 @@ class MapFrameRenderer:
     def __init__(self, bounds: Sequence[float], labels: np.ndarray, class_names: Sequence[str], *,
                  subtitle: str = "", figsize: tuple[float, float] = style.MAP_FIGSIZE, dpi: int = style.DPI,
                  radius: float | None = None, order_seed: int = 0) -> None:
-        style.use_agg()
+        # A bare Figure on its own Agg canvas: no pyplot state, whatever backend the user runs.
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -1,0 +1,120 @@
+"""The confusion matrix of the test set (or the probe set without one) at one epoch.
+
+Example::
+
+    ConfusionDisplay.from_run(run).plot().figure_.savefig("confusion.png")        # last epoch
+    ConfusionDisplay.from_run(run, epoch=3).plot().figure_.savefig("confusion_epoch_3.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import style
+
+__all__ = ["ConfusionDisplay", "confusion_counts"]
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``counts[true, predicted]`` as int64 ``(n_classes, n_classes)``; predictions outside
+    ``0..n_classes-1`` (``-1``: the model gave none) are left out.
+
+    >>> confusion_counts(np.array([0, 0, 1]), np.array([0, 1, 1]), 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    # numpy's bincount rather than scikit-learn's confusion_matrix: same counts, without
+    # importing scikit-learn (seconds) just to draw a picture.
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    ok = (y_pred >= 0) & (y_pred < n_classes) & (y_true >= 0) & (y_true < n_classes)
+    flat = y_true[ok] * n_classes + y_pred[ok]
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes).astype(np.int64)
+
+
+@dataclass
+class ConfusionDisplay:
+    """Counts of true class (rows) against predicted class (columns), with the accuracy in the title.
+
+    Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``im_``, ``text_`` (the count
+    labels, ``None`` when there are too many classes to print them).
+    """
+
+    counts: np.ndarray
+    class_names: Sequence[str]
+    epoch: int | None = None
+    split: str = "test"
+    unknown: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        """Share of examples on the diagonal, among all examples (unknown predictions count as wrong)."""
+        total = int(self.counts.sum()) + self.unknown
+        return float(np.trace(self.counts)) / total if total else float("nan")
+
+    @classmethod
+    def from_run(cls, run, *, epoch: int | None = None, split: str | None = None) -> ConfusionDisplay:
+        """From the predictions the run recorded at ``epoch`` (default: the last one).
+
+        ``split`` is ``"test"`` (default when the run recorded a test set) or ``"probe"``.
+        """
+        epochs = run.epochs
+        if not epochs:
+            raise ValueError(f"the run {run.path} has no finished epoch yet")
+        epoch = epochs[-1] if epoch is None else int(epoch)
+        if split is None:
+            split = "test" if run.has_test else "probe"
+        if split not in ("test", "probe"):
+            raise ValueError(f"split must be 'test' or 'probe', got {split!r}")
+        if split == "test":
+            if not run.has_test:
+                raise ValueError(f"the run {run.path} recorded no test set; use split='probe'")
+            y_true, y_pred = run.test_labels, run.test_predictions(epoch)
+        else:
+            y_true, y_pred = run.labels, run.predictions(epoch)
+        n = len(run.class_names)
+        valid = (y_pred >= 0) & (y_pred < n)
+        return cls(counts=confusion_counts(y_true[valid], y_pred[valid], n), class_names=run.class_names,
+                   epoch=epoch, split=split, unknown=int((~valid).sum()))
+
+    def plot(self, ax=None, *, values: bool | None = None) -> ConfusionDisplay:
+        """Draw on ``ax`` (or a new figure); ``values`` prints the counts (default: up to 30 classes)."""
+        n = len(self.class_names)
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            side = min(max(4.5, 0.5 * n + 2.5), 16)
+            fig, ax = plt.subplots(figsize=(side, side * 0.92), dpi=style.DPI)
+        fig = ax.figure
+        self.im_ = ax.imshow(self.counts, cmap="Blues", interpolation="nearest")
+        values = n <= 30 if values is None else values
+        self.text_ = None
+        if values:
+            peak = self.counts.max() if self.counts.size else 0
+            self.text_ = np.empty((n, n), dtype=object)
+            for i in range(n):
+                for j in range(n):
+                    c = int(self.counts[i, j])
+                    self.text_[i, j] = ax.text(j, i, str(c), ha="center", va="center",
+                                               fontsize=9 if n <= 12 else 7,
+                                               color="white" if peak and c > 0.5 * peak else "#222222")
+        ticks = np.arange(n)
+        fontsize = 9 if n <= 20 else 6
+        ax.set_xticks(ticks, [str(c) for c in self.class_names], rotation=45 if n > 10 or
+                      max(len(str(c)) for c in self.class_names) > 3 else 0, ha="right" if n > 10 else "center",
+                      fontsize=fontsize)
+        ax.set_yticks(ticks, [str(c) for c in self.class_names], fontsize=fontsize)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        where = "Test set" if self.split == "test" else "Probe set"
+        when = f" at epoch {self.epoch}" if self.epoch is not None else ""
+        total = int(self.counts.sum()) + self.unknown
+        ax.set_title(f"{where}{when}: accuracy {self.accuracy:.3f} ({total} examples"
+                     + (f", {self.unknown} without prediction" if self.unknown else "") + ")", fontsize=style.FONT_SIZE + 1)
+        fig.tight_layout()
+        self.figure_, self.ax_ = fig, ax
+        return self

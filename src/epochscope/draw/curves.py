@@ -1,0 +1,90 @@
+"""Accuracy and loss curves, training and validation side by side, one point per epoch.
+
+Example::
+
+    CurvesDisplay.from_run(run).plot().figure_.savefig("curves.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import style
+
+__all__ = ["CurvesDisplay", "metric_series"]
+
+TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+
+
+def metric_series(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """The values of ``key`` across metric rows as floats, NaN where a row lacks it."""
+    out = np.full(len(rows), np.nan)
+    for i, row in enumerate(rows):
+        try:
+            out[i] = float(row[key])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return out
+
+
+@dataclass
+class CurvesDisplay:
+    """Accuracy (left) and loss (right) per epoch, training and validation.
+
+    Attributes after :meth:`plot`: ``figure_``, ``axes_`` (accuracy, loss) and ``lines_``
+    (``{"accuracy": Line2D, "val_accuracy": ..., "loss": ..., "val_loss": ...}``, only the
+    series the run recorded).
+    """
+
+    epochs: np.ndarray
+    series: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_metrics(cls, rows: Sequence[Mapping[str, Any]]) -> CurvesDisplay:
+        """From metrics rows (each with ``epoch`` and any of ``accuracy``, ``val_accuracy``, ``loss``, ``val_loss``)."""
+        epochs = np.array([int(r.get("epoch", i)) for i, r in enumerate(rows)])
+        series = {k: metric_series(rows, k) for k in ("accuracy", "val_accuracy", "loss", "val_loss")}
+        return cls(epochs=epochs, series={k: v for k, v in series.items() if np.isfinite(v).any()})
+
+    @classmethod
+    def from_run(cls, run) -> CurvesDisplay:
+        """From the run's metrics rows."""
+        return cls.from_metrics(run.metrics)
+
+    def plot(self, ax: Sequence | None = None) -> CurvesDisplay:
+        """Draw on two new axes side by side, or on the pair ``ax = (acc_ax, loss_ax)``; returns ``self``."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=style.DPI)
+        else:
+            axes = list(ax)
+            if len(axes) != 2:
+                raise ValueError(f"ax must be a pair of axes (accuracy, loss), got {len(axes)}")
+            fig = axes[0].figure
+        self.lines_ = {}
+        for axis, what in zip(axes, ("accuracy", "loss")):
+            for key, name, color in ((what, "training", TRAIN_COLOR), (f"val_{what}", "validation", VAL_COLOR)):
+                if key in self.series:
+                    y = self.series[key]
+                    ok = np.isfinite(y)
+                    (self.lines_[key],) = axis.plot(self.epochs[ok], y[ok], marker="o", markersize=4, color=color,
+                                                    label=name)
+            axis.set_title(what.capitalize())
+            axis.set_xlabel("epoch")
+            axis.grid(alpha=0.3)
+            if what in self.series or f"val_{what}" in self.series:
+                axis.legend(frameon=False)
+            else:
+                axis.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center", transform=axis.transAxes,
+                          color=style.MUTED)
+            if len(self.epochs) and len(self.epochs) <= 12:
+                axis.set_xticks(self.epochs)
+        if ax is None:
+            fig.tight_layout()
+        self.figure_, self.axes_ = fig, tuple(axes)
+        return self

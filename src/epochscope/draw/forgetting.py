@@ -1,0 +1,115 @@
+"""How learning moves: the examples the network learned and then forgot again.
+
+A forgetting event is an example classified right at one epoch and wrong at the next
+(Toneva et al., 2019; counted by :mod:`epochscope.analysis` from the recorded
+predictions). The picture shows the most-forgotten probe examples as a numbered
+thumbnail strip (when the run kept image inputs), the same examples ringed and numbered
+on the final map, and how many examples were forgotten how often.
+
+Example::
+
+    ForgettingDisplay.from_run(run, maps).plot().figure_.savefig("forgetting.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import analysis
+from . import style
+from .mapplot import plot_map
+from .samples import as_images
+
+__all__ = ["ForgettingDisplay"]
+
+
+@dataclass
+class ForgettingDisplay:
+    """Forgetting events per probe example, the most-forgotten ones shown and ringed on a map.
+
+    Attributes after :meth:`plot`: ``figure_``, ``map_ax_``, ``hist_ax_``, ``thumb_axes_``
+    (empty without image inputs) and ``rings_`` (the ring scatter on the map).
+    """
+
+    events: np.ndarray
+    top: np.ndarray
+    coords: np.ndarray
+    labels: np.ndarray
+    class_names: Sequence[str]
+    bounds: Sequence[float]
+    epoch: int
+    images: np.ndarray | None = None
+    subtitle: str = ""
+
+    @classmethod
+    def from_run(cls, run: Any, maps: Any, *, k: int = 10) -> ForgettingDisplay:
+        """Events from ``run``'s probe predictions; the map is ``maps`` at its last epoch."""
+        events = analysis.forgetting_events(run)
+        top = analysis.most_forgotten(run, k)
+        images = None
+        inputs = run.probe_inputs
+        if inputs is not None and len(top):
+            try:
+                images = as_images(np.asarray(inputs[np.sort(top)]))[np.argsort(np.argsort(top))]
+            except ValueError:  # tabular inputs: no thumbnails
+                images = None
+        epoch = int(maps.epochs[-1])
+        return cls(events=events, top=top, coords=np.asarray(maps.coords[-1]), labels=run.labels,
+                   class_names=run.class_names, bounds=maps.bounds, epoch=epoch, images=images,
+                   subtitle=f"layer {maps.layer} · {maps.method}")
+
+    def plot(self) -> ForgettingDisplay:
+        """Draw on a new figure; returns ``self``."""
+        import matplotlib.pyplot as plt
+
+        k = len(self.top)
+        strip = self.images is not None and k > 0
+        fig = plt.figure(figsize=(11, 8.2 if strip else 6.6), dpi=style.DPI)
+        grid = fig.add_gridspec(2 if strip else 1, 2, height_ratios=[1, 5.2] if strip else [1],
+                                width_ratios=[2.2, 1], left=0.03, right=0.97, top=0.9, bottom=0.08, hspace=0.25,
+                                wspace=0.18)
+        self.thumb_axes_ = []
+        if strip:
+            sub = grid[0, :].subgridspec(1, k, wspace=0.15)
+            for i in range(k):
+                ax = fig.add_subplot(sub[0, i])
+                img = self.images[i]
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                j = int(self.top[i])
+                ax.set_title(f"#{i + 1} {self.class_names[self.labels[j]]}\n{int(self.events[j])}× forgotten",
+                             fontsize=8)
+                self.thumb_axes_.append(ax)
+        row = 1 if strip else 0
+        self.map_ax_ = fig.add_subplot(grid[row, 0])
+        self.hist_ax_ = fig.add_subplot(grid[row, 1])
+        fig.canvas.draw()  # fix the axes sizes before the map is rasterised to fit them
+        plot_map(self.map_ax_, self.coords, self.labels, self.class_names, bounds=self.bounds)
+        ax = self.map_ax_
+        xy = self.coords[self.top] if k else np.empty((0, 2))
+        self.rings_ = ax.scatter(xy[:, 0], xy[:, 1], s=170, zorder=4, **{k_: v for k_, v in style.RING_MARKER.items()
+                                                                           if k_ != "marker"}, marker="o")
+        for i, (x, y) in enumerate(xy):
+            ax.annotate(f"#{i + 1}", (x, y), xytext=(7, 7), textcoords="offset points", fontsize=9, weight="bold",
+                        color="black", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.set_title(f"Most-forgotten examples ringed on the map at epoch {self.epoch} ({self.subtitle})",
+                     fontsize=style.FONT_SIZE)
+        counts = np.bincount(self.events) if len(self.events) else np.zeros(1, int)
+        bars = self.hist_ax_.bar(np.arange(len(counts)), counts, color="#7f7f7f")
+        self.hist_ax_.bar_label(bars, fontsize=8)
+        self.hist_ax_.set_xlabel("forgetting events")
+        self.hist_ax_.set_ylabel("probe examples")
+        self.hist_ax_.set_xticks(np.arange(len(counts)))
+        self.hist_ax_.set_title("How often examples were forgotten", fontsize=style.FONT_SIZE)
+        forgotten = int((self.events > 0).sum())
+        fig.suptitle(f"How learning moves: {forgotten} of {len(self.events)} probe examples were learned and "
+                     "forgotten again at least once" if forgotten else
+                     f"How learning moves: none of the {len(self.events)} probe examples was ever forgotten",
+                     fontsize=style.FONT_SIZE + 2, x=0.03, ha="left")
+        self.figure_ = fig
+        return self

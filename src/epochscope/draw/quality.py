@@ -1,0 +1,111 @@
+"""When does the representation settle? The map's quality figures under the accuracy curve.
+
+Top: accuracy per epoch (training and validation). Bottom: the map's trustworthiness, the
+layer's linear CKA to the previous epoch (1 = the representation stopped changing) and the
+map's frame-to-frame motion (right axis): when CKA nears 1 and motion nears 0, the layer
+has settled, whatever the accuracy still does.
+
+Example::
+
+    QualityDisplay.from_run(run, maps).plot().figure_.savefig("quality.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import style
+from .curves import TRAIN_COLOR, VAL_COLOR, metric_series
+
+__all__ = ["QualityDisplay"]
+
+# (key in maps.quality, legend label, colour, axis): motion has its own scale on the right.
+SERIES = (
+    ("trustworthiness", "map trustworthiness", "#2ca02c", "left"),
+    ("cka_previous", "CKA to previous epoch", "#9467bd", "left"),
+    ("knn_accuracy_map", "kNN accuracy in the map", "#8c564b", "left"),
+    ("motion", "map motion (right axis)", "#ff7f0e", "right"),
+)
+
+
+@dataclass
+class QualityDisplay:
+    """Accuracy curve above the per-epoch quality figures of a map.
+
+    Attributes after :meth:`plot`: ``figure_``, ``axes_`` (accuracy, quality), ``motion_ax_``
+    and ``lines_`` (keyed by metric / quality name).
+    """
+
+    epochs: np.ndarray
+    accuracy: dict[str, np.ndarray] = field(default_factory=dict)
+    quality: dict[str, np.ndarray] = field(default_factory=dict)
+    title: str = ""
+
+    @classmethod
+    def from_maps(cls, maps: Any, metrics: Sequence[Mapping[str, Any]]) -> QualityDisplay:
+        """From ``maps`` (its ``epochs`` and ``quality``) and one metrics row per map epoch."""
+        epochs = np.array([int(e) for e in maps.epochs])
+        if len(metrics) != len(epochs):
+            raise ValueError(f"metrics must hold one row per map epoch ({len(epochs)}), got {len(metrics)}")
+        acc = {k: metric_series(metrics, k) for k in ("accuracy", "val_accuracy")}
+        quality = {k: np.asarray(v, dtype=float) for k, v in (maps.quality or {}).items()
+                   if len(np.asarray(v)) == len(epochs)}
+        return cls(epochs=epochs, accuracy={k: v for k, v in acc.items() if np.isfinite(v).any()},
+                   quality=quality, title=f"When does layer {maps.layer} settle? ({maps.method} map)")
+
+    @classmethod
+    def from_run(cls, run: Any, maps: Any) -> QualityDisplay:
+        """:meth:`from_maps` with the metrics rows of ``run``."""
+        rows = {int(m.get("epoch", -1)): m for m in run.metrics}
+        return cls.from_maps(maps, [rows.get(int(e), {}) for e in maps.epochs])
+
+    def plot(self) -> QualityDisplay:
+        """Draw on a new figure; returns ``self``."""
+        import matplotlib.pyplot as plt
+
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), dpi=style.DPI, sharex=True,
+                                          gridspec_kw={"height_ratios": [1, 1.25]})
+        self.lines_ = {}
+        for key, label, color in (("accuracy", "training accuracy", TRAIN_COLOR),
+                                  ("val_accuracy", "validation accuracy", VAL_COLOR)):
+            if key in self.accuracy:
+                y = self.accuracy[key]
+                ok = np.isfinite(y)
+                (self.lines_[key],) = top.plot(self.epochs[ok], y[ok], marker="o", markersize=4, color=color,
+                                               label=label)
+        top.set_ylabel("accuracy")
+        top.grid(alpha=0.3)
+        if self.lines_:
+            top.legend(frameon=False, loc="lower right")
+        right = bottom.twinx()
+        handles = []
+        for key, label, color, side in SERIES:
+            if key not in self.quality:
+                continue
+            y = self.quality[key]
+            ok = np.isfinite(y)
+            if not ok.any():
+                continue
+            axis = right if side == "right" else bottom
+            (line,) = axis.plot(self.epochs[ok], y[ok], marker="o", markersize=4, color=color, label=label,
+                                linestyle="--" if side == "right" else "-")
+            self.lines_[key] = line
+            handles.append(line)
+        bottom.set_ylabel("trustworthiness, CKA, kNN accuracy")
+        right.set_ylabel("motion (map radii per epoch)", color="#ff7f0e")
+        bottom.set_xlabel("epoch")
+        bottom.grid(alpha=0.3)
+        if handles:
+            # Under the axes: inside, it would hide the late epochs where the curves settle.
+            bottom.legend(handles=handles, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.17),
+                          ncol=2, fontsize=style.FONT_SIZE - 1)
+        if len(self.epochs) and len(self.epochs) <= 12:
+            bottom.set_xticks(self.epochs)
+        top.set_title(self.title, fontsize=style.FONT_SIZE + 2)
+        fig.tight_layout()
+        self.figure_, self.axes_, self.motion_ax_ = fig, (top, bottom), right
+        return self
