@@ -38,6 +38,8 @@ import os
 import re
 import shutil
 import time
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +186,7 @@ class Manifest:
                 info=dict(d.get("info") or {}),
                 schema_version=version,
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RunError(f"{where}: malformed manifest ({type(err).__name__}: {err})") from err
 
 
@@ -239,14 +241,74 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def read_npy_header(fh: Any, available: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read an ``.npy`` header from ``fh`` and check it against the ``available`` bytes.
+
+    Returns ``(shape, fortran_order, dtype)``. Raises :class:`RunError` naming ``where`` when
+    the header is malformed, the dtype holds Python objects (pickle), or the data is shorter
+    than the header promises. Checking the size first means a corrupted shape can never make
+    numpy allocate more memory than the file holds.
+    """
+    try:
+        start = fh.tell()
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        header_bytes = fh.tell() - start
+    except Exception as err:  # noqa: BLE001 - numpy's header parser raises many types (e.g. TokenError) on garbage
+        if isinstance(err, MemoryError):
+            raise
+        raise RunError(f"{where}: unreadable array header ({err}); the file is truncated or corrupted") from err
+    if dtype.hasobject:
+        raise RunError(f"{where}: holds Python objects (dtype {dtype}); epochscope never loads pickled data")
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if available - header_bytes < needed:
+        raise RunError(
+            f"{where}: truncated array: header says {tuple(shape)} {dtype} ({needed} bytes) but only "
+            f"{max(available - header_bytes, 0)} bytes follow; the file is truncated or corrupted"
+        )
+    return tuple(shape), fortran, dtype
+
+
 def load_npy(path: Path, *, mmap: bool = True) -> np.ndarray:
     """Load an ``.npy`` file without pickle, memory-mapped by default; errors name the file."""
     try:
+        with open(path, "rb") as fh:
+            read_npy_header(fh, os.fstat(fh.fileno()).st_size, str(path))
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError as err:
         raise RunError(f"{path}: file missing from the run") from err
     except (ValueError, OSError, EOFError) as err:
         raise RunError(f"{path}: unreadable array ({err}); the file is truncated or corrupted") from err
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Load every array of an ``.npz`` file without pickle; errors name the file.
+
+    Each member's header is checked against its size in the archive before it is read, and
+    the archive's checksums are verified while reading.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every member and checks its checksum
+            if damaged is not None:
+                raise RunError(f"{path}: corrupted archive: the checksum of {damaged!r} does not match its content")
+            arrays = {}
+            for member in archive.infolist():
+                name = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
+                with archive.open(member) as fh:
+                    read_npy_header(fh, member.file_size, f"{path} (array {name!r})")
+                with archive.open(member) as fh:
+                    arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
+            return arrays
+    except FileNotFoundError as err:
+        raise RunError(f"{path}: file missing from the run") from err
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        raise RunError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
 
 
 def _read_json(path: Path) -> Any:
@@ -255,8 +317,8 @@ def _read_json(path: Path) -> Any:
             return json.load(fh)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError) as err:
-        raise RunError(f"{path}: unreadable JSON ({err})") from err
+    except (OSError, ValueError, RecursionError) as err:
+        raise RunError(f"{path}: unreadable JSON ({type(err).__name__}: {err})") from err
 
 
 # --------------------------------------------------------------------------- reading
@@ -393,17 +455,17 @@ class Run:
         path = self.epoch_dir(epoch) / "weights.npz"
         if not path.exists():
             return {}
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                return {name: npz[name] for name in npz.files}
-        except (ValueError, OSError, EOFError) as err:
-            raise RunError(f"{path}: unreadable weights ({err}); the file is truncated or corrupted") from err
+        return load_npz(path)
 
     def epoch_metrics(self, epoch: int) -> dict[str, Any]:
         """The metrics row of one epoch (always has ``"epoch"``)."""
-        row = _read_json(self.epoch_dir(epoch) / "metrics.json")
+        path = self.epoch_dir(epoch) / "metrics.json"
+        try:
+            row = _read_json(path)
+        except FileNotFoundError as err:
+            raise RunError(f"{path}: file missing from the run") from err
         if not isinstance(row, dict):
-            raise RunError(f"{self.epoch_dir(epoch) / 'metrics.json'}: expected a JSON object")
+            raise RunError(f"{path}: expected a JSON object")
         return row
 
     @property
@@ -551,7 +613,7 @@ class RunWriter:
                 _check_resume(existing, labels, class_names, test_labels)
                 manifest = existing.manifest
             else:
-                if any(path.iterdir()) and not set(os.listdir(path)) <= {LOCK_FILE}:
+                if not _is_interrupted_creation(path):
                     raise RunError(f"{path} exists, is not empty and holds no {MANIFEST_FILE}; choose an empty or new folder")
                 manifest = _create(path, framework, labels, class_names, test_labels, probe_inputs, test_inputs, info)
             _remove_partials(path)
@@ -692,6 +754,25 @@ def _create(
     return manifest
 
 
+def _is_interrupted_creation(path: Path) -> bool:
+    """True when ``path`` is empty or holds only what :func:`_create` writes before the manifest.
+
+    A recorder killed while creating a run leaves such a folder; it must be possible to
+    record into it again rather than refuse it as someone else's folder.
+    """
+    names = set(os.listdir(path))
+    if not names <= {LOCK_FILE, "probe", "test", EPOCHS_DIR}:
+        return False
+    for split in SPLITS:
+        folder = path / split
+        if folder.exists() and not (folder.is_dir() and all(
+                p.name in ("labels.npy", "inputs.npy") or (p.name.startswith(".") and ".tmp-" in p.name)
+                for p in folder.iterdir())):
+            return False
+    epochs = path / EPOCHS_DIR
+    return not epochs.exists() or (epochs.is_dir() and not any(epochs.iterdir()))
+
+
 def _remove_partials(path: Path) -> None:
     folder = path / EPOCHS_DIR
     if folder.is_dir():
@@ -796,6 +877,10 @@ class EpochBuilder:
         for buf in self._buffers.values():
             buf.flush()
         self._buffers.clear()
+        # Every epoch holds predictions (the layout promises them): -1 where none were given.
+        for split, name in (("probe", "predictions.npy"), ("test", "test_predictions.npy")):
+            if (split == "probe" or m.test_size) and not (self._dir / name).exists():
+                self.set_predictions(np.full(self._split_size(split), -1, dtype=np.int64), split=split)
         with open(self._dir / "metrics.json", "w", encoding="utf-8") as fh:
             json.dump({"epoch": self.epoch, **self._metrics}, fh, indent=2, default=_json_default)
         for p in self._dir.rglob("*"):
