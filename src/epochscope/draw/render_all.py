@@ -105,7 +105,7 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
         paths = [] if result is None else [result] if isinstance(result, Path) else list(result)
         written.extend(paths)
         if paths:
-            log.info("%-15s %s%s", name, paths[0], f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+            log.debug("%-15s %s%s", name, paths[0], f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
 
     from .confusion import ConfusionDisplay
     from .curves import CurvesDisplay
@@ -157,4 +157,5 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
                                      out / "layers_epochs.png"))
     step("forgetting", lambda: _save(ForgettingDisplay.from_run(run, maps).plot().figure_, out / "forgetting.png"))
     step("quality", lambda: _save(QualityDisplay.from_run(run, maps).plot().figure_, out / "quality.png"))
+    log.info("rendered %d files into %s", len(written), out)
     return written
