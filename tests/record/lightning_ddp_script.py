@@ -15,11 +15,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-torch.set_num_threads(1)  # two processes share two cores
+import lightning.pytorch as pl
 
-import lightning.pytorch as pl  # noqa: E402
-
-from epochscope.lightning import Recorder  # noqa: E402
+from epochscope.lightning import Recorder
 
 
 def data(n=64, seed=0):
@@ -58,6 +56,7 @@ class Tiny(pl.LightningModule):
 
 
 def main(run_dir, out_dir, epochs):
+    torch.set_num_threads(1)  # two processes share two cores
     pl.seed_everything(0, verbose=False)
     x, y = data()
     xv, yv = data(32, seed=1)

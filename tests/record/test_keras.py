@@ -1,0 +1,175 @@
+"""The Keras 3 recorder: one callback in an existing fit (runs on whatever KERAS_BACKEND says; torch here).
+
+Keras is slow to import, so every Keras test lives in this module and uses tiny models.
+"""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from epochscope import open_run  # noqa: E402
+from epochscope.keras import Recorder  # noqa: E402
+
+N_CLASSES = 3
+
+# Keras' torch backend converts tensors with np.array(tensor), which numpy 2 flags; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def images():
+    """48 tiny 6x6 one-channel 'images' (channel-last, as Keras takes them) whose class is learnable."""
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % N_CLASSES
+    x = rng.normal(0, 0.3, size=(48, 6, 6, 1)).astype("float32")
+    for c in range(N_CLASSES):
+        x[y == c, 2 * c:2 * c + 2, :, 0] += 1.5  # a bright band whose row says the class
+    return x, y
+
+
+def functional_cnn():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1), name="image")
+    h = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    h = keras.layers.Activation("relu", name="acti1")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    h = keras.layers.Dense(5, activation="relu", name="hidden")(h)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="end")(h)
+    return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+def sequential_mlp():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.layers.Flatten(name="flat"), keras.layers.Dense(7, activation="relu", name="hidden"),
+                             keras.layers.Dense(N_CLASSES, activation="softmax", name="end")], name="tiny_mlp")
+
+
+def submodel(model, names):
+    return keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
+
+
+def test_functional_model_records_layers_weights_predictions_and_metrics(tmp_path, images):
+    x, y = images
+    model = functional_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rec = Recorder(["conv", "hidden"], probe=(x[:20], y[:20]), test=(x[20:30], y[20:30]), run_dir=tmp_path / "r",
+                   batch_size=8, class_names=["a", "b", "c"])
+    model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[rec], verbose=0)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2] and run.framework == "keras" and run.class_names == ["a", "b", "c"]
+    # Channel-last conv output (6, 6, 4) is stored channel-first, like a PyTorch run.
+    assert run.layer_info("conv").output_shape == (4, 6, 6) and run.layer_info("hidden").output_shape == (5,)
+    conv, hidden = (np.asarray(a) for a in submodel(model, ["conv", "hidden"]).predict(x[:20], verbose=0))
+    np.testing.assert_allclose(run.activations("conv", 2), np.moveaxis(conv, -1, 1).reshape(20, -1), atol=2e-2, rtol=1e-2)
+    np.testing.assert_allclose(run.activations("hidden", 2), hidden, atol=2e-2, rtol=1e-2)
+    assert run.test_activations("hidden", 2).shape == (10, 5)
+    np.testing.assert_array_equal(run.predictions(2), model.predict(x[:20], verbose=0).argmax(1))
+    # Weights in PyTorch's layout: Dense (out, in), Conv (out, in, kh, kw).
+    w = run.weights(2)
+    assert set(w) == {"conv.weight", "conv.bias", "hidden.weight", "hidden.bias", "end.weight", "end.bias"}
+    np.testing.assert_allclose(w["hidden.weight"], keras.ops.convert_to_numpy(model.get_layer("hidden").kernel).T)
+    np.testing.assert_allclose(w["conv.weight"],
+                               np.transpose(keras.ops.convert_to_numpy(model.get_layer("conv").kernel), (3, 2, 0, 1)))
+    assert not np.allclose(run.weights(0)["end.weight"], w["end.weight"])  # epoch 0 is the untrained model
+    # Metrics: none from Keras at epoch 0, Keras' logs afterwards, plus the probe/test accuracies.
+    m0, m2 = run.metrics[0], run.metrics[2]
+    assert "loss" not in m0 and 0 <= m0["probe_accuracy"] <= 1
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy"} <= set(m2)
+    assert m2["loss"] < run.metrics[1]["loss"] * 1.5 and m2["epoch"] == 2
+    assert run.probe_inputs.shape == (20, 1, 6, 6)  # thumbnails channel-first too
+    assert rec.session is None  # the run is released when fit ends
+
+
+def test_sequential_with_acc_spelling_and_one_hot_labels(tmp_path, images):
+    x, y = images
+    onehot = keras.utils.to_categorical(y, N_CLASSES)
+    model = sequential_mlp()  # no Input layer: built by fit before the callback looks at it
+    model.compile("adam", "categorical_crossentropy", metrics=["acc"])
+    model.fit(x, onehot, epochs=2, batch_size=16, validation_data=(x[:12], onehot[:12]), verbose=0,
+              callbacks=[Recorder("hidden", probe=(x[:15], onehot[:15]), run_dir=tmp_path / "r")])
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2] and run.layer_info("hidden").output_shape == (7,)
+    np.testing.assert_array_equal(run.labels, y[:15])  # one-hot rows stored as class indices
+    m = run.metrics[1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(m)
+    assert "acc" not in m and "val_acc" not in m
+
+
+def test_fit_one_epoch_at_a_time_appends_each_epoch_once(tmp_path, images):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    shared = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "shared")
+    for _ in range(3):
+        model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=[shared])
+        # A new recorder per call, as in a loop that draws between epochs, appends the same way.
+        model.fit(x, y, epochs=1, batch_size=24, verbose=0,
+                  callbacks=[Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "fresh")])
+    for name in ("shared", "fresh"):
+        run = open_run(tmp_path / name)
+        assert run.epochs == [0, 1, 2, 3]
+        assert [m["epoch"] for m in run.metrics] == [0, 1, 2, 3]
+        assert "loss" not in run.metrics[0] and all("loss" in m for m in run.metrics[1:])
+    # The last epoch recorded is the model as it is now.
+    np.testing.assert_allclose(open_run(tmp_path / "fresh").weights(3)["end.weight"],
+                               keras.ops.convert_to_numpy(model.get_layer("end").kernel).T)
+
+
+def test_unknown_layer_lists_the_layers_even_through_fit(tmp_path, images):
+    x, y = images
+    model = functional_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError) as info:
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["hiden"], probe=(x, y), run_dir=tmp_path / "r")])
+    message = str(info.value)  # Keras drops the cause: the message alone must tell the story
+    assert "layer 'hiden' not found; did you mean 'hidden'?" in message
+    assert "conv" in message and "end" in message and "tiny_cnn" in message
+
+
+def test_pool_reduction_averages_over_space_not_channels(tmp_path, images):
+    x, y = images
+    model = functional_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        Recorder(["acti1"], probe=(x[:9], y[:9]), run_dir=tmp_path / "r", reduce="pool", max_width=16, reduced_width=8)])
+    run = open_run(tmp_path / "r")
+    info = run.layer_info("acti1")
+    assert info.width == 4 and info.reduction["method"] == "pool"  # one value per channel
+    acts = np.asarray(submodel(model, ["acti1"]).predict(x[:9], verbose=0))
+    np.testing.assert_allclose(run.activations("acti1", 1), acts.mean(axis=(1, 2)), atol=1e-2, rtol=1e-2)
+
+
+def test_subclassed_model_records_predictions_and_weights_but_not_layers(tmp_path, images):
+    x, y = images
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.flat = keras.layers.Flatten()
+            self.hidden = keras.layers.Dense(5, activation="relu", name="hidden")
+            self.end = keras.layers.Dense(N_CLASSES, name="end")
+
+        def call(self, inputs):
+            return self.end(self.hidden(self.flat(inputs)))
+
+    keras.utils.set_random_seed(0)
+    model = Subclassed()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    with pytest.raises(TypeError, match="Subclassed models .* layers=\\[\\]"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "a")])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder([], probe=(x[:10], y[:10]), run_dir=tmp_path / "b")])
+    run = open_run(tmp_path / "b")
+    assert run.epochs == [0, 1] and run.layers == []
+    np.testing.assert_array_equal(run.predictions(1), model.predict(x[:10], verbose=0).argmax(1))
+    assert run.weights(1)["hidden.weight"].shape == (5, 36) and "accuracy" in run.metrics[1]
+
+
+def test_bad_arguments_fail_before_fit(tmp_path, images):
+    x, y = images
+    with pytest.raises(ValueError, match="probe x has 48 examples but y has 47"):
+        Recorder(["hidden"], probe=(x, y[:-1]), run_dir=tmp_path / "r")
+    with pytest.raises(ValueError, match="weights must be 'auto'"):
+        Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", weights="all")
+    with pytest.raises(ValueError, match="class_names"):
+        Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", class_names=["only", "two"])
