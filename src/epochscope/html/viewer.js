@@ -592,6 +592,13 @@ window.epochscope = {
   pointCount: (split = "probe") => (split === "test" ? (T ? T.n : 0) : P.n),
   visiblePoints() { let k = 0; for (let i = 0; i < P.n; i++) if (!Number.isNaN(P.sx[i])) k++; return k; },
   networkEdges() { const N = DATA.network, f = NET ? N.frameOf[Math.round(S.pos)] : -1; return f < 0 ? 0 : N.offsets[f + 1] - N.offsets[f]; },
+  drawTime(n = 30) {   // mean ms to draw one interpolated map frame (benchmark)
+    const keep = S.pos, t0 = performance.now();
+    for (let k = 0; k < n; k++) { S.pos = (k * 0.37) % Math.max(1, NE - 1); drawMap(); }
+    const ms = (performance.now() - t0) / n;
+    S.pos = keep; S.dirty = true;
+    return ms;
+  },
   hovered: () => (S.hover ? { split: S.hover.split, index: S.hover.i } : null),
   toggleClass,
   label: (i, split = "probe") => className((split === "test" ? T : P).labels[i]),
