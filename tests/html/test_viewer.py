@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from reportdata import CLASS_NAMES, XSS_CLASS
 from conftest import OUTPUT
+from reportdata import CLASS_NAMES, XSS_CLASS, make_maps, make_report_run
+
+from epochscope import open_run
+from epochscope.html.report import write_report
 
 pytestmark = pytest.mark.browser
 
@@ -91,15 +94,21 @@ def test_legend_toggles_a_class(report_file, open_report):
 
 def test_test_points_toggle(report_file, open_report):
     r = open_report(report_file)
-    assert r.js("window.epochscope.pointScreenPosition(0, 'test')") is not None
+    p = r.js("window.epochscope.pointScreenPosition(0, 'test')")
+    r.page.mouse.move(p["x"], p["y"])
+    r.page.wait_for_function("() => window.epochscope.hovered() !== null")
+    assert r.js("window.epochscope.hovered()") == {"split": "test", "index": 0}
+    assert "test example #0" in r.page.inner_text("#tip-text") and r.page.is_visible("#tip-thumb")
+    r.page.mouse.move(1, 1)
     r.page.uncheck("#show-test")
     r.page.wait_for_function("() => window.epochscope.pointScreenPosition(0, 'test') === null")
 
 
 def test_class_names_stay_text(report_file, open_report):
     r = open_report(report_file)
-    names = r.page.locator("#legend button").all_inner_texts()
-    assert [n.strip() for n in names] == [n.replace("\u2028", "\n").strip() for n in CLASS_NAMES] or XSS_CLASS in names[1]
+    names = r.js("[...document.querySelectorAll('#legend button')].map((b) => b.textContent)")
+    assert names == CLASS_NAMES
+    assert r.js("document.getElementById('title').textContent").endswith("hidden<svg onload=alert(3)>")
     assert r.page.locator("img").count() == 0 and r.page.locator("svg").count() == 0
     assert r.page.locator("#legend b").count() == 0
     assert r.dialogs == [] and r.errors == []
@@ -165,3 +174,22 @@ def test_network_of_the_current_epoch(report_file, open_report):
     last = red_blue()
     # Epoch 0 has no change to colour; by the last epoch l1 grew (red) and l2 shrank (blue).
     assert last[0] > first[0] + 200 and last[1] > first[1] + 200
+
+
+@pytest.mark.parametrize("n_epochs", [1, 2])
+def test_small_runs_without_images_or_test_set(tmp_path, open_report, n_epochs):
+    run = open_run(make_report_run(tmp_path / "run", n_probe=30, n_test=6, n_epochs=n_epochs, images=False,
+                                   class_names=["a", "b"]))
+    path = write_report(run, make_maps(run, test=False), tmp_path / "r.html", layer="h", method="fake")
+    r = open_report(path)
+    assert r.errors == [] and [m for m in r.console if m[0] == "error"] == []
+    assert r.js("window.epochscope.visiblePoints()") > 20
+    assert not r.page.is_visible("#test-toggle")
+    p = r.js("window.epochscope.pointScreenPosition(0)")
+    r.page.mouse.move(p["x"], p["y"])
+    r.page.wait_for_function("() => window.epochscope.hovered() !== null")
+    assert not r.page.is_visible("#tip-thumb") and "label: a" in r.page.inner_text("#tip-text")
+    r.page.click("#play")
+    r.page.wait_for_timeout(300)
+    assert r.errors == []
+    assert "no image inputs" in r.page.inner_text("#notes")

@@ -213,7 +213,7 @@ function showTooltip() {
   if (set.forgetting) lines.push(`forgotten ${set.forgetting[i]} time${set.forgetting[i] === 1 ? "" : "s"}`);
   $("tip-text").textContent = lines.join("\n");
   const thumb = $("tip-thumb");
-  const tile = thumbs && (S.hover.split === "test" ? (DATA.thumbnails.testOffset == null ? -1 : DATA.thumbnails.testOffset + i) : i);
+  const tile = !thumbs ? -1 : S.hover.split === "test" ? (DATA.thumbnails.testOffset == null ? -1 : DATA.thumbnails.testOffset + i) : i;
   thumb.hidden = !(tile >= 0);
   if (tile >= 0) {
     const th = DATA.thumbnails, c = thumb.getContext("2d");
