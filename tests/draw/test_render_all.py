@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from PIL import Image
+from synthetic import make_synthetic_run
+
+import epochscope
+from epochscope.cli import main
+
+
+@pytest.fixture(scope="module")
+def two_layer_run(tmp_path_factory):
+    return make_synthetic_run(tmp_path_factory.mktemp("runs") / "run", layers=("hidden", "out"), n_epochs=4)
+
+
+def test_render_writes_every_picture(two_layer_run, tmp_path):
+    out = tmp_path / "pics"
+    paths = epochscope.render(two_layer_run, out, method="pca", formats=("gif", "mp4"), epoch=1, progress=False)
+    names = {p.relative_to(out).as_posix() for p in paths}
+    frames = [f"frames/epoch_{e:03d}.png" for e in range(4)]
+    assert names == {"samples.png", *frames, "timelapse.gif", "timelapse.mp4", "curves.png", "train_test_map.png",
+                     "confusion.png", "confusion_epoch_1.png", "layers_epochs.png", "forgetting.png", "quality.png"}
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [f.split("/")[1] for f in frames]
+    with Image.open(out / "timelapse.gif") as gif:
+        assert gif.n_frames == 4 and gif.info["duration"] == 500 and gif.info["loop"] == 0
+    assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+
+
+def test_single_layer_run_without_images_skips_samples_and_grid(tmp_path):
+    run = make_synthetic_run(tmp_path / "run", images=False, n_epochs=3)
+    paths = epochscope.render(run, tmp_path / "pics", method="pca", progress=False, smooth=True)
+    names = {p.name for p in paths}
+    assert "samples.png" not in names and "layers_epochs.png" not in names
+    assert {"timelapse.gif", "timelapse_smooth.gif", "forgetting.png", "quality.png"} <= names
+    with Image.open(tmp_path / "pics" / "timelapse_smooth.gif") as gif:
+        assert gif.n_frames == 2 * 6 + 1
+
+
+def test_given_maps_are_drawn_without_embedding(two_layer_run, tmp_path, monkeypatch):
+    run = epochscope.open_run(two_layer_run)
+    maps = epochscope.embed(run, "hidden", method="pca", progress=False)
+    import epochscope.draw.render_all as render_all
+
+    calls = []
+    real = render_all._embed
+    monkeypatch.setattr(render_all, "_embed", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    epochscope.render(run, tmp_path / "pics", maps=maps, progress=False)
+    assert calls == ["out"]  # only the other layer, for the layer x epoch grid
+
+
+def test_bad_arguments_fail_before_anything_is_drawn(two_layer_run, tmp_path):
+    out = tmp_path / "pics"
+    with pytest.raises(ValueError, match="formats"):
+        epochscope.render(two_layer_run, out, method="pca", formats=("gif", "webm"), progress=False)
+    with pytest.raises(ValueError, match="epoch 99"):
+        epochscope.render(two_layer_run, out, method="pca", epoch=99, progress=False)
+    with pytest.raises(ValueError, match="duration"):
+        epochscope.render(two_layer_run, out, method="pca", duration_ms=0, progress=False)
+    assert not out.exists()
+
+
+def test_cli_render(two_layer_run, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["render", str(two_layer_run), "--out", str(out), "--method", "pca", "--format", "gif",
+                 "--layer", "out", "--epoch", "2", "--test-points", "--duration", "250"]) == 0
+    printed = capsys.readouterr().out
+    assert "confusion_epoch_2.png" in printed and "(4 frames)" in printed
+    with Image.open(out / "timelapse.gif") as gif:
+        assert gif.info["duration"] == 250
+    frame = np.asarray(Image.open(out / "frames" / "epoch_003.png").convert("RGB")).astype(float)
+    assert (np.linalg.norm(frame - [255, 215, 0], axis=2) < 40).sum() > 100  # test stars on the frames
+    assert main(["render", str(two_layer_run), "--out", str(out), "--layer", "nope", "--method", "pca"]) == 1
+    assert "layer 'nope' not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_render_with_the_default_umap_maps(tmp_path):
+    run = make_synthetic_run(tmp_path / "run", n_probe=200, n_epochs=3)
+    paths = epochscope.render(run, tmp_path / "pics", progress=False, n_neighbors=10)
+    assert (tmp_path / "pics" / "timelapse.gif").exists()
+    assert len([p for p in paths if p.parent.name == "frames"]) == 3
