@@ -570,7 +570,7 @@ class NetworkHistory:
         labels = []
         for name, size, count, conv in zip(names, self.sizes, self.counts, convs):
             text = f"{name}\n{size}{' ch' if conv else ''}"
-            labels.append(text + (f"\n({count} groups)" if count < size else ""))
+            labels.append(text + (f" ({count} groups)" if count < size else ""))
         return labels
 
 

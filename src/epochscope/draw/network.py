@@ -24,7 +24,7 @@ from ..network_graph import NetworkHistory, NetworkSettings, diverging_rgb
 from .animate import check_animation_path, figure_to_array, write_animation
 from .style import DPI, FONT_SIZE, use_agg
 
-__all__ = ["network_animation", "NetworkFigure", "write_gif_shared_palette"]
+__all__ = ["network_animation", "NetworkFigure", "shared_palette", "write_gif_shared_palette"]
 
 log = logging.getLogger("epochscope")
 
@@ -72,18 +72,48 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
     history = NetworkHistory.from_run(run, layers=layers, shape=shape, progress=progress)
     metrics = {int(row["epoch"]): row for row in run.metrics}
     figure = NetworkFigure(history, metrics, settings, figsize=figsize)
+    n = len(history)
     try:
         from .._progress import progress as bar
 
-        frames = [figure.render(i) for i in bar(range(len(history)), desc="drawing network", enabled=progress,
-                                                  total=len(history))]
+        frames = bar(range(n), desc="drawing network", enabled=progress, total=n)
+        if out.suffix.lower() == ".gif":
+            # Palette from a few frames first, then each frame goes straight to 8 bits, so memory
+            # holds one byte per pixel per frame, not three.
+            palette = shared_palette([figure.render(i) for i in _palette_picks(n)])
+            images = [_quantize(figure.render_image(i), palette) for i in frames]
+            path = _save_gif(images, out, duration_ms=1000.0 / fps)
+        else:
+            path = write_animation([figure.render(i) for i in frames], out, duration_ms=1000.0 / fps)
     finally:
         figure.close()
-    if out.suffix.lower() == ".gif":
-        path = write_gif_shared_palette(frames, out, duration_ms=1000.0 / fps)
-    else:
-        path = write_animation(frames, out, duration_ms=1000.0 / fps)
-    log.info("network animation: %d frames (%s) -> %s", len(frames), "-".join(map(str, history.sizes)), path)
+    log.info("network animation: %d frames (%s) -> %s", n, "-".join(map(str, history.sizes)), path)
+    return path
+
+
+def _palette_picks(n: int) -> list[int]:
+    return sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1})
+
+
+def shared_palette(samples: Sequence[np.ndarray]):
+    """One 255-colour palette (a Pillow ``P`` image) fit by an octree to sample ``(H, W, 3)`` frames."""
+    from PIL import Image
+
+    return Image.fromarray(np.concatenate(list(samples), axis=0)).quantize(255, method=Image.Quantize.FASTOCTREE)
+
+
+def _quantize(image, palette):
+    from PIL import Image
+
+    return image.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
+def _save_gif(images: list, path: Path, *, duration_ms: float, loop: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(round(duration_ms)), loop=loop,
+                   optimize=False, disposal=1)
+    tmp.replace(path)  # a killed render never leaves a half-written file under the final name
     return path
 
 
@@ -104,16 +134,9 @@ def write_gif_shared_palette(frames: Sequence[np.ndarray], path: str | os.PathLi
         raise ValueError("no frames to write")
     if any(f.shape != frames[0].shape for f in frames):
         raise ValueError("all frames must have the same size")
-    picks = sorted({0, len(frames) // 4, len(frames) // 2, (3 * len(frames)) // 4, len(frames) - 1})
-    sample = Image.fromarray(np.concatenate([frames[i] for i in picks], axis=0))
-    palette = sample.quantize(255, method=Image.Quantize.FASTOCTREE)
-    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(round(duration_ms)), loop=loop,
-                   optimize=False, disposal=1)
-    tmp.replace(path)  # a killed render never leaves a half-written file under the final name
-    return path
+    palette = shared_palette([frames[i] for i in _palette_picks(len(frames))])
+    return _save_gif([_quantize(Image.fromarray(f), palette) for f in frames], path, duration_ms=duration_ms,
+                     loop=loop)
 
 
 def _check_figsize(figsize: Any) -> tuple[float, float]:
@@ -161,7 +184,12 @@ class NetworkFigure:
         ax.set_xlim(-0.06, 1.06)
         ax.set_ylim(-0.17, 1.06)
         xy = history.node_xy
-        self.edges = LineCollection([], animated=True, capstyle="round", zorder=1)
+        # Many edges per layer (top-k on a wide network) would merge into a wall of colour at
+        # full width: thin them with the square root of the edge count beyond 40 per layer.
+        per_layer = len(history.frame(0, settings)) / max(len(history.chain), 1)
+        self.max_linewidth = float(np.clip(MAX_LINEWIDTH * np.sqrt(40.0 / max(per_layer, 1.0)), 1.2, MAX_LINEWIDTH))
+        self.edges = LineCollection([], animated=True, capstyle="round", zorder=1,
+                                    alpha=1.0 if per_layer <= 40 else 0.75)
         ax.add_collection(self.edges)
         node_size = float(np.clip(2400.0 / max(history.counts), 12, 260))
         self.nodes = ax.scatter(xy[:, 0], xy[:, 1], s=node_size, facecolor="white", edgecolor="black",
@@ -193,7 +221,7 @@ class NetworkFigure:
             self._curve_key = plotted[0]
         self._curve_x, self._curve_y = epochs, _curve(metrics, epochs, self._curve_key)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(self._curve_key.replace("val_", ""))
+        ax.set_ylabel(self._curve_key.replace("val_", "") if plotted else "")
         ax.set_title(self._curve_key.replace("val_", "").capitalize() if plotted else "no metrics recorded",
                      fontsize=FONT_SIZE + 1)
         if plotted:
@@ -223,7 +251,7 @@ class NetworkFigure:
         since = "previous epoch" if self.settings.reference == "previous" else "first epoch"
         bar.ax.set_title(f"colour: change of |w| since {since}", fontsize=FONT_SIZE - 2)
         grey = diverging_rgb(np.zeros(1))[0]
-        handles = [Line2D([], [], color=grey, lw=MIN_LINEWIDTH + (MAX_LINEWIDTH - MIN_LINEWIDTH) * f)
+        handles = [Line2D([], [], color=grey, lw=MIN_LINEWIDTH + (self.max_linewidth - MIN_LINEWIDTH) * f)
                    for f in (0.1, 0.5, 1.0)]
         k = self.history.effective_top_k(self.settings)
         title = "width: |w|" + (f" (top {k} by {'|w|' if self.settings.top_by == 'weight' else 'change'} per layer)"
@@ -236,7 +264,7 @@ class NetworkFigure:
         """Set the animated artists to frame ``index`` (position in ``history.epochs``)."""
         frame = self.history.frame(index, self.settings)
         self.edges.set_segments(frame.segments(self.history.node_xy))
-        self.edges.set_linewidths(MIN_LINEWIDTH + (MAX_LINEWIDTH - MIN_LINEWIDTH) * frame.width)
+        self.edges.set_linewidths(MIN_LINEWIDTH + (self.max_linewidth - MIN_LINEWIDTH) * frame.width)
         self.edges.set_color(frame.colors())
         epoch = frame.epoch
         hit = np.flatnonzero(self._curve_x == epoch)
@@ -247,13 +275,24 @@ class NetworkFigure:
 
     def render(self, index: int) -> np.ndarray:
         """Draw frame ``index`` over the static background and return its pixels ``(H, W, 3)`` uint8."""
+        self._draw_frame(index)
+        return np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
+
+    def _draw_frame(self, index: int) -> None:
         self.update(index)
         canvas = self.fig.canvas
         canvas.restore_region(self._background)
         for ax, artist in ((self.ax_net, self.edges), (self.ax_net, self.nodes), (self.ax_net, self.epoch_text),
                            (self.ax_curve, self.vline), (self.ax_curve, self.marker)):
             ax.draw_artist(artist)
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    def render_image(self, index: int):
+        """Frame ``index`` as a Pillow RGB image (converted in C: faster than :meth:`render`'s strided copy)."""
+        from PIL import Image
+
+        self._draw_frame(index)
+        rgba = np.asarray(self.fig.canvas.buffer_rgba())
+        return Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert("RGB")
 
     def close(self) -> None:
         """Release the matplotlib figure."""
