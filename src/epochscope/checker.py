@@ -336,13 +336,17 @@ class _Checker:
     def array(self, path: Path, shape: tuple[int, ...] | None, dtypes: Iterable[str], what: str,
               epoch: int | None = None, *, load: bool = False) -> np.ndarray | None:
         """Check one ``.npy`` file's header (and size) against the manifest; returns the data when ``load``."""
+        dtypes = tuple(dtypes)
         if not path.is_file():
             self.add("problem", path, f"missing ({what})", epoch)
             return None
         rel = self.rel(path)
         try:
             with open(path, "rb") as fh:
-                got_shape, _, dtype = read_npy_header(fh, os.fstat(fh.fileno()).st_size, rel)
+                got_shape, fortran, dtype = read_npy_header(fh, os.fstat(fh.fileno()).st_size, rel)
+                # Small arrays (labels, predictions) are read here, from the same handle.
+                count = int(np.prod(got_shape, dtype=np.int64))
+                data = np.fromfile(fh, dtype=dtype, count=count) if load and dtype.name in dtypes else None
         except RunError as err:
             self.add("problem", path, _strip_where(str(err), rel), epoch)
             return None
@@ -352,19 +356,12 @@ class _Checker:
         wrong = []
         if shape is not None and got_shape != shape:
             wrong.append(f"shape {got_shape}, expected {shape}")
-        dtypes = tuple(dtypes)
         if dtype.name not in dtypes:
             wrong.append(f"dtype {dtype.name}, expected {' or '.join(dtypes)}")
         if wrong:
             self.add("problem", path, "; ".join(wrong) + f" ({what})", epoch)
             return None
-        if not load:
-            return None
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            self.add("problem", path, f"unreadable array ({err})", epoch)
-            return None
+        return None if data is None else data.reshape(got_shape, order="F" if fortran else "C")
 
     def classes(self, path: Path, values: np.ndarray | None, low: int, what: str, epoch: int | None = None) -> None:
         if values is None or not len(values):
