@@ -99,7 +99,7 @@ def write_report(
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)  # a reader never sees half a report
-    log.info("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
+    log.debug("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 
 

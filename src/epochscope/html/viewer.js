@@ -259,7 +259,18 @@ function renderChartBackground(ch) {
   c.width = Math.round(c.clientWidth * dpr); c.height = Math.round(c.clientHeight * dpr);
   ch.bg.width = c.width; ch.bg.height = c.height;
   const g = ch.bg.getContext("2d");
+  g.font = `${10 * dpr}px system-ui, sans-serif`;
+  // Lay the legend out first (wrapping), so the plot starts below it and no line hides a name.
   const m = ch.m = { l: 34 * dpr, r: 6 * dpr, t: 4 * dpr, b: 16 * dpr };
+  const spots = [];
+  let lx = m.l, row = 0;
+  for (const s of ch.list) {
+    const tw = g.measureText(s.name).width;
+    if (lx + tw > c.width - m.r && lx > m.l) { lx = m.l; row++; }
+    spots.push([lx, row]);
+    lx += tw + 10 * dpr;
+  }
+  if (ch.list.length) m.t = (6 + 11 * (row + 1)) * dpr;
   const W = c.width - m.l - m.r, H = c.height - m.t - m.b;
   g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
   g.font = `${10 * dpr}px system-ui, sans-serif`;
@@ -273,7 +284,6 @@ function renderChartBackground(ch) {
   g.textAlign = "center";
   g.fillText(String(ch.x0), m.l, c.height - 3 * dpr); g.fillText(String(ch.x1), m.l + W, c.height - 3 * dpr);
   g.textAlign = "left";
-  let lx = m.l + 4 * dpr, ly = m.t + 11 * dpr;
   ch.list.forEach((s, k) => {
     g.strokeStyle = SERIES_COLORS[k % SERIES_COLORS.length]; g.lineWidth = 1.5 * dpr; g.beginPath();
     let pen = false;
@@ -286,10 +296,7 @@ function renderChartBackground(ch) {
     });
     g.stroke();
     g.fillStyle = g.strokeStyle;
-    const tw = g.measureText(s.name).width;
-    if (lx + tw > c.width - m.r && lx > m.l + 4 * dpr) { lx = m.l + 4 * dpr; ly += 11 * dpr; }  // wrap the legend
-    g.fillText(s.name, lx, ly);
-    lx += tw + 10 * dpr;
+    g.fillText(s.name, spots[k][0], (13 + 11 * spots[k][1]) * dpr);
   });
 }
 
