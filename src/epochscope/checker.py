@@ -200,15 +200,17 @@ def check_run(run: Run | str | os.PathLike[str], *, repair: bool = False) -> Che
 
 def _carry_out(root: Path, action: RepairAction) -> RepairAction:
     target = root / action.path
-    if target.is_dir() and target.parent.name == EPOCHS_DIR and _EPOCH_DIR.fullmatch(target.name):
-        # Renaming first makes the drop atomic for readers: the epoch disappears at once,
-        # and a kill during the deletion leaves an ordinary .partial folder.
-        hidden = target.with_name(f".partial-{target.name}-{os.getpid()}-repair")
-        os.rename(target, hidden)
-        target = hidden
-    if target.is_dir():
+    if target.is_symlink():  # remove the link only: never follow it out of the run
+        target.unlink()
+    elif target.is_dir():
+        if target.parent.name == EPOCHS_DIR and _EPOCH_DIR.fullmatch(target.name):
+            # Renaming first makes the drop atomic for readers: the epoch disappears at once,
+            # and a kill during the deletion leaves an ordinary .partial folder.
+            hidden = target.with_name(f".partial-{target.name}-{os.getpid()}-repair")
+            os.rename(target, hidden)
+            target = hidden
         shutil.rmtree(target, ignore_errors=True)
-    elif target.exists() or target.is_symlink():
+    elif target.exists():
         target.unlink()
     log.info("check --repair: removed %s (%s)", action.path, action.what)
     return RepairAction(action.path, action.what, done=True)
