@@ -102,6 +102,17 @@ def test_conv_layers_become_channel_edges_weighted_by_kernel_norm():
     np.testing.assert_allclose(f[4, 7], np.linalg.norm(dense[4, 7 * 16:8 * 16]), rtol=1e-5)
 
 
+def test_a_keras_flatten_is_read_position_major():
+    rng = np.random.default_rng(2)
+    conv = rng.normal(size=(8, 3, 3, 3))  # stored in PyTorch layout by the Keras recorder
+    dense = rng.normal(size=(10, 16 * 8))  # flattened channels-last: index = position * 8 + channel
+    chain = find_chain({"conv.weight": conv, "fc.weight": dense}, channels_last=True)
+    f = link_magnitude(chain[1], dense)
+    np.testing.assert_allclose(f[4, 7], np.linalg.norm(dense[4, 7::8]), rtol=1e-5)
+    raw = find_chain({"conv/kernel": np.zeros((3, 3, 3, 8)), "fc/kernel": dense.T})  # raw Keras kernels
+    np.testing.assert_allclose(link_magnitude(raw[1], dense.T)[4, 7], np.linalg.norm(dense[4, 7::8]), rtol=1e-5)
+
+
 def test_keras_conv_kernels_are_read_channels_last():
     k = np.zeros((3, 3, 2, 6))
     k[:, :, 1, 4] = 2.0  # in channel 1 -> out channel 4

@@ -86,6 +86,8 @@ class Link:
     ``kind`` is ``"dense"``, ``"conv"`` (channel to channel) or ``"flatten"`` (a dense layer
     fed by a conv's flattened output: ``spatial`` inputs per channel). ``layout`` says how the
     array is stored: ``"out_in"`` (PyTorch, Chainer) or ``"in_out"`` (Keras kernels).
+    ``channels_last`` says a flattened conv output was ordered position-major (Keras:
+    ``hw * C + c``) rather than channel-major (PyTorch: ``c * HW + hw``).
     """
 
     name: str
@@ -97,6 +99,7 @@ class Link:
     layout: str = "out_in"
     spatial: int = 1
     shape: tuple[int, ...] = ()
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,21 +160,21 @@ def _candidates(weights: Mapping[str, np.ndarray]) -> list[Link]:
     return found
 
 
-def _joined(prev: Link, cur: Link) -> Link | None:
+def _joined(prev: Link, cur: Link, channels_last: bool = False) -> Link | None:
     """``cur`` adjusted to follow ``prev``, or None when the sizes do not connect."""
     if prev.n_out == cur.n_in:
         return cur
     if prev.kind == "conv" and cur.kind == "dense" and cur.n_in % prev.n_out == 0:
         return Link(cur.name, cur.weight_key, cur.bias_key, "flatten", prev.n_out, cur.n_out, cur.layout,
-                    cur.n_in // prev.n_out, cur.shape)
+                    cur.n_in // prev.n_out, cur.shape, channels_last or cur.layout == "in_out")
     return None
 
 
-def _runs(links: Sequence[Link]) -> list[list[Link]]:
+def _runs(links: Sequence[Link], channels_last: bool = False) -> list[list[Link]]:
     """Split links into maximal connected runs."""
     runs: list[list[Link]] = []
     for link in links:
-        joined = _joined(runs[-1][-1], link) if runs else None
+        joined = _joined(runs[-1][-1], link, channels_last) if runs else None
         if joined is None:
             runs.append([link])
         else:
@@ -184,7 +187,7 @@ def _describe(links: Sequence[Link]) -> str:
 
 
 def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | None = None,
-               shape: Sequence[int] | None = None) -> tuple[Link, ...]:
+               shape: Sequence[int] | None = None, channels_last: bool = False) -> tuple[Link, ...]:
     """Find the chain of dense (and conv) layers in one epoch's weights.
 
     Parameters
@@ -195,6 +198,8 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
     shape : the expected layer sizes (e.g. ``(4, 5, 5, 5, 3)``); a mismatch raises a
         ``ValueError`` naming the layer. Without ``layers``, the chain is the run of layers whose
         sizes match ``shape``.
+    channels_last : a dense layer after a conv reads the flattened output position-major
+        (Keras models, even when their kernels were stored in PyTorch's layout).
 
     >>> w = {"a.weight": np.zeros((5, 4)), "a.bias": np.zeros(5), "b.weight": np.zeros((3, 5))}
     >>> layer_sizes(find_chain(w))
@@ -210,7 +215,7 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
         chosen = _pick(candidates, layers)
         chain = [chosen[0]]
         for link in chosen[1:]:
-            joined = _joined(chain[-1], link)
+            joined = _joined(chain[-1], link, channels_last)
             if joined is None:
                 raise ValueError(
                     f"layers: layer '{link.name}' takes {link.n_in} inputs but '{chain[-1].name}' gives "
@@ -219,7 +224,7 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
                 )
             chain.append(joined)
     else:
-        runs = _runs(candidates)
+        runs = _runs(candidates, channels_last)
         if shape is not None:
             chain = _match_shape(runs, tuple(int(s) for s in shape)) or max(runs, key=len)
         else:
@@ -300,10 +305,11 @@ def link_magnitude(link: Link, array: np.ndarray) -> np.ndarray:
         else:  # (*kernel, in, out)
             m = np.sqrt(np.square(w).reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)).T
     else:  # flatten: channel-major (PyTorch: c * HW + hw) or channels-last (Keras: hw * C + c)
-        if link.layout == "out_in":
-            m = np.sqrt(np.square(w).reshape(link.n_out, link.n_in, link.spatial).sum(axis=2))
+        w = w if link.layout == "out_in" else w.T  # (out, flattened in)
+        if link.channels_last:
+            m = np.sqrt(np.square(w).reshape(link.n_out, link.spatial, link.n_in).sum(axis=1))
         else:
-            m = np.sqrt(np.square(w).reshape(link.spatial, link.n_in, link.n_out).sum(axis=0)).T
+            m = np.sqrt(np.square(w).reshape(link.n_out, link.n_in, link.spatial).sum(axis=2))
     return np.ascontiguousarray(m, dtype=np.float32)
 
 
@@ -460,7 +466,7 @@ class NetworkHistory:
     @classmethod
     def from_weights(cls, epochs: Sequence[int], weights: Sequence[Mapping[str, np.ndarray]], *,
                      layers: Sequence[str] | None = None, shape: Sequence[int] | None = None,
-                     max_nodes: int = 32) -> NetworkHistory:
+                     max_nodes: int = 32, channels_last: bool = False) -> NetworkHistory:
         """Build from one ``{name: array}`` dict per epoch (the chain comes from the first).
 
         >>> w = [{"a.weight": np.full((3, 2), float(t))} for t in range(3)]
@@ -470,12 +476,17 @@ class NetworkHistory:
         weights = list(weights)
         if not weights:
             raise ValueError("weights: expected at least one epoch of weights, got none")
-        return cls._build(list(epochs), lambda i: weights[i], layers=layers, shape=shape, max_nodes=max_nodes)
+        return cls._build(list(epochs), lambda i: weights[i], layers=layers, shape=shape, max_nodes=max_nodes,
+                          channels_last=channels_last)
 
     @classmethod
     def from_run(cls, run, *, layers: Sequence[str] | None = None, shape: Sequence[int] | None = None,
                  max_nodes: int = 32, progress: bool = False) -> NetworkHistory:
-        """Read the weights of every epoch of ``run`` (a :class:`~epochscope.Run`) that recorded them."""
+        """Read the weights of every epoch of ``run`` (a :class:`~epochscope.Run`) that recorded them.
+
+        A run recorded from Keras flattens conv outputs channels-last; that is taken from
+        ``run.framework``.
+        """
         from ._errors import RunError
         from ._progress import progress as bar
 
@@ -489,14 +500,15 @@ class NetworkHistory:
         if skipped:
             log.info("network: %d epochs of %s hold no weights and are left out", skipped, run.path)
         return cls._build(epochs, lambda i: run.weights(epochs[i]), layers=layers, shape=shape,
-                          max_nodes=max_nodes, progress=lambda it: bar(it, desc="reading weights", enabled=progress,
+                          max_nodes=max_nodes, channels_last=str(run.framework).lower().startswith(("keras", "tf")),
+                          progress=lambda it: bar(it, desc="reading weights", enabled=progress,
                                                                        total=len(epochs)))
 
     @classmethod
-    def _build(cls, epochs, read, *, layers, shape, max_nodes, progress=None) -> NetworkHistory:
+    def _build(cls, epochs, read, *, layers, shape, max_nodes, channels_last=False, progress=None) -> NetworkHistory:
         NetworkSettings(max_nodes=max_nodes)  # validates max_nodes
         first = read(0)
-        chain = find_chain(first, layers=layers, shape=shape)
+        chain = find_chain(first, layers=layers, shape=shape, channels_last=channels_last)
         sizes = layer_sizes(chain)
         groups = [node_groups(n, max_nodes) for n in sizes]
         mags = [np.empty((len(epochs), len(groups[i + 1]), len(groups[i])), np.float32) for i in range(len(chain))]

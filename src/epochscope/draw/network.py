@@ -188,7 +188,7 @@ class NetworkFigure:
         # full width: thin them with the square root of the edge count beyond 40 per layer.
         per_layer = len(history.frame(0, settings)) / max(len(history.chain), 1)
         self.max_linewidth = float(np.clip(MAX_LINEWIDTH * np.sqrt(40.0 / max(per_layer, 1.0)), 1.2, MAX_LINEWIDTH))
-        self.edges = LineCollection([], animated=True, capstyle="round", zorder=1,
+        self.edges = LineCollection([], animated=True, capstyle="butt", zorder=1,
                                     alpha=1.0 if per_layer <= 40 else 0.75)
         ax.add_collection(self.edges)
         node_size = float(np.clip(2400.0 / max(history.counts), 12, 260))
