@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import style
-from .raster import composite_over, disc_radius_for, splat_discs
+from .raster import composite_sparse, disc_radius_for, splat_discs_sparse
 
 __all__ = ["MapFrameRenderer", "padded_bounds"]
 
@@ -160,8 +160,9 @@ class MapFrameRenderer:
         buf = np.asarray(canvas.buffer_rgba())
         (r0, r1), (c0, c1) = self._rows, self._cols
         xy = self.pixels(coords[self._order]) - (c0, r0)
-        rgb, cover = splat_discs(xy, self._point_colors, shape=(r1 - r0, c1 - c0), radius=self.radius)
-        composite_over(buf[r0:r1, c0:c1], rgb, cover)
+        rows, cols, rgb, cover = splat_discs_sparse(xy, self._point_colors, shape=(r1 - r0, c1 - c0),
+                                                    radius=self.radius)
+        composite_sparse(buf[r0:r1, c0:c1], rows, cols, rgb, cover)
         self.title.set_text(title)
         self.caption.set_text(caption)
         self.fig.draw_artist(self.title)

@@ -2,13 +2,13 @@
 
 Matplotlib spends almost all of a scatter frame drawing markers one by one (MEASURED.md:
 ~440 ms for 20,000 points even when the figure is reused). Here every disc is stamped
-with a few vectorised numpy operations per pixel of the stamp, for all points at once:
+with a few vectorised numpy operations on all stamp pixels of all points at once:
 
 - each point's coverage of each nearby pixel is computed analytically
   (``radius + 0.5 - distance``, clipped to [0, 1]), which anti-aliases the edges;
 - draw order is kept by a z-buffer: a point's index is its depth (later points on top,
   as with ``plt.scatter``), packed above an 8-bit coverage into one integer key, and every
-  pixel keeps the largest key with ``buf[pixel] = max(buf[pixel], key)``;
+  pixel keeps the largest key (``np.maximum.at``, one call for all stamp pixels of all points);
 - three such buffers (discs touching the pixel, covering at least half of it, covering
   all of it) give the top three layers at each pixel, which are composited with the
   "over" rule. That is exact wherever at most one partially covering disc edge lies above
@@ -25,9 +25,11 @@ Example::
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["splat_discs", "composite_over", "disc_radius_for"]
+__all__ = ["splat_discs", "splat_discs_sparse", "composite_over", "composite_sparse", "disc_radius_for"]
 
 _COVER_BITS = 8
 _COVER_MAX = (1 << _COVER_BITS) - 1
@@ -77,6 +79,34 @@ def splat_discs(xy: np.ndarray, colors: np.ndarray, *, shape: tuple[int, int],
     (1.0, 0.0)
     """
     h, w = int(shape[0]), int(shape[1])
+    rows, cols, rgb_k, cover_k = splat_discs_sparse(xy, colors, shape=shape, radius=radius)
+    rgb = np.zeros((h, w, 3), dtype=np.float32)
+    cover = np.zeros((h, w), dtype=np.float32)
+    rgb[rows, cols] = rgb_k
+    cover[rows, cols] = cover_k
+    return rgb, cover
+
+
+@lru_cache(maxsize=64)
+def _stamp(reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel offsets (dy, dx) that a disc of ``reach`` = radius + 0.5 can touch from any
+    sub-pixel position of its centre."""
+    span = int(np.ceil(reach + 0.5))
+    dy, dx = np.mgrid[-span:span + 1, -span:span + 1]
+    # The nearest a centre inside pixel (0, 0) can come to pixel (dx, dy) is the gap between the cells.
+    gap2 = np.maximum(np.abs(dx) - 1, 0) ** 2 + np.maximum(np.abs(dy) - 1, 0) ** 2
+    keep = gap2 < reach ** 2
+    return dy[keep].astype(np.float32), dx[keep].astype(np.float32)
+
+
+def splat_discs_sparse(xy: np.ndarray, colors: np.ndarray, *, shape: tuple[int, int], radius: float,
+                       chunk: int = 16384) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`splat_discs` for the touched pixels only: ``(rows, cols, rgb (k, 3), cover (k,))``.
+
+    Cheaper to lay over a background than the dense images when the discs cover a small
+    part of it, which is the usual case for a map.
+    """
+    h, w = int(shape[0]), int(shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"shape must be two positive sizes (height, width), got {shape}")
     if not radius > 0:
@@ -87,67 +117,63 @@ def splat_discs(xy: np.ndarray, colors: np.ndarray, *, shape: tuple[int, int],
         colors = np.broadcast_to(colors, (len(xy), 3))
     if colors.shape != (len(xy), 3):
         raise ValueError(f"colors must be (n, 3) with n = {len(xy)} points, got shape {colors.shape}")
-    if len(xy) >= (np.iinfo(np.int64).max >> (_COVER_BITS + 1)):
+    if len(xy) >= (1 << (62 - _COVER_BITS)):
         raise ValueError(f"too many points: {len(xy)}")
 
-    reach = radius + 0.5
-    span = int(np.ceil(reach + 0.5))
+    reach = float(radius) + 0.5
+    dys, dxs = _stamp(reach)
     # Buffers with a margin on every side, wide enough for the stamp of a disc whose centre
     # lies just outside the image: stamps never need bounds checks.
-    margin = 2 * span + 1
+    margin = int(np.ceil(reach + 0.5)) + 2
     hp, wp = h + 2 * margin, w + 2 * margin
     inside = np.isfinite(xy).all(axis=1)
     inside[inside] = ((xy[inside, 0] > -reach) & (xy[inside, 0] < w + reach)
                       & (xy[inside, 1] > -reach) & (xy[inside, 1] < h + reach))
     keep = np.flatnonzero(inside)
-    x, y = xy[keep, 0] + margin, xy[keep, 1] + margin
-    ix, iy = np.floor(x).astype(np.intp), np.floor(y).astype(np.intp)
-    # Disc centre relative to its pixel's centre, in [-0.5, 0.5).
-    fx, fy = (x - ix - 0.5).astype(np.float32), (y - iy - 0.5).astype(np.float32)
-    centre = iy * wp + ix
-    depth_key = keep.astype(np.int64) << _COVER_BITS
     touch, solid, full = (np.full(hp * wp, -1, dtype=np.int64) for _ in range(3))
-    for dy in range(-span, span + 1):
-        for dx in range(-span, span + 1):
-            # The nearest a disc centre in pixel (0, 0) can be to pixel (dx, dy) is the gap between the cells.
-            gap2 = max(abs(dx) - 1, 0) ** 2 + max(abs(dy) - 1, 0) ** 2
-            if gap2 >= reach ** 2:
-                continue
-            a = reach - np.sqrt((dx - fx) ** 2 + (dy - fy) ** 2)
-            outer = gap2 > (reach - 1) ** 2 / 2  # near the rim: some discs miss this pixel
-            if outer:
-                hit = np.flatnonzero(a > 0)
-                a, flat, key = a[hit], centre[hit] + (dy * wp + dx), depth_key[hit]
-            else:
-                flat, key = centre + (dy * wp + dx), depth_key
-            np.minimum(a, 1.0, out=a)
-            key = key | np.maximum(np.rint(a * _COVER_MAX), 1).astype(np.int64)
-            # Two discs hitting one pixel in the same pass: the later (deeper) write wins,
-            # which is the larger key, so the plain assignment still computes the maximum.
-            touch[flat] = np.maximum(touch[flat], key)
-            half = np.flatnonzero(a >= 0.5)
-            f, k = flat[half], key[half]
-            solid[f] = np.maximum(solid[f], k)
-            whole = np.flatnonzero(a[half] >= 1.0)
-            f, k = f[whole], k[whole]
-            full[f] = np.maximum(full[f], k)
-    touch, solid, full = (b.reshape(hp, wp)[margin:margin + h, margin:margin + w].reshape(-1) for b in (touch, solid, full))
+    offsets = (dys.astype(np.int64) * wp + dxs.astype(np.int64))[:, None]
+    # All stamp pixels of a block of points at once; np.maximum.at keeps, for every pixel,
+    # the largest key, i.e. the topmost disc. Blocks bound the memory for large maps.
+    for start in range(0, len(keep), chunk):
+        idx = keep[start:start + chunk]
+        x, y = xy[idx, 0] + margin, xy[idx, 1] + margin
+        ix, iy = np.floor(x), np.floor(y)
+        # Disc centre relative to its pixel's centre, in [-0.5, 0.5).
+        fx, fy = (x - ix - 0.5).astype(np.float32), (y - iy - 0.5).astype(np.float32)
+        a = reach - np.sqrt((dxs[:, None] - fx) ** 2 + (dys[:, None] - fy) ** 2)   # (stamp, points)
+        hit = a > 0
+        a = np.minimum(a[hit], 1.0)
+        flat = (iy.astype(np.int64) * wp + ix.astype(np.int64) + offsets)[hit]
+        key = (np.broadcast_to(idx.astype(np.int64) << _COVER_BITS, hit.shape)[hit]
+               | np.maximum(np.rint(a * _COVER_MAX), 1).astype(np.int64))
+        np.maximum.at(touch, flat, key)
+        half = a >= 0.5
+        np.maximum.at(solid, flat[half], key[half])
+        whole = a >= 1.0
+        np.maximum.at(full, flat[whole], key[whole])
 
-    rgb = np.zeros((h * w, 3), dtype=np.float32)
-    cover = np.zeros(h * w, dtype=np.float32)
+    on = np.flatnonzero(touch >= 0)
+    r, c = np.divmod(on, wp)
+    r -= margin
+    c -= margin
+    visible = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    on, r, c = on[visible], r[visible], c[visible]
+    t, s, f = touch[on], solid[on], full[on]
+    rgb = np.zeros((len(on), 3), dtype=np.float32)
+    cover = np.zeros(len(on), dtype=np.float32)
     # Bottom layer: the topmost disc covering the whole pixel (opaque).
-    has = np.flatnonzero(full >= 0)
-    rgb[has] = colors[full[has] >> _COVER_BITS]
+    has = f >= 0
+    rgb[has] = colors[f[has] >> _COVER_BITS]
     cover[has] = 1.0
     # Then the topmost half-covering disc and the topmost touching disc, each "over" what lies below,
-    # unless it is the same disc as the layer below it (its depth is the same).
-    for upper, lower in ((solid, full), (touch, solid)):
-        on = np.flatnonzero((upper >= 0) & ((upper >> _COVER_BITS) != (lower >> _COVER_BITS)))
-        key = upper[on]
-        a = (key & _COVER_MAX).astype(np.float32) / _COVER_MAX
-        rgb[on] = colors[key >> _COVER_BITS] * a[:, None] + rgb[on] * (1.0 - a[:, None])
-        cover[on] = a + cover[on] * (1.0 - a)
-    return rgb.reshape(h, w, 3), cover.reshape(h, w)
+    # unless it is the same disc as the layer below it (same depth).
+    for upper, lower in ((s, f), (t, s)):
+        sel = (upper >= 0) & ((upper >> _COVER_BITS) != (lower >> _COVER_BITS))
+        key = upper[sel]
+        alpha = ((key & _COVER_MAX).astype(np.float32) / _COVER_MAX)[:, None]
+        rgb[sel] = colors[key >> _COVER_BITS] * alpha + rgb[sel] * (1.0 - alpha)
+        cover[sel] = alpha[:, 0] + cover[sel] * (1.0 - alpha[:, 0])
+    return r, c, rgb, cover
 
 
 def composite_over(background: np.ndarray, rgb: np.ndarray, cover: np.ndarray) -> np.ndarray:
@@ -164,4 +190,16 @@ def composite_over(background: np.ndarray, rgb: np.ndarray, cover: np.ndarray) -
     out += 0.5
     np.clip(out, 0, 255, out=out)
     bg[...] = out  # casts to uint8 (truncation after the +0.5 rounds)
+    return background
+
+
+def composite_sparse(background: np.ndarray, rows: np.ndarray, cols: np.ndarray, rgb: np.ndarray,
+                     cover: np.ndarray) -> np.ndarray:
+    """:func:`composite_over` for the output of :func:`splat_discs_sparse`, in place."""
+    bg = background[rows, cols, :3].astype(np.float32)
+    bg *= 1.0 - cover[:, None]
+    bg += rgb * 255.0
+    bg += 0.5
+    np.clip(bg, 0, 255, out=bg)
+    background[rows, cols, :3] = bg.astype(np.uint8)
     return background

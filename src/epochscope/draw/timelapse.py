@@ -212,4 +212,7 @@ class Timelapse:
         unless ``loop`` says how many times to play.
         """
         check_animation_path(path)
-        return write_animation(self.frames, path, duration_ms=duration_ms or self.duration_ms, loop=loop)
+        # One palette for all frames: the frames share their colours, and a per-frame palette
+        # costs ~4x more and can shift colours from frame to frame.
+        return write_animation(self.frames, path, duration_ms=duration_ms or self.duration_ms, loop=loop,
+                               palette="shared")
