@@ -1,0 +1,171 @@
+"""The default map method: a warm-started UMAP chain over the epochs.
+
+Each epoch's map starts from its neighbour's finished map instead of from scratch:
+
+1. exact k nearest neighbours of the probe set in the layer (blocked matrix products;
+   for a few thousand examples faster than building an approximate index),
+2. UMAP's fuzzy graph from those neighbours (``umap.umap_.fuzzy_simplicial_set``),
+3. UMAP's layout optimiser (``optimize_layout_euclidean``) started from the
+   neighbouring epoch's layout for only ``warm_epochs`` passes at a reduced learning rate,
+   so the map moves only as much as the layer changed;
+4. test points placed as ``UMAP.transform`` places them (see :mod:`.knn`);
+5. (in :func:`epochscope.embed`) orthogonal Procrustes onto the neighbouring frame.
+
+Only the anchor frame gets a full, spectrally initialised fit. By default the chain runs
+backwards from the last epoch: the trained model's map is the cleanest, so its cluster
+placement is the one every earlier frame inherits, and played forward the classes pull
+apart into the places where they end up (see docs/maps.md for the measurements).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .._optional import require
+from .._progress import progress as progress_bar
+from .base import MethodSettings, SequenceResult, Stopwatch
+from .knn import exact_knn, place_points
+
+__all__ = ["UmapChainSettings", "umap_layout"]
+
+
+def _graph(x: np.ndarray, n_neighbors: int, seed: int):
+    from umap.umap_ import fuzzy_simplicial_set
+
+    indices, dists = exact_knn(x, n_neighbors)
+    graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, np.random.RandomState(seed), "euclidean",
+                                       knn_indices=indices, knn_dists=dists)
+    return graph
+
+
+def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
+                spread: float = 1.0, seed: int = 0, parallel: bool = True) -> np.ndarray:
+    """Optimise a 2-D layout of UMAP's fuzzy ``graph`` for ``n_epochs`` passes, starting from ``init``.
+
+    The same steps as ``umap.umap_.simplicial_set_embedding`` after its initialisation,
+    except that ``init`` is used as it is: umap-learn would rescale it to [0, 10] per axis,
+    which distorts the aspect ratio of a finished map at every epoch.
+
+    Example::
+
+        layout = umap_layout(graph, previous_layout, n_epochs=40, learning_rate=0.5)
+    """
+    from umap.layouts import optimize_layout_euclidean
+    from umap.umap_ import find_ab_params, make_epochs_per_sample
+
+    graph = graph.tocoo()
+    graph.sum_duplicates()
+    # Edges too weak to be sampled even once in n_epochs only add noise (as in umap-learn).
+    graph.data[graph.data < graph.data.max() / float(max(n_epochs, 10))] = 0.0
+    graph.eliminate_zeros()
+    a, b = find_ab_params(spread, min_dist)
+    rng_state = np.random.default_rng(seed).integers(-(2**31) + 1, 2**31 - 1, 3).astype(np.int64)
+    layout = np.array(init, dtype=np.float32, order="C", copy=True)
+    return optimize_layout_euclidean(
+        layout, layout, graph.row, graph.col, n_epochs, graph.shape[1], make_epochs_per_sample(graph.data, n_epochs),
+        a, b, rng_state, gamma=1.0, initial_alpha=learning_rate, negative_sample_rate=5.0, parallel=parallel,
+        move_other=True,
+    )
+
+
+def _spectral_start(x: np.ndarray, graph, seed: int) -> np.ndarray:
+    from umap.spectral import spectral_layout
+    from umap.umap_ import noisy_scale_coords
+
+    rs = np.random.RandomState(seed)
+    try:
+        start = spectral_layout(x, graph, 2, rs, metric="euclidean", metric_kwds={})
+    except Exception:  # noqa: BLE001 - a disconnected or degenerate graph: fall back like umap-learn does
+        start = rs.uniform(-10, 10, size=(graph.shape[0], 2))
+    start = noisy_scale_coords(np.asarray(start, dtype=np.float32), rs, max_coord=10, noise=0.0001)
+    return 10.0 * (start - start.min(axis=0)) / np.maximum(start.max(axis=0) - start.min(axis=0), 1e-12)
+
+
+@dataclass(frozen=True)
+class UmapChainSettings(MethodSettings):
+    """Settings of ``method="umap"``, the warm-started chain.
+
+    Parameters
+    ----------
+    n_neighbors : neighbours per point in the layer (UMAP's ``n_neighbors``).
+    min_dist : UMAP's ``min_dist``.
+    first_epochs : optimisation passes of the anchor frame (a full fit).
+    warm_epochs : passes of every other frame, started from its neighbour's map.
+    warm_learning_rate : initial learning rate of the warm passes (UMAP's default is 1.0);
+        lower keeps frames steadier.
+    direction : ``"backward"`` (anchor = last epoch; default) or ``"forward"`` (anchor = first).
+    test_epochs : passes when placing test points (UMAP's transform uses 100; 0 keeps
+        the weighted mean of the neighbours' positions).
+    seed : random seed of the spectral start and the sampling.
+    parallel : numba-parallel layout (faster on several cores; the maps then vary
+        slightly from call to call, like umap-learn without ``random_state``).
+
+    Example::
+
+        maps = epochscope.embed(run, "hidden", method="umap", warm_epochs=60, direction="forward")
+    """
+
+    name: ClassVar[str] = "umap"
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    first_epochs: int = 200
+    warm_epochs: int = 40
+    warm_learning_rate: float = 0.5
+    direction: str = "backward"
+    test_epochs: int = 30
+    seed: int = 0
+    parallel: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("n_neighbors", "first_epochs", "warm_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (2 if name == "n_neighbors" else 1):
+                raise ValueError(f"{name} must be an integer >= {2 if name == 'n_neighbors' else 1}, got {value!r}")
+        if not isinstance(self.test_epochs, int) or self.test_epochs < 0:
+            raise ValueError(f"test_epochs must be an integer >= 0, got {self.test_epochs!r}")
+        if not 0 < self.warm_learning_rate <= 10:
+            raise ValueError(f"warm_learning_rate must lie in (0, 10], got {self.warm_learning_rate!r}")
+        if not 0 <= self.min_dist <= 1:
+            raise ValueError(f"min_dist must lie in [0, 1], got {self.min_dist!r}")
+        if self.direction not in ("backward", "forward"):
+            raise ValueError(f"direction must be 'backward' or 'forward', got {self.direction!r}")
+
+    @property
+    def min_examples(self) -> int:
+        return self.n_neighbors + 1
+
+    def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
+        require("umap", extra="maps", purpose="UMAP maps")
+        epochs = list(source.epochs)
+        order = list(range(len(epochs)))
+        if self.direction == "backward":
+            order.reverse()
+        coords: list = [None] * len(epochs)
+        tests: list = [None] * len(epochs)
+        timings: dict[str, float] = {}
+        previous = None
+        for step, i in enumerate(progress_bar(order, desc=f"umap {source.layer}", enabled=progress)):
+            with Stopwatch(timings, "fit"):
+                x = source.probe(epochs[i])
+                graph = _graph(x, self.n_neighbors, self.seed)
+                if previous is None:
+                    layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
+                                         min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
+                else:
+                    layout = umap_layout(graph, previous, n_epochs=self.warm_epochs,
+                                         learning_rate=self.warm_learning_rate, min_dist=self.min_dist,
+                                         seed=self.seed + step, parallel=self.parallel)
+            if step == 0:
+                timings["first_epoch"] = timings["fit"]
+            coords[i] = layout
+            previous = layout
+            with Stopwatch(timings, "test"):
+                t = source.test(epochs[i])
+                if t is not None:
+                    tests[i] = place_points(x, layout, t, n_neighbors=self.n_neighbors, n_epochs=self.test_epochs,
+                                            min_dist=self.min_dist, seed=self.seed)
+        return SequenceResult(coords, tests, align="procrustes",
+                              anchor="last" if self.direction == "backward" else "first", timings=timings)

@@ -1,0 +1,94 @@
+"""The UMAP-based methods on a small synthetic run (slow: numba compiles UMAP once per process)."""
+
+import numpy as np
+import pytest
+from synthetic import make_synthetic_run
+
+import epochscope
+from epochscope.maps.umap_chain import UmapChainSettings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory):
+    return make_synthetic_run(tmp_path_factory.mktemp("maps") / "run", n_probe=240, n_test=60, n_epochs=5)
+
+
+@pytest.fixture(scope="module")
+def chain(run_path):
+    return epochscope.embed(run_path, "hidden", progress=False)
+
+
+def _class_centres(xy, labels):
+    return np.stack([xy[labels == c].mean(axis=0) for c in range(labels.max() + 1)])
+
+
+def test_chain_is_the_default_and_fills_the_contract(chain):
+    assert chain.method == "umap" and chain.params == UmapChainSettings().params()
+    assert chain.epochs == [0, 1, 2, 3, 4]
+    assert chain.coords.shape == (5, 240, 2) and chain.test_coords.shape == (5, 60, 2)
+    assert np.all(np.isfinite(chain.coords)) and np.all(np.isfinite(chain.test_coords))
+
+
+def test_chain_separates_the_classes_at_the_end_and_stays_steady(chain):
+    q = chain.quality
+    assert q["knn_accuracy_map"][-1] > 0.95 and q["trustworthiness"][-1] > 0.85
+    # consecutive late frames barely move: far below the first, noisy-to-clustered step
+    assert np.all(q["motion"][2:] < 0.3)
+
+
+def test_chain_test_points_land_beside_their_class(chain, run_path):
+    run = epochscope.open_run(run_path)
+    xy, test_xy = chain.frame(4), chain.test_frame(4)
+    centres = _class_centres(xy, run.labels)
+    nearest = np.argmin(np.linalg.norm(test_xy[:, None] - centres[None], axis=2), axis=1)
+    assert np.mean(nearest == run.test_labels) > 0.95
+
+
+def test_chain_cache_hit_is_identical(chain, run_path):
+    again = epochscope.embed(run_path, "hidden", progress=False)
+    np.testing.assert_array_equal(again.coords, chain.coords)
+    np.testing.assert_array_equal(again.test_coords, chain.test_coords)
+
+
+def test_serial_chain_reproduces(run_path):
+    a = epochscope.embed(run_path, "hidden", parallel=False, cache=False, progress=False, epochs=[3, 4])
+    b = epochscope.embed(run_path, "hidden", parallel=False, cache=False, progress=False, epochs=[3, 4])
+    np.testing.assert_array_equal(a.coords, b.coords)
+    for name in a.quality:
+        np.testing.assert_array_equal(a.quality[name], b.quality[name])
+
+
+def test_place_points_lands_where_umap_transform_does(run_path):
+    import umap
+
+    from epochscope.maps.knn import place_points
+
+    run = epochscope.open_run(run_path)
+    x = np.asarray(run.activations("hidden", 4), np.float32)
+    xt = np.asarray(run.test_activations("hidden", 4), np.float32)
+    mapper = umap.UMAP(n_neighbors=15, random_state=0).fit(x)
+    ours = place_points(x, mapper.embedding_, xt, n_neighbors=15)
+    theirs = mapper.transform(xt)
+    scale = np.sqrt(np.mean(np.sum((mapper.embedding_ - mapper.embedding_.mean(0)) ** 2, axis=1)))
+    # same neighbourhoods, same start, same optimiser: within a small fraction of the map's radius
+    assert np.median(np.linalg.norm(ours - theirs, axis=1)) / scale < 0.1
+
+
+@pytest.mark.parametrize("method", ["umap-independent", "aligned-umap"])
+def test_other_umap_methods_fill_the_contract(run_path, method):
+    maps = epochscope.embed(run_path, "hidden", method=method, epochs=[2, 3, 4], cache=False, progress=False)
+    run = epochscope.open_run(run_path)
+    assert maps.coords.shape == (3, 240, 2) and maps.test_coords.shape == (3, 60, 2)
+    assert maps.quality["knn_accuracy_map"][-1] > 0.9
+    centres = _class_centres(maps.frame(4), run.labels)
+    nearest = np.argmin(np.linalg.norm(maps.test_frame(4)[:, None] - centres[None], axis=2), axis=1)
+    assert np.mean(nearest == run.test_labels) > 0.9
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="direction"):
+        UmapChainSettings(direction="sideways")
+    with pytest.raises(ValueError, match="warm_epochs"):
+        UmapChainSettings(warm_epochs=0)
