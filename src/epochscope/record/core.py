@@ -8,6 +8,7 @@ wide layers, writes into the run and commits the epoch.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from .labels import encode_labels
 __all__ = ["Reduction", "Reducer", "RecordingSession", "EpochRecording", "predicted_classes"]
 
 REDUCE_METHODS = ("project", "pool", "none")
+
+log = logging.getLogger("epochscope")
+
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,13 @@ class RecordingSession:
             if class_names is None and len(test_names) > len(names):
                 names = test_names  # a class that only the test set shows
         self.labels, self.class_names, self.test_labels = labels, names, test
+        if len(np.unique(labels)) < 2:
+            log.warning(
+                "probe labels hold a single class (%r): maps will show one colour and accuracy says little; "
+                "give a probe with examples of every class (epochscope.stratified_probe picks one)",
+                names[int(labels[0])],
+            )
+        self._warned: set[str] = set()
         self.reduction = reduction
         keep = keep_inputs and probe_inputs is not None and int(np.prod(np.shape(probe_inputs)[1:])) <= self.max_input_values
         self.writer = RunWriter.open(
@@ -219,10 +231,31 @@ class EpochRecording:
                 raise TypeError(f"layer '{layer}' produced {out.dtype} values; only numeric outputs can be recorded")
             b = len(out)
             reducer = self.session.reducer(layer, tuple(out.shape[1:]))
-            self.builder.layer_buffer(layer, split=split)[start:start + b] = reducer(out)
+            rows = self._storable(layer, reducer(out))
+            self.builder.layer_buffer(layer, split=split)[start:start + b] = rows
         if model_outputs is not None:
             b = len(model_outputs) if b is None else b
             self._predictions[split][start:start + b] = predicted_classes(model_outputs, b)
+
+    def _storable(self, layer: str, rows: np.ndarray) -> np.ndarray:
+        """Rows ready for float16 storage: finite values beyond its range are clipped rather than
+        silently turned into infinities; NaN/inf from the model are kept and reported once per layer."""
+        warned = self.session._warned
+        finite = np.isfinite(rows)
+        if not finite.all() and layer not in warned:
+            warned.add(layer)  # once per layer: a diverged model stays diverged
+            log.warning("layer '%s' output NaN or infinite values at epoch %d (%d of %d in one batch); the model "
+                        "has probably diverged (try a lower learning rate). They are recorded as they are.",
+                        layer, self.epoch, int((~finite).sum()), rows.size)
+        big = finite & (np.abs(rows) > _FLOAT16_MAX)
+        if big.any():
+            if f"range:{layer}" not in warned:
+                warned.add(f"range:{layer}")
+                log.warning("layer '%s' output values up to %.3g at epoch %d, beyond the float16 range in which "
+                            "activations are stored; they are clipped to ±%g", layer, float(np.abs(rows[big]).max()),
+                            self.epoch, _FLOAT16_MAX)
+            rows = np.where(big, np.sign(rows) * _FLOAT16_MAX, rows)
+        return rows
 
     def commit(self, metrics: Mapping[str, Any] | None = None, weights: Mapping[str, np.ndarray] | None = None) -> int:
         """Write predictions, weights and metrics and make the epoch durable; returns the epoch."""
