@@ -28,7 +28,7 @@ def test_play_advances_the_epoch(report_file, open_report):
     r = open_report(report_file)
     assert r.js("window.epochscope.epoch()") == 0
     frames = r.js("window.epochscope.frames()")
-    r.js("window.epochscope.setSpeed(5)")
+    r.js("window.epochscope.setSpeed(5); window.epochscope.setLoop(true)")  # looping: never stops by itself
     r.page.click("#play")
     assert r.js("window.epochscope.isPlaying()")
     r.page.wait_for_function("() => window.epochscope.position() >= 2")
@@ -122,7 +122,8 @@ def test_curve_click_jumps_to_epoch(report_file, open_report):
     x = box["x"] + 34 + (box["width"] - 40) * 0.6
     r.page.mouse.click(x, box["y"] + box["height"] / 2)
     r.page.wait_for_function("() => window.epochscope.epoch() === 3")
-    assert "epoch 3" in r.page.inner_text("#epoch-label")
+    # The label follows on the next animation frame.
+    r.page.wait_for_function("() => document.getElementById('epoch-label').textContent.startsWith('epoch 3 ')")
 
 
 def test_zoom_and_pan_move_points(report_file, open_report):
@@ -132,13 +133,13 @@ def test_zoom_and_pan_move_points(report_file, open_report):
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     r.page.mouse.move(cx, cy)
     r.page.mouse.wheel(0, -400)
-    r.page.wait_for_timeout(100)
+    r.page.wait_for_function("(x) => window.epochscope.pointScreenPosition(3).x !== x", arg=a["x"])
     b = r.js("window.epochscope.pointScreenPosition(3)")
     assert abs(b["x"] - cx) > abs(a["x"] - cx) * 1.3  # zoomed in about the cursor: further from it
     r.page.mouse.down()
     r.page.mouse.move(cx + 50, cy + 30, steps=4)
     r.page.mouse.up()
-    r.page.wait_for_timeout(100)
+    r.page.wait_for_function("(x) => Math.abs(window.epochscope.pointScreenPosition(3).x - x - 50) < 1", arg=b["x"])
     c = r.js("window.epochscope.pointScreenPosition(3)")
     assert c["x"] - b["x"] == pytest.approx(50, abs=1) and c["y"] - b["y"] == pytest.approx(30, abs=1)
 

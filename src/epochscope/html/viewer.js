@@ -558,7 +558,10 @@ function fillText() {
 }
 
 // ------------------------------------------------------------------ test hook (used by the browser tests and benchmark)
+function fresh() { if (S.dirty) drawMap(); }  // the hook reads positions of the state just set, not the last frame
+
 function screenPos(set, i) {
+  fresh();
   if (!set || i < 0 || i >= set.n || Number.isNaN(set.sx[i])) return null;
   const r = map.getBoundingClientRect();
   return { x: r.left + set.sx[i] / dpr, y: r.top + set.sy[i] / dpr };
@@ -597,7 +600,7 @@ window.epochscope = {
   fps() { const t = S.frameTimes; return t.length < 2 ? 0 : (t.length - 1) * 1000 / (t[t.length - 1] - t[0]); },
   pointScreenPosition: (i, split = "probe") => screenPos(split === "test" ? T : P, i),
   pointCount: (split = "probe") => (split === "test" ? (T ? T.n : 0) : P.n),
-  visiblePoints() { let k = 0; for (let i = 0; i < P.n; i++) if (!Number.isNaN(P.sx[i])) k++; return k; },
+  visiblePoints() { fresh(); let k = 0; for (let i = 0; i < P.n; i++) if (!Number.isNaN(P.sx[i])) k++; return k; },
   networkEdges() { const N = DATA.network, f = NET ? N.frameOf[Math.round(S.pos)] : -1; return f < 0 ? 0 : N.offsets[f + 1] - N.offsets[f]; },
   drawTime(n = 30) {   // mean ms to draw one interpolated map frame (benchmark)
     const keep = S.pos, t0 = performance.now();
