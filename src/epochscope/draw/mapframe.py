@@ -1,11 +1,12 @@
 """One map frame, drawn fast: the picture every time-lapse frame and the train + test map share.
 
 Matplotlib draws what stays the same (axes frame, legend, subtitle) once; each frame then
-restores that background, stamps the points into its pixels with numpy
-(:mod:`epochscope.draw.raster`) and blits only the few artists that change (title,
-caption, test stars, rings) with ``draw_artist``. A frame of 5,000 points costs tens of
-milliseconds instead of the hundreds a fresh ``plt.scatter`` figure costs, and every frame
-has exactly the same size, axes and legend.
+copies that background, stamps the points into its pixels with numpy
+(:mod:`epochscope.draw.raster`), lets matplotlib blit the few markers with edges (test
+stars, rings) with ``draw_artist`` when there are any, and stamps the title and caption
+with Pillow in the same font. A frame of 5,000 points costs about 20 ms of CPU instead of
+the ~250 ms a fresh ``plt.scatter`` figure costs, and every frame has exactly the same
+size, axes and legend.
 
 Example::
 
@@ -24,6 +25,47 @@ from . import style
 from .raster import composite_sparse, disc_radius_for, splat_discs_sparse
 
 __all__ = ["MapFrameRenderer", "padded_bounds"]
+
+
+class _TextStamper:
+    """Draws one line of text where a matplotlib ``Text`` sits, with its font, size and colour,
+    through Pillow's FreeType: ~0.3 ms a line against ~8 ms for matplotlib's ``draw_artist``
+    (which lays out and renders every glyph again on each frame)."""
+
+    def __init__(self, text, height: int) -> None:
+        from matplotlib import font_manager
+        from matplotlib.colors import to_rgb
+        from PIL import ImageFont
+
+        fig = text.get_figure()
+        px = text.get_fontsize() * fig.dpi / 72.0
+        path = font_manager.findfont(text.get_fontproperties())
+        self.font = ImageFont.truetype(path, size=max(1, int(round(px))))
+        x, y = fig.transFigure.transform(text.get_position())
+        self.x, self.y = int(round(x)), height - int(round(y))  # image row of the text's bottom
+        self.color = np.array(to_rgb(text.get_color()), dtype=np.float32) * 255
+
+    def stamp(self, frame: np.ndarray, text: str) -> None:
+        from PIL import Image, ImageDraw
+
+        if not text:
+            return
+        # Anchor "ld": left edge, descender line on y, as matplotlib's ha="left", va="bottom".
+        left, top, right, bottom = self.font.getbbox(text, anchor="ld")
+        w, h = right - left, bottom - top
+        if w <= 0 or h <= 0:
+            return
+        mask = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(mask).text((-left, -top), text, font=self.font, fill=255, anchor="ld")
+        alpha = np.asarray(mask, dtype=np.float32) / 255.0
+        y0, x0 = self.y + top, self.x + left
+        fy0, fx0 = max(y0, 0), max(x0, 0)
+        fy1, fx1 = min(y0 + h, frame.shape[0]), min(x0 + w, frame.shape[1])
+        if fy1 <= fy0 or fx1 <= fx0:
+            return
+        a = alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
+        region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+        frame[fy0:fy1, fx0:fx1] = (region * (1 - a) + self.color * a + 0.5).astype(np.uint8)
 
 
 def padded_bounds(bounds: Sequence[float], aspect: float, *, pad: float = 0.04) -> tuple[float, float, float, float]:
@@ -125,7 +167,10 @@ class MapFrameRenderer:
         canvas = self.fig.canvas
         canvas.draw()
         self._background = canvas.copy_from_bbox(self.fig.bbox)
+        self._background_rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
         self._height = int(round(self.fig.bbox.height))
+        self._title_text = _TextStamper(self.title, self._height)
+        self._caption_text = _TextStamper(self.caption, self._height)
         x0, y0, x1, y1 = self.ax.bbox.extents
         # The axes' inside in image rows/columns (image rows grow downwards).
         self._cols = (int(np.ceil(x0)), int(np.floor(x1)))
@@ -155,25 +200,32 @@ class MapFrameRenderer:
         coords = np.asarray(coords, dtype=np.float64)
         if coords.shape != (len(self.labels), 2):
             raise ValueError(f"coords must be (n, 2) with n = {len(self.labels)} labelled points, got {coords.shape}")
-        canvas = self.fig.canvas
-        canvas.restore_region(self._background)
-        buf = np.asarray(canvas.buffer_rgba())
+        frame = self._background_rgb.copy()
         (r0, r1), (c0, c1) = self._rows, self._cols
         xy = self.pixels(coords[self._order]) - (c0, r0)
         rows, cols, rgb, cover = splat_discs_sparse(xy, self._point_colors, shape=(r1 - r0, c1 - c0),
                                                     radius=self.radius)
-        composite_sparse(buf[r0:r1, c0:c1], rows, cols, rgb, cover)
+        composite_sparse(frame[r0:r1, c0:c1], rows, cols, rgb, cover)
+        has_rings = rings is not None and len(rings) > 0
+        has_stars = test_coords is not None and len(test_coords) > 0
+        if has_rings or has_stars:
+            # Few markers with edges: matplotlib draws them over the numpy pixels in its own buffer.
+            canvas = self.fig.canvas
+            canvas.restore_region(self._background)
+            buf = np.asarray(canvas.buffer_rgba())
+            buf[..., :3] = frame
+            if has_rings:
+                self.rings.set_offsets(coords[np.asarray(rings, dtype=np.intp)])
+                self.ax.draw_artist(self.rings)
+            if has_stars:
+                self.stars.set_offsets(np.asarray(test_coords, dtype=np.float64).reshape(-1, 2))
+                self.ax.draw_artist(self.stars)
+            frame = buf[..., :3].copy()
         self.title.set_text(title)
         self.caption.set_text(caption)
-        self.fig.draw_artist(self.title)
-        self.fig.draw_artist(self.caption)
-        if rings is not None and len(rings):
-            self.rings.set_offsets(coords[np.asarray(rings, dtype=np.intp)])
-            self.ax.draw_artist(self.rings)
-        if test_coords is not None and len(test_coords):
-            self.stars.set_offsets(np.asarray(test_coords, dtype=np.float64).reshape(-1, 2))
-            self.ax.draw_artist(self.stars)
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        self._title_text.stamp(frame, title)
+        self._caption_text.stamp(frame, caption)
+        return frame
 
     def close(self) -> None:
         """Drop the figure (frames already returned stay valid)."""
