@@ -32,7 +32,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
 
     out = Path(out)
     run_dir = out / "run"
+    import torch
+
     data = load_dataset(dataset, path=data_path, download=download, seed=seed)
+    torch.manual_seed(seed)  # before the model is built: its initial weights decide how it trains
     if data.is_image:
         model = mnist_cnn(side=data.x_train.shape[-1], n_classes=len(data.class_names))
         layers, epochs, lr = ["hidden"], 10 if epochs is None else epochs, 1e-3
@@ -42,9 +45,6 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    import torch
-
-    torch.manual_seed(seed)
     with Recorder(model, layers=layers, probe=(data.x_train, data.y_train), run_dir=str(run_dir),
                   test=(data.x_test, data.y_test), class_names=data.class_names,
                   probe_size=min(probe_size, len(data.x_train)), seed=seed) as rec:
@@ -58,5 +58,15 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
 
 
 def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_progress: bool) -> list[Path]:
-    """Every picture the demo ships; filled in as the renderers land."""
-    return []
+    """Every picture the demo ships: the maps' pictures, the network animation and the report."""
+    from . import embed, network_animation, open_run, render, report
+
+    run = open_run(run_dir)
+    t0 = time.perf_counter()
+    maps = embed(run, layers[0], progress=show_progress)
+    log.info("embedded %d epochs of '%s' in %.1f s", len(maps.epochs), layers[0], time.perf_counter() - t0)
+    files = render(run, out, maps=maps, formats=("gif", "mp4"), progress=show_progress)
+    files.append(network_animation(run, out / "network.gif", progress=show_progress))
+    files.append(report(run, out / "report.html", layer=layers[0], progress=show_progress))
+    log.info("wrote %d files into %s (open %s)", len(files), out, out / "report.html")
+    return files
