@@ -173,3 +173,19 @@ def test_bad_arguments_fail_before_fit(tmp_path, images):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", weights="all")
     with pytest.raises(ValueError, match="class_names"):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", class_names=["only", "two"])
+
+
+def test_nested_model_is_recorded_by_its_own_name_not_its_inner_layers(tmp_path, images):
+    x, y = images
+    keras.utils.set_random_seed(0)
+    block = keras.Sequential([keras.Input((36,)), keras.layers.Dense(5, activation="relu", name="inner")], name="block")
+    inputs = keras.Input((6, 6, 1))
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="end")(block(keras.layers.Flatten()(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"\['inner'\] sit inside a nested model.*record the nested model's output"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["inner"], probe=(x, y), run_dir=tmp_path / "a")])
+    assert not (tmp_path / "a" / "manifest.json").exists()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["block"], probe=(x, y), run_dir=tmp_path / "b")])
+    run = open_run(tmp_path / "b")
+    assert run.layer_info("block").output_shape == (5,) and "inner.weight" in run.weights(1)  # nested weights too

@@ -113,7 +113,13 @@ def layer_extractor(model: Any, layers: Mapping[str, Any]) -> Any:
                 f"layer '{name}' of Keras model '{model.name}' has no single symbolic output "
                 f"({type(err).__name__}: {err}); record a layer that is called exactly once in the model"
             ) from err
-    return keras.Model(inputs=graph_input, outputs=[*outputs, model.outputs[0]], name=f"{model.name}_epochscope")
+    try:
+        return keras.Model(inputs=graph_input, outputs=[*outputs, model.outputs[0]], name=f"{model.name}_epochscope")
+    except ValueError as err:
+        nested = [n for n, layer in layers.items() if not any(layer is top for top in model.layers)]
+        hint = (f"layers {nested} sit inside a nested model, whose graph starts at its own input; record the "
+                "nested model's output by its name instead" if nested else "record layers of the model's own graph")
+        raise ValueError(f"cannot read layers {list(layers)} from Keras model '{model.name}' ({err}); {hint}") from err
 
 
 def _is_channels_last(layer: Any) -> bool:
