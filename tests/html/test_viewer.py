@@ -33,6 +33,7 @@ def test_play_advances_the_epoch(report_file, open_report):
     assert r.js("window.epochscope.isPlaying()")
     r.page.wait_for_function("() => window.epochscope.position() >= 2")
     assert r.js("window.epochscope.frames()") > frames + 5
+    assert r.js("window.epochscope.fps()") > 1  # the page's own animation-frame counter runs
     assert "epoch" in r.page.inner_text("#epoch-label")
     r.page.click("#play")
     assert not r.js("window.epochscope.isPlaying()")
