@@ -18,10 +18,10 @@ import numpy as np
 from .mapframe import MapFrameRenderer
 from .timelapse import map_subtitle
 
-__all__ = ["train_test_map", "test_accuracy_caption"]
+__all__ = ["train_test_map", "caption_for_test_set"]
 
 
-def test_accuracy_caption(n_test: int, accuracy: float | None) -> str:
+def caption_for_test_set(n_test: int, accuracy: float | None) -> str:
     """``"★ 1,000 test examples · test accuracy 0.981"``."""
     text = f"★ {n_test:,} test examples"
     if accuracy is not None and np.isfinite(accuracy):
@@ -49,7 +49,7 @@ def train_test_map(run: Any, maps: Any, *, epoch: int | None = None,
     r = renderer or MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps))
     try:
         return r.draw(np.asarray(maps.coords[i]), title=f"Epoch {epoch}: probe set and test set",
-                      caption=test_accuracy_caption(len(test_labels), accuracy),
+                      caption=caption_for_test_set(len(test_labels), accuracy),
                       test_coords=np.asarray(maps.test_coords[i]))
     finally:
         if own:
