@@ -92,3 +92,9 @@ def test_bad_settings_are_refused():
         UmapChainSettings(direction="sideways")
     with pytest.raises(ValueError, match="warm_epochs"):
         UmapChainSettings(warm_epochs=0)
+
+
+def test_chain_with_nndescent_neighbours_matches_the_exact_one(run_path):
+    maps = epochscope.embed(run_path, "hidden", knn="nndescent", epochs=[2, 3, 4], cache=False, progress=False)
+    assert maps.params["knn"] == "nndescent"
+    assert maps.quality["knn_accuracy_map"][-1] > 0.95 and maps.quality["trustworthiness"][-1] > 0.85

@@ -36,7 +36,13 @@ def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 10) -> float:
 
     if len(high) < 4:
         return float("nan")
-    return float(sk_trustworthiness(np.asarray(high, np.float32), np.asarray(low, np.float32), n_neighbors=_k_for(len(high), k)))
+    high = np.asarray(high, np.float32)
+    # Distances by one BLAS product: much faster than scikit-learn's default for wide layers.
+    sq = np.einsum("ij,ij->i", high, high)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (high @ high.T), 0.0))
+    np.fill_diagonal(dist, 0.0)
+    return float(sk_trustworthiness(dist, np.asarray(low, np.float32), n_neighbors=_k_for(len(high), k),
+                                    metric="precomputed"))
 
 
 def _normalise(frame: np.ndarray) -> np.ndarray:
@@ -68,14 +74,14 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     >>> knn_accuracy(np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]]), np.array([0, 0, 0, 1, 1, 1]), k=2)
     1.0
     """
-    from sklearn.neighbors import NearestNeighbors
+    from .knn import exact_knn
 
     points = np.asarray(points, dtype=np.float32)
     labels = np.asarray(labels)
-    k = max(1, min(k, len(points) - 1))
-    if k < 1 or len(points) < 2:
+    if len(points) < 2:
         return float("nan")
-    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
+    k = max(1, min(k, len(points) - 1))
+    idx, _ = exact_knn(points, k + 1)
     neighbours = labels[idx[:, 1:]]  # column 0 is the point itself
     n_classes = int(labels.max()) + 1
     votes = np.zeros((len(points), n_classes), dtype=np.int64)

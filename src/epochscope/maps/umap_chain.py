@@ -32,13 +32,36 @@ from .knn import exact_knn, place_points
 __all__ = ["UmapChainSettings", "umap_layout"]
 
 
-def _graph(x: np.ndarray, n_neighbors: int, seed: int):
+#: Above this many probe examples the exact search (quadratic) gives way to NN-descent.
+EXACT_KNN_LIMIT = 20_000
+
+
+def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
+                       previous: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_neighbors`` nearest probe examples of each probe example in the layer.
+
+    ``method="exact"``: blocked matrix products (:func:`.knn.exact_knn`), fastest for a few
+    thousand examples and free of numba compilation; ``"nndescent"``: pynndescent, warm-started
+    from ``previous`` (the neighbouring epoch's neighbour indices) when given; ``"auto"``:
+    exact up to :data:`EXACT_KNN_LIMIT` examples.
+    """
+    if method == "exact" or (method == "auto" and len(x) <= EXACT_KNN_LIMIT):
+        return exact_knn(x, n_neighbors)
+    from pynndescent import NNDescent
+
+    index = NNDescent(x, n_neighbors=n_neighbors, init_graph=previous, random_state=None, n_jobs=-1,
+                      compressed=True, low_memory=True)
+    indices, dists = index.neighbor_graph
+    return indices.astype(np.int32), dists.astype(np.float32)
+
+
+def _graph(x: np.ndarray, n_neighbors: int, seed: int, *, knn: str = "auto", previous: np.ndarray | None = None):
     from umap.umap_ import fuzzy_simplicial_set
 
-    indices, dists = exact_knn(x, n_neighbors)
+    indices, dists = nearest_neighbours(x, n_neighbors, method=knn, previous=previous, seed=seed)
     graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, np.random.RandomState(seed), "euclidean",
                                        knn_indices=indices, knn_dists=dists)
-    return graph
+    return graph, indices
 
 
 def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
@@ -99,6 +122,8 @@ class UmapChainSettings(MethodSettings):
     direction : ``"backward"`` (anchor = last epoch; default) or ``"forward"`` (anchor = first).
     test_epochs : passes when placing test points (UMAP's transform uses 100; 0 keeps
         the weighted mean of the neighbours' positions).
+    knn : ``"auto"`` (exact neighbours up to 20,000 examples, else NN-descent warm-started
+        from the neighbouring epoch's graph), ``"exact"`` or ``"nndescent"``.
     seed : random seed of the spectral start and the sampling.
     parallel : numba-parallel layout (faster on several cores; the maps then vary
         slightly from call to call, like umap-learn without ``random_state``).
@@ -116,6 +141,7 @@ class UmapChainSettings(MethodSettings):
     warm_learning_rate: float = 0.5
     direction: str = "backward"
     test_epochs: int = 30
+    knn: str = "auto"
     seed: int = 0
     parallel: bool = True
 
@@ -132,6 +158,8 @@ class UmapChainSettings(MethodSettings):
             raise ValueError(f"min_dist must lie in [0, 1], got {self.min_dist!r}")
         if self.direction not in ("backward", "forward"):
             raise ValueError(f"direction must be 'backward' or 'forward', got {self.direction!r}")
+        if self.knn not in ("auto", "exact", "nndescent"):
+            raise ValueError(f"knn must be 'auto', 'exact' or 'nndescent', got {self.knn!r}")
 
     @property
     def min_examples(self) -> int:
@@ -146,11 +174,11 @@ class UmapChainSettings(MethodSettings):
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
-        previous = None
+        previous = previous_knn = None
         for step, i in enumerate(progress_bar(order, desc=f"umap {source.layer}", enabled=progress)):
             with Stopwatch(timings, "fit"):
                 x = source.probe(epochs[i])
-                graph = _graph(x, self.n_neighbors, self.seed)
+                graph, previous_knn = _graph(x, self.n_neighbors, self.seed, knn=self.knn, previous=previous_knn)
                 if previous is None:
                     layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
                                          min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
