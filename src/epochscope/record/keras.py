@@ -303,7 +303,11 @@ class Recorder(keras.callbacks.Callback):
         return open_run(self.run_dir)
 
     def close(self) -> None:
-        """Release the run (its lock). Done at the end of every ``fit``; safe to call twice."""
+        """Release the run (its lock). Done at the end of every ``fit``; safe to call twice.
+
+        Keras calls no hook when ``fit`` fails: after an interrupted ``fit``, call this (or
+        pass the same recorder to the next ``fit``) before another recorder writes the run.
+        """
         if self.session is not None:
             self.session.close()
             self.session = None
