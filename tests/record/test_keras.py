@@ -189,3 +189,18 @@ def test_nested_model_is_recorded_by_its_own_name_not_its_inner_layers(tmp_path,
     model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["block"], probe=(x, y), run_dir=tmp_path / "b")])
     run = open_run(tmp_path / "b")
     assert run.layer_info("block").output_shape == (5,) and "inner.weight" in run.weights(1)  # nested weights too
+
+
+def test_missing_backend_says_to_install_or_choose_one_not_to_install_keras():
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("tensorflow is installed, so its backend imports")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run([sys.executable, "-c", "import epochscope.keras"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "keras is installed but failed to import with backend tensorflow" in last and "KERAS_BACKEND=torch" in last

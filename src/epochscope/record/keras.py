@@ -9,13 +9,15 @@ Keras API, so it works on the torch, JAX and TensorFlow backends alike. Everythi
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._errors import unknown_name_message
+from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
 from .core import EpochRecording, RecordingSession, Reduction
@@ -23,7 +25,22 @@ from .labels import encode_labels
 from .metric_names import normalise_metrics
 from .probe import stratified_indices
 
-keras = require("keras", extra="keras", purpose="recording Keras models")
+
+def _import_keras():
+    try:
+        return require("keras", extra="keras", purpose="recording Keras models")
+    except MissingDependencyError as err:
+        if importlib.util.find_spec("keras") is None:
+            raise
+        # Keras is there but its backend is not: "install epochscope[keras]" would not help.
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow (Keras' default)")
+        raise MissingDependencyError(
+            f"keras is installed but failed to import with backend {backend} ({err.__cause__}); install that "
+            "backend, or choose an installed one before importing: KERAS_BACKEND=torch (or jax, tensorflow)"
+        ) from err.__cause__
+
+
+keras = _import_keras()
 
 __all__ = ["Recorder", "find_layers", "layer_extractor"]
 
