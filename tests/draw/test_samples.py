@@ -35,3 +35,10 @@ def test_grid_of_probe_images_with_class_titles(synthetic_run):
     cell_h = mosaic.shape[0] // 10
     pad, strip = 1, cell_h - 8 - 1
     np.testing.assert_allclose(mosaic[strip:strip + 8, pad:pad + 8], first, atol=1e-3)
+
+
+def test_one_class_per_column_when_columns_match_classes():
+    labels = np.random.default_rng(0).integers(0, 10, 500)
+    picked = pick_examples(labels, 100).reshape(10, 10)
+    for col in range(10):
+        assert set(labels[picked[:, col]]) == {col}

@@ -26,6 +26,8 @@ from .raster import composite_sparse, disc_radius_for, splat_discs_sparse
 
 __all__ = ["MapFrameRenderer", "padded_bounds"]
 
+TEST_EDGE = float(style.TEST_MARKER["linewidths"])
+
 
 class _TextStamper:
     """Draws one line of text where a matplotlib ``Text`` sits, with its font, size and colour,
@@ -218,7 +220,11 @@ class MapFrameRenderer:
                 self.rings.set_offsets(coords[np.asarray(rings, dtype=np.intp)])
                 self.ax.draw_artist(self.rings)
             if has_stars:
-                self.stars.set_offsets(np.asarray(test_coords, dtype=np.float64).reshape(-1, 2))
+                test_coords = np.asarray(test_coords, dtype=np.float64).reshape(-1, 2)
+                self.stars.set_offsets(test_coords)
+                area = style.test_marker_area(len(test_coords))
+                self.stars.set_sizes([area])
+                self.stars.set_linewidths([TEST_EDGE * (area / style.TEST_MARKER["s"]) ** 0.5])
                 self.ax.draw_artist(self.stars)
             frame = buf[..., :3].copy()
         self.title.set_text(title)

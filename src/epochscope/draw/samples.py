@@ -36,7 +36,8 @@ def as_images(inputs: np.ndarray) -> np.ndarray:
 
 def pick_examples(labels: np.ndarray, n: int) -> np.ndarray:
     """Up to ``n`` example indices taking the classes in turn (first example of each class,
-    then the second, ...), so every class shows up in a small grid."""
+    then the second, ...), so every class shows up in a small grid; with as many columns
+    as classes, each column of the grid holds one class."""
     labels = np.asarray(labels).reshape(-1)
     queues = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     picked: list[int] = []
@@ -46,7 +47,7 @@ def pick_examples(labels: np.ndarray, n: int) -> np.ndarray:
             if depth < len(q) and len(picked) < n:
                 picked.append(int(q[depth]))
         depth += 1
-    return np.array(sorted(picked), dtype=np.intp)
+    return np.array(picked, dtype=np.intp)
 
 
 @dataclass
@@ -73,7 +74,10 @@ class SamplesDisplay:
         labels = run.labels
         idx = pick_examples(labels, n_rows * n_columns)
         names = run.class_names
-        return cls(images=as_images(np.asarray(inputs[idx])), titles=[names[labels[i]] for i in idx],
+        order = np.argsort(idx)  # read the (memory-mapped) inputs in file order, then restore the grid order
+        images = np.empty((len(idx), *inputs.shape[1:]), dtype=np.float32)
+        images[order] = np.asarray(inputs[idx[order]], dtype=np.float32)
+        return cls(images=as_images(images), titles=[names[labels[i]] for i in idx],
                    n_columns=n_columns)
 
     def plot(self, ax=None) -> SamplesDisplay:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["class_colors", "class_legend_handles", "DPI", "FONT_SIZE", "FRAME_EDGE", "MAP_FIGSIZE", "MUTED",
-           "RING_MARKER", "TEST_MARKER", "marker_area", "style_map_axes", "use_agg"]
+           "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes", "use_agg"]
 
 DPI = 100
 FONT_SIZE = 10
@@ -47,6 +47,14 @@ MUTED = "#555555"
 FRAME_EDGE = "#bbbbbb"
 #: Points singled out on a map (most-forgotten examples): a black ring around the dot.
 RING_MARKER = {"marker": "o", "facecolors": "none", "edgecolors": "black", "linewidths": 1.3}
+
+
+def test_marker_area(n_test: int) -> float:
+    """Star size (``s``, points²) for ``n_test`` test points: :data:`TEST_MARKER`'s size up to
+    100 points, shrinking with the square root of the count beyond (1,000 full-size stars
+    would hide the map under them), never below a third of the full size."""
+    full = float(TEST_MARKER["s"])
+    return full if n_test <= 100 else max(full / 3, full * (100 / n_test) ** 0.5)
 
 
 def marker_area(radius_px: float, dpi: float = DPI) -> float:
