@@ -354,6 +354,8 @@ class Recorder(keras.callbacks.Callback):
         self._extractor = layer_extractor(model, self._layers)
         if self.session is None:
             self.session = self._open()
+            log.info("recording %s of Keras model '%s' into %s from epoch %d", self.layer_names, model.name,
+                     self.session.path, self.session.next_epoch)
         if self.session.next_epoch == 0:
             self.record(metrics={})
 
@@ -389,6 +391,6 @@ class Recorder(keras.callbacks.Callback):
         for start in range(0, n, self.batch_size):
             batch = _take(x, slice(start, start + self.batch_size))
             outputs = keras.tree.flatten(self._extractor.predict_on_batch(batch))
-            arrays = [np.asarray(out) for out in outputs]
+            arrays = [np.asarray(out) for out in outputs]  # [*layers, model output] (see layer_extractor)
             layer_outputs = {name: _channels_first(arrays[i], channels_last[name]) for i, name in enumerate(self._layers)}
-            rec.add_batch(split, start, layer_outputs, arrays[len(self._layers)] if len(arrays) > len(self._layers) else None)
+            rec.add_batch(split, start, layer_outputs, arrays[len(self._layers)])

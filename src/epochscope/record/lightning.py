@@ -152,6 +152,8 @@ class Recorder(pl.Callback):
         if self.recorder is None or self.recorder.model is not pl_module:
             self.close()
             self.recorder = _LightningCapture(pl_module, self.layers, **self._settings)
+            log.info("recording %s into %s from epoch %d (global rank 0 of %d)", self.layers, self._run_dir,
+                     self.recorder.next_epoch, trainer.world_size)
         if self.recorder.next_epoch == 0:
             self.recorder.record(0, metrics={"step": trainer.global_step})
 
