@@ -37,3 +37,12 @@ def test_quality_subsample_is_fixed_and_bounded():
     a, b = quality_subsample(10_000), quality_subsample(10_000)
     assert len(a) == 2000 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
     assert np.array_equal(quality_subsample(50), np.arange(50))
+
+
+def test_trustworthiness_agrees_with_scikit_learn():
+    from sklearn.manifold import trustworthiness as sk
+
+    rng = np.random.default_rng(5)
+    high = rng.normal(size=(400, 30))
+    for low in (high[:, :2], high[:, :2] + rng.normal(size=(400, 2)), rng.normal(size=(400, 2))):
+        assert abs(trustworthiness(high, low, k=10) - sk(high, low, n_neighbors=10)) < 1e-6

