@@ -262,7 +262,7 @@ class Recorder(keras.callbacks.Callback):
         class_names: Sequence[str] | None = None,
         weights: str | Sequence[str] | None = "auto",
         probe_size: int | None = None,
-        batch_size: int = 500,
+        batch_size: int = 256,
         reduce: str = "project",
         max_width: int = 2048,
         reduced_width: int = 512,
