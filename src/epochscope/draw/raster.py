@@ -123,8 +123,10 @@ def splat_discs_sparse(xy: np.ndarray, colors: np.ndarray, *, shape: tuple[int, 
     reach = float(radius) + 0.5
     dys, dxs = _stamp(reach)
     # Buffers with a margin on every side, wide enough for the stamp of a disc whose centre
-    # lies just outside the image: stamps never need bounds checks.
-    margin = int(np.ceil(reach + 0.5)) + 2
+    # lies up to ``reach`` outside the image (kept below, as its edge may show) plus the
+    # stamp's own span: stamps never need bounds checks. (One span was too little: a point
+    # just off the map, e.g. an outlier beyond the robust bounds, indexed past the buffer.)
+    margin = 2 * int(np.ceil(reach + 0.5)) + 2
     hp, wp = h + 2 * margin, w + 2 * margin
     inside = np.isfinite(xy).all(axis=1)
     inside[inside] = ((xy[inside, 0] > -reach) & (xy[inside, 0] < w + reach)
