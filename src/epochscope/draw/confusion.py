@@ -104,10 +104,10 @@ class ConfusionDisplay:
                                                color="white" if peak and c > 0.5 * peak else "#222222")
         ticks = np.arange(n)
         fontsize = 9 if n <= 20 else 6
-        ax.set_xticks(ticks, [str(c) for c in self.class_names], rotation=45 if n > 10 or
+        ax.set_xticks(ticks, [style.plain(c) for c in self.class_names], rotation=45 if n > 10 or
                       max(len(str(c)) for c in self.class_names) > 3 else 0, ha="right" if n > 10 else "center",
                       fontsize=fontsize)
-        ax.set_yticks(ticks, [str(c) for c in self.class_names], fontsize=fontsize)
+        ax.set_yticks(ticks, [style.plain(c) for c in self.class_names], fontsize=fontsize)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         where = "Test set" if self.split == "test" else "Probe set"

@@ -82,8 +82,8 @@ class ForgettingDisplay:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 j = int(self.top[i])
-                ax.set_title(f"#{i + 1}: {self.class_names[self.labels[j]]}\n{int(self.events[j])}× forgotten",
-                             fontsize=8)
+                name = style.plain(self.class_names[self.labels[j]])
+                ax.set_title(f"#{i + 1}: {name}\n{int(self.events[j])}× forgotten", fontsize=8)
                 self.thumb_axes_.append(ax)
         row = 1 if strip else 0
         self.map_ax_ = fig.add_subplot(grid[row, 0])
@@ -97,12 +97,15 @@ class ForgettingDisplay:
         for i, (x, y) in enumerate(xy):
             ax.annotate(f"#{i + 1}", (x, y), xytext=(7, 7), textcoords="offset points", fontsize=9, weight="bold",
                         color="black", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-        ax.set_title(f"Most-forgotten examples ringed on the map at epoch {self.epoch} ({self.subtitle})",
+        ax.set_title(f"Most-forgotten examples ringed on the map at epoch {self.epoch} ({style.plain(self.subtitle)})",
                      fontsize=style.FONT_SIZE)
         if len(self.class_names) <= 20:
             ax.legend(handles=style.class_legend_handles(self.class_names, markersize=6), loc="upper center",
                       bbox_to_anchor=(0.5, 0.0), ncol=min(len(self.class_names), 10), frameon=False,
                       fontsize=style.FONT_SIZE - 1, handletextpad=0.2, columnspacing=1.0)
+        else:
+            ax.text(0.5, -0.02, style.too_many_classes_note(len(self.class_names)).replace("\n", " "),
+                    transform=ax.transAxes, ha="center", va="top", fontsize=style.FONT_SIZE - 1, color=style.MUTED)
         counts = np.bincount(self.events) if len(self.events) else np.zeros(1, int)
         bars = self.hist_ax_.bar(np.arange(len(counts)), counts, color="#7f7f7f")
         self.hist_ax_.bar_label(bars, fontsize=8)

@@ -142,8 +142,9 @@ class MapFrameRenderer:
 
         self.fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
         FigureCanvasAgg(self.fig)
-        legend_cols = 1 if n_classes <= 20 else 2
-        right = 0.80 if legend_cols == 1 else 0.70
+        # At most 20 names a column: a 600-pixel frame holds 20 rows of legend, not 30.
+        legend_cols = min(max(1, -(-n_classes // 20)), 3)
+        right = (0.80, 0.70, 0.58)[legend_cols - 1]
         self.ax = self.fig.add_axes((0.03, 0.10, right - 0.05, 0.78))
         style.style_map_axes(self.ax)
         axes_w, axes_h = self.ax.bbox.width, self.ax.bbox.height
@@ -154,8 +155,13 @@ class MapFrameRenderer:
         if n_classes <= 60:
             self.fig.legend(handles=style.class_legend_handles(self.class_names, self.colors),
                             loc="center left", bbox_to_anchor=(right - 0.01, 0.49), frameon=False,
-                            ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0)
-        self.fig.text(0.03, 0.905, subtitle, ha="left", va="bottom", fontsize=style.FONT_SIZE, color=style.MUTED)
+                            ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0,
+                            columnspacing=1.2)
+        else:  # a legend of more than 60 names cannot be read; say so where it would be
+            self.fig.text(right, 0.49, style.too_many_classes_note(n_classes), ha="left", va="center",
+                          fontsize=style.FONT_SIZE, color=style.MUTED)
+        self.fig.text(0.03, 0.905, style.plain(subtitle), ha="left", va="bottom", fontsize=style.FONT_SIZE,
+                      color=style.MUTED)
         # What changes per frame is animated: left out of the background, blitted per frame.
         self.title = self.fig.text(0.03, 0.935, "", ha="left", va="bottom", fontsize=16, weight="bold", animated=True)
         self.caption = self.fig.text(0.03, 0.035, "", ha="left", va="bottom", fontsize=style.FONT_SIZE + 1,

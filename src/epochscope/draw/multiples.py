@@ -87,11 +87,14 @@ class LayerEpochGrid:
                 if r == 0:
                     ax.set_title(f"epoch {epoch}", fontsize=style.FONT_SIZE)
                 if c == 0:
-                    ax.set_ylabel(str(m.layer), fontsize=style.FONT_SIZE)
+                    ax.set_ylabel(style.plain(m.layer), fontsize=style.FONT_SIZE)
         method = self.maps[0].method
         fig.suptitle(f"Layers × epochs ({method})", fontsize=style.FONT_SIZE + 2, x=left, ha="left")
         if len(self.class_names) <= 30:
             fig.legend(handles=style.class_legend_handles(self.class_names), loc="center left",
                        bbox_to_anchor=(right + 0.01, 0.5), frameon=False, fontsize=style.FONT_SIZE - 1)
+        else:
+            fig.text(right + 0.01, 0.5, style.too_many_classes_note(len(self.class_names)), ha="left", va="center",
+                     fontsize=style.FONT_SIZE - 1, color=style.MUTED)
         self.figure_, self.axes_ = fig, axes
         return self

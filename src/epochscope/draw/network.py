@@ -22,7 +22,7 @@ import numpy as np
 
 from ..network_graph import NetworkHistory, NetworkSettings, diverging_rgb
 from .animate import check_animation_path, figure_to_array, write_animation
-from .style import DPI, FONT_SIZE, use_agg
+from .style import DPI, FONT_SIZE, plain, use_agg
 
 __all__ = ["network_animation", "NetworkFigure", "shared_palette", "write_gif_shared_palette"]
 
@@ -196,7 +196,7 @@ class NetworkFigure:
                                 linewidths=1.0, zorder=3, animated=True)
         xs = xy[history.node_offsets[:-1], 0]
         for x, label in zip(xs, history.column_labels()):
-            ax.text(x, -0.06, label, ha="center", va="top", fontsize=FONT_SIZE - 1)
+            ax.text(x, -0.06, plain(label), ha="center", va="top", fontsize=FONT_SIZE - 1)
         self.epoch_text = ax.text(0.5, 1.05, "", ha="center", va="bottom", fontsize=FONT_SIZE + 2,
                                   fontweight="bold", animated=True, transform=ax.transAxes)
         self._draw_legend()

@@ -105,7 +105,7 @@ class QualityDisplay:
                           ncol=2, fontsize=style.FONT_SIZE - 1)
         if len(self.epochs) and len(self.epochs) <= 12:
             bottom.set_xticks(self.epochs)
-        top.set_title(self.title, fontsize=style.FONT_SIZE + 2)
+        top.set_title(style.plain(self.title), fontsize=style.FONT_SIZE + 2)
         fig.tight_layout()
         self.figure_, self.axes_, self.motion_ax_ = fig, (top, bottom), right
         return self

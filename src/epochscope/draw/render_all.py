@@ -115,6 +115,18 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     from .testmap import train_test_map
     from .timelapse import Timelapse, save_png
 
+    if maps is None:
+        maps = _embed(run, layer, method, progress, embed_options)
+    elif layer is not None and maps.layer != layer:
+        raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
+    skipped = dict(getattr(maps, "skipped", None) or {})
+    if skipped:
+        # Said here too: maps read back from the cache do not repeat the embedder's warning.
+        log.warning("layer %r: no map frame for epoch%s %s (%s); the other epochs are drawn", maps.layer,
+                    "s" if len(skipped) > 1 else "", ", ".join(str(e) for e in sorted(skipped)),
+                    "; ".join(f"epoch {e}: {why}" for e, why in sorted(skipped.items())))
+
+    # After the maps: a run that cannot be embedded fails before any picture is written.
     inputs = run.probe_inputs
     if inputs is not None:
         try:
@@ -124,11 +136,6 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
             is_image = False
         if is_image:
             step("samples", lambda: _save(SamplesDisplay.from_run(run).plot().figure_, out / "samples.png"))
-
-    if maps is None:
-        maps = _embed(run, layer, method, progress, embed_options)
-    elif layer is not None and maps.layer != layer:
-        raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
 
     lapse = Timelapse.from_run(run, maps, test_points=test_points, duration_ms=duration_ms, progress=progress)
     step("frames", lambda: lapse.save_frames(out / "frames"))

@@ -102,7 +102,7 @@ class SamplesDisplay:
         self.titles_ = []
         for i in range(n):
             r, c = divmod(i, cols)
-            self.titles_.append(ax.text((c + 0.5) * cell[1], r * cell[0] + cell[0] * 0.2, str(self.titles[i]),
+            self.titles_.append(ax.text((c + 0.5) * cell[1], r * cell[0] + cell[0] * 0.2, style.plain(self.titles[i]),
                                         ha="center", va="center", fontsize=8, color="black"))
         ax.set_axis_off()
         ax.set_title("Probe examples", fontsize=style.FONT_SIZE + 2)

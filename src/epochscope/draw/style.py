@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["class_colors", "class_legend_handles", "DPI", "FONT_SIZE", "FRAME_EDGE", "MAP_FIGSIZE", "MUTED",
-           "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes", "use_agg"]
+__all__ = ["class_colors", "class_legend_handles", "plain", "too_many_classes_note", "DPI", "FONT_SIZE", "FRAME_EDGE",
+           "MAP_FIGSIZE", "MUTED", "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes", "use_agg"]
 
 DPI = 100
 FONT_SIZE = 10
@@ -62,13 +62,32 @@ def marker_area(radius_px: float, dpi: float = DPI) -> float:
     return float((2.0 * radius_px * 72.0 / dpi) ** 2)
 
 
+def plain(text: object) -> str:
+    r"""``text`` made safe for a matplotlib label: shown literally, never parsed as mathtext.
+
+    Matplotlib treats a string with an even number of ``$`` as mathtext, so a class or layer
+    named ``$x^2$`` would be typeset and one named ``$\foo$`` would stop the drawing with a
+    parser error. Escaped dollars are drawn as plain ``$``. Use it for every string that
+    comes from a run (class, layer and metric names); Pillow-stamped text needs no escaping.
+
+    >>> plain("$x^2$ & <b>")
+    '\\$x^2\\$ & <b>'
+    """
+    return str(text).replace("$", r"\$")
+
+
+def too_many_classes_note(n_classes: int) -> str:
+    """What a picture shows instead of a legend with too many entries to read."""
+    return f"{n_classes} classes:\ntoo many to list;\ncolours follow the\nclass order round\nthe colour wheel"
+
+
 def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0) -> list:
-    """Legend entries (coloured dots) for ``class_names``, in class order."""
+    """Legend entries (coloured dots) for ``class_names``, in class order (names shown literally)."""
     from matplotlib.lines import Line2D
 
     colors = class_colors(len(class_names)) if colors is None else colors
     return [Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor=c,
-                   markeredgecolor="none", label=str(name)) for name, c in zip(class_names, colors)]
+                   markeredgecolor="none", label=plain(name)) for name, c in zip(class_names, colors)]
 
 
 def style_map_axes(ax) -> None:
