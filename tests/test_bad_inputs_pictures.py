@@ -292,7 +292,8 @@ CASES = [
     Case("not-a-run/report", make_not_a_run, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1, NOT_A_RUN),
     Case("missing-folder", make_missing, ("render", "{run}", "--out", "{out}", *PCA), 1,
          r"no-such-run: no such folder; give the folder a recorder wrote"),
-    Case("a-file-not-a-folder", make_a_file, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1, r"notes\.txt"),
+    Case("a-file-not-a-folder", make_a_file, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1,
+         r"notes\.txt: no such folder; give the folder a recorder wrote"),
     Case("truncated-activations/render", make_truncated, ("render", "{run}", "--out", "{out}", *PCA), 1, TRUNCATED),
     Case("truncated-activations/report", make_truncated, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1,
          TRUNCATED),
@@ -413,6 +414,20 @@ def test_points_just_off_the_map_are_clipped_not_a_crash() -> None:
         else:
             assert (rows.min(), rows.max(), cols.min(), cols.max()) == expected, (x, y)
             assert (cover > 0).all()
+
+
+@pytest.mark.parametrize("names", [["a&b <script>", "$\\alpha$", "$x^2$", "../../x"],
+                                   [f"a rather long class name {i}" for i in range(3)]])
+def test_confusion_texts_stay_inside_the_figure(names) -> None:
+    """Long class names narrow the matrix; the title must not be cut off at the figure's edge."""
+    from epochscope.draw.confusion import ConfusionDisplay
+
+    k = len(names)
+    d = ConfusionDisplay(counts=np.eye(k, dtype=int) * 2, class_names=names, epoch=2, split="test").plot()
+    fig = d.figure_
+    renderer = fig.canvas.get_renderer()
+    box = d.ax_.title.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, (box, fig.bbox)
 
 
 # ---------------------------------------------------------------------------------------- UMAP rows (slow)

@@ -113,8 +113,10 @@ class ConfusionDisplay:
         where = "Test set" if self.split == "test" else "Probe set"
         when = f" at epoch {self.epoch}" if self.epoch is not None else ""
         total = int(self.counts.sum()) + self.unknown
-        ax.set_title(f"{where}{when}: accuracy {self.accuracy:.3f} ({total} examples"
-                     + (f", {self.unknown} without prediction" if self.unknown else "") + ")", fontsize=style.FONT_SIZE + 1)
+        # Two lines: long class names narrow the axes, and one line was cut off at the figure's edge.
+        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples"
+                     + (f", {self.unknown} without prediction" if self.unknown else "") + ")",
+                     fontsize=style.FONT_SIZE + 1)
         fig.tight_layout()
         self.figure_, self.ax_ = fig, ax
         return self
