@@ -33,6 +33,9 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
     if not 1 <= k <= len(data):
         raise ValueError(f"k must lie in 1..{len(data)} (the number of points), got {k}")
     sq_data = np.einsum("ij,ij->i", data, data)
+    # Bound one block's distance matrix to about 128 MB (plus argpartition's temporaries),
+    # however many points there are: a 60,000-point probe would otherwise take 0.5 GB a block.
+    block = max(1, min(block, (32 * 2**20) // max(len(data), 1)))
     indices = np.empty((len(q_all), k), dtype=np.int32)
     distances = np.empty((len(q_all), k), dtype=np.float32)
     for start in range(0, len(q_all), block):
