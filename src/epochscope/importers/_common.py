@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
+from ..record.metric_names import SYNONYMS
 
 log = logging.getLogger("epochscope")
 
@@ -34,21 +35,13 @@ _NUMBER_PATTERNS = (
     ("number", re.compile(r"(\d+)(?!.*\d)")),
 )
 
+# The recorders' synonyms, plus the names Chainer's LogReport writes.
 _METRIC_SYNONYMS = {
+    **SYNONYMS,
     "main/accuracy": "accuracy",
     "main/loss": "loss",
     "validation/main/accuracy": "val_accuracy",
     "validation/main/loss": "val_loss",
-    "acc": "accuracy",
-    "train_acc": "accuracy",
-    "train_accuracy": "accuracy",
-    "train_loss": "loss",
-    "val_acc": "val_accuracy",
-    "valid_acc": "val_accuracy",
-    "valid_accuracy": "val_accuracy",
-    "valid_loss": "val_loss",
-    "validation_accuracy": "val_accuracy",
-    "validation_loss": "val_loss",
     "elapsed_time": "elapsed",
 }
 

@@ -13,12 +13,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CANONICAL", "normalise_metrics"]
+__all__ = ["CANONICAL", "SYNONYMS", "normalise_metrics"]
 
 CANONICAL = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 # Pure synonyms: renamed to the canonical name (keeping both would only duplicate a curve).
-_SYNONYMS = {
+SYNONYMS = {
     "acc": "accuracy",
     "train_acc": "accuracy",
     "train_accuracy": "accuracy",
@@ -82,7 +82,7 @@ def normalise_metrics(raw: Mapping[str, Any] | None) -> dict[str, float]:
             if key[: -len("_epoch")] in names:
                 continue  # Lightning logs the same epoch value under both names
             key = key[: -len("_epoch")]
-        canonical = _SYNONYMS.get(key)
+        canonical = SYNONYMS.get(key)
         if canonical is not None and canonical not in names:
             key = canonical
         out.setdefault(key, number)
