@@ -127,8 +127,9 @@ def _rss() -> dict[str, int]:
     return out
 
 
-def profile_embed(run_dir: str, n_epochs: int | None) -> str:
-    """Peak RSS per stage of the UMAP chain's embed, sampled every 50 ms in this process."""
+def profile_embed(run_dir: str, n_epochs: int | None, *, bounded_knn: bool = False) -> str:
+    """Peak RSS per stage of the UMAP chain's embed, sampled every 50 ms in this process
+    (with ``bounded_knn``, test points are placed with :func:`bounded_exact_knn`)."""
     import functools
     import threading
 
@@ -146,7 +147,11 @@ def profile_embed(run_dir: str, n_epochs: int | None) -> str:
     import umap  # noqa: F401  (its import is a stage of its own)
 
     import epochscope.maps.api as api
+    import epochscope.maps.knn as knn
     import epochscope.maps.umap_chain as chain
+
+    if bounded_knn:
+        knn.exact_knn = bounded_exact_knn
 
     def mark(name, fn):
         @functools.wraps(fn)
@@ -171,7 +176,9 @@ def profile_embed(run_dir: str, n_epochs: int | None) -> str:
     seconds = time.perf_counter() - t0
     time.sleep(0.2)
     rows = [[name, v["VmRSS"], v["RssAnon"], v["RssFile"]] for name, v in peaks.items()]
-    return (f"embed of {run_dir} ({'all' if n_epochs is None else n_epochs} epochs): {seconds:.0f} s\n\n"
+    peak = max(v["VmRSS"] for v in peaks.values())
+    return (f"embed of {run_dir} ({'all' if n_epochs is None else n_epochs} epochs"
+            f"{', exact_knn bounded' if bounded_knn else ''}): {seconds:.0f} s, peak RSS {peak:,} MiB\n\n"
             + table(["stage", "peak RSS MiB", "anonymous", "file-backed"], rows))
 
 
@@ -258,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="also write the markdown result here")
     p.add_argument("--profile", metavar="RUN", default=None,
                    help="print peak memory per stage of embedding RUN (in this process) and exit")
+    p.add_argument("--bounded-knn", action="store_true",
+                   help="with --profile: place test points with exact_knn's blocks bounded (the proposed fix)")
     p.add_argument("--place-points", action="store_true",
                    help="compare placing 1,000 and 10,000 test points with exact_knn as it is and bounded, and exit")
     p.add_argument("--_write", metavar="RUN", default=None, help=argparse.SUPPRESS)
@@ -272,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.profile or args.place_points:
         epochs = args.epochs if "--epochs" in (argv if argv is not None else sys.argv[1:]) else None
-        text = profile_embed(args.profile, epochs) if args.profile else place_points_comparison(args.probe, args.width)
+        text = (profile_embed(args.profile, epochs, bounded_knn=args.bounded_knn) if args.profile
+                else place_points_comparison(args.probe, args.width))
         print(text)
         if args.out:
             with open(args.out, "a") as fh:
