@@ -462,8 +462,6 @@ def test_umap_draws_a_one_class_probe(umap_smallest) -> None:
     assert frame_files(tmp / "one-out") == ["epoch_000.png", "epoch_001.png"]
 
 
-@pytest.mark.xfail(reason="maps/api.py suggests 'lower n_neighbors' for every method, also pca which has none",
-                   strict=False)
 def test_too_few_examples_for_pca_does_not_mention_n_neighbors(tmp_path: Path, capsys) -> None:
     rc, _, err = cli(capsys, "embed", make_two_examples(tmp_path), "--method", "pca")
     assert rc == 1 and "needs at least 3" in err
@@ -473,10 +471,6 @@ def test_too_few_examples_for_pca_does_not_mention_n_neighbors(tmp_path: Path, c
 # ---------------------------------------------------------------------------------------- a large test set
 
 
-@pytest.mark.xfail(reason="maps/knn.py exact_knn holds block x n_data distances plus argpartition's full int64 "
-                          "index array (and two temporaries) per block of 2,048 queries: placing MNIST's 10,000 "
-                          "test points on a 60,000-example map peaks at 3.2 GB (bench: benchmarks/results/memory.md)",
-                   strict=False)
 def test_placing_many_test_points_on_a_large_map_stays_bounded() -> None:
     """Memory of the exact neighbour search must not grow with the number of queries in a block
     beyond a fixed budget of distances (2**24 at a time, 64 MiB of float32)."""

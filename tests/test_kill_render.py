@@ -313,10 +313,6 @@ def test_damaged_cache_entry_is_ignored_and_recomputed(tmp_path, damage):
     np.testing.assert_allclose(embed(path, method="pca", progress=False).coords, coords)
 
 
-@pytest.mark.xfail(reason="maps/cache.py save_maps keeps an existing final entry even when it is unreadable, "
-                          "so a damaged entry is recomputed on every call until `check --repair` removes it "
-                          "(and one missing a file, which the checker cannot see, forever)",
-                   strict=False)
 @pytest.mark.parametrize("damage", ["truncate-coords", "drop-quality"])
 def test_damaged_cache_entry_is_replaced_when_recomputed(tmp_path, damage):
     path, entry, _ = _cached_run(tmp_path)

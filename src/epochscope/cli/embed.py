@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-METHOD_NAMES = ("umap", "umap-independent", "aligned-umap", "pca", "tsne")
+from ..maps.methods import METHOD_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:

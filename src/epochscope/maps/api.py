@@ -22,21 +22,13 @@ from ..run import Run, open_run
 from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
 from .cache import cache_key, load_maps, save_maps
+from .methods import METHODS
 from .quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
 from .source import LayerSequence, find_unusable_epochs
 
 __all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
 
 log = logging.getLogger("epochscope")
-
-#: method name -> (module, settings class); imported only when chosen.
-METHODS: dict[str, tuple[str, str]] = {
-    "umap": ("epochscope.maps.umap_chain", "UmapChainSettings"),
-    "umap-independent": ("epochscope.maps.umap_independent", "UmapIndependentSettings"),
-    "aligned-umap": ("epochscope.maps.aligned_umap", "AlignedUmapSettings"),
-    "pca": ("epochscope.maps.pca", "PcaSettings"),
-    "tsne": ("epochscope.maps.tsne", "TsneSettings"),
-}
 
 QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous")
 
@@ -206,8 +198,11 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
                        "nothing can be embedded")
     source = LayerSequence(run, layer, usable)
     if source.n_probe < settings.min_examples:
+        # Suggest only a setting the method has (pca has none to lower).
+        knob = next((name for name in ("n_neighbors", "perplexity") if name in params), None)
+        todo = f"lower {knob} or record a larger probe set" if knob else "record a larger probe set"
         raise ValueError(f"layer {layer!r} has {source.n_probe} probe examples but method {method!r} with "
-                         f"{params} needs at least {settings.min_examples}; lower n_neighbors or record a larger probe set")
+                         f"{params} needs at least {settings.min_examples}; {todo}")
 
     result: SequenceResult = settings.embed_sequence(source, progress=progress)
     timings.update(result.timings)

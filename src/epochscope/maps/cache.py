@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..run import Run, write_json_atomic
+from .._errors import RunError
+from ..run import Run, load_npy, load_npz, write_json_atomic
 
 __all__ = ["CACHE_FORMAT", "cache_key", "load_maps", "save_maps", "maps_cache_dir"]
 
@@ -54,7 +55,7 @@ def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def load_maps(run: Run, key: str) -> dict[str, Any] | None:
+def load_maps(run: Run, key: str, *, warn: bool = True) -> dict[str, Any] | None:
     """The cached entry ``key`` as ``{"meta": dict, "coords": array, "test_coords": array | None,
     "quality": {name: array}}``, or ``None`` when it is absent or unreadable (then it is recomputed)."""
     folder = maps_cache_dir(run) / key
@@ -64,14 +65,17 @@ def load_maps(run: Run, key: str) -> dict[str, Any] | None:
     try:
         with open(meta_file, encoding="utf-8") as fh:
             meta = json.load(fh)
-        coords = np.load(folder / "coords.npy", allow_pickle=False)
-        test_coords = np.load(folder / "test_coords.npy", allow_pickle=False) if meta.get("has_test") else None
-        with np.load(folder / "quality.npz", allow_pickle=False) as npz:
-            quality = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, KeyError) as err:
-        log.warning("ignoring unreadable maps cache %s (%s); recomputing", folder, err)
+        # load_npy / load_npz check headers and checksums and raise RunError naming the file,
+        # so a truncated or corrupted array (e.g. zipfile.BadZipFile) is a cache miss, not a crash.
+        coords = load_npy(folder / "coords.npy", mmap=False)
+        test_coords = load_npy(folder / "test_coords.npy", mmap=False) if meta.get("has_test") else None
+        quality = load_npz(folder / "quality.npz")
+    except (RunError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        if warn:
+            log.warning("ignoring unreadable maps cache %s (%s); recomputing", folder, err)
         return None
-    if meta.get("format") != CACHE_FORMAT or coords.shape[0] != len(meta.get("epochs", [])):
+    if (not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or coords.ndim != 3
+            or coords.shape[0] != len(meta.get("epochs", []))):
         return None
     return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": quality}
 
@@ -92,9 +96,17 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
         with open(tmp / "quality.npz", "wb") as fh:
             np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in quality.items()})
         write_json_atomic(tmp / "meta.json", {**meta, "format": CACHE_FORMAT, "has_test": test_coords is not None})
-        if final.exists():  # another process finished the same maps first; theirs are as good
-            shutil.rmtree(tmp, ignore_errors=True)
-            return final
+        if final.exists():
+            if load_maps(run, key, warn=False) is not None:  # another process finished the same maps first; theirs are as good
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
+            # A damaged entry (truncated array, missing file, ...) is replaced, so it is recomputed
+            # once and not on every call. Moved aside first: a folder cannot be renamed onto a full one.
+            damaged = root / f".tmp-damaged-{key}-{os.getpid()}"
+            shutil.rmtree(damaged, ignore_errors=True)
+            os.rename(final, damaged)
+            shutil.rmtree(damaged, ignore_errors=True)
+            log.info("replacing the damaged maps cache entry %s", final)
         os.rename(tmp, final)
         return final
     except OSError as err:

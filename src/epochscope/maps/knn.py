@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_knn", "place_points"]
+__all__ = ["exact_knn", "place_points", "KNN_BLOCK_PAIRS"]
+
+#: Query-data pairs whose distances one block of :func:`exact_knn` holds at a time (2**22:
+#: 16 MiB of float32 distances plus 32 MiB of argpartition's int64 indices).
+KNN_BLOCK_PAIRS = 2**22
 
 
 def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, block: int = 2048
@@ -21,7 +25,8 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
 
     Without ``queries`` the rows of ``data`` query themselves and each row is its own first
     neighbour at distance 0, as UMAP expects. Returns ``(indices int32, distances float32)``,
-    both ``(n_queries, k)``, nearest first. Memory is bounded by ``block`` rows at a time.
+    both ``(n_queries, k)``, nearest first. Memory is bounded: at most ``block`` query rows and
+    :data:`KNN_BLOCK_PAIRS` distances at a time, whatever ``len(data)`` and ``len(queries)``.
 
     >>> idx, dist = exact_knn(np.array([[0.0], [1.0], [3.0]]), 2)
     >>> idx.tolist()
@@ -33,20 +38,29 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
     if not 1 <= k <= len(data):
         raise ValueError(f"k must lie in 1..{len(data)} (the number of points), got {k}")
     sq_data = np.einsum("ij,ij->i", data, data)
-    # Bound one block's distance matrix to about 128 MB (plus argpartition's temporaries),
-    # however many points there are: a 60,000-point probe would otherwise take 0.5 GB a block.
-    block = max(1, min(block, (32 * 2**20) // max(len(data), 1)))
+    # One block holds block x n distances (float32) and argpartition's int64 indices of the
+    # same shape: 12 bytes a pair. Capping the pairs per block at KNN_BLOCK_PAIRS bounds the
+    # peak (about 48 MiB) however many points and queries there are (a 60,000-point map with
+    # 10,000 test points would otherwise take gigabytes), and the arithmetic runs in place.
+    block = max(1, min(block, KNN_BLOCK_PAIRS // max(len(data), 1)))
     indices = np.empty((len(q_all), k), dtype=np.int32)
     distances = np.empty((len(q_all), k), dtype=np.float32)
     for start in range(0, len(q_all), block):
         q = q_all[start:start + block]
-        d2 = np.einsum("ij,ij->i", q, q)[:, None] + sq_data[None, :] - 2.0 * (q @ data.T)
+        d2 = q @ data.T
+        d2 *= -2.0
+        d2 += np.einsum("ij,ij->i", q, q)[:, None]
+        d2 += sq_data[None, :]
         np.maximum(d2, 0.0, out=d2)
         if self_query:
             rows = np.arange(len(q))
             d2[rows, start + rows] = -1.0  # the point itself always comes first
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(data) else np.tile(np.arange(len(data)), (len(q), 1))
+        if k < len(data):
+            part = np.argpartition(d2, k - 1, axis=1)[:, :k].copy()  # frees the full index array now
+        else:
+            part = np.broadcast_to(np.arange(len(data)), (len(q), len(data)))
         pd = np.take_along_axis(d2, part, axis=1)
+        del d2
         order = np.argsort(pd, axis=1, kind="stable")
         indices[start:start + len(q)] = np.take_along_axis(part, order, axis=1)
         distances[start:start + len(q)] = np.sqrt(np.maximum(np.take_along_axis(pd, order, axis=1), 0.0))
