@@ -77,7 +77,7 @@ def main() -> None:
     fwd, cap = median(forwards), median(captures)
     rows = [
         ["training epoch, no recorder", epoch, ""],
-        ["training epoch + record", epoch_rec, f"{epoch_rec / epoch:.3f}x epoch (+{100 * (epoch_rec / epoch - 1):.1f}%)"],
+        ["training epoch + record", epoch_rec, f"{epoch_rec / epoch:.3f}x epoch ({100 * (epoch_rec / epoch - 1):+.1f}%)"],
         ["record alone (in those epochs)", median(records), f"{100 * median(records) / epoch:.1f}% of an epoch"],
         ["bare forward over the probe", fwd, ""],
         ["capture (record) over the probe", cap, f"{cap / fwd:.2f}x the bare forward"],
