@@ -22,12 +22,10 @@ Run from the repository root (the full size takes 10-15 minutes on 2 shared core
     .venv/bin/python benchmarks/bench_memory.py --out benchmarks/results/memory.md
     .venv/bin/python benchmarks/bench_memory.py --probe 5000 --epochs 4 --width 64   # a quick check
 
-Two diagnostics, when a peak needs explaining::
+When a peak needs explaining, the peak RSS (anonymous / file-backed) per stage of embed,
+sampled in one process::
 
-    # peak RSS (anonymous / file-backed) per stage of embed, sampled in one process
     .venv/bin/python benchmarks/bench_memory.py --profile RUN [--epochs N]
-    # placing test points on a --probe map: exact_knn as it is vs blocks bounded to 2**23 distances
-    .venv/bin/python benchmarks/bench_memory.py --place-points --probe 60000 --width 512
 """
 
 from __future__ import annotations
@@ -127,9 +125,8 @@ def _rss() -> dict[str, int]:
     return out
 
 
-def profile_embed(run_dir: str, n_epochs: int | None, *, bounded_knn: bool = False) -> str:
-    """Peak RSS per stage of the UMAP chain's embed, sampled every 50 ms in this process
-    (with ``bounded_knn``, test points are placed with :func:`bounded_exact_knn`)."""
+def profile_embed(run_dir: str, n_epochs: int | None) -> str:
+    """Peak RSS per stage of the UMAP chain's embed, sampled every 50 ms in this process."""
     import functools
     import threading
 
@@ -147,11 +144,7 @@ def profile_embed(run_dir: str, n_epochs: int | None, *, bounded_knn: bool = Fal
     import umap  # noqa: F401  (its import is a stage of its own)
 
     import epochscope.maps.api as api
-    import epochscope.maps.knn as knn
     import epochscope.maps.umap_chain as chain
-
-    if bounded_knn:
-        knn.exact_knn = bounded_exact_knn
 
     def mark(name, fn):
         @functools.wraps(fn)
@@ -177,79 +170,9 @@ def profile_embed(run_dir: str, n_epochs: int | None, *, bounded_knn: bool = Fal
     time.sleep(0.2)
     rows = [[name, v["VmRSS"], v["RssAnon"], v["RssFile"]] for name, v in peaks.items()]
     peak = max(v["VmRSS"] for v in peaks.values())
-    return (f"embed of {run_dir} ({'all' if n_epochs is None else n_epochs} epochs"
-            f"{', exact_knn bounded' if bounded_knn else ''}): {seconds:.0f} s, peak RSS {peak:,} MiB\n\n"
+    return (f"embed of {run_dir} ({'all' if n_epochs is None else n_epochs} epochs): {seconds:.0f} s, "
+            f"peak RSS {peak:,} MiB\n\n"
             + table(["stage", "peak RSS MiB", "anonymous", "file-backed"], rows))
-
-
-def bounded_exact_knn(data, k, *, queries=None, block=2048, max_entries=1 << 23):
-    """``epochscope.maps.knn.exact_knn`` with the memory fix proposed for it: blocks hold at most
-    ``max_entries`` distances, computed in place (no temporaries of the block's size)."""
-    data = np.ascontiguousarray(data, dtype=np.float32)
-    self_query = queries is None
-    q_all = data if self_query else np.ascontiguousarray(queries, dtype=np.float32)
-    sq_data = np.einsum("ij,ij->i", data, data)
-    block = max(1, min(block, max_entries // max(len(data), 1)))
-    indices = np.empty((len(q_all), k), dtype=np.int32)
-    distances = np.empty((len(q_all), k), dtype=np.float32)
-    for start in range(0, len(q_all), block):
-        q = q_all[start:start + block]
-        d2 = q @ data.T
-        d2 *= -2.0
-        d2 += np.einsum("ij,ij->i", q, q)[:, None]
-        d2 += sq_data[None, :]
-        np.maximum(d2, 0.0, out=d2)
-        if self_query:
-            rows = np.arange(len(q))
-            d2[rows, start + rows] = -1.0
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(data) else np.tile(np.arange(len(data)),
-                                                                                      (len(q), 1))
-        pd = np.take_along_axis(d2, part, axis=1)
-        order = np.argsort(pd, axis=1, kind="stable")
-        indices[start:start + len(q)] = np.take_along_axis(part, order, axis=1)
-        distances[start:start + len(q)] = np.sqrt(np.maximum(np.take_along_axis(pd, order, axis=1), 0.0))
-    return indices, distances
-
-
-def place_points_child(variant: str, n_probe: int, n_test: int, width: int) -> None:
-    """One side of --place-points (a fresh process): prints seconds and the memory added by placing."""
-    import resource
-
-    import epochscope.maps.knn as knn
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n_probe, width)).astype(np.float32)
-    t = rng.normal(size=(n_test, width)).astype(np.float32)
-    layout = rng.normal(size=(n_probe, 2)).astype(np.float32)
-    if variant == "bounded":
-        same = (knn.exact_knn(x, 15, queries=t[:64])[0] == bounded_exact_knn(x, 15, queries=t[:64])[0]).mean()
-        assert same > 0.999, f"the bounded search finds other neighbours ({same:.4f} equal)"
-        knn.exact_knn = bounded_exact_knn
-    knn.place_points(x[:200], layout[:200], t[:20], n_neighbors=15, n_epochs=2)  # numba's JIT, not measured
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
-    knn.place_points(x, layout, t, n_neighbors=15, n_epochs=30)
-    seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{seconds:.2f} {peak // 1024} {(peak - before) // 1024}")
-
-
-def place_points_comparison(n_probe: int, width: int, tests=(1_000, 10_000)) -> str:
-    rows = []
-    for n_test in tests:
-        got = {}
-        for variant in ("as-is", "bounded"):
-            out = subprocess.run([sys.executable, __file__, "--_place", variant, "--probe", str(n_probe),
-                                  "--test", str(n_test), "--width", str(width)], capture_output=True, text=True)
-            if out.returncode:
-                raise SystemExit(out.stderr[-3000:])
-            got[variant] = [float(v) for v in out.stdout.split()[-3:]]
-        a, b = got["as-is"], got["bounded"]
-        rows.append([f"{n_test:,}", f"{a[0]:.1f}", f"{b[0]:.1f}", f"{a[1]:.0f}", f"{b[1]:.0f}", f"+{a[2]:.0f}",
-                     f"+{b[2]:.0f}", f"{a[2] / max(b[2], 1):.1f}x"])
-    return (f"Placing test points on a {n_probe:,} x {width} probe map (place_points, 30 passes), fresh process "
-            "each:\n\n" + table(["test points", "s as-is", "s bounded", "peak MiB as-is", "peak MiB bounded",
-                                   "added as-is", "added bounded", "added as-is / bounded"], rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,24 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="also write the markdown result here")
     p.add_argument("--profile", metavar="RUN", default=None,
                    help="print peak memory per stage of embedding RUN (in this process) and exit")
-    p.add_argument("--bounded-knn", action="store_true",
-                   help="with --profile: place test points with exact_knn's blocks bounded (the proposed fix)")
-    p.add_argument("--place-points", action="store_true",
-                   help="compare placing 1,000 and 10,000 test points with exact_knn as it is and bounded, and exit")
     p.add_argument("--_write", metavar="RUN", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--_place", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args._write:  # the child process that writes the run
         write_run(Path(args._write), n_probe=args.probe, n_test=args.test, n_epochs=args.epochs, width=args.width)
         return 0
-    if args._place:
-        place_points_child(args._place, args.probe, args.test, args.width)
-        return 0
-    if args.profile or args.place_points:
+    if args.profile:
         epochs = args.epochs if "--epochs" in (argv if argv is not None else sys.argv[1:]) else None
-        text = (profile_embed(args.profile, epochs, bounded_knn=args.bounded_knn) if args.profile
-                else place_points_comparison(args.probe, args.width))
+        text = profile_embed(args.profile, epochs)
         print(text)
         if args.out:
             with open(args.out, "a") as fh:
