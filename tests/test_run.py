@@ -43,6 +43,9 @@ def test_not_a_run_and_newer_schema(tmp_path, synthetic_run):
         open_run(tmp_path)
     with pytest.raises(NotARunError, match="no such folder"):
         open_run(tmp_path / "nope")
+    (tmp_path / "file.npy").write_bytes(b"x")
+    with pytest.raises(NotARunError, match="is a file, not a folder"):
+        open_run(tmp_path / "file.npy")
     manifest = json.loads((synthetic_run / MANIFEST_FILE).read_text())
     manifest["schema_version"] = 99
     (synthetic_run / MANIFEST_FILE).write_text(json.dumps(manifest))

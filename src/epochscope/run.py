@@ -340,7 +340,8 @@ class Run:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            raise NotARunError(f"{self.path}: no such folder; give the folder a recorder wrote (it holds {MANIFEST_FILE})")
+            what = "is a file, not a folder" if self.path.exists() else "no such folder"
+            raise NotARunError(f"{self.path}: {what}; give the folder a recorder wrote (it holds {MANIFEST_FILE})")
         try:
             raw = _read_json(self.path / MANIFEST_FILE)
         except FileNotFoundError as err:
