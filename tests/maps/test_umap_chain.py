@@ -128,3 +128,15 @@ def test_short_test_placement_agrees_with_the_long_one(chain, run_path):
 
     assert np.mean(beside(short) == beside(long)) >= 0.95
     assert np.mean(beside(short) == run.test_labels) > 0.9
+
+
+@pytest.mark.parametrize("knn", ["exact", "nndescent"])
+def test_map_shows_no_clusters_the_layer_does_not_have(run_path, knn):
+    # Epoch 0 of the synthetic run is pure noise: its classes are not separable in the layer.
+    # Started from the clustered epoch 1, the chain must not carry those clusters back into it.
+    maps = epochscope.embed(run_path, "hidden", knn=knn, cache=False, progress=False)
+    q = maps.quality
+    assert q["knn_accuracy_layer"][0] < 0.6
+    assert q["knn_accuracy_map"][0] < q["knn_accuracy_layer"][0] + 0.2, (
+        f"map k-NN accuracy {q['knn_accuracy_map'][0]:.2f} vs layer {q['knn_accuracy_layer'][0]:.2f} at epoch 0")
+    assert q["knn_accuracy_map"][-1] > 0.95

@@ -12,7 +12,9 @@ Each epoch's map starts from its neighbour's finished map instead of from scratc
 4. test points placed as ``UMAP.transform`` places them (see :mod:`.knn`);
 5. (in :func:`epochscope.embed`) orthogonal Procrustes onto the neighbouring frame.
 
-Only the anchor frame gets a full, spectrally initialised fit. By default the chain runs
+Only the anchor frame gets a full, spectrally initialised fit, and any frame whose
+neighbourhoods were reorganised (more than 60 % of the neighbours changed): a warm start
+there would show clusters the layer does not have. By default the chain runs
 backwards from the last epoch: the trained model's map is the cleanest, so its cluster
 placement is the one every earlier frame inherits, and played forward the classes pull
 apart into the places where they end up (see docs/maps.md for the measurements).
@@ -43,6 +45,19 @@ EXACT_KNN_LIMIT = 4096
 #: Measured on the benchmark run: 13-18 % of the neighbours change between late epochs,
 #: 48 % between epochs 0 and 1.
 FULL_CHANGE = 0.4
+
+#: Above this fraction of changed neighbours the layer has been reorganised, not adjusted:
+#: the frame gets a full fit from a spectral start instead of a warm start, and Procrustes
+#: alone keeps it in place. A warm start would carry its neighbour's clusters into a layer
+#: that does not have them (a noise layer started from a clustered map stayed clustered).
+#: Real runs change by 13-48 % between epochs (benchmark run), so this rarely triggers.
+RESTART_CHANGE = 0.6
+
+#: A warm-started NN-descent must find at least this share of the exact neighbours of a
+#: sample of points, or the search is redone cold: started from another epoch's graph it
+#: can stay in that graph's neighbourhoods when the layer changed a lot.
+MIN_WARM_RECALL = 0.9
+RECALL_SAMPLE = 256
 
 
 def changed_fraction(indices: np.ndarray, previous: np.ndarray) -> float:
@@ -79,10 +94,29 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
         return exact_knn(x, n_neighbors)
     from pynndescent import NNDescent
 
-    index = NNDescent(x, n_neighbors=n_neighbors, init_graph=previous, random_state=seed, n_jobs=-1,
-                      compressed=True, low_memory=True)
-    indices, dists = index.neighbor_graph
-    return indices.astype(np.int32), dists.astype(np.float32)
+    def search(init_graph: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        index = NNDescent(x, n_neighbors=n_neighbors, init_graph=init_graph, random_state=seed, n_jobs=-1,
+                          compressed=True, low_memory=True)
+        indices, dists = index.neighbor_graph
+        return indices.astype(np.int32), dists.astype(np.float32)
+
+    indices, dists = search(previous)
+    if previous is not None and sampled_recall(x, indices, seed=seed) < MIN_WARM_RECALL:
+        indices, dists = search(None)
+    return indices, dists
+
+
+def sampled_recall(x: np.ndarray, indices: np.ndarray, *, sample: int = RECALL_SAMPLE, seed: int = 0) -> float:
+    """Share of the exact ``k`` nearest neighbours that ``indices`` holds, on a random sample of rows.
+
+    >>> x = np.arange(10.0)[:, None]
+    >>> sampled_recall(x, exact_knn(x, 3)[0])
+    1.0
+    """
+    rows = np.random.default_rng(seed).choice(len(x), size=min(sample, len(x)), replace=False)
+    exact, _ = exact_knn(x, indices.shape[1], queries=x[rows])
+    found = [len(np.intersect1d(exact[i], indices[r], assume_unique=True)) for i, r in enumerate(rows)]
+    return float(np.sum(found) / exact.size)
 
 
 def _graph(x: np.ndarray, n_neighbors: int, seed: int, *, knn: str = "auto", previous: np.ndarray | None = None):
@@ -216,11 +250,13 @@ class UmapChainSettings(MethodSettings):
             with Stopwatch(timings, "fit"):
                 x = source.probe(epochs[i])
                 graph, knn = _graph(x, self.n_neighbors, self.seed, knn=self.knn, previous=previous_knn)
-                if previous is None:
+                changed = 1.0 if previous is None else changed_fraction(knn, previous_knn)
+                if changed > RESTART_CHANGE:
+                    timings["restarts"] = timings.get("restarts", 0.0) + (previous is not None)
                     layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
                                          min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
                 else:
-                    passes = warm_passes(changed_fraction(knn, previous_knn), self.warm_epochs, self.min_warm_epochs)
+                    passes = warm_passes(changed, self.warm_epochs, self.min_warm_epochs)
                     timings["warm_passes"] = timings.get("warm_passes", 0.0) + passes
                     layout = umap_layout(graph, previous, n_epochs=passes,
                                          learning_rate=self.warm_learning_rate, min_dist=self.min_dist,
