@@ -293,7 +293,7 @@ CASES = [
     Case("missing-folder", make_missing, ("render", "{run}", "--out", "{out}", *PCA), 1,
          r"no-such-run: no such folder; give the folder a recorder wrote"),
     Case("a-file-not-a-folder", make_a_file, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1,
-         r"notes\.txt: no such folder; give the folder a recorder wrote"),
+         r"notes\.txt: is a file, not a folder; give the folder a recorder wrote"),
     Case("truncated-activations/render", make_truncated, ("render", "{run}", "--out", "{out}", *PCA), 1, TRUNCATED),
     Case("truncated-activations/report", make_truncated, ("report", "{run}", "--out", "{out}/r.html", *PCA), 1,
          TRUNCATED),
