@@ -14,14 +14,14 @@ from typing import ClassVar
 import numpy as np
 
 from .._optional import require
-from .base import MethodSettings, SequenceResult, Stopwatch
+from .base import NeighbourSettings, SequenceResult, Stopwatch
 from .knn import place_points
 
 __all__ = ["AlignedUmapSettings"]
 
 
 @dataclass(frozen=True)
-class AlignedUmapSettings(MethodSettings):
+class AlignedUmapSettings(NeighbourSettings):
     """Settings of ``method="aligned-umap"``.
 
     Parameters
@@ -43,14 +43,6 @@ class AlignedUmapSettings(MethodSettings):
     alignment_regularisation: float = 0.01
     alignment_window_size: int = 3
     seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.n_neighbors, int) or self.n_neighbors < 2:
-            raise ValueError(f"n_neighbors must be an integer >= 2, got {self.n_neighbors!r}")
-
-    @property
-    def min_examples(self) -> int:
-        return self.n_neighbors + 1
 
     def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
         umap = require("umap", extra="maps", purpose="UMAP maps")

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["SequenceResult", "MethodSettings"]
+__all__ = ["SequenceResult", "MethodSettings", "NeighbourSettings"]
 
 
 @dataclass
@@ -46,6 +46,21 @@ class MethodSettings:
 
     def embed_sequence(self, source: Any, *, progress: bool = True) -> SequenceResult:  # pragma: no cover
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class NeighbourSettings(MethodSettings):
+    """Base of the UMAP methods' settings: validates ``n_neighbors`` (a field of the subclass)
+    and needs one more example than neighbours."""
+
+    def __post_init__(self) -> None:
+        n = getattr(self, "n_neighbors")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 2:
+            raise ValueError(f"n_neighbors must be an integer >= 2, got {n!r}")
+
+    @property
+    def min_examples(self) -> int:
+        return int(getattr(self, "n_neighbors")) + 1
 
 
 class Stopwatch:

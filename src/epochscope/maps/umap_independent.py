@@ -15,13 +15,13 @@ import numpy as np
 
 from .._optional import require
 from .._progress import progress as progress_bar
-from .base import MethodSettings, SequenceResult, Stopwatch
+from .base import NeighbourSettings, SequenceResult, Stopwatch
 
 __all__ = ["UmapIndependentSettings"]
 
 
 @dataclass(frozen=True)
-class UmapIndependentSettings(MethodSettings):
+class UmapIndependentSettings(NeighbourSettings):
     """Settings of ``method="umap-independent"``.
 
     Parameters
@@ -40,14 +40,6 @@ class UmapIndependentSettings(MethodSettings):
     n_neighbors: int = 40
     min_dist: float = 0.1
     seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.n_neighbors, int) or self.n_neighbors < 2:
-            raise ValueError(f"n_neighbors must be an integer >= 2, got {self.n_neighbors!r}")
-
-    @property
-    def min_examples(self) -> int:
-        return self.n_neighbors + 1
 
     def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
         umap = require("umap", extra="maps", purpose="UMAP maps")
