@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import NotARunError, RunError, RunLockedError
+from ._errors import NotARunError, RunError
+from ._fileio import read_npy_header
 from .run import (
     CACHE_DIR,
     EPOCHS_DIR,
@@ -40,7 +41,6 @@ from .run import (
     Run,
     _Lock,
     load_npz,
-    read_npy_header,
 )
 
 __all__ = ["Finding", "RepairAction", "CheckReport", "check_run"]

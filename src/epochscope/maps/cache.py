@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from ..run import Run, load_npy, load_npz, write_json_atomic
+from .._fileio import load_npy, load_npz, write_json_atomic
+from ..run import Run
 
 __all__ = ["CACHE_FORMAT", "cache_key", "load_maps", "save_maps", "maps_cache_dir"]
 
