@@ -12,9 +12,9 @@ Each epoch's map starts from its neighbour's finished map instead of from scratc
 4. test points placed as ``UMAP.transform`` places them (see :mod:`.knn`);
 5. (in :func:`epochscope.embed`) orthogonal Procrustes onto the neighbouring frame.
 
-Only the anchor frame gets a full, spectrally initialised fit, and any frame whose
-neighbourhoods were reorganised (more than 60 % of the neighbours changed): a warm start
-there would show clusters the layer does not have. By default the chain runs
+Only the anchor frame gets a full, spectrally initialised fit, and any warm frame whose map
+separates the classes clearly better than its layer does (it inherited clusters from its
+neighbour's map that the layer does not have). By default the chain runs
 backwards from the last epoch: the trained model's map is the cleanest, so its cluster
 placement is the one every earlier frame inherits, and played forward the classes pull
 apart into the places where they end up (see docs/maps.md for the measurements).
@@ -46,12 +46,11 @@ EXACT_KNN_LIMIT = 4096
 #: 48 % between epochs 0 and 1.
 FULL_CHANGE = 0.4
 
-#: Above this fraction of changed neighbours the layer has been reorganised, not adjusted:
-#: the frame gets a full fit from a spectral start instead of a warm start, and Procrustes
-#: alone keeps it in place. A warm start would carry its neighbour's clusters into a layer
-#: that does not have them (a noise layer started from a clustered map stayed clustered).
-#: Real runs change by 13-48 % between epochs (benchmark run), so this rarely triggers.
-RESTART_CHANGE = 0.6
+#: A warm frame whose map separates the classes better than the layer itself does (k-NN
+#: class accuracy in the map above the layer's by more than this) has inherited structure
+#: from its neighbour's map that the layer does not have: it is fitted again from scratch.
+#: Labels only detect the failure; the refit itself never sees them.
+MAX_INVENTED_SEPARATION = 0.15
 
 #: A warm-started NN-descent must find at least this share of the exact neighbours of a
 #: sample of points, or the search is redone cold: started from another epoch's graph it
@@ -104,6 +103,22 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
     if previous is not None and sampled_recall(x, indices, seed=seed) < MIN_WARM_RECALL:
         indices, dists = search(None)
     return indices, dists
+
+
+def invented_separation(layout: np.ndarray, knn: np.ndarray, labels: np.ndarray) -> float:
+    """How much better the map's neighbours share a class than the layer's neighbours do.
+
+    Both are k-NN class agreement (``knn`` holds each point's layer neighbours, itself first);
+    a clearly positive value means the map shows class structure the layer does not have.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    labels = np.asarray(labels)
+    k = knn.shape[1]
+    in_layer = float(np.mean(labels[knn[:, 1:]] == labels[:, None]))
+    map_knn = NearestNeighbors(n_neighbors=k).fit(layout).kneighbors(layout, return_distance=False)
+    in_map = float(np.mean(labels[map_knn[:, 1:]] == labels[:, None]))
+    return in_map - in_layer
 
 
 def sampled_recall(x: np.ndarray, indices: np.ndarray, *, sample: int = RECALL_SAMPLE, seed: int = 0) -> float:
@@ -250,17 +265,19 @@ class UmapChainSettings(MethodSettings):
             with Stopwatch(timings, "fit"):
                 x = source.probe(epochs[i])
                 graph, knn = _graph(x, self.n_neighbors, self.seed, knn=self.knn, previous=previous_knn)
-                changed = 1.0 if previous is None else changed_fraction(knn, previous_knn)
-                if changed > RESTART_CHANGE:
-                    timings["restarts"] = timings.get("restarts", 0.0) + (previous is not None)
-                    layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
-                                         min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
-                else:
-                    passes = warm_passes(changed, self.warm_epochs, self.min_warm_epochs)
+                layout = None
+                if previous is not None:
+                    passes = warm_passes(changed_fraction(knn, previous_knn), self.warm_epochs, self.min_warm_epochs)
                     timings["warm_passes"] = timings.get("warm_passes", 0.0) + passes
                     layout = umap_layout(graph, previous, n_epochs=passes,
                                          learning_rate=self.warm_learning_rate, min_dist=self.min_dist,
                                          seed=self.seed + step, parallel=self.parallel)
+                    if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
+                        timings["restarts"] = timings.get("restarts", 0.0) + 1
+                        layout = None
+                if layout is None:
+                    layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
+                                         min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
             if step == 0:
                 timings["first_epoch"] = timings["fit"]
             coords[i] = layout
