@@ -19,7 +19,7 @@ import numpy as np
 from ..run import RunWriter
 from .labels import encode_labels
 
-__all__ = ["Reduction", "Reducer", "RecordingSession", "EpochRecording", "predicted_classes"]
+__all__ = ["check_pair", "Reduction", "Reducer", "RecordingSession", "EpochRecording", "predicted_classes"]
 
 REDUCE_METHODS = ("project", "pool", "none")
 
@@ -84,6 +84,12 @@ class Reducer:
         if self.matrix is not None:
             x = x @ self.matrix
         return x
+
+
+def check_pair(n_x: int, n_y: int, what: str) -> None:
+    """Refuse a ``(x, y)`` pair whose inputs and labels differ in length (``what``: "probe", "test")."""
+    if n_x != n_y:
+        raise ValueError(f"{what} x has {n_x} examples but y has {n_y}")
 
 
 def predicted_classes(outputs: np.ndarray | None, n: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import EpochRecording, RecordingSession, Reduction
+from .core import EpochRecording, RecordingSession, Reduction, check_pair
 from .labels import encode_labels
 from .metric_names import normalise_metrics
 from .probe import stratified_indices
@@ -282,8 +282,7 @@ class Recorder(keras.callbacks.Callback):
         self.reduction = Reduction(reduce, max_width, reduced_width, seed)
         x, y = probe
         y = np.asarray(y)
-        if _num_examples(x, "probe x") != len(y):
-            raise ValueError(f"probe x has {_num_examples(x, 'probe x')} examples but y has {len(y)}")
+        check_pair(_num_examples(x, "probe x"), len(y), "probe")
         if probe_size is not None:
             idx = stratified_indices(y, probe_size, seed=seed)
             x, y = _take(x, idx), y[idx]
@@ -292,8 +291,7 @@ class Recorder(keras.callbacks.Callback):
         if test is not None:
             xt, yt = test
             yt = np.asarray(yt)
-            if _num_examples(xt, "test x") != len(yt):
-                raise ValueError(f"test x has {_num_examples(xt, 'test x')} examples but y has {len(yt)}")
+            check_pair(_num_examples(xt, "test x"), len(yt), "test")
             self.x_test, self.y_test = xt, yt
         encode_labels(self.y_probe, class_names, what="probe labels")
         if self.y_test is not None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._optional import require
 from ..run import open_run
+from .core import check_pair
 from .labels import encode_labels
 from .metric_names import normalise_metrics
 from .torch import Recorder as TorchRecorder
@@ -108,12 +109,10 @@ class Recorder(pl.Callback):
         # Checked on every rank here, so a bad argument stops all processes alike instead of
         # leaving the others waiting for a rank 0 that failed.
         x, y = probe
-        if len(x) != len(y):
-            raise ValueError(f"probe x has {len(x)} examples but y has {len(y)}")
+        check_pair(len(x), len(y), "probe")
         encode_labels(_numpy(y), class_names, what="probe labels")
         if test is not None:
-            if len(test[0]) != len(test[1]):
-                raise ValueError(f"test x has {len(test[0])} examples but y has {len(test[1])}")
+            check_pair(len(test[0]), len(test[1]), "test")
             encode_labels(_numpy(test[1]), class_names, what="test labels")
         self.layers = list(layers)
         self.weights = weights

@@ -14,7 +14,7 @@ import numpy as np
 from .._errors import unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import RecordingSession, Reduction
+from .core import RecordingSession, Reduction, check_pair
 from .probe import stratified_indices
 
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
@@ -208,8 +208,7 @@ class Recorder:
         self.modules = find_modules(model, layers)
         self._weights = find_weights(model, weights)
         x, y = probe
-        if len(x) != len(y):
-            raise ValueError(f"probe x has {len(x)} examples but y has {len(y)}")
+        check_pair(len(x), len(y), "probe")
         if probe_size is not None:
             idx = stratified_indices(_to_numpy(y), probe_size, seed=seed)
             x, y = x[idx], y[idx]
@@ -218,8 +217,7 @@ class Recorder:
         y_test = None
         if test is not None:
             xt, y_test = test
-            if len(xt) != len(y_test):
-                raise ValueError(f"test x has {len(xt)} examples but y has {len(y_test)}")
+            check_pair(len(xt), len(y_test), "test")
             self.x_test = _to_tensor(xt).float()
         self.batch_size = batch_size
         self.session = RecordingSession(
