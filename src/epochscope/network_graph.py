@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .colors import GREW_RGB, NEUTRAL_RGB, SHRANK_RGB, diverging_rgb, rgb_to_hex
+
 __all__ = [
     "Link",
     "NetworkSettings",
@@ -66,11 +68,6 @@ TOP_BY = ("weight", "change")
 # saturate instead of shrinking everything else to nothing.
 WIDTH_PERCENTILE = 98.0
 CHANGE_PERCENTILE = 90.0
-# Diverging colour stops (ColorBrewer RdBu ends); the centre is a mid grey rather than white
-# so an edge that did not change stays visible on a white background.
-SHRANK_RGB = (0.129, 0.400, 0.675)
-NEUTRAL_RGB = (0.72, 0.72, 0.72)
-GREW_RGB = (0.698, 0.094, 0.169)
 # Above this many edges in one layer, the default (top_k=None) keeps only the strongest.
 AUTO_TOP_K_NODES = 16
 AUTO_TOP_K = 150
@@ -370,23 +367,6 @@ def top_k_indices(values: np.ndarray, k: int) -> np.ndarray:
     if k >= values.size:
         return np.arange(values.size)
     return np.sort(np.argpartition(-values, k - 1)[:k])
-
-
-def diverging_rgb(values: np.ndarray) -> np.ndarray:
-    """RGB ``(n, 3)`` in [0, 1] for values in [-1, 1]: blue (shrank) - grey (unchanged) - red (grew).
-
-    >>> diverging_rgb(np.array([1.0]))[0].round(3).tolist()
-    [0.698, 0.094, 0.169]
-    """
-    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64).ravel()), -1.0, 1.0)[:, None]
-    mid, hi, lo = np.array(NEUTRAL_RGB), np.array(GREW_RGB), np.array(SHRANK_RGB)
-    return np.where(v >= 0, mid + v * (hi - mid), mid - v * (lo - mid))
-
-
-def rgb_to_hex(rgb: np.ndarray) -> list[str]:
-    """``#rrggbb`` strings for an ``(n, 3)`` array in [0, 1] (for SVG and the browser)."""
-    ints = np.clip(np.round(np.asarray(rgb) * 255), 0, 255).astype(int)
-    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in ints]
 
 
 @dataclass(frozen=True)

@@ -13,27 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.confusion import confusion_counts
 from . import style
 
 __all__ = ["ConfusionDisplay", "confusion_counts"]
-
-
-def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """``counts[true, predicted]`` as int64 ``(n_classes, n_classes)``; predictions outside
-    ``0..n_classes-1`` (``-1``: the model gave none) are left out.
-
-    >>> confusion_counts(np.array([0, 0, 1]), np.array([0, 1, 1]), 2).tolist()
-    [[1, 1], [0, 1]]
-    """
-    # numpy's bincount rather than scikit-learn's confusion_matrix: same counts, without
-    # importing scikit-learn (seconds) just to draw a picture.
-    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
-    y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
-    ok = (y_pred >= 0) & (y_pred < n_classes) & (y_true >= 0) & (y_true < n_classes)
-    flat = y_true[ok] * n_classes + y_pred[ok]
-    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes).astype(np.int64)
 
 
 @dataclass

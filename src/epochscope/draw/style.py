@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colors import class_colors
+
 __all__ = ["class_colors", "class_legend_handles", "plain", "too_many_classes_note", "DPI", "FONT_SIZE", "FRAME_EDGE",
            "MAP_FIGSIZE", "MUTED", "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes", "use_agg"]
 
@@ -19,23 +21,6 @@ def use_agg() -> None:
 
     if matplotlib.get_backend().lower() != "agg":
         matplotlib.use("Agg", force=True)
-
-
-def class_colors(n_classes: int) -> np.ndarray:
-    """RGB colours in [0, 1], shape ``(n_classes, 3)``: tab10 up to 10 classes, tab20 up to 20,
-    then evenly spaced hues so any number of classes stays distinguishable."""
-    from matplotlib import colormaps
-    from matplotlib.colors import hsv_to_rgb
-
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    if n_classes <= 10:
-        return np.array(colormaps["tab10"].colors[:n_classes])
-    if n_classes <= 20:
-        return np.array(colormaps["tab20"].colors[:n_classes])
-    hues = np.arange(n_classes) / n_classes
-    sat = np.where(np.arange(n_classes) % 2 == 0, 0.85, 0.55)
-    return hsv_to_rgb(np.stack([hues, sat, np.full(n_classes, 0.9)], axis=1))
 
 
 # --------------------------------------------------------------------------- added for the run pictures

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._errors import RunError
+from ..colors import class_colors_hex
 from ..run import Run
 from .encode import pack_array, quantise_coords
 from .thumbnails import as_images, sprite_sheet
@@ -93,7 +94,7 @@ def build_payload(
             "shownPoints": len(probe_idx),
         },
         "classNames": class_names,
-        "colors": _class_colors_hex(n_classes),
+        "colors": class_colors_hex(n_classes),
         "epochs": epochs,
         "bounds": [float(b) for b in maps.bounds],
         "skipped": {str(k): str(v) for k, v in dict(maps.skipped).items()},
@@ -213,13 +214,6 @@ def _metrics(run: Run) -> dict[str, Any]:
         "loss": [k for k in keys if "loss" in k.lower()],
         "series": series,
     }
-
-
-def _class_colors_hex(n_classes: int) -> list[str]:
-    from ..draw.style import class_colors
-
-    rgb = np.clip(np.rint(class_colors(n_classes) * 255), 0, 255).astype(int)
-    return ["#%02x%02x%02x" % tuple(c) for c in rgb]
 
 
 def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:
