@@ -25,7 +25,7 @@ from .record.labels import encode_labels
 from .record.probe import stratified_probe
 from .run import SCHEMA_VERSION, LayerInfo, Manifest, Run, RunWriter, open_run
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Public names that live in modules with heavy imports: resolved on first access.
 _LAZY = {
