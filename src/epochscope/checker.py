@@ -31,17 +31,10 @@ from typing import Any
 import numpy as np
 
 from ._errors import NotARunError, RunError
-from ._fileio import read_npy_header
-from .run import (
-    CACHE_DIR,
-    EPOCHS_DIR,
-    LOCK_FILE,
-    MANIFEST_FILE,
-    Manifest,
-    Run,
-    _Lock,
-    load_npz,
-)
+from .run import Manifest, Run
+from .run.fileio import load_npz, read_npy_header
+from .run.layout import CACHE_DIR, EPOCHS_DIR, LOCK_FILE, MANIFEST_FILE
+from .run.lock import RunLock
 
 __all__ = ["Finding", "RepairAction", "CheckReport", "check_run"]
 
@@ -181,7 +174,7 @@ def check_run(run: Run | str | os.PathLike[str], *, repair: bool = False) -> Che
         raise NotARunError(f"{path}: no such folder; give the folder a recorder wrote (it holds {MANIFEST_FILE})")
     if not repair:
         return _Checker(path).run()
-    lock = _Lock(path / LOCK_FILE) if (path / MANIFEST_FILE).is_file() else None
+    lock = RunLock(path) if (path / MANIFEST_FILE).is_file() else None
     if lock is not None:
         lock.acquire()  # RunLockedError names the writer; nothing is touched
     try:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from .._fileio import load_npy, load_npz, write_json_atomic
+from ..run.fileio import load_npy, load_npz, write_json_atomic
 from ..run import Run
 
 __all__ = ["CACHE_FORMAT", "cache_key", "load_maps", "save_maps", "maps_cache_dir"]
