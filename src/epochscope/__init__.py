@@ -37,7 +37,7 @@ _LAZY = {
     "report": "epochscope.html.report",
     "import_chainer": "epochscope.importers.chainer",
     "import_checkpoints": "epochscope.importers.checkpoints",
-    "check_run": "epochscope.checker",
+    "check_run": "epochscope.checking",
 }
 
 __all__ = [

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checker import check_run
+    from ..checking import check_run
 
     report = check_run(args.run, repair=args.repair)
     if args.json:

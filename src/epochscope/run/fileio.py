@@ -1,7 +1,8 @@
 """Safe, atomic file input and output for run directories: temporary file + rename on write,
 ``allow_pickle=False`` and header checks on read, and errors that name the file.
 
-Used by :mod:`epochscope.run` (which owns the layout) and by the caches and the checker.
+Used by the run's reader and writer, by the maps cache and by the checker. Temporary names
+come from :func:`epochscope.run.layout.temporary_path`, so the checker recognises leftovers.
 """
 
 from __future__ import annotations
@@ -15,12 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import RunError
+from .._errors import RunError
+from .layout import temporary_path
 
-__all__ = ["load_npy", "load_npz", "read_npy_header", "save_npy_atomic", "write_json_atomic"]
+__all__ = [
+    "fsync_dir",
+    "json_default",
+    "load_npy",
+    "load_npz",
+    "read_json",
+    "read_npy_header",
+    "save_npy_atomic",
+    "write_json_atomic",
+]
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename inside it) to disk; a no-op where the platform cannot."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # not supported on this platform (Windows)
@@ -35,24 +47,24 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(path)
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file + rename)."""
-    _write_bytes_atomic(Path(path), json.dumps(obj, indent=2, allow_nan=True, default=_json_default).encode())
+    _write_bytes_atomic(Path(path), json.dumps(obj, indent=2, allow_nan=True, default=json_default).encode())
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """Save one array as ``.npy`` atomically (temporary file + rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(path)
     with open(tmp, "wb") as fh:
         np.save(fh, np.asarray(array), allow_pickle=False)
         fh.flush()
@@ -60,7 +72,8 @@ def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dump``'s ``default``: numpy scalars and arrays as plain numbers and lists."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -136,7 +149,9 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise RunError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; ``FileNotFoundError`` passes through, any other failure is a
+    :class:`RunError` naming the file."""
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)

@@ -1,0 +1,126 @@
+"""What a run holds: the manifest (``manifest.json``) and the layers it lists.
+
+Settings as plain data (STYLE.md #2): frozen dataclasses validated on creation and
+serialised to JSON. The epochs are not listed in the manifest: they are the committed
+epoch folders (see :mod:`epochscope.run.layout`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import RunError, unknown_name_message
+from .layout import MANIFEST_FILE, check_key, layer_key
+
+__all__ = ["SCHEMA_VERSION", "LayerInfo", "Manifest", "layer_key"]
+
+#: The version of the run directory's layout and manifest that this epochscope writes and reads.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One recorded layer: its name, on-disk key, per-example output shape and reduction.
+
+    ``width`` is the number of values stored per example; ``reduction`` is ``None`` when
+    the output was stored as is (flattened), else a dict such as
+    ``{"method": "project", "from": 25088, "to": 512, "seed": 0}``.
+    """
+
+    name: str
+    key: str
+    output_shape: tuple[int, ...]
+    width: int
+    reduction: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The layer as a JSON-ready dict (an entry of the manifest's ``layers`` list)."""
+        return {**dataclasses.asdict(self), "output_shape": list(self.output_shape)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> LayerInfo:
+        """Read one ``layers`` entry; an unsafe ``key`` raises :class:`RunError`."""
+        return cls(
+            name=str(d["name"]),
+            key=check_key(d["key"], "manifest layers"),
+            output_shape=tuple(int(s) for s in d["output_shape"]),
+            width=int(d["width"]),
+            reduction=dict(d["reduction"]) if d.get("reduction") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a run holds; serialised as ``manifest.json``.
+
+    The epochs are not listed here: they are the committed epoch folders (see module doc).
+    """
+
+    framework: str
+    probe_size: int
+    class_names: tuple[str, ...]
+    test_size: int = 0
+    layers: tuple[LayerInfo, ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    has_probe_inputs: bool = False
+    has_test_inputs: bool = False
+    created: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.probe_size < 1:
+            raise ValueError(f"probe_size must be at least 1, got {self.probe_size}")
+        if len(self.class_names) < 1:
+            raise ValueError("class_names must name at least one class")
+
+    def layer(self, name: str) -> LayerInfo:
+        """The recorded layer called ``name`` (``ValueError`` listing the recorded layers if none)."""
+        for info in self.layers:
+            if info.name == name:
+                return info
+        raise ValueError(unknown_name_message("layer", name, [i.name for i in self.layers]) + " (recorded in this run)")
+
+    def with_layer(self, info: LayerInfo) -> Manifest:
+        """A copy with ``info`` appended to the layers."""
+        return dataclasses.replace(self, layers=(*self.layers, info))
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as a JSON-ready dict (what ``manifest.json`` holds)."""
+        d = dataclasses.asdict(self)
+        d["layers"] = [layer.to_json() for layer in self.layers]
+        d["class_names"] = list(self.class_names)
+        d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = MANIFEST_FILE) -> Manifest:
+        """Read a manifest dict; :class:`RunError` naming ``where`` when it is malformed or from a newer version."""
+        version = d.get("schema_version")
+        if not isinstance(version, int):
+            raise RunError(f"{where}: no schema_version; this is not an epochscope manifest")
+        if version > SCHEMA_VERSION:
+            raise RunError(
+                f"{where}: schema version {version} is newer than this epochscope reads ({SCHEMA_VERSION}); "
+                "upgrade epochscope (pip install -U epochscope)"
+            )
+        try:
+            return cls(
+                framework=str(d["framework"]),
+                probe_size=int(d["probe_size"]),
+                class_names=tuple(str(c) for c in d["class_names"]),
+                test_size=int(d.get("test_size", 0)),
+                layers=tuple(LayerInfo.from_json(x) for x in d.get("layers", [])),
+                input_shape=tuple(int(s) for s in d["input_shape"]) if d.get("input_shape") is not None else None,
+                has_probe_inputs=bool(d.get("has_probe_inputs", False)),
+                has_test_inputs=bool(d.get("has_test_inputs", False)),
+                created=str(d.get("created", "")),
+                info=dict(d.get("info") or {}),
+                schema_version=version,
+            )
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise RunError(f"{where}: malformed manifest ({type(err).__name__}: {err})") from err
+
