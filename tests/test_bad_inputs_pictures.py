@@ -22,6 +22,7 @@ from PIL import Image
 
 from epochscope.cli import main
 from epochscope.record.core import RecordingSession
+from epochscope.record.settings import RecordSettings
 from epochscope.run import open_run
 
 NASTY_NAMES = ["../../x", "a/b", "<script>alert(1)</script>", "$x^2$", "$\\foo$", "&amp; & ;"]
@@ -37,8 +38,8 @@ def record_run(path: Path, labels, *, class_names=None, test_labels=None, n_epoc
     n, n_test = len(labels), 0 if test_labels is None else len(test_labels)
     x = rng.random((n, 1, 6, 6)).astype(np.float32) if inputs else None
     x_test = rng.random((n_test, 1, 6, 6)).astype(np.float32) if inputs and n_test else None
-    session = RecordingSession(str(path), layers=list(layers), probe_labels=labels, framework="numpy",
-                               test_labels=test_labels, class_names=class_names, probe_inputs=x, test_inputs=x_test)
+    session = RecordingSession(RecordSettings(path, layers, class_names=class_names), probe_labels=labels,
+                               framework="numpy", test_labels=test_labels, probe_inputs=x, test_inputs=x_test)
     try:
         k = len(session.class_names)
         centres = np.random.default_rng(1234).normal(size=(k, width)) * 4

@@ -169,7 +169,7 @@ def test_bad_arguments_fail_before_fit(tmp_path, images):
     x, y = images
     with pytest.raises(ValueError, match="probe x has 48 examples but y has 47"):
         Recorder(["hidden"], probe=(x, y[:-1]), run_dir=tmp_path / "r")
-    with pytest.raises(ValueError, match="weights must be 'auto'"):
+    with pytest.raises(ValueError, match="weights: expected 'auto', None or a list of layer names, got 'all'"):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", weights="all")
     with pytest.raises(ValueError, match="class_names"):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", class_names=["only", "two"])
@@ -204,3 +204,15 @@ def test_missing_backend_says_to_install_or_choose_one_not_to_install_keras():
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert "keras is installed but failed to import with backend tensorflow" in last and "KERAS_BACKEND=torch" in last
+
+
+def test_takes_the_shared_options(tmp_path, images):
+    import inspect
+
+    from epochscope.record.settings import OPTION_NAMES, RecordSettings
+
+    params = inspect.signature(Recorder).parameters
+    assert [p for p in params if p in OPTION_NAMES] == list(OPTION_NAMES)
+    x, y = images
+    rec = Recorder.from_settings((x, y), RecordSettings(tmp_path / "r", ["hidden"], probe_size=12))
+    assert len(rec.y_probe) == 12 and rec.settings.layers == ("hidden",)

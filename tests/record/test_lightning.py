@@ -105,3 +105,58 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
         assert np.isfinite(np.asarray(run.activations("net.hidden", epoch), dtype=np.float32)).all()
         if epoch:
             assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(m)
+
+
+class SlashNames(Tiny):
+    """Logs as many Lightning users do: ``train/loss`` on step and epoch, ``val/acc``."""
+
+    def training_step(self, batch, _):
+        x, y = batch
+        logits = self(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        logits = self(x)
+        self.log("val/loss", torch.nn.functional.cross_entropy(logits, y))
+        self.log("val/acc", (logits.argmax(1) == y).float().mean())
+
+
+class Spy(pl.Callback):
+    """What the trainer holds when an epoch is recorded."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seen.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+
+def test_slash_names_from_self_log_are_stored_under_one_spelling(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    rec, spy = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), Spy()
+    pl.Trainer(accelerator="cpu", devices=1, max_epochs=2, callbacks=[spy, rec], logger=False, check_val_every_n_epoch=2,
+               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(SlashNames(), train, val)
+    m1, m2 = open_run(tmp_path / "r").metrics[1:]
+    # the names Lightning really puts in callback_metrics for these self.log calls
+    assert {"train/loss", "train/loss_step", "train/loss_epoch", "train/acc_epoch", "val/acc", "val/loss"} <= set(spy.seen[1])
+    assert m2["loss"] == pytest.approx(spy.seen[1]["train/loss_epoch"]) and m2["step"] == 8
+    assert m2["accuracy"] == pytest.approx(spy.seen[1]["train/acc_epoch"])
+    assert m2["val_accuracy"] == pytest.approx(spy.seen[1]["val/acc"]) and m2["val_loss"] == pytest.approx(spy.seen[1]["val/loss"])
+    assert not any("/" in k or k.endswith(("_step", "_epoch")) for k in m2)
+    assert "loss" in m1 and "val_accuracy" not in m1  # epoch 1 ran no validation: no stale val/acc
+
+
+def test_takes_the_shared_options():
+    import inspect
+
+    from epochscope.record.settings import OPTION_NAMES
+
+    params = inspect.signature(Recorder).parameters
+    assert [p for p in params if p in OPTION_NAMES] == list(OPTION_NAMES)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'batchsize'.*did you mean 'batch_size'"):
+        Recorder(["net.hidden"], probe=data(), run_dir="never", batchsize=4)

@@ -224,3 +224,38 @@ def test_train_loop_records_epoch_zero_then_each_epoch(tmp_path):
     with Recorder(model, ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:  # resume
         fit(model, (x, y), epochs=2, batch_size=16, recorder=rec, show_progress=False, device="cpu")
     assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4, 5]
+
+
+def test_user_metrics_get_one_spelling_and_never_replace_the_epoch(tmp_path):
+    x, y = probe()
+    with Recorder(small_mlp(), ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:
+        rec.record(0)
+        rec.record(1, metrics={"train_loss": 0.9, "val_acc": 0.5, "Accuracy/train": 0.6, "epoch": 7,
+                               "val_loss": torch.tensor(float("nan"))})
+    m = open_run(tmp_path / "r").metrics[1]
+    assert m["epoch"] == 1 and m["user_epoch"] == 7  # the run's number stays; the user's value is kept aside
+    assert m["loss"] == 0.9 and m["val_accuracy"] == 0.5 and m["accuracy"] == 0.6 and np.isnan(m["val_loss"])
+    assert not {"train_loss", "val_acc", "Accuracy/train"} & set(m)
+
+
+def test_settings_shared_by_keyword_arguments_and_from_settings(tmp_path):
+    import inspect
+
+    from epochscope.record.settings import OPTION_NAMES, RecordSettings
+
+    params = inspect.signature(Recorder).parameters
+    assert [p for p in params if p in OPTION_NAMES] == list(OPTION_NAMES)  # help(Recorder) lists them all
+    x, y = probe()
+    rec = Recorder(small_mlp(), "hidden", probe=(x, y), run_dir=tmp_path / "a", batch_size=7, seed=2)
+    assert rec.settings == RecordSettings(str(tmp_path / "a"), ("hidden",), batch_size=7, seed=2)
+    rec.close()
+    settings = RecordSettings(tmp_path / "b", [], weights=["out"])  # no layers: predictions, weights, metrics
+    with Recorder.from_settings(small_mlp(), (x, y), settings) as rec:
+        rec.record()
+    run = open_run(tmp_path / "b")
+    assert run.layers == [] and set(run.weights(0)) == {"out.weight", "out.bias"} and run.predictions(0).min() >= 0
+    with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'probesize'.*did you mean 'probe_size'"):
+        Recorder(small_mlp(), ["hidden"], probe=(x, y), run_dir=tmp_path / "c", probesize=10)
+    with pytest.raises(TypeError, match=r"model: expected a torch.nn.Module, got str"):
+        Recorder("model", ["hidden"], probe=(x, y), run_dir=tmp_path / "d")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -1,4 +1,8 @@
-"""What every importer shares: snapshot numbers from file names, metric names, writing the run.
+"""What every importer shares: snapshot numbers from file names, metric rows, writing the run.
+
+Metric names go through :func:`epochscope.metric_names.normalise_metrics`, the one
+normaliser every recorder uses too (``main/accuracy`` -> ``accuracy``, ``val_acc`` ->
+``val_accuracy``, ``train_loss_epoch`` -> ``loss``, ``train_loss_step`` dropped).
 
 Imported runs hold weights and metrics but no probe set (other tools do not save what a
 layer output on fixed examples). The manifest still needs one (``probe_size >= 1``), so an
@@ -22,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from ..record.metric_names import SYNONYMS
+from ..metric_names import metric_value, normalise_metrics
 
 log = logging.getLogger("epochscope")
 
@@ -35,16 +39,9 @@ _NUMBER_PATTERNS = (
     ("number", re.compile(r"(\d+)(?!.*\d)")),
 )
 
-# The recorders' synonyms, plus the names Chainer's LogReport writes.
-_METRIC_SYNONYMS = {
-    **SYNONYMS,
-    "main/accuracy": "accuracy",
-    "main/loss": "loss",
-    "validation/main/accuracy": "val_accuracy",
-    "validation/main/loss": "val_loss",
-    "elapsed_time": "elapsed",
-}
-
+# What an importer writes into a metrics row itself: the frame's epoch (a metric of that
+# name in a log is kept as "user_epoch"; the epoch column of a log is read, not stored).
+IMPORT_RESERVED = ("epoch",)
 
 def snapshot_number(name: str) -> tuple[str, int] | None:
     """The number a snapshot's file name ends in and what it counts, or None.
@@ -59,47 +56,12 @@ def snapshot_number(name: str) -> tuple[str, int] | None:
     return None
 
 
-def metric_name(raw: str) -> str:
-    """One spelling for a metric: ``main/accuracy`` -> ``accuracy``, ``validation/main/x`` -> ``val_x``."""
-    if raw in _METRIC_SYNONYMS:
-        return _METRIC_SYNONYMS[raw]
-    for prefix, new in (("validation/main/", "val_"), ("main/", ""), ("val/", "val_"), ("train/", "")):
-        if raw.startswith(prefix):
-            return metric_name(new + raw[len(prefix):]) if new else raw[len(prefix):]
-    return raw.replace("/", "_")
-
-
-def scalar(value: Any) -> float | int | None:
-    """A JSON-safe number from a number, a numeric string or a one-element array; else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if arr.size != 1:
-        return None
-    return float(arr.reshape(()))
-
-
 def normalise_row(row: Mapping[str, Any]) -> dict[str, float | int]:
-    """Numeric metrics of one row under the names the pictures look for (non-numbers dropped)."""
-    out: dict[str, float | int] = {}
-    for key, value in row.items():
-        number = scalar(value)
-        if number is None or (isinstance(number, float) and math.isnan(number)) or key == "epoch":
-            continue
-        name = metric_name(str(key))
-        if name not in out or name == key:
-            out[name] = number
-    return out
+    """Numeric metrics of one log row under the names the pictures look for (non-numbers dropped).
+
+    The row's ``epoch`` is the number it is filed under, not a metric, and is left out.
+    """
+    return normalise_metrics({k: v for k, v in row.items() if k != "epoch"}, reserved=IMPORT_RESERVED)
 
 
 def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
@@ -134,15 +96,23 @@ def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
 
 
 def rows_by_epoch(rows: Iterable[Any], *, where: str) -> dict[int, dict[str, float | int]]:
-    """Merge metric rows by their ``epoch`` value (rows without one are skipped with a note)."""
+    """Merge metric rows by their ``epoch`` value (rows without one are skipped with a note).
+
+    A later row's value replaces an earlier one's, except that NaN never replaces a number:
+    a log that writes NaN where a row did not measure a metric (Lightning writes its train and
+    validation figures on separate rows) must not erase the figure another row holds.
+    """
     merged: dict[int, dict[str, float | int]] = {}
     skipped = 0
     for row in rows:
-        epoch = scalar(row.get("epoch")) if isinstance(row, Mapping) else None
-        if epoch is None:
+        epoch = metric_value(row.get("epoch")) if isinstance(row, Mapping) else None
+        if epoch is None or isinstance(epoch, float) and not math.isfinite(epoch):
             skipped += 1
             continue
-        merged.setdefault(int(epoch), {}).update(normalise_row(row))
+        into = merged.setdefault(int(epoch), {})
+        for name, value in normalise_row(row).items():
+            if not (isinstance(value, float) and math.isnan(value) and name in into):
+                into[name] = value
     if not merged and skipped:
         raise RunError(f"{where}: no row has an 'epoch' value; add an epoch column so rows can be matched to snapshots")
     if skipped:

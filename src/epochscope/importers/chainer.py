@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from ._common import rows_by_epoch, scalar, snapshot_number, write_imported_run
+from ..metric_names import metric_value
+from ._common import rows_by_epoch, snapshot_number, write_imported_run
 
 __all__ = ["import_chainer", "read_chainer_snapshot"]
 
@@ -190,14 +191,15 @@ def _find_snapshots(folder: Path) -> list[_Snapshot]:
 def _int_key(npz: Any, files: set[str], key: str) -> int | None:
     if key not in files:
         return None
-    value = scalar(npz[key])
+    value = metric_value(npz[key])
     return None if value is None else int(value)
 
 
 def _order(snapshots: list[_Snapshot], rows: list[dict[str, Any]]) -> tuple[list[tuple[int, _Snapshot]], str]:
     """Number every snapshot (epoch when that is known for all and unique) and sort by it."""
     epoch_of_iteration = {int(r["iteration"]): int(r["epoch"]) for r in rows
-                          if scalar(r.get("iteration")) is not None and scalar(r.get("epoch")) is not None}
+                          if metric_value(r.get("iteration")) is not None
+                          and metric_value(r.get("epoch")) is not None}
 
     def epoch(s: _Snapshot) -> int | None:
         if s.epoch is not None:
@@ -229,7 +231,8 @@ def _metrics_by(unit: str, rows: list[dict[str, Any]], numbers: list[int]) -> di
         return rows_by_epoch(rows, where="Chainer log")
     if unit == "iteration":
         # The latest log row at or before each snapshot's iteration.
-        ordered = sorted((int(scalar(r["iteration"])), r) for r in rows if scalar(r.get("iteration")) is not None)
+        ordered = sorted((int(metric_value(r["iteration"])), r) for r in rows
+                         if metric_value(r.get("iteration")) is not None)
         out = {}
         for n in numbers:
             before = [r for it, r in ordered if it <= n]

@@ -1,57 +1,55 @@
-"""The framework-free core of every recorder.
+"""The framework-free core of every recorder, and the contract an adapter keeps.
 
-An adapter (PyTorch, Keras, Lightning) runs the model over the probe and test examples in
-batches and hands each batch's layer outputs and model outputs, as numpy arrays in
-channel-first layout, to an :class:`EpochRecording`. This core encodes labels, reduces
-wide layers, writes into the run and commits the epoch.
+An adapter (PyTorch, Keras, Lightning) knows its framework; this core knows none. Writing
+an adapter for another framework means keeping these five promises (docs/frameworks.md,
+"Writing an adapter", shows the whole loop):
+
+1. **Settings.** The recorder takes the shared keyword arguments and builds one
+   :class:`~epochscope.record.settings.RecordSettings` (``settings_from_options``), which
+   checks them; it then checks its examples with
+   :func:`~epochscope.record.probe.select_examples` and opens a
+   :class:`RecordingSession` with the settings. It repeats none of these checks.
+2. **Batch axis first, channel first.** :meth:`EpochRecording.add_batch` takes, per layer,
+   a numpy array ``(b, C, ...)``: examples on the first axis, then channels, then any
+   spatial axes (a channel-last framework moves its last axis to position 1, as Keras'
+   adapter does), and the model's ``(b, n_classes)`` logits or probabilities.
+3. **Weights in PyTorch's layout**, as float32 numpy arrays named ``"<layer>.weight"`` and
+   ``"<layer>.bias"``: ``(out, in)`` for a dense layer, ``(out, in, *kernel)`` for a
+   convolution (``(in, out, *kernel)`` for a transposed one), so every picture reads every
+   run alike. Passed to :meth:`EpochRecording.commit`.
+4. **Metric names.** The adapter hands its framework's raw metrics (Keras' ``logs``,
+   Lightning's ``trainer.callback_metrics``, the user's dict) to
+   :meth:`EpochRecording.commit`, which passes them through
+   :func:`epochscope.metric_names.normalise_metrics`, the one normaliser; values the adapter
+   measures itself under a reserved name (Lightning's global ``step``) go in ``counters``.
+5. **Epoch numbers.** Epoch 0 is the model before training; after it, the epoch the
+   framework has just finished (its own counter, or the run's next epoch when the
+   framework restarts counting at every ``fit``). :meth:`RecordingSession.start_epoch`
+   takes the number; the run refuses one it already holds.
+
+The core encodes labels, reduces wide layers, turns model outputs into predicted classes,
+writes into the run and commits each epoch atomically.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ..metric_names import RESERVED, normalise_metrics
 from ..run import RunWriter
 from .labels import encode_labels
+from .settings import REDUCE_METHODS, RecordSettings, Reduction
 
-__all__ = ["check_pair", "Reduction", "Reducer", "RecordingSession", "EpochRecording", "predicted_classes"]
-
-REDUCE_METHODS = ("project", "pool", "none")
+__all__ = ["REDUCE_METHODS", "EpochRecording", "RecordingSession", "Reducer", "Reduction", "predicted_classes"]
 
 log = logging.getLogger("epochscope")
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
-
-
-@dataclass(frozen=True)
-class Reduction:
-    """How to store layers wider than ``max_width`` values per example.
-
-    - ``"project"`` (default): a fixed Gaussian random projection to ``width`` values, the
-      same matrix at every epoch (saved in the run), which preserves distances between
-      examples up to a small distortion (Johnson–Lindenstrauss), so maps stay faithful.
-    - ``"pool"``: average over the spatial axes of a conv output (N, C, H, W) -> (N, C);
-      projected as well if the channels alone are still wider than ``max_width``.
-    - ``"none"``: store every value (runs get large).
-    """
-
-    method: str = "project"
-    max_width: int = 2048
-    width: int = 512
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.method not in REDUCE_METHODS:
-            raise ValueError(f"reduce must be one of {REDUCE_METHODS}, got {self.method!r}")
-        if self.max_width < 1 or self.width < 1:
-            raise ValueError(f"max_width and width must be positive, got {self.max_width}, {self.width}")
-        if self.width > self.max_width:
-            raise ValueError(f"width ({self.width}) must not exceed max_width ({self.max_width})")
 
 
 class Reducer:
@@ -86,12 +84,6 @@ class Reducer:
         return x
 
 
-def check_pair(n_x: int, n_y: int, what: str) -> None:
-    """Refuse a ``(x, y)`` pair whose inputs and labels differ in length (``what``: "probe", "test")."""
-    if n_x != n_y:
-        raise ValueError(f"{what} x has {n_x} examples but y has {n_y}")
-
-
 def predicted_classes(outputs: np.ndarray | None, n: int) -> np.ndarray:
     """Predicted class per example from the model's outputs (logits or probabilities).
 
@@ -114,37 +106,41 @@ class RecordingSession:
 
     Parameters
     ----------
-    run_dir : folder of the run (created, or resumed when it already holds one).
-    layers : names of the layers whose outputs are recorded.
-    probe_labels, test_labels : labels in any form :func:`encode_labels` accepts.
-    class_names : optional names, one per class.
-    probe_inputs, test_inputs : inputs to keep for thumbnails (kept when
-        ``keep_inputs`` and each example has at most ``max_input_values`` values).
+    settings : what to record and how (run folder, layers, class names, reduction, ...).
+    probe_labels, test_labels : labels in any form :func:`encode_labels` accepts (already
+        checked by :func:`~epochscope.record.probe.select_examples`).
     framework : recorded in the manifest ("torch", "keras", ...).
-    reduction : how wide layers are stored.
+    probe_inputs, test_inputs : inputs to keep for thumbnails (kept when
+        ``settings.keep_inputs`` and each example has at most ``max_input_values`` values).
+    info : extra facts for the manifest (model name, backend...).
+
+    Example::
+
+        session = RecordingSession(RecordSettings("runs/x", ["hidden"]), probe_labels=y, framework="numpy")
+        with session.start_epoch(0) as rec:
+            rec.add_batch("probe", 0, {"hidden": activations}, logits)
+        session.close()
     """
 
     max_input_values = 4096
 
     def __init__(
         self,
-        run_dir: str,
+        settings: RecordSettings,
         *,
-        layers: Sequence[str],
         probe_labels: object,
         framework: str,
         test_labels: object | None = None,
-        class_names: Sequence[str] | None = None,
         probe_inputs: np.ndarray | None = None,
         test_inputs: np.ndarray | None = None,
-        keep_inputs: bool = True,
-        reduction: Reduction = Reduction(),
         info: Mapping[str, Any] | None = None,
-        resume: bool = True,
     ) -> None:
-        if isinstance(layers, str):
-            layers = [layers]
-        self.layers = list(dict.fromkeys(layers))
+        if not isinstance(settings, RecordSettings):
+            raise TypeError(f"settings: expected a RecordSettings, got {type(settings).__name__}; "
+                            "build one with RecordSettings(run_dir, layers, ...)")
+        self.settings = settings
+        self.layers = list(settings.layers)
+        class_names = settings.class_names
         labels, names = encode_labels(probe_labels, class_names, what="probe labels")
         test = None
         if test_labels is not None:
@@ -158,11 +154,13 @@ class RecordingSession:
                 "give a probe with examples of every class (epochscope.stratified_probe picks one)",
                 names[int(labels[0])],
             )
-        self._warned: set[str] = set()
-        self.reduction = reduction
-        keep = keep_inputs and probe_inputs is not None and int(np.prod(np.shape(probe_inputs)[1:])) <= self.max_input_values
+        self._warned: set[str] = set()  # layers already warned about (NaN, float16 range)
+        self._warned_metrics: set[str] = set()  # reserved metric names already warned about
+        self.reduction = settings.reduction
+        keep = (settings.keep_inputs and probe_inputs is not None
+                and int(np.prod(np.shape(probe_inputs)[1:])) <= self.max_input_values)
         self.writer = RunWriter.open(
-            run_dir,
+            settings.run_dir,
             framework=framework,
             labels=labels,
             class_names=names,
@@ -170,7 +168,7 @@ class RecordingSession:
             probe_inputs=np.asarray(probe_inputs) if keep else None,
             test_inputs=np.asarray(test_inputs) if keep and test_inputs is not None and test is not None else None,
             info=info,
-            resume=resume,
+            resume=settings.resume,
         )
         self._reducers: dict[str, Reducer] = {}
         self.started = time.time()
@@ -263,11 +261,23 @@ class EpochRecording:
             rows = np.where(big, np.sign(rows) * _FLOAT16_MAX, rows)
         return rows
 
-    def commit(self, metrics: Mapping[str, Any] | None = None, weights: Mapping[str, np.ndarray] | None = None) -> int:
-        """Write predictions, weights and metrics and make the epoch durable; returns the epoch."""
+    def commit(self, metrics: Mapping[str, Any] | None = None, weights: Mapping[str, np.ndarray] | None = None,
+               *, counters: Mapping[str, float | int] | None = None) -> int:
+        """Write predictions, weights and metrics and make the epoch durable; returns the epoch.
+
+        ``metrics`` are the framework's or the user's, raw: they are stored under the names
+        :func:`~epochscope.metric_names.normalise_metrics` gives them, and never under a
+        reserved name. ``counters`` are values the adapter itself measures under a reserved
+        name (Lightning's ``step``), stored as given. ``weights`` follow the adapter contract
+        (PyTorch layout; see the module docstring).
+        """
         if self.committed:
             return self.epoch
         s = self.session
+        unknown = sorted(set(counters or {}) - RESERVED)
+        if unknown:
+            raise ValueError(f"counters: expected reserved names ({', '.join(sorted(RESERVED))}), got {unknown}; "
+                             "pass other values as metrics")
         row: dict[str, Any] = {}
         for split, labels in (("probe", s.labels), ("test", s.test_labels)):
             if labels is None:
@@ -278,7 +288,8 @@ class EpochRecording:
                 row[f"{split}_accuracy"] = float((pred == labels).mean())
         if weights:
             self.builder.set_weights(weights)
-        row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in (metrics or {}).items()})
+        row.update(normalise_metrics(metrics, reserved=RESERVED, warned=s._warned_metrics))
+        row.update(counters or {})
         row["wall_time"] = time.time()
         row["elapsed"] = time.time() - s.started
         row["record_seconds"] = time.perf_counter() - self._t0

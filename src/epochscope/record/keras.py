@@ -20,10 +20,9 @@ import numpy as np
 from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import EpochRecording, RecordingSession, Reduction, check_pair
-from .labels import encode_labels
-from .metric_names import normalise_metrics
-from .probe import stratified_indices
+from .core import EpochRecording, RecordingSession
+from .probe import select_examples
+from .settings import RecorderCallback, RecordSettings
 
 
 def _import_keras():
@@ -212,7 +211,7 @@ def _thumbnails(x: Any) -> np.ndarray | None:
 # --------------------------------------------------------------------------- the callback
 
 
-class Recorder(keras.callbacks.Callback):
+class Recorder(RecorderCallback, keras.callbacks.Callback):
     """A Keras callback that records chosen layers, predictions, weights and metrics every epoch.
 
     Epoch 0 (the untrained model) is recorded when training begins, then one epoch at every
@@ -231,18 +230,14 @@ class Recorder(keras.callbacks.Callback):
         (``to_categorical``) or strings.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
-    class_names : optional names, one per class.
-    weights : ``"auto"`` (every Dense and Conv layer), a list of layer names, or ``None``.
-        Kernels are stored in PyTorch's layout: ``"<layer>.weight"`` as (out, in) for Dense
-        and (out, in, *kernel) for Conv, and ``"<layer>.bias"``.
-    probe_size : draw a class-balanced subset of this size from ``probe``.
-    batch_size : examples per forward pass during capture.
-    reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
-        example are stored (see :class:`~epochscope.Reduction`). Channel-last outputs are
-        turned channel-first before, so ``reduce="pool"`` averages over space.
-    keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
-    seed : seed for the probe subset and the projection matrix.
-    resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+    **options : the settings every recorder shares, checked by
+        :class:`~epochscope.record.settings.RecordSettings`: ``class_names``, ``weights``
+        (``"auto"``: every Dense and Conv layer; or layer names; or ``None``; kernels are
+        stored in PyTorch's layout, ``"<layer>.weight"`` as (out, in) for Dense and
+        (out, in, *kernel) for Conv), ``probe_size``, ``batch_size`` (256),
+        ``reduce``/``max_width``/``reduced_width`` (channel-last outputs are turned
+        channel-first before, so ``reduce="pool"`` averages over space), ``keep_inputs``,
+        ``seed``, ``resume``.
 
     Example::
 
@@ -253,55 +248,14 @@ class Recorder(keras.callbacks.Callback):
                                       test=(x_test, y_test), run_dir="runs/mnist")])
     """
 
-    def __init__(
-        self,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
-        super().__init__()
-        if isinstance(layers, str):
-            layers = [layers]
-        if isinstance(weights, str) and weights != "auto":
-            raise ValueError(f"weights must be 'auto', None or a list of layer names, got {weights!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+    def _start(self, probe: Any, test: Any, settings: RecordSettings) -> None:
         # Everything about the arguments is checked here, outside fit, where errors keep their cause.
-        self.layer_names = list(dict.fromkeys(layers))
-        self.reduction = Reduction(reduce, max_width, reduced_width, seed)
-        x, y = probe
-        y = np.asarray(y)
-        check_pair(_num_examples(x, "probe x"), len(y), "probe")
-        if probe_size is not None:
-            idx = stratified_indices(y, probe_size, seed=seed)
-            x, y = _take(x, idx), y[idx]
-        self.x_probe, self.y_probe = x, y
-        self.x_test = self.y_test = None
-        if test is not None:
-            xt, yt = test
-            yt = np.asarray(yt)
-            check_pair(_num_examples(xt, "test x"), len(yt), "test")
-            self.x_test, self.y_test = xt, yt
-        encode_labels(self.y_probe, class_names, what="probe labels")
-        if self.y_test is not None:
-            encode_labels(self.y_test, class_names, what="test labels")
-        self.class_names = class_names
-        self.weights = weights
-        self.batch_size = batch_size
-        self.keep_inputs = keep_inputs
-        self.resume = resume
-        self._run_dir = str(run_dir)
+        self.settings = settings
+        self.layer_names = list(settings.layers)
+        (self.x_probe, self.y_probe), test_pair = select_examples(
+            settings, probe, test, count=_num_examples, take=_take)
+        self.x_test, self.y_test = test_pair if test_pair is not None else (None, None)
+        self._run_dir = settings.run_dir
         self.session: RecordingSession | None = None
         self._extractor: Any = None
         self._layers: dict[str, Any] = {}
@@ -328,19 +282,15 @@ class Recorder(keras.callbacks.Callback):
             self.session = None
 
     def _open(self) -> RecordingSession:
+        keep = self.settings.keep_inputs
         return RecordingSession(
-            self._run_dir,
-            layers=self.layer_names,
+            self.settings,
             probe_labels=self.y_probe,
             test_labels=self.y_test,
-            class_names=self.class_names,
-            probe_inputs=_thumbnails(self.x_probe) if self.keep_inputs else None,
-            test_inputs=_thumbnails(self.x_test) if self.keep_inputs and self.x_test is not None else None,
-            keep_inputs=self.keep_inputs,
+            probe_inputs=_thumbnails(self.x_probe) if keep else None,
+            test_inputs=_thumbnails(self.x_test) if keep and self.x_test is not None else None,
             framework="keras",
-            reduction=self.reduction,
             info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__},
-            resume=self.resume,
         )
 
     # -- Keras hooks
@@ -348,7 +298,7 @@ class Recorder(keras.callbacks.Callback):
         """Look the layers up in the (now built) model, open the run and record epoch 0 once."""
         model = self.model
         self._layers = find_layers(model, self.layer_names)
-        self._weight_layers = _weight_layers(model, self.weights)
+        self._weight_layers = _weight_layers(model, self.settings.weights)
         self._extractor = layer_extractor(model, self._layers)
         if self.session is None:
             self.session = self._open()
@@ -361,8 +311,9 @@ class Recorder(keras.callbacks.Callback):
         """Record the epoch that just ended as the run's next epoch, with Keras' logs as metrics.
 
         Keras' own ``epoch`` restarts at 0 with every ``fit`` call; the run keeps counting.
+        The logs are stored under one spelling by the core (``acc`` -> ``accuracy``...).
         """
-        self.record(metrics=normalise_metrics(logs))
+        self.record(metrics=logs)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self.close()
@@ -386,8 +337,9 @@ class Recorder(keras.callbacks.Callback):
     def _capture(self, rec: EpochRecording, split: str, x: Any) -> None:
         n = _num_examples(x, f"{split} x")
         channels_last = {name: _is_channels_last(layer) for name, layer in self._layers.items()}
-        for start in range(0, n, self.batch_size):
-            batch = _take(x, slice(start, start + self.batch_size))
+        batch_size = self.settings.batch_size
+        for start in range(0, n, batch_size):
+            batch = _take(x, slice(start, start + batch_size))
             outputs = keras.tree.flatten(self._extractor.predict_on_batch(batch))
             arrays = [np.asarray(out) for out in outputs]  # [*layers, model output] (see layer_extractor)
             layer_outputs = {name: _channels_first(arrays[i], channels_last[name]) for i, name in enumerate(self._layers)}

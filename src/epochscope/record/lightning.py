@@ -15,19 +15,16 @@ have to answer; they simply wait for rank 0 at the next collective of training.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .._optional import require
+from ..metric_names import metric_name
 from ..run import open_run
-from .core import check_pair
-from .labels import encode_labels
-from .metric_names import normalise_metrics
+from .settings import RecorderCallback, RecordSettings
 from .torch import Recorder as TorchRecorder
-from .torch import find_modules, find_weights
+from .torch import find_modules, find_weights, select_torch_examples
 
 pl = require("lightning.pytorch", extra="lightning", purpose="recording Lightning models")
 
@@ -35,7 +32,8 @@ __all__ = ["Recorder"]
 
 log = logging.getLogger("epochscope")
 
-_VALIDATION_PREFIXES = ("val_", "valid_", "validation_", "val/", "valid/", "validation/")
+# Validation metrics' names once normalised (val/acc -> val_accuracy, validation_f1 stays).
+_VALIDATION_PREFIXES = ("val_", "valid_", "validation_")
 
 
 class _LightningCapture(TorchRecorder):
@@ -44,11 +42,7 @@ class _LightningCapture(TorchRecorder):
     framework = "lightning"
 
 
-def _numpy(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
-class Recorder(pl.Callback):
+class Recorder(RecorderCallback, pl.Callback):
     """A Lightning callback that records chosen layers, predictions, weights and metrics every epoch.
 
     Epoch 0 (the untrained model) is recorded at ``on_fit_start``; then one epoch at every
@@ -72,8 +66,10 @@ class Recorder(pl.Callback):
     probe : ``(x, y)`` the fixed examples recorded every epoch (tensors or arrays; labels
         as integers, one-hot rows or strings).
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
-    test, class_names, weights, probe_size, batch_size, reduce, max_width, reduced_width,
-    keep_inputs, seed, resume : as for :class:`epochscope.torch.Recorder`.
+    test : optional ``(x_test, y_test)``, also recorded every epoch.
+    **options : the settings every recorder shares (``class_names``, ``weights``,
+        ``probe_size``, ``batch_size``, ``reduce``, ``max_width``, ``reduced_width``,
+        ``keep_inputs``, ``seed``, ``resume``), as for :class:`epochscope.torch.Recorder`.
 
     Example::
 
@@ -84,44 +80,12 @@ class Recorder(pl.Callback):
         trainer.fit(module, train_loader, val_loader)
     """
 
-    def __init__(
-        self,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
-        super().__init__()
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers:
-            raise ValueError("layers must name at least one module to record, e.g. layers=['model.hidden']")
+    def _start(self, probe: Any, test: Any, settings: RecordSettings) -> None:
         # Checked on every rank here, so a bad argument stops all processes alike instead of
         # leaving the others waiting for a rank 0 that failed.
-        x, y = probe
-        check_pair(len(x), len(y), "probe")
-        encode_labels(_numpy(y), class_names, what="probe labels")
-        if test is not None:
-            check_pair(len(test[0]), len(test[1]), "test")
-            encode_labels(_numpy(test[1]), class_names, what="test labels")
-        self.layers = list(layers)
-        self.weights = weights
-        self._run_dir = str(run_dir)
-        self._settings = dict(
-            probe=probe, run_dir=self._run_dir, test=test, class_names=class_names, weights=weights,
-            probe_size=probe_size, batch_size=batch_size, reduce=reduce, max_width=max_width,
-            reduced_width=reduced_width, keep_inputs=keep_inputs, seed=seed, resume=resume,
-        )
+        self.settings = settings
+        self._probe, self._test = select_torch_examples(settings, probe, test)
+        self._run_dir = settings.run_dir
         self.recorder: TorchRecorder | None = None  # only ever set on global rank 0
         self._validated = False
 
@@ -144,17 +108,19 @@ class Recorder(pl.Callback):
     # -- Lightning hooks
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         """Check the layer and weight names on every rank; on rank 0 open the run and record epoch 0 once."""
-        find_modules(pl_module, self.layers)
-        find_weights(pl_module, self.weights)
+        find_modules(pl_module, self.settings.layers)
+        find_weights(pl_module, self.settings.weights)
         if not trainer.is_global_zero:
             return
         if self.recorder is None or self.recorder.model is not pl_module:
             self.close()
-            self.recorder = _LightningCapture(pl_module, self.layers, **self._settings)
-            log.info("recording %s into %s from epoch %d (global rank 0 of %d)", self.layers, self._run_dir,
-                     self.recorder.next_epoch, trainer.world_size)
+            # The probe subset was drawn in _start; drawing it again would only copy it.
+            settings = dataclasses.replace(self.settings, probe_size=None)
+            self.recorder = _LightningCapture.from_settings(pl_module, self._probe, settings, test=self._test)
+            log.info("recording %s into %s from epoch %d (global rank 0 of %d)", list(self.settings.layers),
+                     self._run_dir, self.recorder.next_epoch, trainer.world_size)
         if self.recorder.next_epoch == 0:
-            self.recorder.record(0, metrics={"step": trainer.global_step})
+            self.recorder._record(0, None, counters={"step": trainer.global_step})
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._validated = False
@@ -164,13 +130,15 @@ class Recorder(pl.Callback):
             self._validated = True
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        """Record the finished epoch (validation included) as the run's next epoch."""
-        metrics = normalise_metrics(trainer.callback_metrics)  # on every rank: may all-reduce
+        """Record the finished epoch (validation included) as the run's next epoch.
+
+        The metrics go to the core raw (it normalises their names); ``step`` is the trainer's.
+        """
+        metrics = dict(trainer.callback_metrics)  # on every rank: reading it may all-reduce
         if not self._validated:
-            metrics = {k: v for k, v in metrics.items() if not k.startswith(_VALIDATION_PREFIXES)}
-        metrics["step"] = trainer.global_step
+            metrics = {k: v for k, v in metrics.items() if not (metric_name(k) or "").startswith(_VALIDATION_PREFIXES)}
         if trainer.is_global_zero and self.recorder is not None:
-            self.recorder.record(metrics=metrics)
+            self.recorder._record(None, metrics, counters={"step": trainer.global_step})
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self.close()

@@ -14,13 +14,14 @@ import numpy as np
 from .._errors import unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import RecordingSession, Reduction, check_pair
-from .probe import stratified_indices
+from .core import RecordingSession
+from .probe import select_examples
+from .settings import RecordSettings, settings_from_options, with_options_signature
 
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
 nn = torch.nn
 
-__all__ = ["Recorder", "find_modules", "find_weights", "capture"]
+__all__ = ["Recorder", "capture", "find_modules", "find_weights", "select_torch_examples"]
 
 log = logging.getLogger("epochscope")
 
@@ -143,27 +144,29 @@ def find_weights(model: nn.Module, weights: str | Sequence[str] | None) -> dict[
     return found
 
 
+def select_torch_examples(settings: RecordSettings, probe: Any, test: Any = None):
+    """:func:`~epochscope.record.probe.select_examples` for tensors or arrays (labels moved to numpy)."""
+    return select_examples(settings, probe, test, labels=_to_numpy,
+                           take=lambda x, index: _to_tensor(x)[torch.as_tensor(index)])
+
+
 class Recorder:
     """Records a PyTorch model's chosen layers, predictions and weights at every epoch.
 
     Parameters
     ----------
     model : the ``nn.Module`` being trained (any device).
-    layers : module names from ``model.named_modules()`` whose outputs are recorded.
+    layers : module names from ``model.named_modules()`` whose outputs are recorded
+        (``[]``: predictions, weights and metrics only).
     probe : ``(x, y)`` the fixed examples recorded every epoch (tensors or arrays; labels
         as integers, one-hot rows or strings).
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
-    class_names : optional names, one per class.
-    weights : ``"auto"`` (every Linear and Conv layer), a list of module or parameter
-        names, or ``None``.
-    probe_size : draw a class-balanced subset of this size from ``probe``.
-    batch_size : examples per forward pass during capture.
-    reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
-        example are stored (see :class:`~epochscope.record.core.Reduction`).
-    keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
-    seed : seed for the probe subset and the projection matrix.
-    resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+    **options : the settings every recorder shares, checked by
+        :class:`~epochscope.record.settings.RecordSettings`: ``class_names``, ``weights``
+        (``"auto"``: every Linear and Conv layer; or module or parameter names; or ``None``),
+        ``probe_size``, ``batch_size`` (256), ``reduce``/``max_width``/``reduced_width``
+        (layers wider than 2,048 values per example), ``keep_inputs``, ``seed``, ``resume``.
 
     Example::
 
@@ -178,61 +181,40 @@ class Recorder:
     #: Written into the manifest; an adapter that records through this class names itself here.
     framework = "torch"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
+    @with_options_signature
+    def __init__(self, model: nn.Module, layers: Sequence[str], probe: tuple[Any, Any], run_dir: str,
+                 test: tuple[Any, Any] | None = None, **options: Any) -> None:
+        self._start(model, probe, test, settings_from_options(run_dir, layers, options, who="Recorder"))
+
+    @classmethod
+    def from_settings(cls, model: nn.Module, probe: tuple[Any, Any], settings: RecordSettings,
+                      test: tuple[Any, Any] | None = None) -> Recorder:
+        """A recorder for ``model`` from settings already built (one settings object, several recorders)."""
+        recorder = cls.__new__(cls)
+        recorder._start(model, probe, test, settings)
+        return recorder
+
+    def _start(self, model: nn.Module, probe: Any, test: Any, settings: RecordSettings) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers:
-            raise ValueError("layers must name at least one module to record, e.g. layers=['hidden']")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}; pass the network "
+                            "being trained")
+        self.settings = settings
         self.model = model
-        self.modules = find_modules(model, layers)
-        self._weights = find_weights(model, weights)
-        x, y = probe
-        check_pair(len(x), len(y), "probe")
-        if probe_size is not None:
-            idx = stratified_indices(_to_numpy(y), probe_size, seed=seed)
-            x, y = x[idx], y[idx]
+        self.modules = find_modules(model, settings.layers)
+        self._weights = find_weights(model, settings.weights)
+        (x, y), test_pair = select_torch_examples(settings, probe, test)
         self.x_probe = _to_tensor(x).float()
-        self.x_test = None
-        y_test = None
-        if test is not None:
-            xt, y_test = test
-            check_pair(len(xt), len(y_test), "test")
-            self.x_test = _to_tensor(xt).float()
-        self.batch_size = batch_size
+        self.x_test = _to_tensor(test_pair[0]).float() if test_pair is not None else None
+        self.batch_size = settings.batch_size
+        keep = settings.keep_inputs
         self.session = RecordingSession(
-            run_dir,
-            layers=list(self.modules),
-            probe_labels=_to_numpy(y),
-            test_labels=None if y_test is None else _to_numpy(y_test),
-            class_names=class_names,
-            probe_inputs=self.x_probe.cpu().numpy() if keep_inputs else None,
-            test_inputs=self.x_test.cpu().numpy() if keep_inputs and self.x_test is not None else None,
-            keep_inputs=keep_inputs,
+            settings,
+            probe_labels=y,
+            test_labels=None if test_pair is None else test_pair[1],
+            probe_inputs=self.x_probe.cpu().numpy() if keep else None,
+            test_inputs=self.x_test.cpu().numpy() if keep and self.x_test is not None else None,
             framework=self.framework,
-            reduction=Reduction(reduce, max_width, reduced_width, seed),
             info={"model": type(model).__name__},
-            resume=resume,
         )
 
     # -- lifetime
@@ -264,9 +246,16 @@ class Recorder:
     def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None) -> int:
         """Capture the model now as ``epoch`` (default: the next one) and commit it to disk.
 
-        ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch;
-        ``probe_accuracy``/``test_accuracy`` are added from the predictions. Returns the epoch.
+        ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch
+        under one spelling (:func:`epochscope.metric_names.normalise_metrics`: ``train_loss``
+        -> ``loss``, ``val_acc`` -> ``val_accuracy``; a metric named like one epochscope
+        writes, such as ``epoch``, is kept as ``user_epoch``); ``probe_accuracy`` and
+        ``test_accuracy`` are added from the predictions. Returns the epoch.
         """
+        return self._record(epoch, metrics)
+
+    def _record(self, epoch: int | None, metrics: Mapping[str, Any] | None,
+                counters: Mapping[str, float | int] | None = None) -> int:
         device = _model_device(self.model)
         with self.session.start_epoch(epoch) as rec:
             splits = [("probe", self.x_probe)] + ([("test", self.x_test)] if self.x_test is not None else [])
@@ -274,4 +263,4 @@ class Recorder:
                 capture(self.model, self.modules, x, batch_size=self.batch_size, device=device,
                         on_batch=lambda start, acts, logits, split=split: rec.add_batch(split, start, acts, logits))
             weights = {name: p.detach().float().cpu().numpy() for name, p in self._weights.items()}
-            return rec.commit(metrics=metrics, weights=weights)
+            return rec.commit(metrics=metrics, weights=weights, counters=counters)
