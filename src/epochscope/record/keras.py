@@ -20,6 +20,7 @@ import numpy as np
 from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
+from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession, Reduction, check_pair
 from .labels import encode_labels
 from .metric_names import normalise_metrics
@@ -339,7 +340,9 @@ class Recorder(keras.callbacks.Callback):
             keep_inputs=self.keep_inputs,
             framework="keras",
             reduction=self.reduction,
-            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__},
+            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__,
+                  # How Flatten orders a conv output: the network drawing reads dense weights after a conv so.
+                  FLATTEN_ORDER_KEY: keras.config.image_data_format()},
             resume=self.resume,
         )
 
