@@ -146,7 +146,7 @@ def make_one_class(tmp: Path) -> Path:
 
 
 def check_one_class(run: Path, out: Path, text: str) -> None:
-    from epochscope.draw.style import class_colors
+    from epochscope.colors import class_colors
 
     assert open_run(run).class_names == ["cat"]
     frame = np.asarray(Image.open(out / "frames" / "epoch_002.png").convert("RGB"))
@@ -172,7 +172,7 @@ def labels_case(kind: str) -> Callable[[Path], Path]:
 
 def check_three_classes(names: list[str]) -> Callable[[Path, Path, str], None]:
     def check(run: Path, out: Path, text: str) -> None:
-        from epochscope.draw.style import class_colors
+        from epochscope.colors import class_colors
 
         r = open_run(run)
         assert r.class_names == names
@@ -327,7 +327,7 @@ def test_bad_input(case: Case, tmp_path: Path, capsys, caplog) -> None:
 def test_report_of_epoch_zero_only_holds_one_epoch(tmp_path: Path) -> None:
     import json
 
-    from epochscope.html.report import report
+    from epochscope.pipeline import report
 
     run = make_epoch_zero_only(tmp_path)
     page = report(run, tmp_path / "r.html", method="pca", progress=False).read_text(encoding="utf-8")
@@ -351,7 +351,7 @@ def test_curves_of_epoch_zero_only_have_one_point(tmp_path: Path) -> None:
 def test_many_class_colours_stay_distinct(k: int) -> None:
     """Beyond tab20's 20 colours every class still gets its own colour, at least as far apart as
     tab20's closest pair (its light/dark twins) up to 40 classes, and never identical."""
-    from epochscope.draw.style import class_colors
+    from epochscope.colors import class_colors
 
     c = class_colors(k)
     d = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1))

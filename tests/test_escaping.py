@@ -85,7 +85,7 @@ def math_run(tmp_path_factory) -> Path:
 
 def test_render_with_mathtext_names_finishes(math_run: Path, tmp_path: Path) -> None:
     """``$\\foo$`` as a class or layer name made matplotlib's mathtext parser stop the whole render."""
-    from epochscope.draw.render_all import render
+    from epochscope.pipeline import render
 
     paths = render(math_run, tmp_path / "out", method="pca", progress=False)
     assert {p.name for p in paths} >= {"confusion.png", "layers_epochs.png", "forgetting.png", "quality.png",
@@ -130,7 +130,7 @@ def test_network_with_mathtext_layer_names(math_run: Path, tmp_path: Path) -> No
 
 @pytest.fixture(scope="module")
 def nasty_report(tmp_path_factory) -> tuple[str, dict, dict]:
-    from epochscope.html.report import report
+    from epochscope.pipeline import report
 
     root = tmp_path_factory.mktemp("html")
     metric_names = ["<img src=x onerror=alert(2)>_accuracy", "</script><script>alert(3)</script>_loss", "a & b loss"]

@@ -1,5 +1,6 @@
 """The public door: a rename of a public name is a decision, not an accident."""
 
+import inspect
 import subprocess
 import sys
 
@@ -10,7 +11,12 @@ PUBLIC = [
     "Run", "RunError", "RunLockedError", "RunWriter", "SCHEMA_VERSION", "__version__", "check_run", "embed",
     "encode_labels", "import_chainer", "import_checkpoints", "load_dataset", "network_animation", "open_run",
     "render", "report", "stratified_probe",
+    # The pictures as Display objects (from_run(...), plot(ax=None), shown inline in a notebook).
+    "ConfusionDisplay", "CurvesDisplay", "ForgettingDisplay", "LayerEpochGrid", "MapDisplay", "NetworkDisplay",
+    "QualityDisplay", "SamplesDisplay", "Timelapse", "TrainTestMapDisplay",
 ]
+DISPLAYS = ["ConfusionDisplay", "CurvesDisplay", "ForgettingDisplay", "LayerEpochGrid", "MapDisplay",
+            "NetworkDisplay", "QualityDisplay", "SamplesDisplay", "Timelapse", "TrainTestMapDisplay"]
 
 
 def test_public_names_are_pinned():
@@ -22,6 +28,20 @@ def test_every_public_name_resolves_and_is_documented():
         obj = getattr(epochscope, name)
         if callable(obj):
             assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
+
+
+def test_every_display_has_from_run_plot_and_an_inline_picture():
+    for name in DISPLAYS:
+        cls = getattr(epochscope, name)
+        assert callable(getattr(cls, "from_run", None)), name
+        assert "ax" in inspect.signature(cls.plot).parameters, name
+        assert callable(getattr(cls, "_repr_png_", None)), name
+
+
+def test_render_and_report_are_the_pipelines():
+    from epochscope import pipeline
+
+    assert epochscope.render is pipeline.render and epochscope.report is pipeline.report
 
 
 def test_import_is_light():

@@ -59,7 +59,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
 
 def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_progress: bool) -> list[Path]:
     """Every picture the demo ships: the maps' pictures, the network animation and the report."""
-    from . import embed, network_animation, open_run, render, report
+    from .draw.network import network_animation
+    from .maps.api import embed
+    from .pipeline import render, report
+    from .run import open_run
 
     run = open_run(run_dir)
     t0 = time.perf_counter()

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from epochscope import RunError
-from epochscope.draw.network import NetworkFigure, network_animation, write_gif_shared_palette
-from epochscope.network_graph import NetworkHistory, NetworkSettings
+from epochscope.draw.network import NetworkFigure, network_animation
+from epochscope.network import NetworkHistory, NetworkSettings
 from epochscope.run import open_run
 from synthetic import make_synthetic_run
 
@@ -138,15 +138,6 @@ def test_a_run_without_weights_says_how_to_record_them(tmp_path):
         network_animation(run, tmp_path / "n.gif", progress=False)
 
 
-def test_shared_palette_gif_keeps_colours(tmp_path):
-    frames = [np.full((20, 30, 3), c, np.uint8) for c in ((255, 0, 0), (0, 0, 255), (10, 200, 10))]
-    out = write_gif_shared_palette(frames, tmp_path / "x.gif", duration_ms=50)
-    back = gif_frames(out)
-    assert len(back) == 3
-    for f, b in zip(frames, back):
-        assert np.abs(f.astype(int) - b).max() <= 8
-
-
 def test_cli_network(tmp_path, synthetic_run):
     from epochscope.cli import main
 
@@ -156,3 +147,24 @@ def test_cli_network(tmp_path, synthetic_run):
     frames = gif_frames(out)
     assert len(frames) == 5 and frames[0].shape == (300, 600, 3)
     assert main(["-q", "network", str(synthetic_run), "--out", str(tmp_path / "x.gif"), "--shape", "4", "9", "3"]) == 1
+
+
+def test_the_display_shows_the_animation_frame(synthetic_run):
+    import io
+
+    from epochscope import NetworkDisplay
+
+    run = open_run(synthetic_run)
+    display = NetworkDisplay.from_run(run, epoch=3, reference="initial", top_k=4)
+    history = NetworkHistory.from_run(run)
+    fig = NetworkFigure(history, {r["epoch"]: r for r in run.metrics}, NetworkSettings(reference="initial", top_k=4))
+    try:
+        frame = fig.render(3)
+    finally:
+        fig.close()
+    with Image.open(io.BytesIO(display._repr_png_())) as image:
+        shown = np.asarray(image.convert("RGB")).astype(int)
+    assert shown.shape == frame.shape == (500, 1200, 3)
+    # The same picture (blitting draws the moving parts over a saved background: a few edge pixels differ).
+    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.002
+    assert display.epoch == 3 and len(display.edges_.get_segments()) == 8

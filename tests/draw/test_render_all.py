@@ -39,13 +39,48 @@ def test_single_layer_run_without_images_skips_samples_and_grid(tmp_path):
 def test_given_maps_are_drawn_without_embedding(two_layer_run, tmp_path, monkeypatch):
     run = epochscope.open_run(two_layer_run)
     maps = epochscope.embed(run, "hidden", method="pca", progress=False)
-    import epochscope.draw.render_all as render_all
+    import epochscope.pipeline as pipeline
 
     calls = []
-    real = render_all._embed
-    monkeypatch.setattr(render_all, "_embed", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = pipeline._embed
+    monkeypatch.setattr(pipeline, "_embed", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     epochscope.render(run, tmp_path / "pics", maps=maps, progress=False)
     assert calls == ["out"]  # only the other layer, for the layer x epoch grid
+
+
+def test_the_drawing_room_draws_the_maps_it_is_given(tmp_path, maps_factory):
+    from epochscope.draw.render_all import render_maps
+
+    run = epochscope.open_run(make_synthetic_run(tmp_path / "run", layers=("hidden", "out"), n_epochs=4))
+    # Maps made by hand (not by the embedder): the pictures show exactly these.
+    maps = maps_factory(n_epochs=4, n=len(run.labels), n_test=len(run.test_labels), labels=run.labels,
+                        test_labels=run.test_labels, epochs=run.epochs)
+    paths = render_maps(run, maps, tmp_path / "pics", progress=False)
+    names = {p.name for p in paths}
+    assert "layers_epochs.png" not in names  # no layer_maps given: no grid, and nothing embedded
+    assert {"timelapse.gif", "train_test_map.png", "forgetting.png", "quality.png"} <= names
+    assert not run.cache_dir.exists()  # no map was computed
+    grid = render_maps(run, maps, tmp_path / "grid", layer_maps=[maps, maps_factory(n_epochs=4, n=len(run.labels),
+                       labels=run.labels, epochs=run.epochs, layer="out", seed=1)], progress=False)
+    assert "layers_epochs.png" in {p.name for p in grid}
+
+
+def test_draw_imports_no_maps_record_or_importers():
+    import ast
+    from pathlib import Path
+
+    import epochscope.draw as draw
+
+    for path in Path(draw.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                assert not module.startswith(("..maps", "..record", "..importers", "..html", "epochscope.maps",
+                                              "epochscope.record", "epochscope.importers", "epochscope.html")), \
+                    f"{path.name} imports {module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("epochscope.") for a in node.names), path.name
 
 
 def test_bad_arguments_fail_before_anything_is_drawn(two_layer_run, tmp_path):

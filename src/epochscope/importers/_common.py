@@ -122,7 +122,7 @@ def rows_by_epoch(rows: Iterable[Any], *, where: str) -> dict[int, dict[str, flo
 
 def output_classes(weights: Mapping[str, np.ndarray]) -> list[str]:
     """``class 0 .. class K-1`` for the output size K of the weight chain (one class if none is found)."""
-    from ..network_graph import find_chain, layer_sizes
+    from ..weight_layout import find_chain, layer_sizes
 
     try:
         k = layer_sizes(find_chain(weights))[-1]

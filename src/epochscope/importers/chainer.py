@@ -132,7 +132,7 @@ def _forward_order(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     Older Chainer versions kept a Chain's children in a set, so the stored order need not be
     the forward order.
     """
-    from ..network_graph import find_chain
+    from ..weight_layout import find_chain
 
     def natural(name: str) -> list[Any]:
         return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name.rsplit(".", 1)[0])]

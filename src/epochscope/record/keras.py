@@ -20,6 +20,7 @@ import numpy as np
 from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
+from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession
 from .probe import select_examples
 from .settings import RecorderCallback, RecordSettings
@@ -290,7 +291,9 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
             probe_inputs=_thumbnails(self.x_probe) if keep else None,
             test_inputs=_thumbnails(self.x_test) if keep and self.x_test is not None else None,
             framework="keras",
-            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__},
+            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__,
+                  # How Flatten orders a conv output: the network drawing reads dense weights after a conv so.
+                  FLATTEN_ORDER_KEY: keras.config.image_data_format()},
         )
 
     # -- Keras hooks
