@@ -131,9 +131,9 @@ def main() -> int:
     args = ap.parse_args()
 
     from epochscope.html.encode import pack_array, quantise_coords
+    from epochscope.html.network import network_payload
     from epochscope.html.page import render_page
     from epochscope.html.payload import build_payload
-    from epochscope.html.report import _network_payload
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -143,8 +143,8 @@ def main() -> int:
         maps = SyntheticMaps(labels, args.epochs)
         t0 = time.perf_counter()
         payload = build_payload(run, maps, layer="hidden", method="synthetic",
-                                network=_network_payload(run, maps.epochs))
-        page = render_page(payload)
+                                network=network_payload(run, maps.epochs))
+        page = render_page(payload, test_hook=True)  # playback is measured through window.epochscope
         build_s = time.perf_counter() - t0
         path = tmp / "report.html"
         path.write_text(page, encoding="utf-8")
