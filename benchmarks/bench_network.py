@@ -7,7 +7,7 @@ with matplotlib's ``FuncAnimation`` and ``PillowWriter``. epochscope draws the f
 and updates one ``LineCollection`` per frame (blitting), then writes a shared-palette GIF.
 
 Both sides draw the same 4-5-5-5-3 network over the same snapshots with the same edge
-values (from :class:`epochscope.network_graph.NetworkHistory`), at the same figure size,
+values (from :class:`epochscope.network.NetworkHistory`), at the same figure size,
 into a GIF; times are end to end (reading weights and writing the file included).
 
 Run from the repository root::
@@ -75,7 +75,7 @@ def epochscope_side(run: Path, out: Path, *, shared_palette: bool = True) -> tup
         net.network_animation(run, out, progress=False)
     else:  # the same frames through draw.animate.write_animation (a median-cut palette per frame)
         from epochscope.draw.animate import write_animation
-        from epochscope.network_graph import NetworkHistory
+        from epochscope.network import NetworkHistory
         from epochscope.run import open_run
 
         r = open_run(run)
@@ -92,7 +92,7 @@ def epochscope_side(run: Path, out: Path, *, shared_palette: bool = True) -> tup
 
 def dot_source(history, index: int) -> str:
     """The frame as Graphviz DOT: ranks left to right, penwidth from |w|, colour from the change."""
-    from epochscope.network_graph import rgb_to_hex
+    from epochscope.colors import rgb_to_hex
 
     frame = history.frame(index)
     colours = rgb_to_hex(frame.colors())
@@ -113,7 +113,7 @@ def classic_side(run: Path, out: Path) -> tuple[float, float, int]:
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    from epochscope.network_graph import NetworkHistory
+    from epochscope.network import NetworkHistory
     from epochscope.run import open_run
 
     t0, c0 = time.perf_counter(), cpu_seconds()

@@ -22,7 +22,7 @@ from ._errors import (
     RunError,
     RunLockedError,
 )
-from .record.core import Reduction
+from .record.settings import RecordSettings, Reduction
 from .record.labels import encode_labels
 from .record.probe import stratified_probe
 from .run import SCHEMA_VERSION, LayerInfo, Manifest, Run, RunWriter, open_run
@@ -68,6 +68,7 @@ __all__ = [
     "NetworkDisplay",
     "NotARunError",
     "QualityDisplay",
+    "RecordSettings",
     "Reduction",
     "Run",
     "RunError",

@@ -182,7 +182,7 @@ def test_the_network_model_is_numpy_only_and_asks_no_framework_name():
 
     for path in Path(package.__file__).parent.glob("*.py"):
         assert ".framework" not in path.read_text(encoding="utf-8"), path.name
-    code = ("import sys, epochscope.network, epochscope.network_graph; "
+    code = ("import sys, epochscope.network; "
             "print(sorted(m for m in ('matplotlib', 'torch', 'keras', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
