@@ -33,9 +33,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
-
 import numpy as np  # noqa: E402
+from _common import table  # noqa: E402
 
 SIZES = (4, 5, 5, 5, 3)
 
@@ -98,7 +97,7 @@ def dot_source(history, index: int) -> str:
     colours = rgb_to_hex(frame.colors())
     lines = ["digraph G {", "rankdir=LR; splines=line; nodesep=0.3; ranksep=1.6;",
              'node [shape=circle, label="", width=0.3, style=filled, fillcolor=white];', "edge [arrowhead=none];"]
-    for col, (start, stop) in enumerate(zip(history.node_offsets[:-1], history.node_offsets[1:])):
+    for start, stop in zip(history.node_offsets[:-1], history.node_offsets[1:]):
         lines.append("{rank=same; " + " ".join(f"n{i};" for i in range(start, stop)) + "}")
     for s, d, width, colour in zip(frame.src, frame.dst, frame.width, colours):
         lines.append(f'n{s} -> n{d} [penwidth={0.3 + 4.7 * width:.2f}, color="{colour}"];')

@@ -138,7 +138,7 @@ def check_nan_epochs(run: Path, out: Path, text: str) -> None:
 
 
 def make_all_nan(tmp: Path) -> Path:
-    return record_run(tmp / "run", _labels(), n_epochs=2, spoil=lambda e, l, s, rows: rows * np.nan)
+    return record_run(tmp / "run", _labels(), n_epochs=2, spoil=lambda e, lk, s, rows: rows * np.nan)
 
 
 def make_one_class(tmp: Path) -> Path:

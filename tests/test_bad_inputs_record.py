@@ -7,8 +7,8 @@ The table below is the list a user can read: what they give, and what they see.
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import subprocess
 import sys
 from collections import OrderedDict

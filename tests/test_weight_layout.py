@@ -21,8 +21,8 @@ def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0):
 def test_sizes_come_from_the_weight_matrices():
     chain = find_chain(mlp_weights())
     assert layer_sizes(chain) == (4, 5, 5, 5, 3)
-    assert [l.name for l in chain] == ["l1", "l2", "l3", "l4"]
-    assert [l.bias_key for l in chain] == ["l1.bias", "l2.bias", "l3.bias", "l4.bias"]
+    assert [lk.name for lk in chain] == ["l1", "l2", "l3", "l4"]
+    assert [lk.bias_key for lk in chain] == ["l1.bias", "l2.bias", "l3.bias", "l4.bias"]
 
 
 def test_chainer_and_keras_names_are_understood():
@@ -46,7 +46,7 @@ def test_shape_override_is_checked_and_the_error_names_the_layer():
 
 def test_shape_picks_the_matching_part_of_a_longer_chain():
     chain = find_chain(mlp_weights(), shape=(5, 5, 3))
-    assert [l.name for l in chain] == ["l3", "l4"]
+    assert [lk.name for lk in chain] == ["l3", "l4"]
 
 
 def test_explicit_layers_that_do_not_connect_give_an_error_naming_the_layer():
@@ -62,7 +62,7 @@ def test_explicit_layers_that_do_not_connect_give_an_error_naming_the_layer():
 def test_the_longest_connected_run_is_drawn_by_default():
     w = {"a.weight": np.zeros((5, 4)), "b.weight": np.zeros((9, 8)), "c.weight": np.zeros((2, 9)),
          "d.weight": np.zeros((3, 2))}
-    assert [l.name for l in find_chain(w)] == ["b", "c", "d"]
+    assert [lk.name for lk in find_chain(w)] == ["b", "c", "d"]
 
 
 def test_no_weights_is_a_clear_error():
@@ -73,7 +73,7 @@ def test_no_weights_is_a_clear_error():
 def test_a_flattened_conv_output_links_to_the_dense_layer_after_it():
     conv, dense = np.zeros((8, 3, 3, 3)), np.zeros((10, 8 * 4 * 4))
     chain = find_chain({"conv.weight": conv, "fc.weight": dense})
-    assert [(l.kind, l.n_in, l.n_out, l.spatial) for l in chain] == [("conv", 3, 8, 1), ("flatten", 8, 10, 16)]
+    assert [(lk.kind, lk.n_in, lk.n_out, lk.spatial) for lk in chain] == [("conv", 3, 8, 1), ("flatten", 8, 10, 16)]
     assert not chain[1].channels_last
     assert find_chain({"conv.weight": conv, "fc.weight": dense}, channels_last=True)[1].channels_last
     # Raw (in x out) Keras kernels come from channels-last models: read position-major.

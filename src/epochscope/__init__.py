@@ -22,12 +22,11 @@ from ._errors import (
     RunError,
     RunLockedError,
 )
-from .record.settings import RecordSettings, Reduction
+from ._version import __version__
 from .record.labels import encode_labels
 from .record.probe import stratified_probe
+from .record.settings import RecordSettings, Reduction
 from .run import SCHEMA_VERSION, LayerInfo, Manifest, Run, RunWriter, open_run
-
-from ._version import __version__
 
 # Public names that live in modules with heavy imports: resolved on first access.
 _LAZY = {

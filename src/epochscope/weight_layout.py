@@ -139,7 +139,7 @@ def _runs(links: Sequence[Link], channels_last: bool = False) -> list[list[Link]
 
 
 def _describe(links: Sequence[Link]) -> str:
-    return ", ".join(f"{l.name} {l.shape}" for l in links) or "none"
+    return ", ".join(f"{lk.name} {lk.shape}" for lk in links) or "none"
 
 
 def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | None = None,
@@ -188,7 +188,7 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
             chain = _match_shape(runs, tuple(int(s) for s in shape)) or max(runs, key=len)
         else:
             chain = max(runs, key=len)
-        skipped = [l.name for l in candidates if l.name not in {c.name for c in chain}]
+        skipped = [lk.name for lk in candidates if lk.name not in {c.name for c in chain}]
         if skipped:
             log.info("weights: the chain of layers is %s; layers outside it: %s",
                      "-".join(str(s) for s in layer_sizes(chain)), ", ".join(skipped))
@@ -198,7 +198,7 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
 
 
 def _pick(candidates: list[Link], layers: Sequence[str]) -> list[Link]:
-    by_name = {l.name: l for l in candidates} | {l.weight_key: l for l in candidates}
+    by_name = {lk.name: lk for lk in candidates} | {lk.weight_key: lk for lk in candidates}
     if isinstance(layers, str):
         raise TypeError(f"layers must be a list of layer names, got the string {layers!r}; write [{layers!r}]")
     if not layers:
@@ -206,7 +206,7 @@ def _pick(candidates: list[Link], layers: Sequence[str]) -> list[Link]:
     picked = []
     for name in layers:
         if name not in by_name:
-            raise ValueError(unknown_name_message("weight layer", str(name), [l.name for l in candidates]))
+            raise ValueError(unknown_name_message("weight layer", str(name), [lk.name for lk in candidates]))
         picked.append(by_name[name])
     return picked
 
@@ -242,4 +242,4 @@ def layer_sizes(chain: Sequence[Link]) -> tuple[int, ...]:
     """Nodes per column: the first layer's inputs, then every layer's outputs (e.g. ``(4, 5, 3)``)."""
     if not chain:
         return ()
-    return (chain[0].n_in, *(l.n_out for l in chain))
+    return (chain[0].n_in, *(lk.n_out for lk in chain))

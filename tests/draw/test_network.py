@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import make_synthetic_run
 
 from epochscope import RunError
 from epochscope.draw.network import NetworkFigure, network_animation
 from epochscope.network import NetworkHistory, NetworkSettings
 from epochscope.run import open_run
-from synthetic import make_synthetic_run
 
 
 def gif_frames(path: Path) -> list[np.ndarray]:
@@ -108,13 +108,9 @@ def test_top_k_and_reference_initial(tmp_path, synthetic_run):
 def test_mp4_and_figsize(tmp_path, synthetic_run):
     pytest.importorskip("imageio_ffmpeg")
     out = network_animation(synthetic_run, tmp_path / "net.mp4", figsize=(6, 3), fps=5, progress=False)
-    import imageio.v2 as imageio
+    from media import read_mp4
 
-    reader = imageio.get_reader(out)
-    try:
-        frames = [f for f in reader]
-    finally:
-        reader.close()
+    frames = read_mp4(out)
     assert len(frames) == 5 and frames[0].shape[:2] == (300, 600)
 
 

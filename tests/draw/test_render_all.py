@@ -65,24 +65,6 @@ def test_the_drawing_room_draws_the_maps_it_is_given(tmp_path, maps_factory):
     assert "layers_epochs.png" in {p.name for p in grid}
 
 
-def test_draw_imports_no_maps_record_or_importers():
-    import ast
-    from pathlib import Path
-
-    import epochscope.draw as draw
-
-    for path in Path(draw.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                module = "." * node.level + (node.module or "")
-                assert not module.startswith(("..maps", "..record", "..importers", "..html", "epochscope.maps",
-                                              "epochscope.record", "epochscope.importers", "epochscope.html")), \
-                    f"{path.name} imports {module}"
-            elif isinstance(node, ast.Import):
-                assert not any(a.name.startswith("epochscope.") for a in node.names), path.name
-
-
 def test_bad_arguments_fail_before_anything_is_drawn(two_layer_run, tmp_path):
     out = tmp_path / "pics"
     with pytest.raises(ValueError, match="formats"):

@@ -1,38 +1,12 @@
-"""The report room draws what it is given: it imports no room that computes maps, records or
-imports runs, and no matplotlib (the report's colours and counts come from epochscope.colors
-and epochscope.analysis, shared with the static pictures)."""
+"""The report room draws what it is given: at run time, writing a report loads no room that
+computes maps, records or imports runs, and no matplotlib (the static import rules of every
+room are pinned in tests/test_architecture.py)."""
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
-import epochscope.html
-
-HTML = Path(epochscope.html.__file__).parent
 FORBIDDEN = ("epochscope.draw", "epochscope.maps", "epochscope.record", "epochscope.importers", "matplotlib")
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved against epochscope.html)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = ["epochscope", "html"][: max(0, 2 - node.level + 1)] if node.level else []
-            module = ".".join([*base, node.module] if node.module else base)
-            out.add(module)
-            out.update(f"{module}.{a.name}" for a in node.names)
-    return out
-
-
-def test_html_modules_import_no_other_room():
-    files = sorted(HTML.glob("*.py"))
-    assert {p.name for p in files} >= {"payload.py", "page.py", "report.py", "network.py"}
-    bad = {p.name: sorted(m for m in imported_modules(p) if m.startswith(FORBIDDEN)) for p in files}
-    assert {k: v for k, v in bad.items() if v} == {}
-    assert "epochscope.analysis.confusion_split" in imported_modules(HTML / "payload.py")  # the parser sees imports
 
 
 def test_writing_a_report_loads_no_other_room(report_run, tmp_path):

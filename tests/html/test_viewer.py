@@ -73,7 +73,9 @@ def test_hover_shows_label_prediction_and_thumbnail(report_file, open_report):
     # The thumbnail shows the glyph of class 1: a bright band in rows 2-3 of 8 (see reportdata.glyphs).
     rows = r.js("""(() => { const c = document.getElementById('tip-thumb'), g = c.getContext('2d');
         const d = g.getImageData(0, 0, c.width, c.height).data, out = [];
-        for (let y = 0; y < c.height; y++) { let s = 0; for (let x = 0; x < c.width; x++) s += d[(y * c.width + x) * 4]; out.push(s / c.width); }
+        for (let y = 0; y < c.height; y++) {
+          let s = 0; for (let x = 0; x < c.width; x++) s += d[(y * c.width + x) * 4]; out.push(s / c.width);
+        }
         return out; })()""")
     band = sum(rows[21:42]) / 21
     rest = sum(rows[:21] + rows[42:]) / 63
@@ -167,7 +169,9 @@ def test_network_of_the_current_epoch(report_file, open_report):
     def red_blue():
         return r.js("""(() => { const c = document.getElementById('network'), g = c.getContext('2d');
             const d = g.getImageData(0, 0, c.width, c.height).data; let red = 0, blue = 0;
-            for (let i = 0; i < d.length; i += 4) { if (d[i] > 150 && d[i + 2] < 90) red++; if (d[i + 2] > 140 && d[i] < 90) blue++; }
+            for (let i = 0; i < d.length; i += 4) {
+              if (d[i] > 150 && d[i + 2] < 90) red++; if (d[i + 2] > 140 && d[i] < 90) blue++;
+            }
             return [red, blue]; })()""")
 
     r.js("window.epochscope.setEpoch(0)")

@@ -15,7 +15,7 @@ def test_conv_layers_become_channel_edges_weighted_by_kernel_norm():
     dense = rng.normal(size=(10, 8 * 4 * 4))  # flattened (8 channels x 4 x 4) -> 10
     chain = find_chain({"conv.weight": conv, "fc.weight": dense})
     assert layer_sizes(chain) == (3, 8, 10)
-    assert [l.kind for l in chain] == ["conv", "flatten"]
+    assert [lk.kind for lk in chain] == ["conv", "flatten"]
     m = link_magnitude(chain[0], conv)
     assert m.shape == (8, 3)
     np.testing.assert_allclose(m[5, 2], np.linalg.norm(conv[5, 2]), rtol=1e-5)

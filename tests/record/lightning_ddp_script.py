@@ -11,11 +11,10 @@ import os
 import sys
 from collections import OrderedDict
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-import lightning.pytorch as pl
 
 from epochscope.lightning import Recorder
 

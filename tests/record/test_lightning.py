@@ -146,7 +146,8 @@ def test_slash_names_from_self_log_are_stored_under_one_spelling(tmp_path):
     assert {"train/loss", "train/loss_step", "train/loss_epoch", "train/acc_epoch", "val/acc", "val/loss"} <= set(spy.seen[1])
     assert m2["loss"] == pytest.approx(spy.seen[1]["train/loss_epoch"]) and m2["step"] == 8
     assert m2["accuracy"] == pytest.approx(spy.seen[1]["train/acc_epoch"])
-    assert m2["val_accuracy"] == pytest.approx(spy.seen[1]["val/acc"]) and m2["val_loss"] == pytest.approx(spy.seen[1]["val/loss"])
+    assert m2["val_accuracy"] == pytest.approx(spy.seen[1]["val/acc"])
+    assert m2["val_loss"] == pytest.approx(spy.seen[1]["val/loss"])
     assert not any("/" in k or k.endswith(("_step", "_epoch")) for k in m2)
     assert "loss" in m1 and "val_accuracy" not in m1  # epoch 1 ran no validation: no stale val/acc
 

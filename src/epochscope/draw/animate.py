@@ -246,9 +246,21 @@ def gif_bytes(frames: Iterable[Any], *, duration_ms: float = 500, loop: int = 0,
 
 
 def _write_mp4(frames: Iterable[Any], path: Path, *, duration_ms: float) -> None:
-    import imageio.v2 as imageio
+    # Straight to imageio-ffmpeg's frame writer (it ships its own ffmpeg binary): no need for
+    # imageio's plugin layer on top of it.
+    import imageio_ffmpeg
 
-    with imageio.get_writer(path, format="FFMPEG", mode="I", fps=1000.0 / duration_ms, codec="libx264",
-                            pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error") as writer:
+    writer = None
+    try:
         for frame in frames:
-            writer.append_data(_even(_rgb(frame)))
+            rgb = np.ascontiguousarray(_even(_rgb(frame)))
+            if writer is None:
+                size = (rgb.shape[1], rgb.shape[0])
+                writer = imageio_ffmpeg.write_frames(str(path), size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                                                     fps=1000.0 / duration_ms, codec="libx264", macro_block_size=1,
+                                                     ffmpeg_log_level="error", output_params=["-f", "mp4"])
+                writer.send(None)  # start the ffmpeg process
+            writer.send(rgb)
+    finally:
+        if writer is not None:
+            writer.close()

@@ -128,11 +128,11 @@ class NetworkFigure:
     """
 
     def __init__(self, history: NetworkHistory, metrics: dict[int, dict[str, Any]],
-                 settings: NetworkSettings = NetworkSettings(), *, figsize: tuple[float, float] = (12, 5),
+                 settings: NetworkSettings | None = None, *, figsize: tuple[float, float] = (12, 5),
                  figure: Any = None, animated: bool = True) -> None:
         from matplotlib.collections import LineCollection
 
-        self.history, self.settings, self.animated = history, settings, animated
+        self.history, self.settings, self.animated = history, settings or NetworkSettings(), animated
         self._own = figure is None
         self.fig = new_figure(figsize, dpi=DPI) if figure is None else figure
         self.ax_curve = self.fig.add_axes((0.06, 0.17, 0.25, 0.70))

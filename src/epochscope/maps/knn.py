@@ -86,8 +86,7 @@ def place_points(probe_data: np.ndarray, probe_layout: np.ndarray, new_data: np.
     """
     import scipy.sparse
     from umap.layouts import optimize_layout_euclidean
-    from umap.umap_ import compute_membership_strengths, find_ab_params, make_epochs_per_sample
-    from umap.umap_ import smooth_knn_dist
+    from umap.umap_ import compute_membership_strengths, find_ab_params, make_epochs_per_sample, smooth_knn_dist
 
     layout = np.ascontiguousarray(probe_layout, dtype=np.float32)
     k = min(n_neighbors, len(layout))

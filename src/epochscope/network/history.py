@@ -262,8 +262,8 @@ class NetworkHistory:
 
     def column_labels(self) -> list[str]:
         """One label per column: ``"input\\n4"``, ``"l1\\n5"``, ..., noting conv channels and collapsed columns."""
-        names = ["input", *(l.name for l in self.chain)]
-        convs = [self.chain[0].kind == "conv", *(l.kind == "conv" for l in self.chain)]
+        names = ["input", *(lk.name for lk in self.chain)]
+        convs = [self.chain[0].kind == "conv", *(lk.kind == "conv" for lk in self.chain)]
         labels = []
         for name, size, count, conv in zip(names, self.sizes, self.counts, convs):
             text = f"{name}\n{size}{' ch' if conv else ''}"

@@ -225,7 +225,8 @@ class EpochRecording:
         elif not self.committed:
             self.builder.discard()
 
-    def add_batch(self, split: str, start: int, layer_outputs: Mapping[str, np.ndarray], model_outputs: np.ndarray | None) -> None:
+    def add_batch(self, split: str, start: int, layer_outputs: Mapping[str, np.ndarray],
+                  model_outputs: np.ndarray | None) -> None:
         """Store one batch: ``layer_outputs[layer]`` is ``(b, *shape)`` channel-first,
         ``model_outputs`` the model's ``(b, n_classes)`` logits or probabilities (or None)."""
         b = None

@@ -9,7 +9,8 @@ import numpy as np
 __all__ = ["encode_labels"]
 
 
-def encode_labels(y: object, class_names: Sequence[str] | None = None, *, what: str = "labels") -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(y: object, class_names: Sequence[str] | None = None, *,
+                  what: str = "labels") -> tuple[np.ndarray, tuple[str, ...]]:
     """Return ``(indices, class_names)`` for labels given as integers, integral floats,
     one-hot / probability rows, or strings.
 
@@ -45,7 +46,8 @@ def encode_labels(y: object, class_names: Sequence[str] | None = None, *, what: 
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{what}: float labels must be whole numbers (class indices); got e.g. {arr[arr != np.round(arr)][:3]}")
+            raise ValueError(f"{what}: float labels must be whole numbers (class indices); "
+                             f"got e.g. {arr[arr != np.round(arr)][:3]}")
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{what}: expected integer, one-hot or string labels, got dtype {arr.dtype}")
