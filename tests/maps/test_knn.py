@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse
 
 from epochscope.maps.knn import _weighted_start, exact_knn
@@ -19,6 +20,7 @@ def test_exact_knn_matches_brute_force_and_puts_self_first():
 
 
 def test_weighted_start_matches_umaps_loop():
+    pytest.importorskip("umap")
     from umap.umap_ import init_graph_transform
 
     rng = np.random.default_rng(1)

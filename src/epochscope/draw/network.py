@@ -145,7 +145,7 @@ class NetworkFigure:
         xy = history.node_xy
         # Many edges per layer (top-k on a wide network) would merge into a wall of colour at
         # full width: thin them with the square root of the edge count beyond 40 per layer.
-        per_layer = len(history.frame(0, settings)) / max(len(history.chain), 1)
+        per_layer = len(history.frame(0, self.settings)) / max(len(history.chain), 1)
         self.max_linewidth = float(np.clip(MAX_LINEWIDTH * np.sqrt(40.0 / max(per_layer, 1.0)), 1.2, MAX_LINEWIDTH))
         self.edges = LineCollection([], animated=animated, capstyle="butt", zorder=1,
                                     alpha=1.0 if per_layer <= 40 else 0.75)
