@@ -15,18 +15,22 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "epochscope"
 
 #: room -> rooms it must never import (a room is a top-level module or package of epochscope).
 FORBIDDEN: dict[str, set[str]] = {
-    "run": {"record", "maps", "draw", "html", "importers", "checking", "pipeline", "cli", "network", "analysis"},
-    "draw": {"maps", "record", "importers", "html", "pipeline", "cli", "checking"},
-    "html": {"maps", "record", "importers", "draw", "pipeline", "cli", "checking"},
-    "network": {"maps", "record", "importers", "draw", "html", "pipeline", "cli"},
-    "analysis": {"maps", "record", "importers", "draw", "html", "pipeline", "cli", "network"},
-    "colors": {"maps", "record", "importers", "draw", "html", "pipeline", "cli", "network", "run"},
-    "importers": {"draw", "html", "maps", "network", "pipeline", "cli", "record"},
-    "record": {"draw", "html", "maps", "importers", "pipeline", "cli", "network", "checking"},
-    "maps": {"draw", "html", "record", "importers", "pipeline", "cli", "network"},
-    "checking": {"draw", "html", "record", "importers", "pipeline", "cli"},
-    "metric_names": {"run", "record", "importers", "draw", "html", "maps", "pipeline", "cli"},
-    "weight_layout": {"record", "importers", "draw", "html", "maps", "pipeline", "cli", "network"},
+    "run": {"record", "maps", "draw", "html", "importers", "checking", "pipeline", "cli", "network", "analysis", "integrations"},
+    "draw": {"maps", "record", "importers", "html", "pipeline", "cli", "checking", "integrations"},
+    "html": {"maps", "record", "importers", "draw", "pipeline", "cli", "checking", "integrations"},
+    "network": {"maps", "record", "importers", "draw", "html", "pipeline", "cli", "integrations"},
+    "analysis": {"maps", "record", "importers", "draw", "html", "pipeline", "cli", "network", "integrations"},
+    "colors": {"maps", "record", "importers", "draw", "html", "pipeline", "cli", "network", "run", "integrations"},
+    "importers": {"draw", "html", "maps", "network", "pipeline", "cli", "record", "integrations"},
+    "record": {"draw", "html", "maps", "importers", "pipeline", "cli", "network", "checking", "integrations"},
+    "maps": {"draw", "html", "record", "importers", "pipeline", "cli", "network", "integrations"},
+    "checking": {"draw", "html", "record", "importers", "pipeline", "cli", "integrations"},
+    "metric_names": {"run", "record", "importers", "draw", "html", "maps", "pipeline", "cli", "integrations"},
+    "weight_layout": {"record", "importers", "draw", "html", "maps", "pipeline", "cli", "network", "integrations"},
+    # The integrations (notebook, TensorBoard, W&B) read runs and compose maps, pictures and the report;
+    # they never record, import or check a run; only the command line imports them.
+    "integrations": {"record", "importers", "checking", "cli"},
+    "pipeline": {"cli", "integrations"},
 }
 
 #: room -> third-party packages it must never import: the report, the colours, the shared counts,

@@ -17,7 +17,7 @@ from .._errors import EpochscopeError
 __all__ = ["main", "build_parser"]
 
 # In order of appearance in --help.
-COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "check")
+COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "export", "check")
 
 
 def build_parser() -> argparse.ArgumentParser:
