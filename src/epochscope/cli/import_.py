@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "epoch number in their names.")
     k.add_argument("folder", help="folder of checkpoint files")
     k.add_argument("--out", required=True, help="new run directory")
-    k.add_argument("--metrics", default=None, help="CSV or JSON of per-epoch metrics with an 'epoch' column")
+    k.add_argument("--metrics", default=None,
+                   help="CSV or JSON of per-epoch metrics with an 'epoch' column, or a TensorBoard log folder "
+                        "(default: event files beside the checkpoints, as Lightning writes them)")
     k.set_defaults(func=run_checkpoints)
 
 
