@@ -3,7 +3,8 @@
 A recorder (``epochscope.torch``, ``epochscope.keras``, ``epochscope.lightning``) writes,
 at every epoch, what chosen layers output on a fixed probe set and what the weights are,
 into a run directory. :func:`embed` adds 2-D maps of a layer to the run; :func:`render`,
-:func:`network_animation` and :func:`report` draw pictures from it. Each picture is also a
+:func:`network_animation` and :func:`report` draw pictures from it
+(:func:`show_report`: the report inline in a notebook). Each picture is also a
 Display object (``CurvesDisplay.from_run(run).plot(ax=None)``, scikit-learn's habit) that shows
 itself inline in a notebook.
 
@@ -49,6 +50,7 @@ _LAZY = {
     "import_chainer": "epochscope.importers.chainer",
     "import_checkpoints": "epochscope.importers.checkpoints",
     "check_run": "epochscope.checking",
+    "show_report": "epochscope.integrations.notebook",
 }
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "open_run",
     "render",
     "report",
+    "show_report",
     "stratified_probe",
 ]
 

@@ -76,6 +76,12 @@ class Maps:
                 f"probe={self.coords.shape[1]}, test={0 if self.test_coords is None else self.test_coords.shape[1]}"
                 f"{tw_text}, skipped={sorted(self.skipped)})")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what was mapped, the quality per epoch and the last frame (see :mod:`.inline`)."""
+        from .inline import maps_html
+
+        return maps_html(self)
+
     def _index(self, epoch: int) -> int:
         epoch = int(epoch)
         try:
