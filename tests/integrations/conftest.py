@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # tests/integrations is not a package; its helper module is put on the path here.
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.append(str(Path(__file__).parent))  # appended: it must not shadow another folder's conftest
 from readers import ProjectorReader  # noqa: E402
 
 
