@@ -188,3 +188,47 @@ def test_drawing_leaves_the_users_matplotlib_state_as_it_was(tmp_path, backend, 
     else:
         assert not state["pyplot_loaded"]  # the library never imports pyplot
     assert (tmp_path / "net.gif").exists() and (tmp_path / "pics" / "timelapse.gif").exists()
+
+
+@pytest.fixture(scope="module")
+def other_run_and_maps(tmp_path_factory):
+    """A second run with another probe and test size, and its maps."""
+    run = epochscope.open_run(make_synthetic_run(tmp_path_factory.mktemp("o") / "run", n_probe=90, n_test=12,
+                                                 n_epochs=3))
+    return run, epochscope.embed(run, "hidden", method="pca", progress=False)
+
+
+def test_maps_of_another_run_are_refused_with_what_to_do(run_and_maps, other_run_and_maps):
+    run, maps = run_and_maps
+    other_run, other_maps = other_run_and_maps
+    calls = {
+        "ForgettingDisplay": lambda: epochscope.ForgettingDisplay.from_run(run, other_maps),
+        # Quality reads no probe label, and drew another run's quality under this run's accuracy.
+        "QualityDisplay": lambda: epochscope.QualityDisplay.from_run(run, other_maps),
+        "LayerEpochGrid": lambda: epochscope.LayerEpochGrid.from_run(run, [maps[0], other_maps]),
+        "MapDisplay": lambda: epochscope.MapDisplay.from_run(run, other_maps),
+        "Timelapse": lambda: epochscope.Timelapse.from_run(run, other_maps, progress=False),
+        "TrainTestMapDisplay": lambda: epochscope.TrainTestMapDisplay.from_run(other_run, maps[0]),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"another run.*epochscope\.embed\(run, 'hidden'\)") as info:
+            call()
+        assert "\n" not in str(info.value), name
+
+
+def test_test_points_of_another_run_are_refused(run_and_maps, other_run_and_maps, tmp_path):
+    run, maps = run_and_maps
+    # The same probe size, but no test set: maps with test points cannot be laid on it.
+    labels = run.labels
+    with epochscope.RunWriter.open(tmp_path / "bare", framework="synthetic", labels=labels,
+                                   class_names=run.class_names) as w:
+        w.declare_layer("hidden", (16,), 16, None)
+        for epoch in run.epochs:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("hidden", np.asarray(run.activations("hidden", epoch), np.float32))
+                ep.set_predictions(labels)
+    bare = epochscope.open_run(tmp_path / "bare")
+    with pytest.raises(ValueError, match=r"recorded no test set.*another run"):
+        epochscope.TrainTestMapDisplay.from_run(bare, maps[0])
+    with pytest.raises(ValueError, match=r"recorded no test set.*another run"):
+        epochscope.MapDisplay.from_run(bare, maps[0], test_points=True)

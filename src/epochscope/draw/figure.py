@@ -28,8 +28,8 @@ import numpy as np
 
 from .style import DPI
 
-__all__ = ["FigureDisplay", "FrameDisplay", "as_run", "figure_png", "figure_to_array", "new_figure", "png_bytes", "save_figure",
-           "save_png", "subfigure_at"]
+__all__ = ["FigureDisplay", "FrameDisplay", "as_run", "check_maps", "figure_png", "figure_to_array", "new_figure",
+           "png_bytes", "save_figure", "save_png", "subfigure_at"]
 
 # zlib level 3: files within ~10 % of the default level's size at about half its encoding time.
 PNG_COMPRESS_LEVEL = 3
@@ -41,6 +41,36 @@ def as_run(run: Any):
     from ..run import Run, open_run
 
     return run if isinstance(run, Run) else open_run(run)
+
+
+def check_maps(run: Any, maps: Any, *, test: bool = False) -> None:
+    """``ValueError`` unless ``maps`` were made from ``run``: one point per probe example of the
+    run, and epochs the run holds (and, with ``test``, when the maps carry test points, one per
+    test example of the run).
+
+    Maps carry no labels, so a Display colours them with the run's; maps of another run would be
+    drawn with the wrong classes, captions and accuracy. Every Display that takes maps asks here.
+    """
+    layer = getattr(maps, "layer", "hidden")
+    fix = f"these maps come from another run: make this run's with epochscope.embed(run, {layer!r})"
+    n_probe = run.manifest.probe_size
+    coords = getattr(maps, "coords", None)
+    n_points = np.shape(coords)[1] if coords is not None and np.ndim(coords) == 3 else None
+    if n_points != n_probe:
+        raise ValueError(f"maps of layer {layer!r}: expected one point per probe example of the run {run.path} "
+                         f"({n_probe}), got {n_points}; {fix}")
+    missing = sorted(set(int(e) for e in maps.epochs) - set(run.epochs))
+    if missing:
+        raise ValueError(f"maps of layer {layer!r} hold epochs {missing} that the run {run.path} does not have "
+                         f"(epochs: {', '.join(map(str, run.epochs)) or 'none'}); {fix}")
+    if test and getattr(maps, "test_coords", None) is not None:
+        n_test = np.shape(maps.test_coords)[1]
+        if not run.has_test:
+            raise ValueError(f"maps of layer {layer!r} hold {n_test} test points but the run {run.path} recorded "
+                             f"no test set; {fix}")
+        if n_test != run.manifest.test_size:
+            raise ValueError(f"maps of layer {layer!r}: expected one test point per test example of the run "
+                             f"{run.path} ({run.manifest.test_size}), got {n_test}; {fix}")
 
 
 def new_figure(figsize: tuple[float, float], *, dpi: float = DPI, facecolor: str = "white"):

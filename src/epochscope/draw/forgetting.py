@@ -22,7 +22,7 @@ import numpy as np
 from .. import analysis
 from ..colors import BAR_GREY, MUTED
 from . import style
-from .figure import FigureDisplay, as_run, new_figure, subfigure_at
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 from .mapplot import plot_map
 from .samples import as_images
 
@@ -52,6 +52,7 @@ class ForgettingDisplay(FigureDisplay):
         """Events from ``run``'s probe predictions (:mod:`epochscope.analysis`); the map is ``maps``
         (the layer's :class:`~epochscope.Maps`) at its last epoch."""
         run = as_run(run)
+        check_maps(run, maps)
         events = analysis.forgetting_events(run)
         top = analysis.most_forgotten(run, k)
         images = None
