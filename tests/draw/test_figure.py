@@ -67,6 +67,30 @@ def test_each_display_shows_itself_as_a_png_of_its_size(run_and_maps):
         assert pixels.std() > 10, f"{name}: an empty picture"  # something is drawn on the white page
 
 
+def _pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.mark.parametrize("user_style", ["dark_background", "ggplot"])
+def test_the_users_style_does_not_change_the_librarys_own_pictures(run_and_maps, user_style):
+    """A picture of the library's own is white: under a user's dark style its titles, axis labels
+    and class legend were drawn white on white (the legend's class names vanished)."""
+    import matplotlib.style
+
+    run, maps = run_and_maps
+    folder = Path(run.path).parent
+    plain = {name: _pixels(d._repr_png_()) for name, (d, _) in displays(run, maps).items()}
+    plain["network.gif"] = _pixels(epochscope.network_animation(run, folder / "net.gif", progress=False).read_bytes())
+    with matplotlib.style.context(user_style):
+        styled = {name: _pixels(d._repr_png_()) for name, (d, _) in displays(run, maps).items()}
+        gif = epochscope.network_animation(run, folder / f"net-{user_style}.gif", progress=False)
+        styled["network.gif"] = _pixels(gif.read_bytes())
+    for name, pixels in plain.items():
+        assert styled[name].shape == pixels.shape, name
+        assert np.array_equal(styled[name], pixels), f"{name}: drawn differently under the user's {user_style!r} style"
+
+
 def test_plot_returns_the_display_with_its_artists_on_an_off_screen_figure(run_and_maps):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
