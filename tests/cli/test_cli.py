@@ -20,6 +20,18 @@ def test_every_command_has_help(capsys):
         assert "usage: epochscope" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["info", "RUN"], ["render", "RUN", "--out", "x"], ["import", "chainer", "d", "--out", "o"],
+                                  ["import", "checkpoints", "d", "--out", "o"], ["demo"]])
+def test_quiet_and_verbose_work_after_the_command_too(argv):
+    """``epochscope render RUN --out x -q`` as the README's "-q silences progress bars" invites."""
+    parser = build_parser()
+    assert parser.parse_args([*argv, "-q"]).quiet is True
+    assert parser.parse_args([*argv, "--verbose"]).verbose is True
+    assert parser.parse_args(["-q", *argv]).quiet is True  # given before the command, as before
+    plain = parser.parse_args(argv)
+    assert plain.quiet is False and plain.verbose is False
+
+
 def test_info_describes_a_run(synthetic_run, capsys):
     assert main(["info", str(synthetic_run)]) == 0
     out = capsys.readouterr().out

@@ -67,6 +67,30 @@ def test_each_display_shows_itself_as_a_png_of_its_size(run_and_maps):
         assert pixels.std() > 10, f"{name}: an empty picture"  # something is drawn on the white page
 
 
+def _pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.mark.parametrize("user_style", ["dark_background", "ggplot"])
+def test_the_users_style_does_not_change_the_librarys_own_pictures(run_and_maps, user_style):
+    """A picture of the library's own is white: under a user's dark style its titles, axis labels
+    and class legend were drawn white on white (the legend's class names vanished)."""
+    import matplotlib.style
+
+    run, maps = run_and_maps
+    folder = Path(run.path).parent
+    plain = {name: _pixels(d._repr_png_()) for name, (d, _) in displays(run, maps).items()}
+    plain["network.gif"] = _pixels(epochscope.network_animation(run, folder / "net.gif", progress=False).read_bytes())
+    with matplotlib.style.context(user_style):
+        styled = {name: _pixels(d._repr_png_()) for name, (d, _) in displays(run, maps).items()}
+        gif = epochscope.network_animation(run, folder / f"net-{user_style}.gif", progress=False)
+        styled["network.gif"] = _pixels(gif.read_bytes())
+    for name, pixels in plain.items():
+        assert styled[name].shape == pixels.shape, name
+        assert np.array_equal(styled[name], pixels), f"{name}: drawn differently under the user's {user_style!r} style"
+
+
 def test_plot_returns_the_display_with_its_artists_on_an_off_screen_figure(run_and_maps):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -188,3 +212,47 @@ def test_drawing_leaves_the_users_matplotlib_state_as_it_was(tmp_path, backend, 
     else:
         assert not state["pyplot_loaded"]  # the library never imports pyplot
     assert (tmp_path / "net.gif").exists() and (tmp_path / "pics" / "timelapse.gif").exists()
+
+
+@pytest.fixture(scope="module")
+def other_run_and_maps(tmp_path_factory):
+    """A second run with another probe and test size, and its maps."""
+    run = epochscope.open_run(make_synthetic_run(tmp_path_factory.mktemp("o") / "run", n_probe=90, n_test=12,
+                                                 n_epochs=3))
+    return run, epochscope.embed(run, "hidden", method="pca", progress=False)
+
+
+def test_maps_of_another_run_are_refused_with_what_to_do(run_and_maps, other_run_and_maps):
+    run, maps = run_and_maps
+    other_run, other_maps = other_run_and_maps
+    calls = {
+        "ForgettingDisplay": lambda: epochscope.ForgettingDisplay.from_run(run, other_maps),
+        # Quality reads no probe label, and drew another run's quality under this run's accuracy.
+        "QualityDisplay": lambda: epochscope.QualityDisplay.from_run(run, other_maps),
+        "LayerEpochGrid": lambda: epochscope.LayerEpochGrid.from_run(run, [maps[0], other_maps]),
+        "MapDisplay": lambda: epochscope.MapDisplay.from_run(run, other_maps),
+        "Timelapse": lambda: epochscope.Timelapse.from_run(run, other_maps, progress=False),
+        "TrainTestMapDisplay": lambda: epochscope.TrainTestMapDisplay.from_run(other_run, maps[0]),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"another run.*epochscope\.embed\(run, 'hidden'\)") as info:
+            call()
+        assert "\n" not in str(info.value), name
+
+
+def test_test_points_of_another_run_are_refused(run_and_maps, other_run_and_maps, tmp_path):
+    run, maps = run_and_maps
+    # The same probe size, but no test set: maps with test points cannot be laid on it.
+    labels = run.labels
+    with epochscope.RunWriter.open(tmp_path / "bare", framework="synthetic", labels=labels,
+                                   class_names=run.class_names) as w:
+        w.declare_layer("hidden", (16,), 16, None)
+        for epoch in run.epochs:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("hidden", np.asarray(run.activations("hidden", epoch), np.float32))
+                ep.set_predictions(labels)
+    bare = epochscope.open_run(tmp_path / "bare")
+    with pytest.raises(ValueError, match=r"recorded no test set.*another run"):
+        epochscope.TrainTestMapDisplay.from_run(bare, maps[0])
+    with pytest.raises(ValueError, match=r"recorded no test set.*another run"):
+        epochscope.MapDisplay.from_run(bare, maps[0], test_points=True)

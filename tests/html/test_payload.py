@@ -148,3 +148,22 @@ def test_runs_without_images_have_no_thumbnails(tmp_path):
     run = open_run(make_report_run(tmp_path / "run", images=False, n_probe=40, n_test=8, n_epochs=2))
     p = build_payload(run, make_maps(run), layer="x", method="f")
     assert p["thumbnails"] is None
+
+
+def test_curves_carry_the_colours_of_the_static_pictures(report_run):
+    """Training blue and validation red as in curves.png, the quality curves as in quality.png:
+    the colours come from epochscope.colors, none is picked in the viewer by position."""
+    from epochscope.colors import CURVE_COLORS, QUALITY_COLORS
+
+    run, maps = report_run
+    p = build_payload(run, maps, layer="x", method="fake")
+    colors = p["metrics"]["colors"]
+    assert colors["accuracy"] == colors["loss"] == CURVE_COLORS["train"]
+    assert colors["val_accuracy"] == colors["val_loss"] == CURVE_COLORS["val"]
+    assert set(colors) == set(p["metrics"]["accuracy"]) | set(p["metrics"]["loss"])
+    quality = p["quality"]["colors"]
+    assert set(quality) == set(p["quality"]["series"])
+    for name, color in QUALITY_COLORS.items():
+        if name in quality:
+            assert quality[name] == color
+    assert len(set(quality.values())) == len(quality)  # one colour per curve of the chart

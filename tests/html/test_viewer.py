@@ -118,6 +118,29 @@ def test_class_names_stay_text(report_file, open_report):
     assert XSS_CLASS in r.page.inner_text("#legend")
 
 
+def test_curves_are_drawn_in_the_colours_of_curves_png(tmp_path, open_report):
+    from epochscope.colors import CURVE_COLORS, hex_to_rgb
+
+    # Metrics as a recorder writes them: probe and test accuracy come first in every row.
+    run = open_run(make_report_run(tmp_path / "run", recorded_accuracy=True))
+    r = open_report(write_report(run, make_maps(run), tmp_path / "r.html", layer="h", method="fake", test_hook=True))
+
+    def count(canvas: str, color: str) -> int:
+        rgb = [int(v) for v in (hex_to_rgb([color])[0] * 255).round()]
+        return r.js(f"""(() => {{ const c = document.getElementById('{canvas}'), g = c.getContext('2d');
+            const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+              if (Math.abs(d[i] - {rgb[0]}) + Math.abs(d[i + 1] - {rgb[1]}) + Math.abs(d[i + 2] - {rgb[2]}) < 30) n++;
+            return n; }})()""")
+
+    for canvas in ("curve-accuracy", "curve-loss"):  # training blue and validation red, as in curves.png
+        assert count(canvas, CURVE_COLORS["train"]) > 50, canvas
+        assert count(canvas, CURVE_COLORS["val"]) > 50, canvas
+    # The recorded test accuracy in the test set's colour, the probe accuracy in the probe's.
+    assert count("curve-accuracy", CURVE_COLORS["test"]) > 50
+    assert count("curve-accuracy", CURVE_COLORS["probe"]) > 50
+
+
 def test_curve_click_jumps_to_epoch(report_file, open_report):
     r = open_report(report_file)
     box = r.page.locator("#curve-loss").bounding_box()

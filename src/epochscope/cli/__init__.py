@@ -33,7 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    _add_quiet_verbose(parser)
     return parser
+
+
+def _add_quiet_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-q``/``-v`` after a command too (``epochscope render RUN --out x -q``), at every level of
+    subcommands. ``SUPPRESS`` leaves the value given before the command when none is given after."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                     help="no progress bars or log messages")
+                command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                     help="log details (debug level)")
+                _add_quiet_verbose(command)
 
 
 def _version() -> str:

@@ -1,10 +1,15 @@
 """The library's own off-screen canvas, and what every Display object shares.
 
 epochscope never touches the user's matplotlib state: it never calls ``matplotlib.use()``,
-never changes ``rcParams`` and never imports ``pyplot``. A figure made for a file or a
+never leaves ``rcParams`` changed and never imports ``pyplot``. A figure made for a file or a
 notebook is a bare :class:`matplotlib.figure.Figure` on its own Agg canvas, so it draws
 off-screen whatever backend the user runs, is not registered with pyplot (``plt.show()`` and
 ``plt.get_fignums()`` never see it) and is freed with its last reference.
+
+Such a figure is drawn with matplotlib's default settings (:func:`own_style`), not the
+user's: the library's pictures are white, and under a dark style their titles, labels and
+class legend would be white on white. The user's settings are put back as soon as the
+figure is drawn. A Display drawn into the user's own Axes follows the user's style.
 
 To draw into a window or a figure of your own, give a Display your axes:
 ``fig, ax = plt.subplots(); ConfusionDisplay.from_run(run).plot(ax=ax); plt.show()``.
@@ -20,19 +25,52 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .style import DPI
 
-__all__ = ["FigureDisplay", "FrameDisplay", "as_run", "figure_png", "figure_to_array", "new_figure", "png_bytes", "save_figure",
-           "save_png", "subfigure_at"]
+__all__ = ["FigureDisplay", "FrameDisplay", "as_run", "check_maps", "figure_png", "figure_to_array", "new_figure",
+           "own_style", "png_bytes", "save_figure", "save_png", "subfigure_at"]
 
 # zlib level 3: files within ~10 % of the default level's size at about half its encoding time.
 PNG_COMPRESS_LEVEL = 3
+
+
+_Plot = TypeVar("_Plot", bound=Callable[..., Any])
+
+
+@contextmanager
+def own_style() -> Iterator[None]:
+    """Draw with matplotlib's default settings inside the block; the user's settings (style,
+    ``rcParams``, their ``matplotlibrc``) are restored on exit, also after an error.
+
+    Costs ~4 ms, so it wraps a whole figure's drawing, never one frame of an animation
+    (artists keep the settings they were made with). Not for a figure of the user's.
+    """
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        yield
+
+
+def _in_own_style(plot: _Plot) -> _Plot:
+    """``plot(ax=None, ...)`` drawn in :func:`own_style` when it makes its own figure (no ``ax``)."""
+
+    @functools.wraps(plot)
+    def wrapper(self: Any, ax: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if ax is not None:
+            return plot(self, ax, *args, **kwargs)
+        with own_style():
+            return plot(self, None, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def as_run(run: Any):
@@ -41,6 +79,36 @@ def as_run(run: Any):
     from ..run import Run, open_run
 
     return run if isinstance(run, Run) else open_run(run)
+
+
+def check_maps(run: Any, maps: Any, *, test: bool = False) -> None:
+    """``ValueError`` unless ``maps`` were made from ``run``: one point per probe example of the
+    run, and epochs the run holds (and, with ``test``, when the maps carry test points, one per
+    test example of the run).
+
+    Maps carry no labels, so a Display colours them with the run's; maps of another run would be
+    drawn with the wrong classes, captions and accuracy. Every Display that takes maps asks here.
+    """
+    layer = getattr(maps, "layer", "hidden")
+    fix = f"these maps come from another run: make this run's with epochscope.embed(run, {layer!r})"
+    n_probe = run.manifest.probe_size
+    coords = getattr(maps, "coords", None)
+    n_points = np.shape(coords)[1] if coords is not None and np.ndim(coords) == 3 else None
+    if n_points != n_probe:
+        raise ValueError(f"maps of layer {layer!r}: expected one point per probe example of the run {run.path} "
+                         f"({n_probe}), got {n_points}; {fix}")
+    missing = sorted(set(int(e) for e in maps.epochs) - set(run.epochs))
+    if missing:
+        raise ValueError(f"maps of layer {layer!r} hold epochs {missing} that the run {run.path} does not have "
+                         f"(epochs: {', '.join(map(str, run.epochs)) or 'none'}); {fix}")
+    if test and getattr(maps, "test_coords", None) is not None:
+        n_test = np.shape(maps.test_coords)[1]
+        if not run.has_test:
+            raise ValueError(f"maps of layer {layer!r} hold {n_test} test points but the run {run.path} recorded "
+                             f"no test set; {fix}")
+        if n_test != run.manifest.test_size:
+            raise ValueError(f"maps of layer {layer!r}: expected one test point per test example of the run "
+                             f"{run.path} ({run.manifest.test_size}), got {n_test}; {fix}")
 
 
 def new_figure(figsize: tuple[float, float], *, dpi: float = DPI, facecolor: str = "white"):
@@ -64,7 +132,8 @@ def figure_png(fig) -> bytes:
     """``fig`` as PNG bytes at its own size and dpi, on white (works on any canvas: matplotlib
     renders PNGs with Agg whatever the figure's backend)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
+    with own_style():  # the user's savefig.* settings (bbox="tight", transparent) would change the picture
+        fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
     return buf.getvalue()
 
 
@@ -73,7 +142,8 @@ def save_figure(fig, path: str | Path) -> Path:
     temporary name renamed into place, so no half-written picture is ever left."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    fig.savefig(tmp, dpi=fig.dpi, facecolor="white")
+    with own_style():
+        fig.savefig(tmp, dpi=fig.dpi, facecolor="white")
     tmp.replace(path)
     return path
 
@@ -121,6 +191,11 @@ class FigureDisplay:
     not drawn yet), so a display left as the last expression of a notebook cell is shown.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "plot" in cls.__dict__:  # every Display's own figure is drawn in the library's style
+            cls.plot = _in_own_style(cls.__dict__["plot"])
+
     def plot(self, ax: Any = None) -> Any:  # pragma: no cover - every display defines it
         raise NotImplementedError
 
@@ -142,6 +217,12 @@ class FrameDisplay:
     def _frame(self) -> np.ndarray:  # pragma: no cover - every frame display defines it
         raise NotImplementedError
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "plot" in cls.__dict__:
+            cls.plot = _in_own_style(cls.__dict__["plot"])
+
+    @_in_own_style
     def plot(self, ax: Any = None) -> Any:
         """Show the frame on a new off-screen figure of its own size, or in ``ax``; returns ``self``.
 

@@ -22,7 +22,7 @@ import numpy as np
 from .. import analysis
 from ..colors import BAR_GREY, MUTED
 from . import style
-from .figure import FigureDisplay, as_run, new_figure, subfigure_at
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 from .mapplot import plot_map
 from .samples import as_images
 
@@ -46,12 +46,14 @@ class ForgettingDisplay(FigureDisplay):
     epoch: int
     images: np.ndarray | None = None
     subtitle: str = ""
+    n_epochs: int | None = None  # recorded epochs the events were counted over (None: not known)
 
     @classmethod
     def from_run(cls, run: Any, maps: Any, *, k: int = 10) -> ForgettingDisplay:
         """Events from ``run``'s probe predictions (:mod:`epochscope.analysis`); the map is ``maps``
         (the layer's :class:`~epochscope.Maps`) at its last epoch."""
         run = as_run(run)
+        check_maps(run, maps)
         events = analysis.forgetting_events(run)
         top = analysis.most_forgotten(run, k)
         images = None
@@ -64,7 +66,7 @@ class ForgettingDisplay(FigureDisplay):
         epoch = int(maps.epochs[-1])
         return cls(events=events, top=top, coords=np.asarray(maps.coords[-1]), labels=run.labels,
                    class_names=run.class_names, bounds=maps.bounds, epoch=epoch, images=images,
-                   subtitle=f"layer {maps.layer} · {maps.method}")
+                   subtitle=f"layer {maps.layer} · {maps.method}", n_epochs=len(run.epochs))
 
     def plot(self, ax: Any = None) -> ForgettingDisplay:
         """Draw on a new off-screen figure, or in the place of the Axes ``ax`` (its area holds
@@ -117,9 +119,13 @@ class ForgettingDisplay(FigureDisplay):
         self.hist_ax_.set_xticks(np.arange(len(counts)))
         self.hist_ax_.set_title("How often examples were forgotten", fontsize=style.FONT_SIZE)
         forgotten = int((self.events > 0).sum())
-        fig.suptitle(f"How learning moves: {forgotten} of {len(self.events)} probe examples were learned and "
-                     "forgotten again at least once" if forgotten else
-                     f"How learning moves: none of the {len(self.events)} probe examples was ever forgotten",
-                     fontsize=style.FONT_SIZE + 2, x=0.03, ha="left")
+        if self.n_epochs is not None and self.n_epochs < 2:  # right at one epoch, wrong at the next: needs two
+            headline = "How learning moves: one recorded epoch, so no forgetting can be seen yet (it takes two)"
+        elif forgotten:
+            headline = (f"How learning moves: {forgotten} of {len(self.events)} probe examples were learned and "
+                        "forgotten again at least once")
+        else:
+            headline = f"How learning moves: none of the {len(self.events)} probe examples was ever forgotten"
+        fig.suptitle(headline, fontsize=style.FONT_SIZE + 2, x=0.03, ha="left")
         self.figure_ = fig.get_figure(root=True)
         return self

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..colors import MUTED
 from . import style
-from .figure import FigureDisplay, as_run, new_figure, subfigure_at
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 from .mapplot import plot_map
 
 __all__ = ["LayerEpochGrid", "spread_epochs"]
@@ -78,6 +78,8 @@ class LayerEpochGrid(FigureDisplay):
         :class:`~epochscope.Maps` per layer, in row order (from :func:`epochscope.embed`: a Display
         never computes maps)."""
         run = as_run(run)
+        for layer_maps in maps:
+            check_maps(run, layer_maps)
         return cls.from_maps(maps, run.labels, run.class_names, epochs=epochs, n_columns=n_columns)
 
     def plot(self, ax: Any = None) -> LayerEpochGrid:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 from ..colors import MARKED_CURVE_COLORS, MARKER, MARKER_EDGE, diverging_rgb
 from ..network import MAX_LINEWIDTH, MIN_LINEWIDTH, NetworkHistory, NetworkSettings
 from .animate import OctreePalette, check_animation_path, palette_sample, write_animation
-from .figure import FigureDisplay, as_run, figure_to_array, new_figure, subfigure_at
+from .figure import FigureDisplay, as_run, figure_to_array, new_figure, own_style, subfigure_at
 from .style import DPI, FONT_SIZE, plain
 
 __all__ = ["NetworkDisplay", "NetworkFigure", "network_animation"]
@@ -130,10 +131,16 @@ class NetworkFigure:
     def __init__(self, history: NetworkHistory, metrics: dict[int, dict[str, Any]],
                  settings: NetworkSettings | None = None, *, figsize: tuple[float, float] = (12, 5),
                  figure: Any = None, animated: bool = True) -> None:
-        from matplotlib.collections import LineCollection
-
         self.history, self.settings, self.animated = history, settings or NetworkSettings(), animated
         self._own = figure is None
+        # Its own figure in the library's style; a figure of the user's keeps the user's (see figure.own_style).
+        with own_style() if self._own else nullcontext():
+            self._build(metrics, figsize, figure)
+
+    def _build(self, metrics: dict[int, dict[str, Any]], figsize: tuple[float, float], figure: Any) -> None:
+        from matplotlib.collections import LineCollection
+
+        history, animated = self.history, self.animated
         self.fig = new_figure(figsize, dpi=DPI) if figure is None else figure
         self.ax_curve = self.fig.add_axes((0.06, 0.17, 0.25, 0.70))
         self.ax_net = self.fig.add_axes((0.36, 0.12, 0.62, 0.80))

@@ -21,7 +21,7 @@ import numpy as np
 from ..colors import CURVE_COLORS, QUALITY_COLORS
 from . import style
 from .curves import metric_series
-from .figure import FigureDisplay, as_run, new_figure, subfigure_at
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 
 __all__ = ["QualityDisplay"]
 
@@ -63,7 +63,9 @@ class QualityDisplay(FigureDisplay):
     def from_run(cls, run: Any, maps: Any) -> QualityDisplay:
         """:meth:`from_maps` with the metrics rows of ``run``; ``maps`` are the layer's
         :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never computes them)."""
-        rows = {int(m.get("epoch", -1)): m for m in as_run(run).metrics}
+        run = as_run(run)
+        check_maps(run, maps)
+        rows = {int(m.get("epoch", -1)): m for m in run.metrics}
         return cls.from_maps(maps, [rows.get(int(e), {}) for e in maps.epochs])
 
     def plot(self, ax: Any = None) -> QualityDisplay:

@@ -91,6 +91,12 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     Raises the errors of :func:`check_render_options` before anything is drawn.
     """
     run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
+    from .figure import check_maps
+
+    # Before the first file, so a refused render writes nothing (the grid draws no test point).
+    check_maps(run, maps, test=True)
+    for one in layer_maps or []:
+        check_maps(run, one)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

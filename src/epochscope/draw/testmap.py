@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .figure import FrameDisplay, as_run
+from .figure import FrameDisplay, as_run, check_maps
 from .mapframe import MapFrameRenderer
 from .timelapse import _frame_index, map_subtitle
 
@@ -69,8 +69,10 @@ class TrainTestMapDisplay(FrameDisplay):
     def from_run(cls, run: Any, maps: Any, *, epoch: int | None = None) -> TrainTestMapDisplay:
         """:func:`train_test_map` of ``run`` and ``maps`` (the layer's :class:`~epochscope.Maps`,
         with test coordinates) at ``epoch`` (default: the last embedded)."""
+        run = as_run(run)
+        check_maps(run, maps, test=True)
         _, epoch = _frame_index(maps, epoch)
-        return cls(image=train_test_map(as_run(run), maps, epoch=epoch), epoch=epoch)
+        return cls(image=train_test_map(run, maps, epoch=epoch), epoch=epoch)
 
     def _frame(self) -> np.ndarray:
         return self.image

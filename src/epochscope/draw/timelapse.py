@@ -26,7 +26,7 @@ import numpy as np
 
 from .._progress import progress as progress_bar
 from .animate import check_animation_path, gif_bytes, write_animation
-from .figure import FrameDisplay, as_run, save_png
+from .figure import FrameDisplay, as_run, check_maps, save_png
 from .mapframe import MapFrameRenderer
 
 __all__ = ["MapDisplay", "Timelapse", "epoch_caption", "map_subtitle", "ease_steps"]
@@ -166,6 +166,7 @@ class Timelapse(FrameDisplay):
         are the layer's :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never
         computes them)."""
         run = as_run(run)
+        check_maps(run, maps, test=bool(kwargs.get("test_points")))
         return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
 
     def _frame(self) -> np.ndarray:
@@ -271,6 +272,7 @@ class MapDisplay(FrameDisplay):
         :class:`~epochscope.Maps`), with the run's classes and metrics; ``test_points`` lays the
         test set on it as gold stars. Raises ``ValueError`` for an epoch the maps do not hold."""
         run = as_run(run)
+        check_maps(run, maps, test=test_points)
         i, epoch = _frame_index(maps, epoch)
         trust = (getattr(maps, "quality", None) or {}).get("trustworthiness")
         caption = epoch_caption(_metrics_rows(run, [epoch])[0], trust[i] if trust is not None else None)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._errors import RunError
 from ..analysis import confusion_over_epochs, confusion_split, forgetting_events, most_forgotten
-from ..colors import class_colors_hex
+from ..colors import class_colors_hex, curve_colors
 from ..run import Run
 from .encode import pack_array, quantise_coords
 from .thumbnails import as_images, sprite_sheet
@@ -122,7 +122,7 @@ def build_payload(
         "confusionSplit": split,
         "confusionMissing": [int(k) for k in ((confusion_pred < 0) | (confusion_pred >= n_classes)).sum(axis=1)],
         "metrics": _metrics(run),
-        "quality": {"epochs": epochs, "series": {str(k): _floats(v) for k, v in dict(maps.quality).items()}},
+        "quality": _quality(epochs, maps.quality),
         "network": dict(network) if network else None,
     }
     events, ranked = _forgetting(run, n_probe)
@@ -214,12 +214,22 @@ def _metrics(run: Run) -> dict[str, Any]:
                 keys.append(k)
     series = {k: _floats([row.get(k, math.nan) if isinstance(row.get(k), (int, float)) else math.nan for row in rows])
               for k in keys}
+    accuracy = [k for k in keys if "acc" in k.lower()]
+    loss = [k for k in keys if "loss" in k.lower()]
     return {
         "epochs": [int(row.get("epoch", i)) for i, row in enumerate(rows)],
-        "accuracy": [k for k in keys if "acc" in k.lower()],
-        "loss": [k for k in keys if "loss" in k.lower()],
+        "accuracy": accuracy,
+        "loss": loss,
         "series": series,
+        # Each chart's colours as the static pictures draw them (epochscope.colors), by name.
+        "colors": {**curve_colors(accuracy), **curve_colors(loss)},
     }
+
+
+def _quality(epochs: list[int], quality: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """The map-quality curves, with their colours as quality.png draws them."""
+    series = {str(k): _floats(v) for k, v in dict(quality).items()}
+    return {"epochs": epochs, "series": series, "colors": curve_colors(list(series))}
 
 
 def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:

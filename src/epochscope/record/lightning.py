@@ -19,12 +19,17 @@ import dataclasses
 import logging
 from typing import Any
 
-from .._optional import require
-from ..metric_names import metric_name
-from ..run import open_run
-from .settings import RecorderCallback, RecordSettings
-from .torch import Recorder as TorchRecorder
-from .torch import find_modules, find_weights, select_torch_examples
+from .._optional import require, require_all
+
+# Before the PyTorch recorder is imported: without torch it would name the torch extra, and the
+# lightning extra is the one install that brings both.
+require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightning models")
+
+from ..metric_names import metric_name  # noqa: E402
+from ..run import open_run  # noqa: E402
+from .settings import RecorderCallback, RecordSettings  # noqa: E402
+from .torch import Recorder as TorchRecorder  # noqa: E402
+from .torch import find_modules, find_weights, select_torch_examples  # noqa: E402
 
 pl = require("lightning.pytorch", extra="lightning", purpose="recording Lightning models")
 

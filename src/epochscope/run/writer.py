@@ -127,10 +127,12 @@ class RunWriter:
     # -- state
     @property
     def manifest(self) -> Manifest:
+        """The run's :class:`~epochscope.Manifest` (layers declared so far included)."""
         return self._manifest
 
     @property
     def epochs(self) -> list[int]:
+        """The finished epochs on disk, ascending (what a reader of the run sees)."""
         return self.run.epochs
 
     @property

@@ -51,7 +51,7 @@ function renderChartBackground(ch) {
   g.fillText(String(ch.x0), m.l, c.height - 3 * dpr); g.fillText(String(ch.x1), m.l + W, c.height - 3 * dpr);
   g.textAlign = "left";
   ch.list.forEach((s, k) => {
-    g.strokeStyle = SERIES_COLORS[k % SERIES_COLORS.length]; g.lineWidth = 1.5 * dpr; g.beginPath();
+    g.strokeStyle = s.color; g.lineWidth = 1.5 * dpr; g.beginPath();
     let pen = false;
     s.xs.forEach((x, j) => {
       const v = s.values[j];
@@ -92,9 +92,10 @@ function jumpToEpoch(ep) {
 let charts = [];
 function buildCharts() {
   const M = DATA.metrics, Q = DATA.quality;
-  const pick = (keys) => keys.map((k) => ({ name: k, xs: M.epochs, values: M.series[k] }));
+  // Colours by name from the payload (epochscope.colors), as curves.png and quality.png draw them.
+  const pick = (keys) => keys.map((k) => ({ name: k, xs: M.epochs, values: M.series[k], color: M.colors[k] }));
   const quality = Object.keys(Q.series).filter((k) => Q.series[k].some((v) => v != null))
-    .map((k) => ({ name: k, xs: Q.epochs, values: Q.series[k] }));
+    .map((k) => ({ name: k, xs: Q.epochs, values: Q.series[k], color: Q.colors[k] }));
   charts = [
     makeChart($("curve-accuracy"), M.epochs, pick(M.accuracy), "no accuracy recorded"),
     makeChart($("curve-loss"), M.epochs, pick(M.loss), "no loss recorded"),
