@@ -15,6 +15,7 @@ __all__ = [
     "RunError",
     "NotARunError",
     "RunLockedError",
+    "StorageError",
     "MissingDependencyError",
     "unknown_name_message",
 ]
@@ -34,6 +35,13 @@ class NotARunError(RunError):
 
 class RunLockedError(RunError):
     """Another process is already writing to this run."""
+
+
+class StorageError(EpochscopeError, OSError):
+    """The file system refused a write or a read: the disk is full, the run is on a read-only
+    file system, or permission is missing. Not the caller's mistake and not damage in the run:
+    the message names the file and what to do (free space, copy the run somewhere writable).
+    Also an :class:`OSError`, so handlers written for those still catch it."""
 
 
 class MissingDependencyError(EpochscopeError, ImportError):
