@@ -177,7 +177,7 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     timings: dict[str, float] = {}
     if cache:
         t0 = time.perf_counter()
-        hit = load_maps(run, key)
+        hit = load_maps(run, key, quality=QUALITY_NAMES)
         if hit is not None:
             meta = hit["meta"]
             timings["cached"] = time.perf_counter() - t0
