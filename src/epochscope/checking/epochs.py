@@ -103,10 +103,17 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
         shown = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}"
         ctx.add("note", EPOCHS_DIR, f"recorded every {step} epochs ({shown})")
     elif len(steps) > 1:
-        missing = sorted(set(range(epochs[0], epochs[-1] + 1)) - set(epochs))
+        # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
+        gaps = [b - a for a, b in zip(epochs, epochs[1:])]
+        step = min(set(gaps), key=lambda d: (-gaps.count(d), d))
+        regular = all((e - epochs[0]) % step == 0 for e in epochs)
+        expected = range(epochs[0], epochs[-1] + 1, step if regular else 1)
+        missing = sorted(set(expected) - set(epochs))
         shown = epoch_spans(missing) if len(missing) <= 200 else f"{len(missing)} epochs"
-        ctx.add("warning", EPOCHS_DIR, f"epochs {shown} missing between {epochs[0]} and {epochs[-1]} (recorded "
-                "without them, or their folders were deleted); readers and pictures use the epochs that are there")
+        usual = f", recorded every {step} epochs otherwise" if regular and step > 1 else ""
+        ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (len(missing) > 1)} {shown} missing between {epochs[0]} and "
+                f"{epochs[-1]} (recorded without {'them' if len(missing) > 1 else 'it'}, or deleted{usual}); readers and "
+                "pictures use the epochs that are there")
     if epochs[0] != 0:
         ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
 
