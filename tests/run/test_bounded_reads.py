@@ -11,7 +11,6 @@ import struct
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from epochscope import RunError, check_run, open_run
@@ -19,7 +18,7 @@ from epochscope.cli import main
 
 
 def npy_header(shape, descr="<f4") -> bytes:
-    text = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple(shape)!r}, }}"
     text += " " * (63 - (len(text) + 10) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode()
 
