@@ -55,6 +55,7 @@ __all__ = [
     "read_text",
     "save_npy_atomic",
     "storage_error",
+    "storage_failure",
     "storage_hint",
     "write_json_atomic",
 ]
@@ -87,7 +88,14 @@ def storage_error(err: OSError, path: Path | str, doing: str = "write") -> Stora
     >>> str(storage_error(OSError(28, "No space left on device"), "runs/x/manifest.json"))
     'cannot write runs/x/manifest.json: No space left on device (the disk is full: free space ...)'
     """
-    return StorageError(err.errno, f"cannot {doing} {path}: {err.strerror or err} ({storage_hint(err)})")
+    return storage_failure(err, f"cannot {doing} {path}: {err.strerror or err} ({storage_hint(err)})")
+
+
+def storage_failure(err: OSError, message: str) -> StorageError:
+    """A :class:`~epochscope.StorageError` saying ``message`` (its ``str``), with ``err``'s errno and file name."""
+    failure = StorageError(message)
+    failure.errno, failure.filename = err.errno, err.filename
+    return failure
 
 
 def storage_hint(err: OSError) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import RunError, StorageError
+from .._errors import RunError
 from .fileio import (
     fsync_dir,
     is_storage_error,
@@ -29,6 +29,7 @@ from .fileio import (
     load_npy,
     save_npy_atomic,
     storage_error,
+    storage_failure,
     storage_hint,
     write_json_atomic,
 )
@@ -533,9 +534,9 @@ class EpochBuilder:
         if not is_storage_error(err):
             return err
         self.discard()
-        return StorageError(err.errno, f"cannot write epoch {self.epoch} into {self.writer.path} ({path.name}): "
-                                       f"{err.strerror or err}; {storage_hint(err)}. The epoch was discarded; every "
-                                       "finished epoch is kept and recording into this folder again resumes after them")
+        return storage_failure(err, f"cannot write epoch {self.epoch} into {self.writer.path} ({path.name}): "
+                                    f"{err.strerror or err}; {storage_hint(err)}. The epoch was discarded; every "
+                                    "finished epoch is kept and recording into this folder again resumes after them")
 
     def set_predictions(self, predicted: np.ndarray, *, split: str = "probe") -> None:
         """Store the predicted class of every example (``-1`` where unknown)."""
