@@ -95,25 +95,32 @@ def check_epochs(ctx: CheckContext, agree: Agreement) -> None:
 
 
 def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
+    """Gaps between epochs: a regular stride is a note, an irregular gap a warning (never a problem).
+
+    Works from the gaps alone, never from the range of numbers (epochs may be iteration counts in
+    the billions).
+    """
     if not epochs:
         return
-    steps = {b - a for a, b in zip(epochs, epochs[1:])}
-    if len(steps) == 1 and steps != {1}:
-        (step,) = steps
+    gaps = [b - a for a, b in zip(epochs, epochs[1:])]
+    if gaps and len(set(gaps)) == 1 and gaps[0] != 1:
         shown = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}"
-        ctx.add("note", EPOCHS_DIR, f"recorded every {step} epochs ({shown})")
-    elif len(steps) > 1:
+        ctx.add("note", EPOCHS_DIR, f"recorded every {gaps[0]} epochs ({shown})")
+    elif len(set(gaps)) > 1:
         # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
-        gaps = [b - a for a, b in zip(epochs, epochs[1:])]
         step = min(set(gaps), key=lambda d: (-gaps.count(d), d))
         regular = all((e - epochs[0]) % step == 0 for e in epochs)
-        expected = range(epochs[0], epochs[-1] + 1, step if regular else 1)
-        missing = sorted(set(expected) - set(epochs))
-        shown = epoch_spans(missing) if len(missing) <= 200 else f"{len(missing)} epochs"
+        unit = step if regular else 1
+        holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(epochs, epochs[1:]) if b - a > unit]
+        count = sum(n for _, _, n in holes)
+        parts = []
+        for lo, hi, n in holes[:20]:
+            parts.append(str(lo) if n == 1 else f"{lo}..{hi}" if unit == 1 else f"{n} epochs from {lo} to {hi}")
+        shown = ", ".join(parts) + (f" and {len(holes) - 20} more gaps" if len(holes) > 20 else "")
         usual = f", recorded every {step} epochs otherwise" if regular and step > 1 else ""
-        ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (len(missing) > 1)} {shown} missing between {epochs[0]} and "
-                f"{epochs[-1]} (recorded without {'them' if len(missing) > 1 else 'it'}, or deleted{usual}); readers and "
-                "pictures use the epochs that are there")
+        ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (count > 1)} {shown} missing between {epochs[0]} and {epochs[-1]} "
+                f"(recorded without {'them' if count > 1 else 'it'}, or deleted{usual}); readers and pictures use the "
+                "epochs that are there")
     if epochs[0] != 0:
         ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
 
