@@ -191,3 +191,10 @@ def test_a_two_epoch_run_may_lose_its_damaged_last_epoch_without_force(tmp_path)
     (run / "epochs/000001/predictions.npy").write_bytes(b"\x93NUMPY")
     report = check_run(run, repair=True)
     assert report.refused is None and open_run(run).epochs == [0]
+
+
+def test_the_plan_names_files_of_others_that_go_with_a_dropped_epoch(synthetic_run):
+    (synthetic_run / "epochs/000004/metrics.json").write_text("{")
+    (synthetic_run / "epochs/000004/notes.txt").write_text("a user's note")
+    (action,) = check_run(synthetic_run).actions
+    assert action.path == "epochs/000004" and action.what.endswith("; with it notes.txt, not epochscope's)")

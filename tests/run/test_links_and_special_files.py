@@ -197,3 +197,14 @@ def test_every_array_read_is_bounded_by_the_shape_the_manifest_declares(syntheti
     np.save(synthetic_run / "epochs/000002/predictions.npy", np.zeros(10**6, np.int64))
     with pytest.raises(RunError, match=r"predictions\.npy: shape \(1000000,\), expected \(120,\)"):
         open_run(synthetic_run).predictions(2)
+
+
+def test_a_lock_that_is_a_second_name_of_another_file_is_never_written(synthetic_run, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("important")
+    (synthetic_run / ".lock").unlink()
+    os.link(victim, synthetic_run / ".lock")
+    with pytest.raises(RunError, match=r"\.lock: a second name \(hard link\) of another file"):
+        RunWriter.open(synthetic_run, framework="synthetic", labels=np.arange(120) % 3, class_names=NAMES,
+                       test_labels=np.arange(30) % 3)
+    assert victim.read_text() == "important"

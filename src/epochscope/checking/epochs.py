@@ -263,7 +263,12 @@ def plan_drops(ctx: CheckContext) -> set[int]:
         folder = ctx.layout.epoch_dir(epoch)
         shown = "; ".join(r.removeprefix(ctx.rel(folder) + "/") for r in reasons[:3])
         more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
-        ctx.plan(folder, f"damaged trailing epoch {epoch} ({shown}{more})")
+        # Everything in the folder goes with it: say so for files epochscope did not write.
+        foreign = sorted(f.path.removeprefix(ctx.rel(folder) + "/") for f in ctx.findings
+                         if f.epoch == epoch and f.path.startswith(ctx.rel(folder) + "/")
+                         and ("unknown file" in f.message or "a link" in f.message))
+        also = f"; with it {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}, not epochscope's" if foreign else ""
+        ctx.plan(folder, f"damaged trailing epoch {epoch} ({shown}{more}{also})")
     middle = sorted(set(ctx.damaged) - dropped)
     if middle:
         ctx.unrepairable.append(

@@ -63,10 +63,12 @@ class RunLock:
             if is_storage_error(err):
                 raise storage_error(err, self.path, "lock the run at") from err
             raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
             os.close(fd)
-            raise RunError(f"{self.path}: not a regular file; it is where epochscope keeps its lock. Remove it and "
-                           "run again")
+            what = "a second name (hard link) of another file" if stat.S_ISREG(st.st_mode) else "not a regular file"
+            raise RunError(f"{self.path}: {what}; it is where epochscope keeps its lock and writes its process id. "
+                           "Remove it and run again")
         fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
