@@ -13,7 +13,7 @@ import pytest
 
 import epochscope
 from epochscope import RunError, check_run, open_run
-from epochscope.record.core import Reducer, RecordingSession, reduction_description
+from epochscope.record.core import RecordingSession, Reducer, reduction_description
 from epochscope.record.settings import RecordSettings, Reduction
 from epochscope.run.manifest import inputs_fingerprint
 
