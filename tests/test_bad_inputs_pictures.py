@@ -71,7 +71,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def assert_one_line_error(rc: int, err: str, command: str, pattern: str) -> None:
-    assert rc == 1, err
+    assert rc == 2, err  # the user's input (1 is for the environment: disk, permissions)
     lines = err.strip().splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{err}"
     assert lines[0].startswith(f"epochscope {command}: error: "), lines[0]
@@ -465,7 +465,7 @@ def test_umap_draws_a_one_class_probe(umap_smallest) -> None:
 
 def test_too_few_examples_for_pca_does_not_mention_n_neighbors(tmp_path: Path, capsys) -> None:
     rc, _, err = cli(capsys, "embed", make_two_examples(tmp_path), "--method", "pca")
-    assert rc == 1 and "needs at least 3" in err
+    assert rc == 2 and "needs at least 3" in err
     assert "n_neighbors" not in err
 
 

@@ -8,7 +8,7 @@ import epochscope
 
 PUBLIC = [
     "EpochscopeError", "LayerInfo", "Manifest", "Maps", "MissingDependencyError", "NotARunError", "RecordSettings", "Reduction",
-    "Run", "RunError", "RunLockedError", "RunWriter", "SCHEMA_VERSION", "__version__", "check_run", "embed",
+    "Run", "RunError", "RunLockedError", "RunWriter", "SCHEMA_VERSION", "StorageError", "__version__", "check_run", "embed",
     "encode_labels", "import_chainer", "import_checkpoints", "load_dataset", "network_animation", "open_run",
     "render", "report", "show_report", "stratified_probe",
     # The pictures as Display objects (from_run(...), plot(ax=None), shown inline in a notebook).

@@ -22,6 +22,7 @@ from ._errors import (
     NotARunError,
     RunError,
     RunLockedError,
+    StorageError,
 )
 from ._version import __version__
 from .record.labels import encode_labels
@@ -74,6 +75,7 @@ __all__ = [
     "Run",
     "RunError",
     "RunLockedError",
+    "StorageError",
     "RunWriter",
     "SamplesDisplay",
     "Timelapse",

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +49,8 @@ DAMAGE = [
      "epochs/000002/probe/" + KEY, r"holds Python objects \(dtype object\); epochscope never loads pickled data"),
     ("float predictions", lambda r: _save(r / "epochs/000002/predictions.npy", np.zeros(120)),
      "epochs/000002/predictions.npy", r"dtype float64, expected int64"),
-    ("predictions out of range", lambda r: _save(r / "epochs/000002/predictions.npy", np.full(120, 7)),
-     "epochs/000002/predictions.npy", r"predicted classes range 7\.\.7, expected -1\.\.2 \(3 class names\)"),
+    ("predictions below -1", lambda r: _save(r / "epochs/000002/predictions.npy", np.full(120, -5)),
+     "epochs/000002/predictions.npy", r"predicted classes range -5\.\.-5, expected -1 \(unknown\) or a class index"),
     ("labels of the wrong length", lambda r: _save(r / "probe/labels.npy", np.zeros(119, np.int64)),
      "probe/labels.npy", r"shape \(119,\), expected \(120,\)"),
     ("probe inputs of the wrong shape", lambda r: _save(r / "probe/inputs.npy", np.zeros((120, 64), np.float16)),
@@ -60,18 +59,12 @@ DAMAGE = [
      "epochs/000002/weights.npz", r"unreadable archive .*truncated or corrupted"),
     ("float64 weights", lambda r: np.savez(r / "epochs/000002/weights.npz", w=np.zeros(3)),
      "epochs/000002/weights.npz", r"arrays that are not float32: w \(float64\)"),
-    ("weights missing in one epoch", lambda r: (r / "epochs/000002/weights.npz").unlink(),
-     "epochs/000002/weights.npz", r"missing \(epochs from 0 on recorded weights\)"),
     ("metrics not JSON", lambda r: (r / "epochs/000002/metrics.json").write_text('{"epoch": 2, "loss": '),
      "epochs/000002/metrics.json", r"unreadable JSON \(JSONDecodeError"),
     ("metrics a list", lambda r: (r / "epochs/000002/metrics.json").write_text("[1, 2]"),
      "epochs/000002/metrics.json", r"expected a JSON object \(one metrics row\), got list"),
-    ("metrics of another epoch", lambda r: (r / "epochs/000002/metrics.json").write_text('{"epoch": 3}'),
-     "epochs/000002/metrics.json", r'"epoch" is 3, expected 2 \(the folder\'s epoch\)'),
     ("metrics missing", lambda r: (r / "epochs/000002/metrics.json").unlink(),
      "epochs/000002/metrics.json", r"missing \(the epoch's metrics row\)"),
-    ("an epoch in the middle deleted", lambda r: shutil.rmtree(r / "epochs/000002"),
-     "epochs", r"epochs are not contiguous: 2 missing between 0 and 4"),
     ("manifest garbage", lambda r: (r / MANIFEST_FILE).write_bytes(b"\x00\xff garbage"),
      MANIFEST_FILE, r"unreadable JSON"),
     ("manifest from a newer version",

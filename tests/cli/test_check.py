@@ -21,7 +21,7 @@ def test_cli_exit_status_and_json(synthetic_run, capsys):
     assert main(["check", str(synthetic_run), "--repair", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and doc["epochs"] == [0, 1, 2, 3] and doc["actions"][0]["done"]
-    assert main(["check", str(synthetic_run.parent / "nope")]) == 1
+    assert main(["check", str(synthetic_run.parent / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
 
 

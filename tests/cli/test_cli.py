@@ -42,7 +42,7 @@ def test_info_describes_a_run(synthetic_run, capsys):
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path, capsys):
-    assert main(["info", str(tmp_path)]) == 1
+    assert main(["info", str(tmp_path)]) == 2  # the user's input: exit status 2 (1 is for the environment)
     err = capsys.readouterr().err
     assert err.startswith("epochscope info: error:") and "manifest.json is missing" in err and "Traceback" not in err
 

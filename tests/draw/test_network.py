@@ -142,7 +142,7 @@ def test_cli_network(tmp_path, synthetic_run):
                  "--reference", "initial", "--figsize", "6", "3", "--fps", "4"]) == 0
     frames = gif_frames(out)
     assert len(frames) == 5 and frames[0].shape == (300, 600, 3)
-    assert main(["-q", "network", str(synthetic_run), "--out", str(tmp_path / "x.gif"), "--shape", "4", "9", "3"]) == 1
+    assert main(["-q", "network", str(synthetic_run), "--out", str(tmp_path / "x.gif"), "--shape", "4", "9", "3"]) == 2
 
 
 def test_the_display_shows_the_animation_frame(synthetic_run):

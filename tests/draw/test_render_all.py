@@ -91,7 +91,7 @@ def test_cli_render(two_layer_run, tmp_path, capsys):
         assert gif.info["duration"] == 250
     frame = np.asarray(Image.open(out / "frames" / "epoch_003.png").convert("RGB")).astype(float)
     assert (np.linalg.norm(frame - [255, 215, 0], axis=2) < 40).sum() > 100  # test stars on the frames
-    assert main(["render", str(two_layer_run), "--out", str(out), "--layer", "nope", "--method", "pca"]) == 1
+    assert main(["render", str(two_layer_run), "--out", str(out), "--layer", "nope", "--method", "pca"]) == 2  # the user's input
     assert "layer 'nope' not found" in capsys.readouterr().err
 
 

@@ -145,7 +145,8 @@ def test_snapshots_with_pickled_objects_are_refused(tmp_path):
     with open(root / "snapshot_epoch_1", "wb") as fh:
         np.savez(fh, **{"updater/model:main/predictor/l1/W": np.zeros((3, 4)),
                         "updater/model:main/predictor/l1/extra": np.array([{"a": 1}], dtype=object)})
-    with pytest.raises(RunError, match="unreadable snapshot"):
+    with pytest.raises(RunError, match=r"snapshot_epoch_1 \(array 'updater/model:main/predictor/l1/extra'\): holds "
+                                        r"Python objects \(dtype object\); epochscope never loads pickled data"):
         import_chainer(root, tmp_path / "run")
 
 
@@ -155,4 +156,20 @@ def test_cli_import_chainer(tmp_path):
     result = build_result_dir(tmp_path / "result", epochs=(1, 2))
     assert main(["-q", "import", "chainer", str(result), "--out", str(tmp_path / "run")]) == 0
     assert open_run(tmp_path / "run").epochs == [1, 2]
-    assert main(["-q", "import", "chainer", str(tmp_path / "nope"), "--out", str(tmp_path / "run2")]) == 1
+    # A folder that does not exist is the user's input: exit status 2 (1 is for the environment).
+    assert main(["-q", "import", "chainer", str(tmp_path / "nope"), "--out", str(tmp_path / "run2")]) == 2
+
+
+def test_iteration_numbered_snapshots_past_a_million_are_all_imported(tmp_path, caplog):
+    """Issue 14, kind 7: before, "imported 3 snapshots" and the run held 1 (names past 999,999 were never listed)."""
+    import logging
+
+    root = tmp_path / "result"
+    root.mkdir()
+    for it in (999_000, 1_000_000, 2_500_000):
+        save_npz(root / f"snapshot_iter_{it}", {f"predictor/{link}/{p}": a for link, (w, b) in weights_at(it % 7).items()
+                                                for p, a in (("W", w), ("b", b))})
+    caplog.set_level(logging.INFO, logger="epochscope")
+    run = open_run(import_chainer(root, tmp_path / "run"))
+    assert run.epochs == [999_000, 1_000_000, 2_500_000] and "imported 3 snapshots" in caplog.text
+    assert run.weights(2_500_000)["l3.bias"][0] == 2_500_000 % 7

@@ -28,15 +28,16 @@ from epochscope.run.layout import (
 )
 
 
-@pytest.mark.parametrize("epoch", [0, 1, 9, 10, 42, 99_999, 999_999])
+@pytest.mark.parametrize("epoch", [0, 1, 9, 10, 42, 99_999, 999_999, 1_000_000, 1_200_000, 10**12])
 def test_epoch_name_rule_round_trips(epoch):
     name = epoch_name(epoch)
-    assert re.fullmatch(r"\d{6}", name) and int(name) == epoch
+    assert re.fullmatch(r"\d{6,}", name) and int(name) == epoch
     assert parse_epoch_name(name) == epoch
+    assert parse_partial_epoch_name(partial_epoch_name(epoch, 4711)) == (epoch, 4711)
 
 
-@pytest.mark.parametrize("name", ["7", "00007", "0000007", "00000a", ".partial-000007-42", "000007.tmp",
-                                  " 000007", "", "-00007"])
+@pytest.mark.parametrize("name", ["7", "00007", "0000007", "01000000", "00000a", ".partial-000007-42", "000007.tmp",
+                                  " 000007", "", "-00007", "\u0661\u0662\u0663\u0664\u0665\u0666"])
 def test_other_names_are_not_epochs(name):
     assert parse_epoch_name(name) is None
 
@@ -122,3 +123,27 @@ def test_unsafe_keys_are_refused_before_a_path_is_built(tmp_path, key):
     if isinstance(key, str):
         with pytest.raises(RunError, match="not a safe file name"):
             layer_file(tmp_path, "probe", key)
+
+
+def test_any_non_negative_epoch_is_listed_and_read_back(tmp_path):
+    """Issue 14, kind 7: epochs from 1,000,000 on were written and never listed (iteration-numbered snapshots)."""
+    path = tmp_path / "run"
+    epochs = [5, 999_999, 1_000_000, 2_000_000, 10**9]
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch in epochs:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.full((2, 2), epoch % 1000))
+                ep.set_metrics({"loss": 1.0})
+        assert w.next_epoch == 10**9 + 1
+    run = open_run(path)
+    assert run.epochs == epochs  # in number order, though "1000000" sorts before "999999" as text
+    assert [m["epoch"] for m in run.metrics] == epochs
+    assert run.activations("h", 2_000_000)[0, 0] == 2_000_000 % 1000
+    from epochscope import check_run
+
+    report = check_run(path)
+    assert report.ok and report.epochs == tuple(epochs), str(report)
+    (path / "epochs" / ".partial-1000001-999999").mkdir()
+    assert any(f.path == "epochs/.partial-1000001-999999" and "unfinished epoch 1000001" in f.message
+               for f in check_run(path).warnings)

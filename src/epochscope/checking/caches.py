@@ -10,7 +10,6 @@ longer holds makes its entry stale.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from .._errors import RunError
 from ..maps.cache import maps_cache_dir, scan_entries
-from ..run.fileio import load_npz, read_npy_header
+from ..run.fileio import load_npz, open_checked, read_json, read_npy_header
 from ..run.layout import is_temporary, temporary_pid
 from ..run.lock import pid_alive
 from ..run.reader import Run
@@ -34,16 +33,19 @@ def check_caches(ctx: CheckContext, dropped: set[int]) -> None:
     ``dropped``: the epochs this repair drops; an entry built from one of them goes too.
     """
     folder = ctx.layout.cache_dir
-    if not folder.is_dir():
-        return
+    if folder.is_symlink() or not folder.is_dir():
+        return  # a link in the cache's place is reported with the run's root, never followed
     run = Run(ctx.root)
     maps_dir = maps_cache_dir(run)
-    for kind in sorted(folder.iterdir()):
-        if kind == maps_dir and kind.is_dir() and not kind.is_symlink():
+    for entry in ctx.entries(folder):
+        kind = folder / entry.name
+        if entry.is_symlink():
+            ctx.link(kind, "in the cache", belongs=False)
+        elif kind == maps_dir and entry.is_dir(follow_symlinks=False):
             _check_maps(ctx, run, dropped)
-        elif kind.is_dir() and not is_temporary(kind.name):
-            for entry in sorted(kind.iterdir()):
-                _check_unknown_kind_entry(ctx, entry, dropped)
+        elif entry.is_dir(follow_symlinks=False) and not is_temporary(entry.name):
+            for inner in ctx.entries(kind):
+                _check_unknown_kind_entry(ctx, kind / inner.name, dropped)
         else:
             _check_unknown_kind_entry(ctx, kind, dropped)
 
@@ -75,14 +77,28 @@ def _check_unknown_kind_entry(ctx: CheckContext, entry: Path, dropped: set[int])
         pid = temporary_pid(entry.name)
         ctx.leftover(entry, "partial cache entry", live=pid is not None and pid_alive(pid))
         return
-    files = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
-    if not files:
+    if entry.is_symlink():
+        ctx.link(entry, "in the cache", belongs=False)
+        return
+    broken, stale = [], []
+    if entry.is_dir():
+        files = []
+        for top, folders, names in os.walk(entry):  # links to folders are listed, never descended into
+            for name in sorted(folders + names):
+                path = Path(top) / name
+                if path.is_symlink():
+                    broken.append(f"{ctx.rel(path)}: a link (not followed; repair removes the link, not its target)")
+                elif name in names:
+                    files.append(path)
+        files.sort()
+    else:
+        files = [entry]
+    if not files and not broken:
         ctx.add("warning", entry, "empty cache entry (recomputed when needed)")
         ctx.plan(entry, "empty cache entry")
         return
-    broken, stale = [], []
     for path in files:
-        error, doc = _read_cache_file(path)
+        error, doc = _read_cache_file(ctx, path)
         if error:
             broken.append(f"{ctx.rel(path)}: {error}")
         if isinstance(doc, dict):
@@ -109,20 +125,21 @@ def _stale_reasons(ctx: CheckContext, doc: dict[str, Any], dropped: set[int]) ->
             yield f"built from damaged epoch{'s' * (len(doomed) > 1)} {epoch_spans(doomed)}, which repair drops"
 
 
-def _read_cache_file(path: Path) -> tuple[str | None, Any]:
+def _read_cache_file(ctx: CheckContext, path: Path) -> tuple[str | None, Any]:
     """``(error, parsed JSON)`` for one cache file; files of unknown kinds are accepted as they are."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            with open(path, "rb") as fh:
+            with open_checked(path, root=ctx.root) as fh:
                 read_npy_header(fh, os.fstat(fh.fileno()).st_size, path.name)
         elif suffix == ".npz":
-            load_npz(path)
+            load_npz(path, root=ctx.root)
         elif suffix == ".json":
-            with open(path, encoding="utf-8") as fh:
-                return None, json.load(fh)
+            return None, read_json(path, root=ctx.root)
+        else:
+            open_checked(path, root=ctx.root).close()  # a regular file, not a FIFO or device
     except RunError as err:
-        return strip_where(str(err), path.name), None
+        return strip_where(strip_where(str(err), path), path.name), None
     except (OSError, ValueError, RecursionError) as err:
         return f"unreadable ({type(err).__name__}: {err})", None
     return None, None

@@ -1,5 +1,5 @@
 """Checks of the files at the run's root: the manifest, the probe and test sets, the
-projection matrices, and leftovers or unknown names beside them.
+projection matrices, and leftovers, links or unknown names beside them.
 
 Every path comes from :mod:`epochscope.run.layout`; the manifest is read by the run's own
 reader, so the checker accepts exactly what readers accept.
@@ -7,12 +7,20 @@ reader, so the checker accepts exactly what readers accept.
 
 from __future__ import annotations
 
-import os
-
 from .._errors import NotARunError, RunError
-from ..run.fileio import read_npy_header
-from ..run.layout import MANIFEST_FILE, ROOT_NAMES, SPLIT_FILES, SPLITS, is_temporary
+from ..run.layout import (
+    CACHE_DIR,
+    EPOCHS_DIR,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    REDUCTIONS_DIR,
+    ROOT_NAMES,
+    SPLIT_FILES,
+    SPLITS,
+    is_temporary,
+)
 from ..run.reader import Run
+from .agreement import Agreement
 from .context import CheckContext, strip_where
 
 __all__ = ["check_manifest", "check_run_files"]
@@ -24,6 +32,9 @@ def check_manifest(ctx: CheckContext) -> bool:
     Raises :class:`NotARunError` when the folder holds nothing of a run.
     """
     root, layout = ctx.root, ctx.layout
+    if layout.manifest.is_symlink():
+        ctx.link(layout.manifest, "where the manifest belongs", belongs=True)
+        return False
     if not layout.manifest.exists():
         if not layout.epochs_dir.is_dir() and not layout.split_dir("probe").is_dir():
             raise NotARunError(
@@ -39,40 +50,83 @@ def check_manifest(ctx: CheckContext) -> bool:
     try:
         ctx.manifest = Run(root).manifest
     except RunError as err:
-        ctx.add("problem", MANIFEST_FILE, strip_where(str(err), layout.manifest))
+        ctx.add("problem", MANIFEST_FILE, strip_where(ctx.rel_text(str(err)), layout.manifest))
         return False
-    for p in sorted(root.iterdir()):
-        if is_temporary(p.name):
-            ctx.leftover(p, "temporary file", live=ctx.writer is not None)
-        elif p.name not in ROOT_NAMES:
-            ctx.add("warning", p, "unknown file or folder in the run (ignored; not removed by repair)")
+    for entry in ctx.entries(root):
+        path = root / entry.name
+        if is_temporary(entry.name):
+            ctx.leftover(path, "temporary file", live=ctx.writer is not None)
+        elif entry.is_symlink() and entry.name == CACHE_DIR:
+            ctx.link(path, "where the run's cache belongs (maps are neither read nor written through it: they are "
+                     "computed again)", belongs=False)
+        elif entry.is_symlink():
+            belongs = entry.name in ROOT_NAMES
+            ctx.link(path, f"where the run's {entry.name} belongs" if belongs else "in the run", belongs=belongs)
+        elif entry.name not in ROOT_NAMES:
+            ctx.add("warning", path, "unknown file or folder in the run (ignored; not removed by repair)")
+        elif entry.name == LOCK_FILE and not entry.is_file(follow_symlinks=False):
+            ctx.add("problem", path, "not a regular file; it is where epochscope keeps its writer lock: remove it")
+        elif entry.name in (EPOCHS_DIR, REDUCTIONS_DIR, *SPLITS) and not entry.is_dir(follow_symlinks=False):
+            ctx.add("problem", path, "a file where a folder of the run belongs")
     return True
 
 
-def check_run_files(ctx: CheckContext) -> None:
+def check_run_files(ctx: CheckContext, agree: Agreement) -> None:
     """The probe and test labels and kept inputs against the manifest, then the projection matrices."""
     m, layout = ctx.manifest, ctx.layout
-    labels = ctx.array(layout.labels("probe"), (m.probe_size,), ("int64",),
-                       f"probe labels: one int64 class per probe example, {m.probe_size}", load=True)
-    ctx.classes(layout.labels("probe"), labels, 0, "labels")
-    if m.has_probe_inputs:
-        ctx.array(layout.inputs("probe"), (m.probe_size, *(m.input_shape or ())), ("float16",),
-                  "probe inputs kept for thumbnails")
-    if m.test_size:
-        labels = ctx.array(layout.labels("test"), (m.test_size,), ("int64",),
-                           f"test labels: one int64 class per test example, {m.test_size}", load=True)
-        ctx.classes(layout.labels("test"), labels, 0, "labels")
-        if m.has_test_inputs:
-            ctx.array(layout.inputs("test"), (m.test_size, *(m.input_shape or ())), ("float16",),
-                      "test inputs kept for thumbnails")
+    n_classes = len(m.class_names)
+    beyond: dict[str, int] = {}  # labels file -> its highest class, when the class names do not reach it
+    for split, n in (("probe", m.probe_size), ("test", m.test_size)):
+        if split == "test" and not n:
+            continue
+        folder = layout.split_dir(split)
+        if folder.is_symlink():
+            continue  # reported with the root's entries
+        size = agree.declare(f"{split}_size", n, f"{split}_size")
+        path = layout.labels(split)
+        what = f"{split} labels: one int64 class per {split} example, {n}"
+        header = ctx.header(path, what)
+        if header is not None:
+            agree.observe(path, header, (n,), (size,), what)
+            if ctx.dtype_is(path, header, ("int64",), what):
+                labels = ctx.values(path, header)
+                if labels is not None and labels.size:
+                    lo, hi = int(labels.min()), int(labels.max())
+                    if lo < 0:
+                        ctx.add("problem", path, f"labels range {lo}..{hi}, expected 0..{n_classes - 1} "
+                                                 f"({n_classes} class names)")
+                    elif hi >= n_classes:
+                        beyond[ctx.rel(path)] = hi
+        has_inputs = m.has_probe_inputs if split == "probe" else m.has_test_inputs
+        if has_inputs:
+            shape = tuple(m.input_shape or ())
+            fields = (size, *(agree.declare(f"input_shape[{i}]", s, f"input_shape[{i}]") for i, s in enumerate(shape)))
+            path = layout.inputs(split)
+            what = f"{split} inputs kept for thumbnails"
+            header = ctx.header(path, what)
+            if header is not None:
+                ctx.dtype_is(path, header, ("float16",), what)
+                agree.observe(path, header, (n, *shape), fields, what)
+    if beyond:
+        top = max(beyond.values())
+        ctx.classes_short = True
+        ctx.add("problem", MANIFEST_FILE,
+                f"class_names lists {n_classes} classes, but {' and '.join(beyond)} hold classes up to {top}; "
+                f"manifest.json was edited or damaged: it needs at least {top + 1} class names (no epoch is removed "
+                "for this)")
+        ctx.unrepairable.append(f"manifest.json: class_names needs at least {top + 1} names; repair never rewrites "
+                                "the manifest")
     for split in SPLITS:
         folder = layout.split_dir(split)
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
             continue
-        for p in sorted(folder.iterdir()):
-            if is_temporary(p.name):
+        for entry in ctx.entries(folder):
+            p = folder / entry.name
+            if is_temporary(entry.name):
                 ctx.leftover(p, "temporary file", live=ctx.writer is not None)
-            elif p.name not in SPLIT_FILES or (split == "test" and not m.test_size):
+            elif entry.is_symlink():
+                ctx.link(p, "in the run", belongs=entry.name in SPLIT_FILES)
+            elif entry.name not in SPLIT_FILES or (split == "test" and not m.test_size):
                 ctx.add("warning", p, "unknown file (ignored; not removed by repair)")
     _check_reductions(ctx)
 
@@ -83,25 +137,29 @@ def _check_reductions(ctx: CheckContext) -> None:
     for info in ctx.manifest.layers:
         if info.reduction and "project" in str(info.reduction.get("method", "")):
             expected[ctx.layout.reduction(info.key).name] = info
-    present = {p.name: p for p in sorted(folder.iterdir())} if folder.is_dir() else {}
+    listed = ctx.entries(folder) if folder.is_dir() and not folder.is_symlink() else []
+    present = {e.name: e for e in listed}
     for name, info in expected.items():
         path = folder / name
         if name not in present:
             ctx.add("warning", path, f"missing projection matrix of layer '{info.name}'; a resumed recording "
                     "draws it again from the seed in the manifest")
             continue
-        ctx.array(path, None, ("float32",), f"projection matrix of layer '{info.name}'")
-        try:
-            with open(path, "rb") as fh:
-                shape, _, _ = read_npy_header(fh, os.fstat(fh.fileno()).st_size, name)
-            if len(shape) != 2 or shape[1] != info.width:
-                ctx.add("problem", path, f"shape {shape}, expected (n, {info.width}) "
-                        f"(projection of layer '{info.name}' to {info.width} values)")
-        except (RunError, OSError):
-            pass  # already reported by array()
-    for name, p in present.items():
+        what = f"projection matrix of layer '{info.name}'"
+        header = ctx.header(path, what)
+        if header is None:
+            continue
+        ctx.dtype_is(path, header, ("float32",), what)
+        if len(header.shape) != 2 or header.shape[1] != info.width:
+            ctx.add("problem", path, f"shape {header.shape}, expected (n, {info.width}) "
+                    f"(projection of layer '{info.name}' to {info.width} values)")
+    for name, entry in present.items():
+        p = folder / name
         if is_temporary(name):
             ctx.leftover(p, "temporary file", live=ctx.writer is not None)
+        elif entry.is_symlink():
+            if name not in expected:
+                ctx.link(p, "among the projection matrices", belongs=False)
         elif name not in expected:
             ctx.add("note", p, "projection matrix of no recorded layer (a layer recorded before the "
                     "run's manifest was updated, or a reduction that was later turned off)")

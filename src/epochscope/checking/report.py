@@ -39,13 +39,17 @@ class Finding:
 
 @dataclass(frozen=True)
 class RepairAction:
-    """One change that ``repair=True`` makes (``done``) or would make (not ``done``)."""
+    """One change that ``repair=True`` makes (``done``) or would make (not ``done``);
+    ``refused`` says why it was left undone when repair met a reason not to."""
 
     path: str
     what: str
     done: bool = False
+    refused: str = ""
 
     def __str__(self) -> str:
+        if self.refused:
+            return f"left {self.path}: {self.what} ({self.refused})"
         return f"{'removed' if self.done else 'would remove'} {self.path}: {self.what}"
 
 
@@ -62,6 +66,8 @@ class CheckReport:
     unrepairable : damage that repair leaves alone on purpose, with what to do about it.
     repaired : whether ``repair=True`` was asked for (and the actions were carried out).
     writer : the live process writing the run right now (``"pid 123"``), or ``None``.
+    refused : why repair changed nothing (a plan that would remove most of the run's epochs
+        needs ``force=True``), or ``None``.
     """
 
     path: Path
@@ -71,6 +77,7 @@ class CheckReport:
     unrepairable: tuple[str, ...] = ()
     repaired: bool = False
     writer: str | None = None
+    refused: str | None = None
 
     @property
     def problems(self) -> list[Finding]:
@@ -103,8 +110,11 @@ class CheckReport:
             lines.append(f"being written right now by {self.writer}")
         lines += [f"  {f}" for f in self.findings]
         if self.actions:
-            lines.append("repair:" if self.repaired else "`epochscope check RUN --repair` would:")
+            done = self.repaired and not self.refused
+            lines.append("repair:" if done else "`epochscope check RUN --repair` would:")
             lines += [f"  {a}" for a in self.actions]
+        if self.refused:
+            lines.append(f"repair refused: {self.refused}")
         lines += [f"not repaired: {u}" for u in self.unrepairable]
         return "\n".join(lines)
 

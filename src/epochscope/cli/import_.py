@@ -31,13 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_chainer(args: argparse.Namespace) -> int:
     from ..importers.chainer import import_chainer
+    from . import echo
 
-    print(import_chainer(args.result_dir, args.out, progress=not args.quiet))
+    echo(import_chainer(args.result_dir, args.out, progress=not args.quiet))
     return 0
 
 
 def run_checkpoints(args: argparse.Namespace) -> int:
     from ..importers.checkpoints import import_checkpoints
+    from . import echo
 
-    print(import_checkpoints(args.folder, args.out, metrics=args.metrics, progress=not args.quiet))
+    echo(import_checkpoints(args.folder, args.out, metrics=args.metrics, progress=not args.quiet))
     return 0

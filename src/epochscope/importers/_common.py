@@ -18,7 +18,9 @@ import csv
 import json
 import logging
 import math
+import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import numpy as np
 
 from .._errors import RunError
 from ..metric_names import metric_value, normalise_metrics
+from ..run.fileio import read_text
 
 log = logging.getLogger("epochscope")
 
@@ -71,17 +74,14 @@ def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
     (Lightning's CSV logger writes train and validation figures on separate rows).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"metrics: no such file {path}; give a CSV or JSON file of per-epoch metrics")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: unreadable metrics file ({err})") from err
+    text = read_text(path, what="metrics file")  # a regular file of bounded size, or a RunError naming it
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
-        except ValueError as err:
-            raise RunError(f"{path}: not valid JSON ({err})") from err
+        except (ValueError, RecursionError) as err:
+            raise RunError(f"{path}: not valid JSON ({type(err).__name__}: {err})") from err
         if isinstance(data, Mapping):
             columns = {k: v for k, v in data.items() if isinstance(v, list)}
             n = max((len(v) for v in columns.values()), default=0)
@@ -91,7 +91,10 @@ def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
         else:
             raise RunError(f"{path}: expected a list of per-epoch objects or an object of columns, got {type(data).__name__}")
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as err:
+            raise RunError(f"{path}: not a valid CSV file ({err})") from err
     return rows_by_epoch(rows, where=str(path))
 
 
@@ -137,30 +140,57 @@ def write_imported_run(out: str | Path, *, framework: str, frames: Iterable[tupl
     """Write ``(epoch, weights, metrics)`` frames, in the order given, into a new run at ``out``.
 
     The class names come from the first frame's weights; the probe is a placeholder (see the
-    module doc). ``out`` must not hold a run already.
+    module doc). ``out`` must not exist or be an empty folder.
+
+    All or nothing: the run is written into a hidden folder beside ``out``
+    (``.NAME.tmp-PID``) and renamed to ``out`` only when every frame is in, so a failed or
+    interrupted import leaves nothing behind, and running it again needs no other option.
     """
     from .._progress import progress as bar
-    from ..run import RunWriter
+    from ..run import RunWriter, open_run
 
     out = Path(out)
+    _check_out(out)
     frames = iter(frames)
     try:
         first = next(frames)
     except StopIteration:
         raise RunError("no snapshots to import") from None
     classes = output_classes(first[1])
-    writer = RunWriter.open(out, framework=framework, labels=np.zeros(1, np.int64), class_names=classes,
-                            info={**info, "probe": PLACEHOLDER_PROBE}, resume=False)
-    count = 0
-    with writer:
-        for epoch, weights, metrics in bar(_chain_first(first, frames), desc="importing", enabled=progress, total=total):
-            with writer.epoch(epoch) as ep:
-                ep.set_weights(weights)
-                ep.set_predictions(np.full(1, -1))
-                ep.set_metrics(metrics)
-            count += 1
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        count = 0
+        with RunWriter.open(staging, framework=framework, labels=np.zeros(1, np.int64), class_names=classes,
+                            info={**info, "probe": PLACEHOLDER_PROBE}, resume=False) as writer:
+            for epoch, weights, metrics in bar(_chain_first(first, frames), desc="importing", enabled=progress,
+                                               total=total):
+                with writer.epoch(epoch) as ep:
+                    ep.set_weights(weights)
+                    ep.set_predictions(np.full(1, -1))
+                    ep.set_metrics(metrics)
+                count += 1
+        held = len(open_run(staging).epochs)
+        if held != count:  # every frame must be listed and read back
+            raise RunError(f"importing into {out}: wrote {count} snapshots but the run lists {held}; nothing was kept")
+        _check_out(out)  # still free: nobody created it meanwhile
+        if out.is_dir():
+            out.rmdir()  # empty (checked): a folder cannot be renamed onto another on every platform
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     log.info("imported %d snapshots into %s", count, out)
     return out
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be new or an empty folder (an import never writes into or over another run)."""
+    if out.is_symlink() or out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a folder; give a new folder for the imported run (--out)")
+    if out.is_dir() and any(out.iterdir()):
+        what = "already holds a run" if (out / "manifest.json").exists() else "is not empty"
+        raise RunError(f"{out}: {what}; give a new folder for the imported run (--out), or delete this one first")
 
 
 def _chain_first(first, rest):

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from .._errors import RunError
 from ..metric_names import metric_value
+from ..run.fileio import load_npz, npz_members, read_text
 from ._common import rows_by_epoch, snapshot_number, write_imported_run
 
 __all__ = ["import_chainer", "read_chainer_snapshot"]
@@ -102,16 +102,29 @@ def read_chainer_snapshot(path: str | os.PathLike[str]) -> dict[str, np.ndarray]
     (5, 4)
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            keys = _model_keys(names)
-            if not keys:
-                raise RunError(f"{path}: holds no model weights (no '.../W' arrays; keys: {names[:8]})")
-            weights = {_torch_name(stripped): np.asarray(npz[key], dtype=np.float32) for key, stripped in keys}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise RunError(f"{path}: unreadable snapshot ({err}); expected a numpy zip file saved by Chainer") from err
+    # Through the checked reader: each array's declared size is checked against what the archive
+    # can hold before anything is allocated, and only the model's arrays are read (not the optimizer's).
+    names = _members(path)
+    keys = _model_keys(names)
+    if not keys:
+        raise RunError(f"{path}: holds no model weights (no '.../W' arrays; keys: {names[:8]})")
+    arrays = _load(path, [key for key, _ in keys])
+    weights = {_torch_name(stripped): np.asarray(arrays[key], dtype=np.float32) for key, stripped in keys}
     return _forward_order(weights)
+
+
+def _members(path: Path) -> list[str]:
+    try:
+        return npz_members(path, follow_links=True)
+    except RunError as err:
+        raise RunError(f"{err}; expected a numpy zip file saved by Chainer") from err
+
+
+def _load(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    try:
+        return load_npz(path, members=keys, follow_links=True)
+    except RunError as err:
+        raise RunError(f"{err}; expected a numpy zip file saved by Chainer") from err
 
 
 def _model_keys(names: list[str]) -> list[tuple[str, str]]:
@@ -158,9 +171,10 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
         log.info("%s: no log file, so the run gets no metrics", path.parent)
         return []
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: unreadable Chainer log ({err}); expected the JSON list LogReport writes") from err
+        rows = json.loads(read_text(path, what="Chainer log"))
+    except (ValueError, RecursionError) as err:
+        raise RunError(f"{path}: unreadable Chainer log ({type(err).__name__}: {err}); expected the JSON list "
+                       "LogReport writes") from err
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise RunError(f"{path}: expected a JSON list of objects (Chainer's LogReport), got {type(rows).__name__}")
     return rows
@@ -169,30 +183,38 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 def _find_snapshots(folder: Path) -> list[_Snapshot]:
     found = []
     for path in folder.iterdir():
-        if not path.is_file() or path.name == "log":
+        if not path.is_file() or path.name == "log":  # is_file: regular files (and links to them) only
             continue
         parsed = snapshot_number(path.name)
-        if parsed is None or not zipfile.is_zipfile(path):
+        if parsed is None or not _is_zip(path):
             continue
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                files = set(npz.files)
-                if not _model_keys(list(files)):
-                    log.info("%s: no model weights inside, skipped", path.name)
-                    continue
-                epoch = _int_key(npz, files, "updater/iterator:main/epoch")
-                iteration = _int_key(npz, files, "updater/iteration")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise RunError(f"{path}: unreadable snapshot ({err})") from err
-        found.append(_Snapshot(path, parsed[0], parsed[1], epoch, iteration))
+        files = _members(path)
+        if not _model_keys(files):
+            log.info("%s: no model weights inside, skipped", path.name)
+            continue
+        counters = _load(path, [k for k in (_EPOCH_KEY, _ITERATION_KEY) if k in files])
+        found.append(_Snapshot(path, parsed[0], parsed[1], _int_key(counters, _EPOCH_KEY),
+                               _int_key(counters, _ITERATION_KEY)))
     return found
 
 
-def _int_key(npz: Any, files: set[str], key: str) -> int | None:
-    if key not in files:
+_EPOCH_KEY = "updater/iterator:main/epoch"
+_ITERATION_KEY = "updater/iteration"
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
+
+
+def _int_key(arrays: dict[str, np.ndarray], key: str) -> int | None:
+    if key not in arrays:
         return None
-    value = metric_value(npz[key])
-    return None if value is None else int(value)
+    value = metric_value(arrays[key])
+    return None if value is None or isinstance(value, float) and not np.isfinite(value) else int(value)
 
 
 def _order(snapshots: list[_Snapshot], rows: list[dict[str, Any]]) -> tuple[list[tuple[int, _Snapshot]], str]:

@@ -131,16 +131,23 @@ def _as_run(run: Run | str | os.PathLike[str]) -> Run:
     raise TypeError(f"run must be a Run or the path of a run directory, got {type(run).__name__}")
 
 
-def _choose_epochs(run: Run, epochs: Sequence[int] | None) -> list[int]:
+def _choose_epochs(run: Run, layer: str, epochs: Sequence[int] | None) -> list[int]:
     available = run.epochs
     if not available:
         raise RunError(f"{run.path} holds no finished epoch yet; record at least one before embedding")
+    held = run.layer_epochs(layer)  # a layer added when the run was resumed is held from then on
     if epochs is None:
-        return available
+        if not held:
+            raise RunError(f"layer '{layer}': no epoch of {run.path} holds its outputs; nothing can be embedded")
+        return held
     chosen = sorted({int(e) for e in epochs})
     missing = [e for e in chosen if e not in set(available)]
     if missing:
         raise ValueError(f"epochs {missing} are not in the run {run.path} (epochs {available[0]}..{available[-1]})")
+    lacking = [e for e in chosen if e not in set(held)]
+    if lacking:
+        raise ValueError(f"epochs {lacking}: layer '{layer}' has no outputs there (it is held at epochs "
+                         f"{held[0] if held else '-'}..{held[-1] if held else '-'}, added when the run was resumed?)")
     if not chosen:
         raise ValueError("epochs must name at least one epoch (or be None for all)")
     return chosen
@@ -177,13 +184,13 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
         layer = run.layers[0]
     run.layer_info(layer)  # ValueError listing the recorded layers
     settings = method_settings(method, options)
-    requested = _choose_epochs(run, epochs)
+    requested = _choose_epochs(run, layer, epochs)
     params = settings.params()
     key = cache_key(run, layer, method, params, requested)
     timings: dict[str, float] = {}
     if cache:
         t0 = time.perf_counter()
-        hit = load_maps(run, key)
+        hit = load_maps(run, key, quality=QUALITY_NAMES)
         if hit is not None:
             meta = hit["meta"]
             timings["cached"] = time.perf_counter() - t0

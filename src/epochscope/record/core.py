@@ -40,12 +40,15 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import StorageError
 from ..metric_names import RESERVED, normalise_metrics
 from ..run import RunWriter
+from ..run.manifest import inputs_fingerprint
 from .labels import encode_labels
 from .settings import REDUCE_METHODS, RecordSettings, Reduction
 
-__all__ = ["REDUCE_METHODS", "EpochRecording", "RecordingSession", "Reducer", "Reduction", "predicted_classes"]
+__all__ = ["REDUCE_METHODS", "EpochRecording", "RecordingSession", "Reducer", "Reduction", "predicted_classes",
+           "reduction_description"]
 
 log = logging.getLogger("epochscope")
 
@@ -82,6 +85,19 @@ class Reducer:
         if self.matrix is not None:
             x = x @ self.matrix
         return x
+
+
+def reduction_description(shape: tuple[int, ...], settings: Reduction) -> dict[str, Any] | None:
+    """What :class:`Reducer` would store for an output of ``shape`` (its ``description``), without
+    drawing a projection matrix: how a resume checks its settings against the run before training."""
+    flat = int(np.prod(shape)) if shape else 1
+    pool = settings.method == "pool" and len(shape) >= 2 and flat > settings.max_width
+    pooled = shape[0] if pool else flat
+    project = settings.method != "none" and pooled > settings.max_width
+    if not (pool or project):
+        return None
+    steps = (["pool"] if pool else []) + (["project"] if project else [])
+    return {"method": "+".join(steps), "from": flat, "to": settings.width if project else pooled, "seed": settings.seed}
 
 
 def predicted_classes(outputs: np.ndarray | None, n: int) -> np.ndarray:
@@ -159,6 +175,10 @@ class RecordingSession:
         self.reduction = settings.reduction
         keep = (settings.keep_inputs and probe_inputs is not None
                 and int(np.prod(np.shape(probe_inputs)[1:])) <= self.max_input_values)
+        # A resume on other examples is refused: the run keeps a fingerprint of the inputs it was recorded on.
+        fingerprints = {split: inputs_fingerprint(x) for split, x, y in (("probe", probe_inputs, labels),
+                                                                          ("test", test_inputs, test))
+                        if x is not None and y is not None}
         self.writer = RunWriter.open(
             settings.run_dir,
             framework=framework,
@@ -169,13 +189,20 @@ class RecordingSession:
             test_inputs=np.asarray(test_inputs) if keep and test_inputs is not None and test is not None else None,
             info=info,
             resume=settings.resume,
+            fingerprints=fingerprints,
         )
+        try:  # a resume that leaves out a layer or reduces one otherwise is refused now, before training
+            self.writer.check_layers(self.layers, lambda info: reduction_description(info.output_shape, self.reduction))
+        except BaseException:
+            self.writer.close()
+            raise
         self._reducers: dict[str, Reducer] = {}
+        self._after_skipped = 0  # epochs left out on a full disk (on_disk_full="skip") keep their numbers
         self.started = time.time()
 
     @property
     def next_epoch(self) -> int:
-        return self.writer.next_epoch
+        return max(self.writer.next_epoch, self._after_skipped)
 
     @property
     def path(self) -> str:
@@ -215,6 +242,16 @@ class EpochRecording:
             self._predictions["test"] = np.full(len(session.test_labels), -1, np.int64)
         self._t0 = time.perf_counter()
         self.committed = False
+        #: the disk was full and ``on_disk_full="skip"``: this epoch is left out (nothing more is written)
+        self.skipped = False
+
+    def _disk_full(self, err: StorageError) -> None:
+        """The epoch could not be written (the builder has discarded it): raise, or leave it out and go on."""
+        if self.session.settings.on_disk_full != "skip":
+            raise err
+        self.skipped = True
+        self.session._after_skipped = max(self.session._after_skipped, self.epoch + 1)
+        log.warning("%s. Epoch %d is left out and training goes on (on_disk_full='skip').", err, self.epoch)
 
     def __enter__(self) -> EpochRecording:
         return self
@@ -229,6 +266,15 @@ class EpochRecording:
                   model_outputs: np.ndarray | None) -> None:
         """Store one batch: ``layer_outputs[layer]`` is ``(b, *shape)`` channel-first,
         ``model_outputs`` the model's ``(b, n_classes)`` logits or probabilities (or None)."""
+        if self.skipped:
+            return
+        try:
+            self._add_batch(split, start, layer_outputs, model_outputs)
+        except StorageError as err:
+            self._disk_full(err)
+
+    def _add_batch(self, split: str, start: int, layer_outputs: Mapping[str, np.ndarray],
+                   model_outputs: np.ndarray | None) -> None:
         b = None
         for layer, out in layer_outputs.items():
             out = np.asarray(out)
@@ -272,8 +318,16 @@ class EpochRecording:
         name (Lightning's ``step``), stored as given. ``weights`` follow the adapter contract
         (PyTorch layout; see the module docstring).
         """
-        if self.committed:
+        if self.committed or self.skipped:
             return self.epoch
+        try:
+            return self._commit(metrics, weights, counters)
+        except StorageError as err:
+            self._disk_full(err)
+            return self.epoch
+
+    def _commit(self, metrics: Mapping[str, Any] | None, weights: Mapping[str, np.ndarray] | None,
+                counters: Mapping[str, float | int] | None) -> int:
         s = self.session
         unknown = sorted(set(counters or {}) - RESERVED)
         if unknown:

@@ -26,6 +26,8 @@ __all__ = ["OPTION_NAMES", "REDUCE_METHODS", "RecordSettings", "RecorderCallback
            "settings_from_options", "with_options_signature"]
 
 REDUCE_METHODS = ("project", "pool", "none")
+#: What a recorder does when the disk is full while it writes an epoch (see RecordSettings.on_disk_full).
+ON_DISK_FULL = ("raise", "skip")
 
 
 def _count(name: str, value: Any, *, minimum: int, what: str) -> int:
@@ -124,6 +126,10 @@ class RecordSettings:
     keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
     seed : seed of the probe subset and of the projection matrix.
     resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+    on_disk_full : ``"raise"`` (default): a full disk while an epoch is written raises
+        :class:`~epochscope.StorageError`, which stops training with that one message;
+        ``"skip"``: the epoch is left out with a warning and training goes on (a later epoch
+        is recorded once there is space again). Finished epochs are kept either way.
 
     Raises ``TypeError``/``ValueError`` naming the parameter, what was expected, what was
     given and what to do.
@@ -145,6 +151,7 @@ class RecordSettings:
     keep_inputs: bool = True
     seed: int = 0
     resume: bool = True
+    on_disk_full: str = "raise"
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalised values are set once, here
@@ -181,6 +188,9 @@ class RecordSettings:
         put(self, "seed", _count("seed", self.seed, minimum=0, what="a seed >= 0"))
         for name in ("keep_inputs", "resume"):
             put(self, name, _flag(name, getattr(self, name)))
+        if self.on_disk_full not in ON_DISK_FULL:
+            raise ValueError(f"on_disk_full: expected one of {', '.join(map(repr, ON_DISK_FULL))}, got "
+                             f"{self.on_disk_full!r}; 'raise' stops training on a full disk, 'skip' leaves the epoch out")
         self.reduction  # noqa: B018  (checks reduce/max_width/reduced_width together)
 
     @property

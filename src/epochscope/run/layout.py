@@ -92,9 +92,9 @@ EPOCH_FILES = frozenset({*SPLITS, *PREDICTIONS_FILES.values(), WEIGHTS_FILE, MET
 ROOT_NAMES = frozenset({MANIFEST_FILE, LOCK_FILE, *SPLITS, REDUCTIONS_DIR, EPOCHS_DIR, CACHE_DIR})
 
 _EPOCH_DIGITS = 6
-_EPOCH_NAME = re.compile(r"\d{6}")
+_EPOCH_NAME = re.compile(r"[0-9]{6,}")
 _PARTIAL_PREFIX = ".partial-"
-_PARTIAL_EPOCH = re.compile(r"\.partial-(\d{6})-(\d+)(?:-.*)?")
+_PARTIAL_EPOCH = re.compile(r"\.partial-([0-9]{6,})-([0-9]+)(?:-.*)?")
 _TRAILING_PID = re.compile(r"[-.](?:tmp-)?(\d+)$")
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,80}")
 
@@ -103,10 +103,13 @@ _SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,80}")
 
 
 def epoch_name(epoch: int) -> str:
-    """The folder name of a finished epoch: six digits, zero-padded.
+    """The folder name of a finished epoch: at least six digits, zero-padded.
 
-    >>> epoch_name(7)
-    '000007'
+    Any non-negative number has a name (an iteration-numbered snapshot may be epoch 1,200,000),
+    and :func:`parse_epoch_name` reads every one back.
+
+    >>> epoch_name(7), epoch_name(1_200_000)
+    ('000007', '1200000')
     """
     epoch = int(epoch)
     if epoch < 0:
@@ -117,12 +120,17 @@ def epoch_name(epoch: int) -> str:
 def parse_epoch_name(name: str) -> int | None:
     """The epoch number of a finished epoch's folder name, or ``None`` for any other name.
 
-    The inverse of :func:`epoch_name`: ``parse_epoch_name(epoch_name(e)) == e``.
+    The inverse of :func:`epoch_name`: ``parse_epoch_name(epoch_name(e)) == e`` for every
+    ``e >= 0``, and only the names :func:`epoch_name` writes are accepted (``"0000007"`` is
+    not epoch 7: two folders must never name one epoch).
 
-    >>> parse_epoch_name("000007"), parse_epoch_name(".partial-000007-42"), parse_epoch_name("7")
-    (7, None, None)
+    >>> parse_epoch_name("000007"), parse_epoch_name("1200000"), parse_epoch_name(".partial-000007-42")
+    (7, 1200000, None)
     """
-    return int(name) if _EPOCH_NAME.fullmatch(name) else None
+    if not _EPOCH_NAME.fullmatch(name):
+        return None
+    epoch = int(name)
+    return epoch if epoch_name(epoch) == name else None
 
 
 def partial_epoch_name(epoch: int, pid: int, tag: str = "") -> str:
@@ -287,16 +295,21 @@ class RunLayout:
         return self.epochs_dir / partial_epoch_name(epoch, pid, tag)
 
     def finished_epochs(self) -> list[int]:
-        """The epochs whose folders were renamed into place, ascending (``[]`` without an epochs folder)."""
+        """The epochs whose folders were renamed into place, ascending (``[]`` without an epochs folder).
+
+        A link among the epochs is not an epoch (it is never followed; the checker reports it).
+        """
         folder = self.epochs_dir
-        if not folder.is_dir():
+        try:
+            entries = list(os.scandir(folder)) if not folder.is_symlink() else []
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        found = ((parse_epoch_name(p.name), p) for p in folder.iterdir())
-        return sorted(e for e, p in found if e is not None and p.is_dir())
+        found = ((parse_epoch_name(e.name), e) for e in entries)
+        return sorted(epoch for epoch, e in found if epoch is not None and e.is_dir(follow_symlinks=False))
 
     def partial_epoch_dirs(self) -> list[Path]:
         """The ``.partial-*`` folders among the epochs (epochs being written, or left by a killed writer)."""
         folder = self.epochs_dir
-        if not folder.is_dir():
+        if not folder.is_dir() or folder.is_symlink():
             return []
         return sorted(p for p in folder.iterdir() if p.name.startswith(_PARTIAL_PREFIX))

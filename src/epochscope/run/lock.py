@@ -8,11 +8,17 @@ there are no advisory locks: writers take none and a single writer is the user's
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
-from .._errors import RunLockedError
+from .._errors import RunError, RunLockedError
+from .fileio import is_storage_error, storage_error
 from .layout import RunLayout
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 __all__ = ["RunLock", "lock_holder", "pid_alive"]
 
@@ -38,12 +44,32 @@ class RunLock:
         return self._fh is not None
 
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`~epochscope.RunLockedError` naming the process that holds it."""
+        """Take the lock, or raise :class:`~epochscope.RunLockedError` naming the process that holds it.
+
+        The lock file is opened without following a link and must be a regular file: a ``.lock``
+        that links elsewhere (or is a FIFO) is refused with :class:`~epochscope.RunError`, never
+        written through. A read-only run raises :class:`~epochscope.StorageError`.
+        """
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
             return
-        fh = open(self.path, "a+")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _NONBLOCK, 0o644)
+        except OSError as err:
+            if err.errno in (errno.ELOOP, errno.EMLINK) or self.path.is_symlink():
+                raise RunError(f"{self.path}: a link (to {os.readlink(self.path)}), not the lock file epochscope "
+                               "writes; epochscope never writes through a link. Delete the link and run again") from err
+            if is_storage_error(err):
+                raise storage_error(err, self.path, "lock the run at") from err
+            raise
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            os.close(fd)
+            what = "a second name (hard link) of another file" if stat.S_ISREG(st.st_mode) else "not a regular file"
+            raise RunError(f"{self.path}: {what}; it is where epochscope keeps its lock and writes its process id. "
+                           "Remove it and run again")
+        fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -54,10 +80,13 @@ class RunLock:
                 f"{self.path.parent} is being written by another process ({holder}); "
                 "wait for it to finish or record into another folder"
             ) from err
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+        except OSError:
+            pass  # the lock is held; naming the holder is a courtesy a full disk may refuse
         self._fh = fh
 
     def release(self) -> None:
@@ -81,14 +110,18 @@ def lock_holder(root: str | os.PathLike[str]) -> str | None:
     lock file. ``None`` also where the platform has no advisory locks.
     """
     lock = RunLayout(Path(root)).lock
-    if not lock.is_file():
+    if lock.is_symlink() or not lock.is_file():
         return None
     try:
         import fcntl
     except ImportError:  # Windows: writers take no lock there
         return None
     try:
-        with open(lock, encoding="utf-8", errors="replace") as fh:
+        fd = os.open(lock, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        with os.fdopen(fd, encoding="utf-8", errors="replace") as fh:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:

@@ -8,14 +8,17 @@ epoch folders (see :mod:`epochscope.run.layout`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .._errors import RunError, unknown_name_message
 from .layout import MANIFEST_FILE, check_key, layer_key
 
-__all__ = ["SCHEMA_VERSION", "LayerInfo", "Manifest", "layer_key"]
+__all__ = ["SCHEMA_VERSION", "LayerInfo", "Manifest", "inputs_fingerprint", "layer_key"]
 
 #: The version of the run directory's layout and manifest that this epochscope writes and reads.
 SCHEMA_VERSION = 1
@@ -69,6 +72,9 @@ class Manifest:
     has_test_inputs: bool = False
     created: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    #: ``{"probe": ..., "test": ...}``: :func:`inputs_fingerprint` of the examples the run was
+    #: recorded on, so a resume on other examples is refused (absent when none were given).
+    fingerprints: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -119,8 +125,38 @@ class Manifest:
                 has_test_inputs=bool(d.get("has_test_inputs", False)),
                 created=str(d.get("created", "")),
                 info=dict(d.get("info") or {}),
+                fingerprints={str(k): str(v) for k, v in dict(d.get("fingerprints") or {}).items()},
                 schema_version=version,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RunError(f"{where}: malformed manifest ({type(err).__name__}: {err})") from err
 
+
+
+#: How many input values :func:`inputs_fingerprint` reads at most (about 4 million: 30 ms of hashing).
+FINGERPRINT_VALUES = 2**22
+
+
+def inputs_fingerprint(inputs: Any) -> str:
+    """A short, cheap fingerprint of a set of examples: their shape and values.
+
+    Two arrays of the same examples give the same fingerprint whatever their dtype (values are
+    read as float64); other examples, another order or another preprocessing give another.
+    Cheap on large sets: every example when they hold at most :data:`FINGERPRINT_VALUES`
+    values, else evenly spaced examples up to that many values (at least 64).
+
+    >>> inputs_fingerprint(np.zeros((3, 2))) == inputs_fingerprint(np.zeros((3, 2), np.float16))
+    True
+    """
+    x = np.asarray(inputs)
+    n = len(x) if x.ndim else 1
+    per_example = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim > 1 else 1
+    digest = hashlib.sha256(repr(tuple(int(s) for s in x.shape)).encode())
+    count = n if n * per_example <= FINGERPRINT_VALUES else min(n, max(64, FINGERPRINT_VALUES // max(per_example, 1)))
+    rows = np.unique(np.linspace(0, n - 1, num=count).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+    numeric = x.dtype.kind in "biuf"
+    for start in range(0, len(rows), 256):
+        block = x.reshape(n, -1)[rows[start:start + 256]] if x.ndim else x.reshape(1, 1)
+        block = np.ascontiguousarray(block, dtype=np.float64 if numeric else None)
+        digest.update(block.tobytes() if numeric else repr(block.tolist()).encode())
+    return "sha256:" + digest.hexdigest()[:32]

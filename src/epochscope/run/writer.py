@@ -9,23 +9,36 @@ else needs updating. A writer holds the run's :class:`~epochscope.run.lock.RunLo
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._errors import RunError
-from .fileio import fsync_dir, json_default, load_npy, save_npy_atomic, write_json_atomic
+from .fileio import (
+    fsync_dir,
+    is_storage_error,
+    json_default,
+    load_npy,
+    save_npy_atomic,
+    storage_error,
+    storage_failure,
+    storage_hint,
+    write_json_atomic,
+)
 from .layout import (
+    CACHE_DIR,
     EPOCHS_DIR,
     LOCK_FILE,
     MANIFEST_FILE,
+    REDUCTIONS_DIR,
     SPLIT_FILES,
     SPLITS,
     RunLayout,
@@ -80,16 +93,28 @@ class RunWriter:
         test_inputs: np.ndarray | None = None,
         info: Mapping[str, Any] | None = None,
         resume: bool = True,
+        fingerprints: Mapping[str, str] | None = None,
     ) -> RunWriter:
         """Create the run at ``path``, or reopen it to append (``resume=True``).
 
-        Resuming checks that the probe labels and classes match what the run holds, so a
-        different probe set cannot be appended to an old run by mistake.
+        Resuming checks that the probe and test labels, the classes and the inputs'
+        ``fingerprints`` (``{"probe": ..., "test": ...}`` from
+        :func:`~epochscope.run.manifest.inputs_fingerprint`; stored when the run is created)
+        match what the run holds, so other examples cannot be appended to an old run by mistake.
+        A run holding a link where one of its own files or folders belongs is refused: a writer
+        never writes through a link. Raises :class:`RunError` with the reason, and
+        :class:`~epochscope.StorageError` when the file system refuses.
         """
         path = Path(path)
         labels = np.asarray(labels, dtype=np.int64)
         test_labels = None if test_labels is None else np.asarray(test_labels, dtype=np.int64)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            if is_storage_error(err):
+                raise storage_error(err, path, "create") from err
+            raise
+        _refuse_links(path)
         lock = RunLock(path)
         lock.acquire()
         try:
@@ -100,17 +125,20 @@ class RunWriter:
                         f"{path} already holds a run (epochs {existing.epochs}); pass resume=True to append "
                         "to it or choose another folder"
                     )
-                _check_resume(existing, labels, class_names, test_labels)
+                _check_resume(existing, labels, class_names, test_labels, fingerprints or {})
                 manifest = existing.manifest
             else:
                 if not _is_interrupted_creation(path):
                     raise RunError(f"{path} exists, is not empty and holds no {MANIFEST_FILE}; "
                                    "choose an empty or new folder")
-                manifest = _create(path, framework, labels, class_names, test_labels, probe_inputs, test_inputs, info)
+                manifest = _create(path, framework, labels, class_names, test_labels, probe_inputs, test_inputs, info,
+                                   fingerprints or {})
             _remove_partials(path)
             return cls(path, manifest, lock)
-        except BaseException:
+        except BaseException as err:
             lock.release()
+            if is_storage_error(err):
+                raise storage_error(err, path, "write the run") from err
             raise
 
     # -- context / lifetime
@@ -143,7 +171,8 @@ class RunWriter:
 
     def declare_layer(self, name: str, output_shape: Sequence[int], width: int,
                       reduction: Mapping[str, Any] | None) -> LayerInfo:
-        """Add a layer to the manifest, or check that it matches what the run already holds."""
+        """Add a layer to the manifest, or check that it matches what the run already holds
+        (its shape, stored width and reduction, seed included)."""
         shape = tuple(int(s) for s in output_shape)
         for info in self._manifest.layers:
             if info.name == name:
@@ -151,6 +180,14 @@ class RunWriter:
                     raise RunError(
                         f"layer '{name}' outputs {shape} (stored width {width}) but the run at {self.path} "
                         f"recorded {info.output_shape} (width {info.width}); record into a new folder"
+                    )
+                # The seed is left out here: a stored projection matrix is used whatever the seed given now
+                # (check_layers refuses, up front, a seed that would draw a lost matrix again otherwise).
+                if not _same_reduction(info.reduction, reduction, seed=False):
+                    raise RunError(
+                        f"layer '{name}' would be stored {describe_reduction(reduction)} but the run at {self.path} "
+                        f"stored it {describe_reduction(info.reduction)}; epochs reduced otherwise are not comparable. "
+                        "Resume with the same reduce= and seed=, or record into a new folder"
                     )
                 return info
         info = LayerInfo(name=name, key=layer_key(name), output_shape=shape, width=int(width),
@@ -160,10 +197,46 @@ class RunWriter:
         self.run.manifest = self._manifest
         return info
 
+    def check_layers(self, names: Sequence[str],
+                     planned_reduction: Callable[[LayerInfo], Mapping[str, Any] | None] | None = None) -> None:
+        """Refuse, before anything is recorded, a resume that would leave out a layer the run holds
+        or store one of them otherwise.
+
+        ``names``: the layers the recorder will record (new ones are added from the next epoch
+        on, which is allowed). ``planned_reduction(info)``: the reduction the recorder would
+        apply to a recorded layer of ``info.output_shape`` (``None``: stored as is).
+        """
+        held = [info.name for info in self._manifest.layers]
+        left_out = [n for n in held if n not in set(names)]
+        if left_out and self.epochs:
+            raise RunError(
+                f"cannot resume {self.path}: it holds layers {', '.join(map(repr, held))} at every epoch but this "
+                f"recorder leaves out {', '.join(map(repr, left_out))}; every epoch must hold every recorded layer. "
+                "Record those layers too, or record into a new folder"
+            )
+        if planned_reduction is None:
+            return
+        for info in self._manifest.layers:
+            if info.name in set(names):
+                planned = planned_reduction(info)
+                matrix = self.layout.reduction(info.key)
+                # A stored matrix is used as it is; a lost one is drawn again from the seed, which must then agree.
+                kept = matrix.is_file() and not matrix.is_symlink()
+                drawn = "project" in str((info.reduction or {}).get("method", ""))  # pooling alone draws nothing
+                if not _same_reduction(info.reduction, planned, seed=drawn and not kept):
+                    lost = "" if kept or not info.reduction else (
+                        f" (its projection matrix reductions/{matrix.name} "
+                        "is missing and would be drawn again from these settings' seed)")
+                    raise RunError(
+                        f"cannot resume {self.path}: layer '{info.name}' was stored {describe_reduction(info.reduction)} "
+                        f"but these settings store it {describe_reduction(planned)}{lost}; epochs reduced otherwise "
+                        "are not comparable. Resume with the run's reduce= and seed=, or record into a new folder"
+                    )
+
     def reduction_matrix(self, name: str) -> np.ndarray | None:
         """The stored projection matrix of a layer, or ``None`` if none was saved yet."""
         path = self.layout.reduction(layer_key(name))
-        return load_npy(path, mmap=False) if path.exists() else None
+        return load_npy(path, mmap=False, root=self.path) if path.exists() or path.is_symlink() else None
 
     def save_reduction_matrix(self, name: str, matrix: np.ndarray) -> None:
         """Store a layer's projection matrix so every later epoch (and a resume) uses the same one."""
@@ -183,7 +256,34 @@ class RunWriter:
         return EpochBuilder(self, epoch)
 
 
-def _check_resume(run: Run, labels: np.ndarray, class_names: Sequence[str], test_labels: np.ndarray | None) -> None:
+def _same_reduction(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, *, seed: bool) -> bool:
+    """Whether two layer reductions store the same values (``seed``: the seed counts too)."""
+    a, b = dict(a or {}), dict(b or {})
+    if not seed:
+        a.pop("seed", None)
+        b.pop("seed", None)
+    return a == b
+
+
+def describe_reduction(reduction: Mapping[str, Any] | None) -> str:
+    """A layer's reduction as words: ``"as is"`` or ``"by project from 25088 to 512 values (seed 0)"``."""
+    if not reduction:
+        return "as is (no reduction)"
+    r = dict(reduction)
+    return f"by {r.get('method')} from {r.get('from')} to {r.get('to')} values (seed {r.get('seed')})"
+
+
+def _refuse_links(path: Path) -> None:
+    """A writer never writes through a link: refuse a run whose own entries are links."""
+    for name in (MANIFEST_FILE, LOCK_FILE, EPOCHS_DIR, REDUCTIONS_DIR, CACHE_DIR, *SPLITS):
+        entry = path / name
+        if entry.is_symlink():
+            raise RunError(f"{entry} is a link (to {os.readlink(entry)}); epochscope never writes through a link in a "
+                           "run. Replace it by a real file or folder, or record into a new folder")
+
+
+def _check_resume(run: Run, labels: np.ndarray, class_names: Sequence[str], test_labels: np.ndarray | None,
+                  fingerprints: Mapping[str, str]) -> None:
     m = run.manifest
     problems = []
     if m.probe_size != len(labels) or not np.array_equal(run.labels, labels):
@@ -193,6 +293,13 @@ def _check_resume(run: Run, labels: np.ndarray, class_names: Sequence[str], test
     given_test = 0 if test_labels is None else len(test_labels)
     if m.test_size != given_test:
         problems.append(f"test set size differs (run has {m.test_size}, given {given_test})")
+    elif test_labels is not None and not np.array_equal(run.test_labels, test_labels):
+        problems.append(f"test labels differ (same size, {given_test}, but other examples or another order)")
+    for split in SPLITS:
+        stored, given = m.fingerprints.get(split), fingerprints.get(split)
+        if stored and given and stored != given:
+            problems.append(f"{split} inputs differ from those the run was recorded on (fingerprint {given} is not "
+                            f"the run's {stored}): other examples, another order or another preprocessing")
     if problems:
         raise RunError(f"cannot resume {run.path}: " + "; ".join(problems) + ". Record into a new folder.")
 
@@ -210,6 +317,7 @@ def _create(
     probe_inputs: np.ndarray | None,
     test_inputs: np.ndarray | None,
     info: Mapping[str, Any] | None,
+    fingerprints: Mapping[str, str],
 ) -> Manifest:
     if labels.ndim != 1:
         raise ValueError(f"labels must be one integer per probe example, got shape {labels.shape}")
@@ -232,6 +340,7 @@ def _create(
         has_test_inputs=test_inputs is not None,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         info=dict(info or {}),
+        fingerprints={str(k): str(v) for k, v in fingerprints.items() if v},
     )
     layout = RunLayout(path)
     layout.split_dir("probe").mkdir(exist_ok=True)
@@ -274,6 +383,84 @@ def _remove_partials(path: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+class LayerFile:
+    """One layer's ``(n, width)`` float16 outputs being written into an ``.npy`` file, rows at a time.
+
+    What :meth:`EpochBuilder.layer_buffer` returns: ``buf[start:stop] = rows`` writes those rows
+    (``buf[...] = array`` all of them). The file's blocks are allocated when it is created
+    (``posix_fallocate``), so a disk too full for the epoch is found before anything is captured,
+    and rows are written with ``os.pwrite``, never through a memory map: a full disk is an
+    :class:`OSError` the writer can report, not a ``SIGBUS`` that kills the training process.
+    """
+
+    dtype = np.dtype(np.float16)
+
+    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
+        self.path = path
+        self.shape = (int(shape[0]), int(shape[1]))
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape})
+        self._offset = len(header.getvalue())
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        size = self._offset + self.shape[0] * self._row_bytes
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            _write_all(self._fd, header.getvalue(), 0)
+            if hasattr(os, "posix_fallocate"):
+                try:
+                    os.posix_fallocate(self._fd, 0, size)
+                except OSError as err:
+                    if is_storage_error(err):
+                        raise
+                    os.ftruncate(self._fd, size)  # a file system without fallocate: rows are still written with pwrite
+            else:
+                os.ftruncate(self._fd, size)
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, key: Any) -> tuple[int, int]:
+        if key is Ellipsis:
+            return 0, self.shape[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step == 1:
+                return start, max(start, stop)
+        elif isinstance(key, (int, np.integer)):
+            row = int(key) + (self.shape[0] if key < 0 else 0)
+            if 0 <= row < self.shape[0]:
+                return row, row + 1
+        raise IndexError(f"{self.path.name}: rows are written by a contiguous slice (buf[start:stop] = rows), "
+                         f"got {key!r}")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        start, stop = self._rows(key)
+        rows = np.broadcast_to(np.asarray(value, dtype=self.dtype), (stop - start, self.shape[1]))
+        _write_all(self._fd, np.ascontiguousarray(rows).tobytes(), self._offset + start * self._row_bytes)
+
+    def flush(self) -> None:
+        """Make the rows durable (``fsync``)."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file; safe to call twice."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 class EpochBuilder:
     """Collects one epoch's arrays in a hidden folder and renames it into place on commit.
 
@@ -285,14 +472,19 @@ class EpochBuilder:
         self.writer = writer
         self.epoch = epoch
         self._dir = writer.layout.partial_epoch_dir(epoch, os.getpid())
-        if self._dir.exists():
-            shutil.rmtree(self._dir)
-        self._dir.mkdir(parents=True)
-        for split in SPLITS:
-            (self._dir / split).mkdir()
-        self._buffers: dict[tuple[str, str], np.memmap] = {}
+        self._buffers: dict[tuple[str, str], LayerFile] = {}
         self._metrics: dict[str, Any] = {}
         self._done = False
+        try:
+            if self._dir.is_symlink():
+                self._dir.unlink()
+            elif self._dir.exists():
+                shutil.rmtree(self._dir)
+            self._dir.mkdir(parents=True)
+            for split in SPLITS:
+                (self._dir / split).mkdir()
+        except OSError as err:
+            raise self._failed(err, self._dir) from err
 
     def __enter__(self) -> EpochBuilder:
         return self
@@ -311,20 +503,24 @@ class EpochBuilder:
             raise ValueError("this run was created without a test set; pass test labels when creating it")
         return size
 
-    def layer_buffer(self, layer: str, *, split: str = "probe") -> np.memmap:
-        """A writable float16 ``(n, width)`` array on disk for a declared layer, filled batch by batch.
+    def layer_buffer(self, layer: str, *, split: str = "probe") -> LayerFile:
+        """A float16 ``(n, width)`` file for a declared layer, filled batch by batch
+        (``buf[start:stop] = rows``; see :class:`LayerFile`).
 
-        Writing straight into a memory-mapped file keeps memory bounded by one batch, however
-        large the probe set.
+        Writing straight to the file keeps memory bounded by one batch, however large the probe
+        set. Its space is allocated here, so a full disk raises :class:`~epochscope.StorageError`
+        before anything is captured (the epoch is discarded; finished epochs are kept).
         """
         key = (split, layer)
         if key not in self._buffers:
             info = self.writer.manifest.layer(layer)
             n = self._split_size(split)
-            self._buffers[key] = np.lib.format.open_memmap(
-                layer_file(self._dir, split, info.key), mode="w+", dtype=np.float16, shape=(n, info.width)
-            )
-        return self._buffers[key]
+            path = layer_file(self._dir, split, info.key)
+            try:
+                self._buffers[key] = LayerFile(path, (n, info.width))
+            except OSError as err:
+                raise self._failed(err, path) from err
+        return _Guarded(self, self._buffers[key])
 
     def set_activations(self, layer: str, array: np.ndarray, *, split: str = "probe") -> None:
         """Store a declared layer's whole ``(n, width)`` output for this epoch."""
@@ -334,23 +530,45 @@ class EpochBuilder:
             raise ValueError(f"layer '{layer}' ({split}): expected shape {buf.shape}, got {array.shape}")
         buf[...] = array
 
+    def _failed(self, err: OSError, path: Path) -> BaseException:
+        """What to raise for ``err`` met while writing ``path``: a :class:`StorageError` saying what to do
+        when the file system refused (the epoch is discarded first, freeing its space), else ``err``."""
+        if not is_storage_error(err):
+            return err
+        self.discard()
+        return storage_failure(err, f"cannot write epoch {self.epoch} into {self.writer.path} ({path.name}): "
+                                    f"{err.strerror or err}; {storage_hint(err)}. The epoch was discarded; every "
+                                    "finished epoch is kept and recording into this folder again resumes after them")
+
     def set_predictions(self, predicted: np.ndarray, *, split: str = "probe") -> None:
         """Store the predicted class of every example (``-1`` where unknown)."""
         n = self._split_size(split)
         predicted = np.asarray(predicted, dtype=np.int64).reshape(-1)
         if len(predicted) != n:
             raise ValueError(f"predictions ({split}): expected {n} values, got {len(predicted)}")
-        np.save(predictions_file(self._dir, split), predicted, allow_pickle=False)
+        path = predictions_file(self._dir, split)
+        try:
+            np.save(path, predicted, allow_pickle=False)
+        except OSError as err:
+            raise self._failed(err, path) from err
 
     def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Store named weight arrays (as float32) for this epoch."""
         arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         if arrays:
-            with open(weights_file(self._dir), "wb") as fh:
-                np.savez(fh, **arrays)
+            path = weights_file(self._dir)
+            try:
+                with open(path, "wb") as fh:
+                    np.savez(fh, **arrays)
+            except OSError as err:
+                raise self._failed(err, path) from err
 
     def set_metrics(self, metrics: Mapping[str, Any]) -> None:
-        """Set (or add to) this epoch's metrics row; values must be JSON numbers or strings."""
+        """Set (or add to) this epoch's metrics row; values must be JSON numbers or strings.
+
+        The row's ``"epoch"`` is always this epoch's number: a metric called ``epoch`` with
+        another value is kept as ``user_epoch`` (the recorders' metric-name rule).
+        """
         for k, v in metrics.items():
             if isinstance(v, (np.generic,)):
                 v = v.item()
@@ -366,26 +584,63 @@ class EpochBuilder:
         if missing:
             self.discard()
             raise ValueError(f"epoch {self.epoch}: no activations were given for {missing}")
-        for buf in self._buffers.values():
-            buf.flush()
-        self._buffers.clear()
-        # Every epoch holds predictions (the layout promises them): -1 where none were given.
-        for split in SPLITS:
-            if (split == "probe" or m.test_size) and not predictions_file(self._dir, split).exists():
-                self.set_predictions(np.full(self._split_size(split), -1, dtype=np.int64), split=split)
-        with open(metrics_file(self._dir), "w", encoding="utf-8") as fh:
-            json.dump({"epoch": self.epoch, **self._metrics}, fh, indent=2, default=json_default)
-        for p in self._dir.rglob("*"):
-            if p.is_file():
-                with open(p, "rb+") as fh:
-                    os.fsync(fh.fileno())
-        final = self.writer.layout.epoch_dir(self.epoch)
-        os.rename(self._dir, final)
+        row = dict(self._metrics)
+        if "epoch" in row:
+            given = row.pop("epoch")
+            if given != self.epoch:
+                log.warning("metric 'epoch' (%r) is a name epochscope writes itself (the epoch's number, %d); your "
+                            "value is stored as 'user_epoch'", given, self.epoch)
+                row.setdefault("user_epoch", given)
+        path = self._dir
+        try:
+            for buf in self._buffers.values():
+                path = buf.path
+                buf.flush()
+                buf.close()
+            self._buffers.clear()
+            # Every epoch holds predictions (the layout promises them): -1 where none were given.
+            for split in SPLITS:
+                if (split == "probe" or m.test_size) and not predictions_file(self._dir, split).exists():
+                    self.set_predictions(np.full(self._split_size(split), -1, dtype=np.int64), split=split)
+            path = metrics_file(self._dir)
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump({"epoch": self.epoch, **row}, fh, indent=2, default=json_default)
+            for p in self._dir.rglob("*"):
+                if p.is_file():
+                    path = p
+                    with open(p, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            final = self.writer.layout.epoch_dir(self.epoch)
+            path = final
+            os.rename(self._dir, final)
+        except OSError as err:
+            if self._done:  # already discarded by a failing step
+                raise
+            raise self._failed(err, path) from err
         fsync_dir(final.parent)
         self._done = True
 
     def discard(self) -> None:
         """Drop everything written for this epoch."""
+        for buf in self._buffers.values():
+            buf.close()
         self._buffers.clear()
         shutil.rmtree(self._dir, ignore_errors=True)
         self._done = True
+
+
+class _Guarded:
+    """A :class:`LayerFile` whose write errors discard the epoch and say what to do (see ``EpochBuilder._failed``)."""
+
+    def __init__(self, builder: EpochBuilder, file: LayerFile) -> None:
+        self._builder, self._file = builder, file
+        self.shape, self.dtype, self.path = file.shape, file.dtype, file.path
+
+    def __len__(self) -> int:
+        return len(self._file)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        try:
+            self._file[key] = value
+        except OSError as err:
+            raise self._builder._failed(err, self._file.path) from err
