@@ -9,6 +9,7 @@ else needs updating. A writer holds the run's :class:`~epochscope.run.lock.RunLo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from .layout import (
     EPOCHS_DIR,
     LOCK_FILE,
     MANIFEST_FILE,
+    ROOT_NAMES,
     SPLIT_FILES,
     SPLITS,
     RunLayout,
@@ -80,11 +82,15 @@ class RunWriter:
         test_inputs: np.ndarray | None = None,
         info: Mapping[str, Any] | None = None,
         resume: bool = True,
+        overwrite: bool = False,
     ) -> RunWriter:
         """Create the run at ``path``, or reopen it to append (``resume=True``).
 
         Resuming checks that the probe labels and classes match what the run holds, so a
-        different probe set cannot be appended to an old run by mistake.
+        different probe set cannot be appended to an old run by mistake. ``overwrite=True``
+        removes the run the folder holds and starts a fresh one; it removes only a folder that
+        opens as an epochscope run (or one a killed writer left half-created) and refuses,
+        removing nothing, a folder that holds anything else.
         """
         path = Path(path)
         labels = np.asarray(labels, dtype=np.int64)
@@ -93,12 +99,14 @@ class RunWriter:
         lock = RunLock(path)
         lock.acquire()
         try:
+            if overwrite:
+                _remove_run(path)
             if RunLayout(path).manifest.exists():
                 existing = Run(path)
                 if not resume:
                     raise RunError(
                         f"{path} already holds a run (epochs {existing.epochs}); pass resume=True to append "
-                        "to it or choose another folder"
+                        "to it, overwrite=True to start a fresh run in its place, or choose another folder"
                     )
                 _check_resume(existing, labels, class_names, test_labels)
                 manifest = existing.manifest
@@ -158,6 +166,13 @@ class RunWriter:
         self.run.manifest = self._manifest
         return info
 
+    def update_info(self, items: Mapping[str, Any]) -> None:
+        """Add ``items`` to the manifest's ``info`` (facts decided while recording, such as the
+        one-output threshold), written atomically."""
+        self._manifest = dataclasses.replace(self._manifest, info={**self._manifest.info, **dict(items)})
+        write_json_atomic(self.layout.manifest, self._manifest.to_json())
+        self.run.manifest = self._manifest
+
     def reduction_matrix(self, name: str) -> np.ndarray | None:
         """The stored projection matrix of a layer, or ``None`` if none was saved yet."""
         path = self.layout.reduction(layer_key(name))
@@ -168,17 +183,23 @@ class RunWriter:
         self.layout.reductions_dir.mkdir(exist_ok=True)
         save_npy_atomic(self.layout.reduction(layer_key(name)), matrix)
 
-    def epoch(self, epoch: int) -> EpochBuilder:
-        """Start writing ``epoch``; commit by leaving the ``with`` block (or ``commit()``)."""
+    def epoch(self, epoch: int, *, replace: bool = False) -> EpochBuilder:
+        """Start writing ``epoch``; commit by leaving the ``with`` block (or ``commit()``).
+
+        An epoch the run already holds is refused, unless ``replace=True``: then committing it
+        replaces that epoch and every later one (training resumed from an earlier checkpoint),
+        and drops the maps cache, whose entries name epochs, not their contents.
+        """
         epoch = int(epoch)
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
-        if epoch in self.epochs:
+        if epoch in self.epochs and not replace:
             raise ValueError(
                 f"epoch {epoch} is already recorded in {self.path} (epochs {self.epochs[0]}..{self.epochs[-1]}); "
-                f"the next epoch to record is {self.next_epoch}"
+                f"the next epoch to record is {self.next_epoch}; to start a fresh run in this folder pass "
+                "overwrite=True, to replace this epoch and the later ones replace_epochs=True"
             )
-        return EpochBuilder(self, epoch)
+        return EpochBuilder(self, epoch, replace=replace)
 
 
 def _check_resume(run: Run, labels: np.ndarray, class_names: Sequence[str], test_labels: np.ndarray | None) -> None:
@@ -266,6 +287,45 @@ def _is_interrupted_creation(path: Path) -> bool:
     return not epochs.exists() or (epochs.is_dir() and not any(epochs.iterdir()))
 
 
+def _remove_run(path: Path) -> None:
+    """Remove the run at ``path`` (its lock, held by the caller, stays), for ``overwrite=True``.
+
+    Only a folder that opens as an epochscope run, or that a killed writer left half-created,
+    is touched, and only when it holds nothing but a run's own files: anything else raises
+    :class:`RunError` before a file is removed. The manifest goes last, so a process killed
+    while removing leaves a run (with fewer epochs) or a folder a new run can be created in.
+    """
+    layout = RunLayout(path)
+    names = set(os.listdir(path)) - {LOCK_FILE}
+    if not names:
+        return
+    if not layout.manifest.exists():
+        if not _is_interrupted_creation(path):
+            raise RunError(f"{path} holds no {MANIFEST_FILE}, so it is not an epochscope run and overwrite=True leaves "
+                           "it alone; choose another folder")
+    else:
+        foreign = sorted(n for n in names if n not in ROOT_NAMES and not is_temporary(n))
+        if foreign:
+            raise RunError(f"{path}: overwrite=True removes only an epochscope run, and this folder also holds "
+                           f"{foreign[:5]}; move those away or choose another folder")
+        try:
+            Run(path)
+        except RunError as err:
+            raise RunError(f"{path} was not removed: overwrite=True removes only a folder that opens as an epochscope "
+                           f"run, and this one does not ({err}); remove it yourself or choose another folder") from err
+    log.info("overwrite=True: removing the run at %s", path)
+    for epoch in reversed(layout.finished_epochs()):  # the last first: the epochs left stay a prefix
+        shutil.rmtree(layout.epoch_dir(epoch))
+    for name in sorted(names - {MANIFEST_FILE}):
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    layout.manifest.unlink(missing_ok=True)
+    fsync_dir(path)
+
+
 def _remove_partials(path: Path) -> None:
     for p in RunLayout(path).partial_epoch_dirs():
         log.info("removing unfinished epoch %s left by an interrupted writer", p)
@@ -279,9 +339,10 @@ class EpochBuilder:
     everything written for the epoch.
     """
 
-    def __init__(self, writer: RunWriter, epoch: int) -> None:
+    def __init__(self, writer: RunWriter, epoch: int, *, replace: bool = False) -> None:
         self.writer = writer
         self.epoch = epoch
+        self.replace = replace
         self._dir = writer.layout.partial_epoch_dir(epoch, os.getpid())
         if self._dir.exists():
             shutil.rmtree(self._dir)
@@ -378,9 +439,36 @@ class EpochBuilder:
                 with open(p, "rb+") as fh:
                     os.fsync(fh.fileno())
         final = self.writer.layout.epoch_dir(self.epoch)
+        aside = self._set_aside_replaced() if self.replace else []
         os.rename(self._dir, final)
         fsync_dir(final.parent)
+        for folder in aside:
+            shutil.rmtree(folder, ignore_errors=True)
         self._done = True
+
+    def _set_aside_replaced(self) -> list[Path]:
+        """Move this epoch and every later one out of the run (last first, so what stays is a
+        prefix of the epochs at every instant) and drop the maps cache; returns what to delete.
+
+        The folders get ``.partial-…-replaced`` names, which readers ignore and the next writer
+        removes, so a process killed here leaves a consistent run.
+        """
+        layout = self.writer.layout
+        later = [e for e in self.writer.epochs if e >= self.epoch]
+        aside = []
+        for e in sorted(later, reverse=True):
+            folder = layout.partial_epoch_dir(e, os.getpid(), "replaced")
+            os.rename(layout.epoch_dir(e), folder)
+            aside.append(folder)
+        if later:
+            log.info("replacing epochs %s..%s of %s", later[0], later[-1], self.writer.path)
+            cache = layout.cache_dir
+            if cache.exists():  # its maps name epochs, not their contents: they no longer describe the run
+                moved = cache.with_name(f".tmp-{cache.name}-{os.getpid()}")
+                os.rename(cache, moved)
+                aside.append(moved)
+            fsync_dir(layout.epochs_dir)
+        return aside
 
     def discard(self) -> None:
         """Drop everything written for this epoch."""
