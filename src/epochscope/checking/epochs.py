@@ -103,7 +103,7 @@ def _check_epoch(ctx: CheckContext, epoch: int, folder: Path, first_seen: dict[s
         path = predictions_file(folder, split)
         values = ctx.array(path, (n,), ("int64",),
                            f"predicted class of every {split} example, -1 where unknown", epoch, load=True)
-        ctx.classes(path, values, -1, "predicted classes", epoch)
+        _check_predictions(ctx, path, values, split, epoch, first_seen)
     _check_weights(ctx, epoch, weights_file(folder), first_seen)
     _check_metrics(ctx, epoch, metrics_file(folder))
     known = {layer_file(folder, "probe", info.key).name for info in m.layers}
@@ -114,6 +114,24 @@ def _check_epoch(ctx: CheckContext, epoch: int, folder: Path, first_seen: dict[s
                     ctx.add("warning", q, "unknown file in the epoch (ignored; not removed by repair)", epoch)
         elif p.name not in EPOCH_FILES:
             ctx.add("warning", p, "unknown file in the epoch (ignored; not removed by repair)", epoch)
+
+
+def _check_predictions(ctx: CheckContext, path: Path, values: np.ndarray | None, split: str, epoch: int,
+                       first_seen: dict[str, int]) -> None:
+    """Predicted classes: -1 (none) or a class index. An index beyond the run's classes is what a
+    model with more outputs than the run names classes predicted: noted once per split, not damage."""
+    if values is None or not len(values):
+        return
+    if int(values.min()) < -1:
+        ctx.add("problem", path, f"predicted classes down to {int(values.min())}, expected -1 (none) or a class index",
+                epoch)
+    n = len(ctx.manifest.class_names)
+    outside = values >= n
+    if outside.any() and f"outside:{split}" not in first_seen:
+        first_seen[f"outside:{split}"] = epoch
+        ctx.add("note", path, f"{int(outside.sum())} {split} predictions name a class outside the run's {n} classes "
+                f"(up to index {int(values.max())}): the model has more outputs than the run names classes; stored as "
+                "the model gave them (noted at the first epoch only)", epoch)
 
 
 def _check_weights(ctx: CheckContext, epoch: int, path: Path, first_seen: dict[str, int]) -> None:
