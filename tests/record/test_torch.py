@@ -651,3 +651,27 @@ def test_an_old_run_that_stored_its_projection_matrix_is_resumed_with_it(tmp_pat
     with torch.no_grad():
         full = model.conv(torch.as_tensor(x)).flatten(1).numpy()
     np.testing.assert_allclose(open_run(tmp_path / "r").activations("conv", 1), full @ matrix, rtol=2e-3, atol=2e-2)
+
+
+def test_the_train_loop_gives_token_ids_as_integers_and_numbers_epochs_from_initial_epoch(tmp_path):
+    from epochscope.train import fit
+
+    torch.manual_seed(0)
+    model = TextClassifier()
+    ids = torch.randint(0, 100, (60, 5))
+    y = (ids[:, 0] % 3).numpy()
+    with Recorder(model, ["emb"], probe=(ids[:30], y[:30]), run_dir=tmp_path / "r") as rec:
+        fit(model, (ids, y), epochs=2, batch_size=20, recorder=rec, show_progress=False, device="cpu")
+    state_after_2 = {k: v.clone() for k, v in model.state_dict().items()}
+    with Recorder(model, ["emb"], probe=(ids[:30], y[:30]), run_dir=tmp_path / "r") as rec:
+        history = fit(model, (ids, y), epochs=1, batch_size=20, recorder=rec, show_progress=False, device="cpu")
+    assert [h["epoch"] for h in history] == [3] and open_run(tmp_path / "r").epochs == [0, 1, 2, 3]
+    model.load_state_dict(state_after_2)  # reload the model of epoch 2 and train epoch 3 again
+    with Recorder(model, ["emb"], probe=(ids[:30], y[:30]), run_dir=tmp_path / "r") as rec:
+        with pytest.raises(ValueError, match="epoch 3 is already recorded"):
+            fit(model, (ids, y), epochs=1, batch_size=20, recorder=rec, initial_epoch=2, show_progress=False, device="cpu")
+    with Recorder(model, ["emb"], probe=(ids[:30], y[:30]), run_dir=tmp_path / "r", replace_epochs=True) as rec:
+        fit(model, (ids, y), epochs=1, batch_size=20, recorder=rec, initial_epoch=2, show_progress=False, device="cpu")
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2, 3]
+    np.testing.assert_allclose(run.weights(3)["head.weight"], model.head.weight.detach().numpy())
