@@ -177,6 +177,11 @@ def test_kind9_overwrite_starts_a_fresh_run(tmp_path, images):
     run = open_run(tmp_path / "r")
     assert run.epochs == [0, 1, 2]
     np.testing.assert_allclose(run.weights(2)["end.weight"], keras.ops.convert_to_numpy(model.get_layer("end").kernel).T)
+    # One recorder starts one fresh run: its later fits continue that run, they do not start it again.
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", overwrite=True)
+    model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=[rec])
+    model.fit(x, y, initial_epoch=1, epochs=2, batch_size=24, verbose=0, callbacks=[rec])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2]
 
 
 def lstm_with_states():

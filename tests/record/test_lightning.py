@@ -121,6 +121,22 @@ def test_a_new_trainer_without_a_checkpoint_is_refused_before_it_trains(tmp_path
     assert run.epochs == [0, 1, 2] and [m["epoch"] for m in run.metrics] == [0, 1, 2]
 
 
+def test_kind9_overwrite_starts_one_fresh_run_which_later_fits_continue(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 2).fit(Tiny(), train, val)
+    module = Tiny()
+    rec = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r", overwrite=True)
+    again = trainer(rec, 1)
+    again.fit(module, train, val)
+    assert open_run(tmp_path / "r").epochs == [0, 1]
+    again.fit_loop.max_epochs = 2
+    again.fit(module, train, val)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2]
+    np.testing.assert_allclose(run.weights(2)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+
+
 class LogsEpoch(Tiny):
     def training_step(self, batch, i):
         self.log("epoch", 7.0, on_epoch=True, on_step=False)

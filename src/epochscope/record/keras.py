@@ -22,6 +22,7 @@ API, so it works on the torch, JAX and TensorFlow backends alike. Everything els
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -388,6 +389,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         self._extractor: Any = None
         self._ready = False
         self._fit_started = False
+        self._opened = False
         self._specs: dict[str, LayerSpec] = {}
         self._layers: dict[str, Any] = {}
         self._weight_layers: dict[str, Any] = {}
@@ -414,8 +416,12 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
 
     def _open(self) -> RecordingSession:
         keep = self.settings.keep_inputs
+        settings = self.settings
+        if self._opened:  # overwrite=True starts one fresh run, which later fits continue
+            settings = dataclasses.replace(settings, overwrite=False)
+        self._opened = True
         return RecordingSession(
-            self.settings,
+            settings,
             probe_labels=self.y_probe,
             test_labels=self.y_test,
             probe_inputs=_thumbnails(self.x_probe) if keep else None,

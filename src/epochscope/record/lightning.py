@@ -97,6 +97,7 @@ class Recorder(RecorderCallback, pl.Callback):
         self._run_dir = settings.run_dir
         self.recorder: TorchRecorder | None = None  # only ever set on global rank 0
         self._validated = False
+        self._opened = False
 
     # -- lifetime
     @property
@@ -123,8 +124,11 @@ class Recorder(RecorderCallback, pl.Callback):
             return
         if self.recorder is None or self.recorder.model is not pl_module:
             self.close()
-            # The probe subset was drawn in _start; drawing it again would only copy it.
-            settings = dataclasses.replace(self.settings, probe_size=None)
+            # The probe subset was drawn in _start; drawing it again would only copy it. overwrite=True
+            # starts one fresh run, which later fits with this callback continue.
+            settings = dataclasses.replace(self.settings, probe_size=None,
+                                           overwrite=self.settings.overwrite and not self._opened)
+            self._opened = True
             self.recorder = _LightningCapture.from_settings(pl_module, self._probe, settings, test=self._test)
             log.info("recording %s into %s (global rank 0 of %d)", list(self.settings.layers), self._run_dir,
                      trainer.world_size)
