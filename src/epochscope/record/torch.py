@@ -28,6 +28,7 @@ Users import it as ``from epochscope.torch import Recorder``. What is recorded, 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -111,7 +112,7 @@ def _count(x: Any, what: str) -> int:
 
 def _float_dtype(model: nn.Module) -> torch.dtype | None:
     """The floating dtype of the model's parameters (else buffers), which floating inputs are given in."""
-    for tensor in (*model.parameters(), *model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
     return None
