@@ -552,7 +552,11 @@ def test_kind6_predictions_outside_the_classes_are_stored_and_shown_as_such_neve
     assert any("outside the run's 3 classes" in f.message for f in report.findings if f.level == "note")
     display = ConfusionDisplay.from_run(run).plot()
     assert display.outside == int((own >= 3).sum()) and display.unknown == 0
-    assert "predicted a class outside these" in display.ax_.get_title()
+    assert f"{display.outside} predicted outside the classes" in display.ax_.get_title()
+    fig = display.figure_
+    fig.canvas.draw()
+    title = display.ax_.title.get_window_extent()
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width  # the title fits in the figure
 
 
 def test_kind7_recording_an_epoch_the_run_holds_says_how_to_go_on_or_replaces_it_and_the_later_ones(tmp_path):

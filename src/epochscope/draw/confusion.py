@@ -105,10 +105,11 @@ class ConfusionDisplay(FigureDisplay):
         where = "Test set" if self.split == "test" else "Probe set"
         when = f" at epoch {self.epoch}" if self.epoch is not None else ""
         total = int(self.counts.sum()) + self.unknown + self.outside
-        # Two lines: long class names narrow the axes, and one line was cut off at the figure's edge.
-        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples"
-                     + (f", {self.unknown} without prediction" if self.unknown else "")
-                     + (f", {self.outside} predicted a class outside these" if self.outside else "") + ")",
+        # Short lines: long class names narrow the axes, and one long line was cut off at the figure's edge.
+        left_out = [f"{self.unknown} without prediction" if self.unknown else "",
+                    f"{self.outside} predicted outside the classes" if self.outside else ""]
+        notes = ", ".join(n for n in left_out if n)
+        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples)" + (f"\n{notes}" if notes else ""),
                      fontsize=style.FONT_SIZE + 1)
         if own:
             fig.tight_layout()
