@@ -170,6 +170,8 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = {r: json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)}  # both ranks finished
     assert ranks[0]["world_size"] == 2 and ranks[1]["epochs_trained"] == epochs and ranks[0]["pid"] != ranks[1]["pid"]
+    # A new Trainer counts from 0 again: every rank stops with the message, none waits for the others.
+    assert all("epoch 1 is already recorded" in (ranks[r]["refused"] or "") for r in (0, 1))
     run = open_run(tmp_path / "run")
     assert run.epochs == list(range(epochs + 1))
     entries = sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir())

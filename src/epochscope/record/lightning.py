@@ -149,10 +149,17 @@ class Recorder(RecorderCallback, pl.Callback):
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         """Refuse, before the epoch is trained, an epoch number the run already holds (unless replacing)."""
         self._validated = False
+        message = None
         if trainer.is_global_zero and self.recorder is not None:
             epoch = trainer.current_epoch + 1
             if epoch in self.recorder.epochs and not self.settings.replace_epochs:
-                raise ValueError(self.recorder.session.already_recorded(epoch))
+                message = self.recorder.session.already_recorded(epoch)
+        if trainer.world_size > 1:
+            # Only rank 0 knows the run: every rank joins this broadcast and stops alike, rather
+            # than the others waiting for a rank 0 that stopped.
+            message = trainer.strategy.broadcast(message, src=0)
+        if message:
+            raise ValueError(message)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.sanity_checking:
