@@ -10,7 +10,9 @@ metrics (reading ``trainer.callback_metrics`` may all-reduce metrics logged with
 ``sync_dist=True``, a collective that every rank must join), but only global rank 0 runs
 the capture and writes the run. The capture calls the plain LightningModule, never the
 DDP wrapper, under ``no_grad``, so it starts no collective operation the other ranks would
-have to answer; they simply wait for rank 0 at the next collective of training.
+have to answer; they simply wait for rank 0 at the next collective of training. The one
+collective the callback adds is at each epoch start: rank 0 broadcasts whether the run
+already holds the coming epoch, so that every rank stops alike when it does.
 """
 
 from __future__ import annotations
