@@ -8,7 +8,6 @@ CPU; a GPU is used when present.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
              download: bool = False, pictures: bool = True, show_progress: bool = True) -> dict[str, Any]:
     """Train, record into ``OUT/run`` and draw into ``OUT``; returns ``{"run": path, "files": [...]}``.
 
-    An existing ``OUT/run`` is replaced, so the demo always shows one fresh training run.
+    An existing run at ``OUT/run`` is replaced (``overwrite=True``: only ever an epochscope run;
+    a folder holding anything else is refused), so the demo always shows one fresh training run.
     Raises :class:`~epochscope.MissingDependencyError` naming the ``demo`` extra before any
     training when a package the demo needs (for this dataset, and for drawing) is missing.
     """
@@ -50,12 +50,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     else:
         model = iris_mlp("sigmoid", sizes=(data.x_train.shape[1], 5, 5, 5, len(data.class_names)))
         layers, epochs, lr = ["l2", "l3"], 100 if epochs is None else epochs, 0.05
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     t0 = time.perf_counter()
     with Recorder(model, layers=layers, probe=(data.x_train, data.y_train), run_dir=str(run_dir),
                   test=(data.x_test, data.y_test), class_names=data.class_names,
-                  probe_size=min(probe_size, len(data.x_train)), seed=seed) as rec:
+                  probe_size=min(probe_size, len(data.x_train)), seed=seed, overwrite=True) as rec:
         fit(model, (data.x_train, data.y_train), val=(data.x_test, data.y_test), epochs=epochs, lr=lr,
             recorder=rec, device=device, seed=seed, show_progress=show_progress)
     log.info("trained and recorded %d epochs in %.1f s -> %s", epochs, time.perf_counter() - t0, run_dir)

@@ -79,6 +79,18 @@ def test_confusion_without_test_set_counts_the_probe_set_and_missing_predictions
     assert np.array_equal(conf[2], png.counts) and png.unknown == 4
 
 
+def test_predictions_outside_the_classes_are_told_apart_from_missing_ones(tmp_path):
+    pred = np.zeros((2, 30), np.int64)
+    pred[1, :3] = -1  # no prediction
+    pred[1, 3:8] = 7  # a class the run does not name (a model with more outputs than classes)
+    run = probe_only_run(tmp_path / "run", pred)
+    p = build_payload(run, make_maps(run), layer="h", method="f")
+    assert p["confusionMissing"] == [0, 8] and p["confusionOutside"] == [0, 5]
+    points = unpack(p["probe"]["predictions"]).reshape(2, 30)
+    assert (points[1, :3] == p["probe"]["unknownClass"]).all() and (points[1, 3:8] == p["probe"]["outsideClass"]).all()
+    assert p["probe"]["outsideClass"] not in range(3)
+
+
 def test_metrics_are_grouped_into_accuracy_and_loss(report_run):
     run, maps = report_run
     m = build_payload(run, maps, layer="x", method="fake")["metrics"]

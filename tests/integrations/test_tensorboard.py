@@ -210,6 +210,7 @@ def test_the_command_line_exports(synthetic_run, tmp_path, capsys):
                  "--epochs", "all", "--layer", "hidden", "--no-test"]) == 0
     out = capsys.readouterr().out
     assert "5 embeddings of 120 points" in out and "tensorboard --logdir" in out
-    assert main(["-q", "export", "tensorboard", str(synthetic_run), "--out", str(tmp_path / "tb")]) == 2  # a non-empty --out is the user's input: exit 2
+    # a non-empty --out is the user's input: exit 2
+    assert main(["-q", "export", "tensorboard", str(synthetic_run), "--out", str(tmp_path / "tb")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
 

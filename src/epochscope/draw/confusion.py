@@ -36,11 +36,14 @@ class ConfusionDisplay(FigureDisplay):
     epoch: int | None = None
     split: str = "test"
     unknown: int = 0
+    #: predictions of a class the run does not name (a model with more outputs than classes)
+    outside: int = 0
 
     @property
     def accuracy(self) -> float:
-        """Share of examples on the diagonal, among all examples (unknown predictions count as wrong)."""
-        total = int(self.counts.sum()) + self.unknown
+        """Share of examples on the diagonal, among all examples (examples without a prediction, or
+        predicted as a class outside the run's classes, count as wrong)."""
+        total = int(self.counts.sum()) + self.unknown + self.outside
         return float(np.trace(self.counts)) / total if total else float("nan")
 
     @classmethod
@@ -66,10 +69,9 @@ class ConfusionDisplay(FigureDisplay):
         else:
             y_true, y_pred = run.labels, run.predictions(epoch)
         n = len(run.class_names)
-        # Predictions the counts leave out: none recorded (-1) or a class the run does not name.
-        unknown = int(((y_pred < 0) | (y_pred >= n)).sum())
+        # Predictions the counts leave out: none recorded (-1), or a class the run does not name.
         return cls(counts=confusion_counts(y_true, y_pred, n), class_names=run.class_names, epoch=epoch, split=split,
-                   unknown=unknown)
+                   unknown=int((y_pred < 0).sum()), outside=int((y_pred >= n).sum()))
 
     def plot(self, ax=None, *, values: bool | None = None) -> ConfusionDisplay:
         """Draw on ``ax`` (or a new off-screen figure); ``values`` prints the counts (default: up to
@@ -102,10 +104,12 @@ class ConfusionDisplay(FigureDisplay):
         ax.set_ylabel("true class")
         where = "Test set" if self.split == "test" else "Probe set"
         when = f" at epoch {self.epoch}" if self.epoch is not None else ""
-        total = int(self.counts.sum()) + self.unknown
-        # Two lines: long class names narrow the axes, and one line was cut off at the figure's edge.
-        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples"
-                     + (f", {self.unknown} without prediction" if self.unknown else "") + ")",
+        total = int(self.counts.sum()) + self.unknown + self.outside
+        # Short lines: long class names narrow the axes, and one long line was cut off at the figure's edge.
+        left_out = [f"{self.unknown} without prediction" if self.unknown else "",
+                    f"{self.outside} predicted outside the classes" if self.outside else ""]
+        notes = ", ".join(n for n in left_out if n)
+        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples)" + (f"\n{notes}" if notes else ""),
                      fontsize=style.FONT_SIZE + 1)
         if own:
             fig.tight_layout()

@@ -121,6 +121,8 @@ def build_payload(
         "confusion": pack_array(confusion_over_epochs(confusion_labels, confusion_pred, n_classes).astype(np.uint32)),
         "confusionSplit": split,
         "confusionMissing": [int(k) for k in ((confusion_pred < 0) | (confusion_pred >= n_classes)).sum(axis=1)],
+        # Of those, the predictions of a class the run does not name (a model with more outputs than classes).
+        "confusionOutside": [int(k) for k in (confusion_pred >= n_classes).sum(axis=1)],
         "metrics": _metrics(run),
         "quality": _quality(epochs, maps.quality),
         "network": dict(network) if network else None,
@@ -157,16 +159,17 @@ def _subset(n: int, max_points: int | None, rng: np.random.Generator) -> np.ndar
 
 
 def _label_dtype(n_classes: int) -> type:
-    # The largest value of the dtype marks "no prediction".
-    return np.uint8 if n_classes < 255 else np.uint16
+    # The largest value of the dtype marks "no prediction", the one below it "a class outside the run's".
+    return np.uint8 if n_classes < 254 else np.uint16
 
 
 def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, predictions: np.ndarray,
                idx: np.ndarray, n_classes: int) -> dict[str, Any]:
     dtype = _label_dtype(n_classes)
     unknown = np.iinfo(dtype).max
+    outside = unknown - 1
     pred = predictions[:, idx]
-    pred = np.where((pred >= 0) & (pred < n_classes), pred, unknown).astype(dtype)
+    pred = np.where(pred >= n_classes, outside, np.where(pred >= 0, pred, unknown)).astype(dtype)
     return {
         "count": int(len(idx)),
         "index": pack_array(idx.astype(np.uint32)),
@@ -174,6 +177,7 @@ def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, 
         "labels": pack_array(labels[idx].astype(dtype)),
         "predictions": pack_array(pred),
         "unknownClass": int(unknown),
+        "outsideClass": int(outside),
     }
 
 

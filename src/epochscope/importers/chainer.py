@@ -8,6 +8,10 @@ A Chainer ``Trainer`` writes into its result directory:
   (``predictor/<link>/W`` in a model-only snapshot);
 - ``log``: a JSON list of per-epoch rows (``epoch``, ``iteration``, ``main/loss``,
   ``main/accuracy``, ``validation/main/loss``, ``validation/main/accuracy``, ``elapsed_time``).
+  A trainer resumed from an earlier snapshot may append to it, so that one epoch holds two
+  different rows at one iteration; a trainer snapshot keeps the log as of its own moment
+  (``extensions/LogReport/_log``), which tells which row belongs to the snapshot's model
+  (see :func:`_settle_conflicts`).
 
 Weights are stored in the run under PyTorch-style names (``l1.weight``, ``l1.bias``), so
 every picture reads them like a recorded run. Metrics are renamed to ``loss``,
@@ -29,7 +33,7 @@ import numpy as np
 from .._errors import RunError
 from ..metric_names import metric_value
 from ..run.fileio import load_npz, npz_members, read_text
-from ._common import rows_by_epoch, snapshot_number, write_imported_run
+from ._common import normalise_row, rows_by_epoch, snapshot_number, write_imported_run
 
 __all__ = ["import_chainer", "read_chainer_snapshot"]
 
@@ -38,6 +42,8 @@ log = logging.getLogger("epochscope")
 MODEL_PREFIX = "updater/model:main/"
 _NOT_MODEL = ("updater/", "extensions/", "stop_trigger", "_snapshot_elapsed_time")
 _PARAM_NAMES = {"W": "weight", "b": "bias"}
+# Where a trainer snapshot keeps LogReport's rows as of that moment (a JSON string).
+_SNAPSHOT_LOG = re.compile(r"extensions/[^/]+/_log")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class _Snapshot:
     number: int
     epoch: int | None  # from the updater's iterator when the snapshot holds it
     iteration: int | None
+    log: tuple[dict[str, Any], ...] | None = None  # LogReport's rows as of the snapshot, when it holds them
 
 
 def import_chainer(result_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -80,6 +87,7 @@ def import_chainer(result_dir: str | os.PathLike[str], out: str | os.PathLike[st
             "model_epoch_5 holding '.../W' arrays); save them with chainer.training.extensions.snapshot()"
         )
     frames, unit = _order(snapshots, log_rows)
+    log_rows = _settle_conflicts(log_rows, frames, unit)
     metrics = _metrics_by(unit, log_rows, [n for n, _ in frames])
 
     def produce():
@@ -194,7 +202,7 @@ def _find_snapshots(folder: Path) -> list[_Snapshot]:
             continue
         counters = _load(path, [k for k in (_EPOCH_KEY, _ITERATION_KEY) if k in files])
         found.append(_Snapshot(path, parsed[0], parsed[1], _int_key(counters, _EPOCH_KEY),
-                               _int_key(counters, _ITERATION_KEY)))
+                               _int_key(counters, _ITERATION_KEY), _snapshot_log(path, files)))
     return found
 
 
@@ -208,6 +216,70 @@ def _is_zip(path: Path) -> bool:
             return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
     except OSError:
         return False
+
+
+def _snapshot_log(path: Path, files: list[str]) -> tuple[dict[str, Any], ...] | None:
+    """LogReport's rows as a trainer snapshot stored them (``extensions/LogReport/_log``), if any
+    (read through the checked, bounded reader like every other member)."""
+    key = next((k for k in sorted(files) if _SNAPSHOT_LOG.fullmatch(k)), None)
+    if key is None:
+        return None
+    try:
+        rows = json.loads(str(_load(path, [key])[key][()]))
+    except (ValueError, TypeError, IndexError, RecursionError, RunError) as err:
+        log.info("%s: its log (%s) is unreadable (%s); not used", path.name, key, err)
+        return None
+    return tuple(r for r in rows if isinstance(r, dict)) if isinstance(rows, list) else None
+
+
+def _row_key(row: dict[str, Any]) -> tuple[int | None, int | None]:
+    epoch, iteration = metric_value(row.get("epoch")), metric_value(row.get("iteration"))
+    return (None if epoch is None else int(epoch)), (None if iteration is None else int(iteration))
+
+
+def _settle_conflicts(rows: list[dict[str, Any]], frames: list[tuple[int, _Snapshot]], unit: str) -> list[dict[str, Any]]:
+    """The log with each conflict settled: two rows of one epoch at one iteration that disagree
+    (a trainer resumed from an earlier snapshot appended its own rows for epochs already logged).
+
+    The row kept is the one the epoch's snapshot holds in its own log (the rows as of the moment
+    that model was saved), with a warning naming the epoch. A snapshot without a log cannot tell:
+    then the epoch's conflicting rows are all left out, with a warning, rather than a guess.
+    Rows of one epoch at different iterations (a log written several times an epoch) are no conflict.
+    """
+    groups: dict[tuple[int | None, int | None], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(_row_key(row), []).append(row)
+    conflicts = {key for key, group in groups.items()
+                 if key[0] is not None and len({json.dumps(normalise_row(r), sort_keys=True) for r in group}) > 1}
+    if not conflicts:
+        return rows
+    by_epoch = {number: snap for number, snap in frames} if unit == "epoch" else {}
+    by_iteration = {snap.iteration if snap.iteration is not None else number: snap for number, snap in frames} \
+        if unit == "iteration" else {}
+    settled, done = [], set()
+    for row in rows:
+        key = _row_key(row)
+        if key not in conflicts:
+            settled.append(row)
+            continue
+        if key in done:
+            continue
+        done.add(key)
+        epoch, iteration = key
+        snap = by_epoch.get(epoch) or by_iteration.get(iteration)
+        own = [r for r in (snap.log or ()) if _row_key(r) == key] if snap is not None else []
+        count = len(groups[key])
+        if own:
+            log.warning("Chainer log: epoch %d has %d different rows at iteration %s (a resumed trainer appended to the "
+                        "log); kept the one %s holds in its own log, which belongs to its model", epoch, count,
+                        iteration, snap.path.name)
+            settled.extend(own)
+        else:
+            why = f"{snap.path.name} holds no log" if snap is not None else "no snapshot of that epoch was found"
+            log.warning("Chainer log: epoch %d has %d different rows at iteration %s (a resumed trainer appended to the "
+                        "log) and %s to tell which belongs to its model; that epoch's metrics are left out", epoch,
+                        count, iteration, why)
+    return settled
 
 
 def _int_key(arrays: dict[str, np.ndarray], key: str) -> int | None:

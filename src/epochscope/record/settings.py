@@ -22,12 +22,14 @@ import numpy as np
 
 from .._errors import unknown_name_message
 
-__all__ = ["OPTION_NAMES", "REDUCE_METHODS", "RecordSettings", "RecorderCallback", "Reduction",
+__all__ = ["OPTION_NAMES", "REDUCE_METHODS", "TOKEN_REDUCTIONS", "RecordSettings", "RecorderCallback", "Reduction",
            "settings_from_options", "with_options_signature"]
 
 REDUCE_METHODS = ("project", "pool", "none")
 #: What a recorder does when the disk is full while it writes an epoch (see RecordSettings.on_disk_full).
 ON_DISK_FULL = ("raise", "skip")
+#: How a sequence output (examples, tokens, features) is stored: see :class:`RecordSettings`.
+TOKEN_REDUCTIONS = ("mean", "first", "last", "none")
 
 
 def _count(name: str, value: Any, *, minimum: int, what: str) -> int:
@@ -114,7 +116,9 @@ class RecordSettings:
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     layers : names of the layers whose outputs are recorded (a single name is accepted);
         duplicates are dropped, order kept. ``()`` records predictions, weights and
-        metrics only.
+        metrics only. ``"name@k"`` records the k-th call of a layer the forward pass calls
+        several times, ``"name[i]"`` / ``"name[key]"`` one part of a layer that returns a
+        structure (see :mod:`epochscope.record.layer_spec`).
     class_names : optional names, one per class (distinct).
     weights : ``"auto"`` (every Linear/Dense and Conv layer), a list of layer (or, in
         PyTorch, parameter) names, or ``None`` for no weights.
@@ -123,13 +127,26 @@ class RecordSettings:
     batch_size : examples per forward pass during capture.
     reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
         example are stored (see :class:`Reduction`; ``reduced_width`` is its ``width``).
+    tokens : how a sequence output ``(examples, tokens, features)`` is stored: ``"mean"``
+        over its tokens (default; only the real tokens when the inputs carry an attention or
+        padding mask), the ``"first"`` or ``"last"`` (real) token, or ``"none"`` (every token,
+        flattened; projected when wider than ``max_width``). The manifest records which.
     keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
-    seed : seed of the probe subset and of the projection matrix.
+    seed : seed of the probe subset and of the projection.
     resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
     on_disk_full : ``"raise"`` (default): a full disk while an epoch is written raises
         :class:`~epochscope.StorageError`, which stops training with that one message;
         ``"skip"``: the epoch is left out with a warning and training goes on (a later epoch
         is recorded once there is space again). Finished epochs are kept either way.
+    overwrite : start a fresh run at ``run_dir``, removing the run it holds (only ever a
+        folder that is an epochscope run; anything else there is refused).
+    replace_epochs : recording an epoch the run already holds (training resumed from an
+        earlier checkpoint) replaces that epoch and every later one; ``False`` (default)
+        refuses it with a message that says how to go on.
+    binary_threshold : the class-1 threshold of a model with one output; ``None`` (default)
+        decides once, at the first capture, from all of its outputs: ``0.5`` when every value
+        lies in [0, 1] (probabilities), else ``0`` (logits). Kept in the manifest, so every
+        epoch, also after a resume, uses the same rule.
 
     Raises ``TypeError``/``ValueError`` naming the parameter, what was expected, what was
     given and what to do.
@@ -148,10 +165,14 @@ class RecordSettings:
     reduce: str = "project"
     max_width: int = 2048
     reduced_width: int = 512
+    tokens: str = "mean"
     keep_inputs: bool = True
     seed: int = 0
     resume: bool = True
     on_disk_full: str = "raise"
+    overwrite: bool = False
+    replace_epochs: bool = False
+    binary_threshold: float | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalised values are set once, here
@@ -186,11 +207,20 @@ class RecordSettings:
         put(self, "reduced_width", _count("reduced_width", self.reduced_width, minimum=1,
                                           what="a positive number of values"))
         put(self, "seed", _count("seed", self.seed, minimum=0, what="a seed >= 0"))
-        for name in ("keep_inputs", "resume"):
+        for name in ("keep_inputs", "resume", "overwrite", "replace_epochs"):
             put(self, name, _flag(name, getattr(self, name)))
         if self.on_disk_full not in ON_DISK_FULL:
             raise ValueError(f"on_disk_full: expected one of {', '.join(map(repr, ON_DISK_FULL))}, got "
                              f"{self.on_disk_full!r}; 'raise' stops training on a full disk, 'skip' leaves the epoch out")
+        if self.tokens not in TOKEN_REDUCTIONS:
+            raise ValueError(f"tokens: expected one of {', '.join(map(repr, TOKEN_REDUCTIONS))}, got {self.tokens!r}; "
+                             "'mean' averages a sequence output over its (real) tokens")
+        if self.binary_threshold is not None:
+            if isinstance(self.binary_threshold, bool) or not isinstance(self.binary_threshold, (int, float, np.number)) \
+                    or not np.isfinite(self.binary_threshold):
+                raise TypeError(f"binary_threshold: expected a finite number or None, got {self.binary_threshold!r}; "
+                                "pass 0.5 for probabilities, 0 for logits, or None to decide from the outputs")
+            put(self, "binary_threshold", float(self.binary_threshold))
         self.reduction  # noqa: B018  (checks reduce/max_width/reduced_width together)
 
     @property

@@ -147,7 +147,15 @@ def inputs_fingerprint(inputs: Any) -> str:
 
     >>> inputs_fingerprint(np.zeros((3, 2))) == inputs_fingerprint(np.zeros((3, 2), np.float16))
     True
+
+    A mapping (keyword inputs) or a list of arrays (several model inputs) is fingerprinted part by part.
     """
+    if isinstance(inputs, Mapping) or isinstance(inputs, (list, tuple)):
+        # Several inputs (keyword inputs such as input_ids + attention_mask, or a list of model
+        # inputs): one fingerprint over each part's, in a fixed order.
+        parts = sorted(inputs.items(), key=lambda kv: str(kv[0])) if isinstance(inputs, Mapping) else enumerate(inputs)
+        joined = "|".join(f"{key}={inputs_fingerprint(value)}" for key, value in parts)
+        return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()[:32]
     x = np.asarray(inputs)
     n = len(x) if x.ndim else 1
     per_example = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim > 1 else 1

@@ -9,6 +9,7 @@ else needs updating. A writer holds the run's :class:`~epochscope.run.lock.RunLo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -39,6 +40,7 @@ from .layout import (
     LOCK_FILE,
     MANIFEST_FILE,
     REDUCTIONS_DIR,
+    ROOT_NAMES,
     SPLIT_FILES,
     SPLITS,
     RunLayout,
@@ -94,6 +96,7 @@ class RunWriter:
         info: Mapping[str, Any] | None = None,
         resume: bool = True,
         fingerprints: Mapping[str, str] | None = None,
+        overwrite: bool = False,
     ) -> RunWriter:
         """Create the run at ``path``, or reopen it to append (``resume=True``).
 
@@ -101,6 +104,9 @@ class RunWriter:
         ``fingerprints`` (``{"probe": ..., "test": ...}`` from
         :func:`~epochscope.run.manifest.inputs_fingerprint`; stored when the run is created)
         match what the run holds, so other examples cannot be appended to an old run by mistake.
+        ``overwrite=True`` removes the run the folder holds and starts a fresh one; it removes
+        only a folder that opens as an epochscope run (or one a killed writer left half-created)
+        and refuses, removing nothing, a folder that holds anything else.
         A run holding a link where one of its own files or folders belongs is refused: a writer
         never writes through a link. Raises :class:`RunError` with the reason, and
         :class:`~epochscope.StorageError` when the file system refuses.
@@ -118,12 +124,14 @@ class RunWriter:
         lock = RunLock(path)
         lock.acquire()
         try:
+            if overwrite:
+                _remove_run(path)
             if RunLayout(path).manifest.exists():
                 existing = Run(path)
                 if not resume:
                     raise RunError(
                         f"{path} already holds a run (epochs {existing.epochs}); pass resume=True to append "
-                        "to it or choose another folder"
+                        "to it, overwrite=True to start a fresh run in its place, or choose another folder"
                     )
                 _check_resume(existing, labels, class_names, test_labels, fingerprints or {})
                 manifest = existing.manifest
@@ -181,9 +189,7 @@ class RunWriter:
                         f"layer '{name}' outputs {shape} (stored width {width}) but the run at {self.path} "
                         f"recorded {info.output_shape} (width {info.width}); record into a new folder"
                     )
-                # The seed is left out here: a stored projection matrix is used whatever the seed given now
-                # (check_layers refuses, up front, a seed that would draw a lost matrix again otherwise).
-                if not _same_reduction(info.reduction, reduction, seed=False):
+                if not _same_reduction(info.reduction, reduction):
                     raise RunError(
                         f"layer '{name}' would be stored {describe_reduction(reduction)} but the run at {self.path} "
                         f"stored it {describe_reduction(info.reduction)}; epochs reduced otherwise are not comparable. "
@@ -219,19 +225,22 @@ class RunWriter:
         for info in self._manifest.layers:
             if info.name in set(names):
                 planned = planned_reduction(info)
-                matrix = self.layout.reduction(info.key)
-                # A stored matrix is used as it is; a lost one is drawn again from the seed, which must then agree.
-                kept = matrix.is_file() and not matrix.is_symlink()
-                drawn = "project" in str((info.reduction or {}).get("method", ""))  # pooling alone draws nothing
-                if not _same_reduction(info.reduction, planned, seed=drawn and not kept):
-                    lost = "" if kept or not info.reduction else (
-                        f" (its projection matrix reductions/{matrix.name} "
-                        "is missing and would be drawn again from these settings' seed)")
+                # The seed is not compared: a resumed layer is projected with the run's recorded seed
+                # (its stored matrix, or the projection drawn again from that seed), whatever is given now.
+                if not _same_reduction(info.reduction, planned):
                     raise RunError(
                         f"cannot resume {self.path}: layer '{info.name}' was stored {describe_reduction(info.reduction)} "
-                        f"but these settings store it {describe_reduction(planned)}{lost}; epochs reduced otherwise "
-                        "are not comparable. Resume with the run's reduce= and seed=, or record into a new folder"
+                        f"but these settings store it {describe_reduction(planned)}; epochs reduced otherwise "
+                        "are not comparable. Resume with the run's reduce=, tokens= and widths, or record into a "
+                        "new folder"
                     )
+
+    def update_info(self, items: Mapping[str, Any]) -> None:
+        """Add ``items`` to the manifest's ``info`` (facts decided while recording, such as the
+        one-output threshold), written atomically."""
+        self._manifest = dataclasses.replace(self._manifest, info={**self._manifest.info, **dict(items)})
+        write_json_atomic(self.layout.manifest, self._manifest.to_json())
+        self.run.manifest = self._manifest
 
     def reduction_matrix(self, name: str) -> np.ndarray | None:
         """The stored projection matrix of a layer, or ``None`` if none was saved yet."""
@@ -243,26 +252,34 @@ class RunWriter:
         self.layout.reductions_dir.mkdir(exist_ok=True)
         save_npy_atomic(self.layout.reduction(layer_key(name)), matrix)
 
-    def epoch(self, epoch: int) -> EpochBuilder:
-        """Start writing ``epoch``; commit by leaving the ``with`` block (or ``commit()``)."""
+    def epoch(self, epoch: int, *, replace: bool = False) -> EpochBuilder:
+        """Start writing ``epoch``; commit by leaving the ``with`` block (or ``commit()``).
+
+        An epoch the run already holds is refused, unless ``replace=True``: then committing it
+        replaces that epoch and every later one (training resumed from an earlier checkpoint),
+        and drops the maps cache, whose entries name epochs, not their contents.
+        """
         epoch = int(epoch)
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
-        if epoch in self.epochs:
+        if epoch in self.epochs and not replace:
             raise ValueError(
                 f"epoch {epoch} is already recorded in {self.path} (epochs {self.epochs[0]}..{self.epochs[-1]}); "
-                f"the next epoch to record is {self.next_epoch}"
+                f"the next epoch to record is {self.next_epoch}; to start a fresh run in this folder pass "
+                "overwrite=True, to replace this epoch and the later ones replace_epochs=True"
             )
-        return EpochBuilder(self, epoch)
+        return EpochBuilder(self, epoch, replace=replace)
 
 
-def _same_reduction(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, *, seed: bool) -> bool:
-    """Whether two layer reductions store the same values (``seed``: the seed counts too)."""
+#: What a recorder's settings decide of a layer's reduction (the seed and the projection's kind
+#: are the run's own: a resumed layer is reduced as the run recorded it).
+_SETTINGS_KEYS = ("method", "from", "to", "tokens")
+
+
+def _same_reduction(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two layer reductions store the same values, as far as a recorder's settings decide them."""
     a, b = dict(a or {}), dict(b or {})
-    if not seed:
-        a.pop("seed", None)
-        b.pop("seed", None)
-    return a == b
+    return all(a.get(k) == b.get(k) for k in _SETTINGS_KEYS)
 
 
 def describe_reduction(reduction: Mapping[str, Any] | None) -> str:
@@ -377,6 +394,45 @@ def _is_interrupted_creation(path: Path) -> bool:
     return not epochs.exists() or (epochs.is_dir() and not any(epochs.iterdir()))
 
 
+def _remove_run(path: Path) -> None:
+    """Remove the run at ``path`` (its lock, held by the caller, stays), for ``overwrite=True``.
+
+    Only a folder that opens as an epochscope run, or that a killed writer left half-created,
+    is touched, and only when it holds nothing but a run's own files: anything else raises
+    :class:`RunError` before a file is removed. The manifest goes last, so a process killed
+    while removing leaves a run (with fewer epochs) or a folder a new run can be created in.
+    """
+    layout = RunLayout(path)
+    names = set(os.listdir(path)) - {LOCK_FILE}
+    if not names:
+        return
+    if not layout.manifest.exists():
+        if not _is_interrupted_creation(path):
+            raise RunError(f"{path} holds no {MANIFEST_FILE}, so it is not an epochscope run and overwrite=True leaves "
+                           "it alone; choose another folder")
+    else:
+        foreign = sorted(n for n in names if n not in ROOT_NAMES and not is_temporary(n))
+        if foreign:
+            raise RunError(f"{path}: overwrite=True removes only an epochscope run, and this folder also holds "
+                           f"{foreign[:5]}; move those away or choose another folder")
+        try:
+            Run(path)
+        except RunError as err:
+            raise RunError(f"{path} was not removed: overwrite=True removes only a folder that opens as an epochscope "
+                           f"run, and this one does not ({err}); remove it yourself or choose another folder") from err
+    log.info("overwrite=True: removing the run at %s", path)
+    for epoch in reversed(layout.finished_epochs()):  # the last first: the epochs left stay a prefix
+        shutil.rmtree(layout.epoch_dir(epoch))
+    for name in sorted(names - {MANIFEST_FILE}):
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    layout.manifest.unlink(missing_ok=True)
+    fsync_dir(path)
+
+
 def _remove_partials(path: Path) -> None:
     for p in RunLayout(path).partial_epoch_dirs():
         log.info("removing unfinished epoch %s left by an interrupted writer", p)
@@ -468,9 +524,10 @@ class EpochBuilder:
     everything written for the epoch.
     """
 
-    def __init__(self, writer: RunWriter, epoch: int) -> None:
+    def __init__(self, writer: RunWriter, epoch: int, *, replace: bool = False) -> None:
         self.writer = writer
         self.epoch = epoch
+        self.replace = replace
         self._dir = writer.layout.partial_epoch_dir(epoch, os.getpid())
         self._buffers: dict[tuple[str, str], LayerFile] = {}
         self._metrics: dict[str, Any] = {}
@@ -612,13 +669,40 @@ class EpochBuilder:
                         os.fsync(fh.fileno())
             final = self.writer.layout.epoch_dir(self.epoch)
             path = final
+            aside = self._set_aside_replaced() if self.replace else []
             os.rename(self._dir, final)
         except OSError as err:
             if self._done:  # already discarded by a failing step
                 raise
             raise self._failed(err, path) from err
         fsync_dir(final.parent)
+        for folder in aside:
+            shutil.rmtree(folder, ignore_errors=True)
         self._done = True
+
+    def _set_aside_replaced(self) -> list[Path]:
+        """Move this epoch and every later one out of the run (last first, so what stays is a
+        prefix of the epochs at every instant) and drop the maps cache; returns what to delete.
+
+        The folders get ``.partial-…-replaced`` names, which readers ignore and the next writer
+        removes, so a process killed here leaves a consistent run.
+        """
+        layout = self.writer.layout
+        later = [e for e in self.writer.epochs if e >= self.epoch]
+        aside = []
+        for e in sorted(later, reverse=True):
+            folder = layout.partial_epoch_dir(e, os.getpid(), "replaced")
+            os.rename(layout.epoch_dir(e), folder)
+            aside.append(folder)
+        if later:
+            log.info("replacing epochs %s..%s of %s", later[0], later[-1], self.writer.path)
+            cache = layout.cache_dir
+            if cache.exists():  # its maps name epochs, not their contents: they no longer describe the run
+                moved = cache.with_name(f".tmp-{cache.name}-{os.getpid()}")
+                os.rename(cache, moved)
+                aside.append(moved)
+            fsync_dir(layout.epochs_dir)
+        return aside
 
     def discard(self) -> None:
         """Drop everything written for this epoch."""

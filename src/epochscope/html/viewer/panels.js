@@ -29,8 +29,10 @@ function drawConfusion(e) {
   g.font = `${11 * dpr}px system-ui, sans-serif`;
   // Examples without a prediction count as wrong, as in confusion.png (draw/confusion.py).
   const missing = DATA.confusionMissing ? DATA.confusionMissing[e] : 0, all = total + missing;
+  const outside = DATA.confusionOutside ? DATA.confusionOutside[e] : 0, none = missing - outside;
+  const left = [none ? `${none} without prediction` : "", outside ? `${outside} outside the classes` : ""].filter(Boolean);
   g.fillText(`epoch ${EPOCHS[e]}: ${total ? (100 * right / all).toFixed(1) : "–"}% right` +
-    (missing ? ` (${missing} without prediction)` : "") + " · rows true, columns predicted", 2 * dpr, 12 * dpr);
+    (left.length ? ` (${left.join(", ")})` : "") + " · rows true, columns predicted", 2 * dpr, 12 * dpr);
   if (showNames) {
     g.font = `${9 * dpr}px system-ui, sans-serif`; g.fillStyle = "#555";
     for (let r = 0; r < NC; r++) {

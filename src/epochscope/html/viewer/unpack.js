@@ -39,7 +39,7 @@ async function unpackSet(set) {
   const [index, coords, labels, predictions, forgetting] = await Promise.all(
     [set.index, set.coords, set.labels, set.predictions, set.forgetting].map((s) => (s ? unpack(s) : null)));
   const n = set.count;
-  return { n, index, coords, labels, predictions, forgetting, unknown: set.unknownClass,
+  return { n, index, coords, labels, predictions, forgetting, unknown: set.unknownClass, outside: set.outsideClass,
            mostForgotten: set.mostForgotten || [],
            sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
 }
