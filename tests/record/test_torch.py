@@ -549,7 +549,7 @@ def test_kind6_predictions_outside_the_classes_are_stored_and_shown_as_such_neve
     assert "the model predicts class index 4" in caplog.text and "class_names" in caplog.text
     report = check_run(run)
     assert report.ok and not report.problems  # before: "predicted classes range 0..4, expected -1..2": damage
-    assert any("outside the run's 3 classes" in f.message for f in report.findings if f.level == "note")
+    assert any("beyond the 3 class names" in f.message for f in report.findings if f.level == "note")
     display = ConfusionDisplay.from_run(run).plot()
     assert display.outside == int((own >= 3).sum()) and display.unknown == 0
     assert f"{display.outside} predicted outside the classes" in display.ax_.get_title()
