@@ -86,6 +86,11 @@ def check_output_file(path: str | os.PathLike[str], *, param: str = "out") -> Pa
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{param}: {path} is a folder; give a file name, e.g. {path / 'out'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"{param}: {path} lies below {parent}, which is a file, not a folder")
+            break
     check_output_dir(path.parent if str(path.parent) else Path("."), param=param)
     return path
 

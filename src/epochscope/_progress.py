@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,8 +22,9 @@ __all__ = ["DELAY", "INTERVAL", "progress", "task"]
 
 T = TypeVar("T")
 
-#: Seconds of work before the first progress line (shorter steps stay silent in a log).
-DELAY = 2.0
+#: Seconds of work before the first progress line (shorter steps stay silent in a log);
+#: ``EPOCHSCOPE_PROGRESS_DELAY`` overrides it (the tests set 0).
+DELAY = float(os.environ.get("EPOCHSCOPE_PROGRESS_DELAY", "2.0"))
 #: Seconds between two progress lines in a log.
 INTERVAL = 10.0
 
@@ -69,7 +71,7 @@ class _Ticker:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-        if self.printed:
+        if self.printed or time.monotonic() - self.start >= DELAY:
             self._emit(self._line(final=True))
 
 

@@ -123,7 +123,7 @@ def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "rep
     max_points : show at most this many probe (and test) points, a fixed random subset;
         ``None`` shows all.
     progress : show progress while maps are fitted and the page is written.
-    title : the page's title (default: ``"Layer L over N epochs: RUN"``).
+    title : the page's title (default: ``"Layer L, epochs A–B: RUN"``).
     **embed_options : passed on to :func:`epochscope.embed` (e.g. ``n_neighbors=30``).
 
     A run imported from checkpoints (weights and metrics, no probe activations) gets a page with

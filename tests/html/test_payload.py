@@ -79,17 +79,37 @@ def test_confusion_without_test_set_counts_the_probe_set_and_missing_predictions
     assert np.array_equal(conf[2], png.counts) and png.unknown == 4
 
 
-def test_metrics_are_grouped_into_accuracy_and_loss(report_run):
+def test_metrics_are_grouped_into_accuracy_and_loss_in_words_and_the_pictures_colours(report_run):
+    from epochscope.colors import CURVE_COLORS
+
     run, maps = report_run
     m = build_payload(run, maps, layer="x", method="fake")["metrics"]
-    assert m["accuracy"] == ["accuracy", "val_accuracy"] and m["loss"] == ["loss", "val_loss"]
-    assert m["series"]["loss"][0] == pytest.approx(1.0) and m["epochs"] == run.epochs
+    assert [s["key"] for s in m["accuracy"]] == ["accuracy", "val_accuracy"]
+    assert [s["name"] for s in m["accuracy"]] == ["training accuracy", "validation accuracy"]
+    assert [s["name"] for s in m["loss"]] == ["training loss", "validation loss"]
+    assert [s["color"] for s in m["loss"]] == [CURVE_COLORS["train"], CURVE_COLORS["val"]]  # as curves.png
+    assert m["loss"][0]["values"][0] == pytest.approx(1.0) and m["epochs"] == run.epochs
+    assert "epoch_seconds" not in [s["key"] for s in m["accuracy"] + m["loss"]]
 
 
-def test_quality_nan_becomes_null(report_run):
+def test_quality_in_words_and_nan_becomes_null(report_run):
     run, maps = report_run
-    q = build_payload(run, maps, layer="x", method="fake")["quality"]["series"]
-    assert q["motion"][0] is None and q["motion"][1] == pytest.approx(0.2)
+    series = build_payload(run, maps, layer="x", method="fake")["quality"]["series"]
+    by_key = {s["key"]: s for s in series}
+    assert by_key["motion"]["values"][0] is None and by_key["motion"]["values"][1] == pytest.approx(0.2)
+    assert by_key["trustworthiness"]["name"] == "map trustworthiness"
+    assert by_key["cka_previous"]["name"] == "CKA to previous epoch"
+    assert by_key["knn_accuracy_map"]["name"] == "kNN accuracy in the map"
+
+
+def test_quality_keys_added_later_are_drawn_too(report_run):
+    """Maps.quality gains separation figures (issue 13): the report draws whatever keys it holds."""
+    run, maps = report_run
+    q = dict(maps.quality, separation=np.linspace(0.1, 0.6, len(maps.epochs)),
+             separation_layer=np.linspace(0.05, 0.3, len(maps.epochs)))
+    p = build_payload(run, FakeMaps(maps.epochs, maps.coords, maps.test_coords, q, maps.bounds), layer="x", method="f")
+    names = [s["name"] for s in p["quality"]["series"]]
+    assert "class separation in the map" in names and "class separation in the layer" in names
 
 
 def test_max_points_keeps_a_fixed_subset(report_run):

@@ -1,6 +1,9 @@
 """The ``epochscope`` command line: one module per command, each with ``register(subparsers)``.
 
 Command modules import nothing heavy at module level, so ``epochscope --help`` is instant.
+``-q``/``--quiet`` and ``-v``/``--verbose`` are accepted before and after the command
+(``epochscope render RUN --out X -q``). ``-v`` shows epochscope's own debug log and the
+traceback of an error; other libraries' loggers (numba, matplotlib, openTSNE) stay at warnings.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ __all__ = ["main", "build_parser"]
 # In order of appearance in --help.
 COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "check")
 
+_QUIET_HELP = "no progress bars or log messages"
+_VERBOSE_HELP = "epochscope's debug log, and the traceback of an error"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
@@ -27,13 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch a neural network learn: record layers every epoch, then draw maps, curves and the network.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log messages")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details (debug level)")
+    parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    _accept_options_after_command(parser)
     return parser
+
+
+def _accept_options_after_command(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command ``-q``/``-v`` too. ``SUPPRESS`` as their default, so a command's
+    parser never resets a flag given before the command to False."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--quiet" not in child._option_string_actions:
+                    child.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+                    child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                       help=_VERBOSE_HELP)
+                _accept_options_after_command(child)
 
 
 def _version() -> str:
@@ -42,22 +62,46 @@ def _version() -> str:
     return __version__
 
 
+_handler: logging.Handler | None = None
+
+
+def _configure_logging(level: int) -> None:
+    """epochscope's logger to stderr at ``level``; the root logger is left alone, so other
+    libraries (numba's compiler, matplotlib's font lookups, openTSNE) only show warnings."""
+    global _handler
+    log = logging.getLogger("epochscope")
+    if _handler is not None:
+        log.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 error, 2 usage)."""
+    """Run the command line; returns the exit status (0 ok, 1 error, 2 usage or a bad output path)."""
     # torch's OpenMP threads busy-wait by default, which slows training 8-9x when another
     # process shares a small machine's cores; must be set before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    _configure_logging(level)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
+        return status
+    except BrokenPipeError:
+        # `epochscope info --json | head`: the reader stopped reading; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (EpochscopeError, ValueError, TypeError, FileNotFoundError) as err:
         if args.verbose:
             raise
         print(f"epochscope {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        return int(getattr(err, "exit_code", 1))
     except KeyboardInterrupt:
         print("interrupted; every finished epoch is saved", file=sys.stderr)
         return 130
