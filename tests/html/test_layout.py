@@ -138,7 +138,9 @@ def test_points_are_discs_sized_as_the_gif_and_test_points_optional_and_lighter(
     # Anti-aliased: between a disc's colour and the white background there are in-between shades.
     shades = r.js("""(() => { const c = document.getElementById('map'), g = c.getContext('2d');
         const d = g.getImageData(0, 0, c.width, c.height).data, seen = new Set();
-        for (let i = 0; i < d.length; i += 4) if (d[i] !== 255 || d[i + 1] !== 255 || d[i + 2] !== 255) seen.add(d[i] * 65536 + d[i + 1] * 256 + d[i + 2]);
+        for (let i = 0; i < d.length; i += 4) {
+          if (d[i] !== 255 || d[i + 1] !== 255 || d[i + 2] !== 255) seen.add(d[i] * 65536 + d[i + 1] * 256 + d[i + 2]);
+        }
         return seen.size; })()""")
     assert shades > 30
     assert not r.page.is_checked("#show-test")
