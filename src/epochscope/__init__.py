@@ -19,6 +19,8 @@ from ._errors import (
     EpochscopeError,
     MissingDependencyError,
     NotARunError,
+    OutputError,
+    OutputPathError,
     RunError,
     RunLockedError,
 )
@@ -66,6 +68,8 @@ __all__ = [
     "MissingDependencyError",
     "NetworkDisplay",
     "NotARunError",
+    "OutputError",
+    "OutputPathError",
     "QualityDisplay",
     "RecordSettings",
     "Reduction",
