@@ -51,8 +51,10 @@ class _Ticker:
 
     def _line(self, final: bool = False) -> str:
         elapsed = time.monotonic() - self.start
-        count = f" {self.done}/{self.total}" if self.total is not None else (f" {self.done}" if self.done else "")
-        return f"{self.desc}:{count} ({'done in ' if final else ''}{elapsed:.0f} s)"
+        if self.total is None and not self.done:  # a step without counts: "writing report.html: 12 s"
+            return f"{self.desc}: {'done in ' if final else ''}{elapsed:.0f} s"
+        count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
+        return f"{self.desc}: {count} ({'done in ' if final else ''}{elapsed:.0f} s)"
 
     def _emit(self, text: str) -> None:
         try:
