@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,11 @@ from pathlib import Path
 
 from ._errors import OutputError, OutputPathError
 
-__all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "temp_path"]
+__all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "remove_stale_temporaries",
+           "temp_path"]
+
+# The temporary names of temp_path: ".<stem>.<pid>-<6 hex>.partial<suffix>".
+_TEMP = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.partial(\.[^.]*)?$")
 
 _HINTS = {
     errno.ENOSPC: "the disk is full; free some space or write elsewhere",
@@ -77,7 +82,41 @@ def check_output_dir(path: str | os.PathLike[str], *, param: str = "out") -> Pat
         raise output_error(path, err) from err
     if not os.access(path, os.W_OK | os.X_OK):
         raise output_error(path, PermissionError(errno.EACCES, "the folder is read-only"))
+    remove_stale_temporaries(path)
     return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files (:func:`temp_path`) that a process which no longer runs left in
+    ``folder`` (killed while writing); returns what was removed. Files of a running process, and
+    any other file, are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False) or _alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def check_output_file(path: str | os.PathLike[str], *, param: str = "out") -> Path:

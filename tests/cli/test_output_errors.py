@@ -207,3 +207,26 @@ def test_a_huge_class_name_is_shortened_for_drawing(tmp_path):
     assert max(len(t) for t in texts) <= 40 and texts[0].endswith("…")
     page = epochscope.report(run, tmp_path / "r.html", method="pca", progress=False)
     assert page.stat().st_size < 2_000_000  # the name is cut in the page too
+
+
+def test_the_next_render_removes_what_a_killed_one_left_half_written(run_path, tmp_path):
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    alive_pid = child.pid
+    out = tmp_path / "pics"
+    (out / "frames").mkdir(parents=True)
+    dead = [out / ".timelapse.4194303-abcdef.partial.gif", out / "frames" / ".epoch_001.4194303-012345.partial.png"]
+    running = out / f".curves.{alive_pid}-fedcba.partial.png"  # another render, still writing
+    for p in [*dead, running]:
+        p.write_bytes(b"half")
+    mine = out / ".my-notes.txt"
+    mine.write_text("keep")
+    try:
+        assert main(["-q", "render", str(run_path), "--out", str(out), "--method", "pca", "--no-network"]) == 0
+        assert not any(p.exists() for p in dead)
+        assert running.exists() and mine.exists()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()

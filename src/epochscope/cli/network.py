@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
     path = network_animation(args.run, args.out, reference=args.reference, top_k=args.top_k, top_by=args.top_by,
                              shape=args.shape, figsize=tuple(args.figsize), fps=args.fps, duration_ms=args.duration,
                              layers=args.layers, progress=not args.quiet)
-    print(path)
+    if not args.quiet:
+        print(path)
     return 0

@@ -291,7 +291,8 @@ class NetworkFigure:
             first, last = min(first, epochs[0]), max(last, epochs[-1])
         pad = max(0.5, 0.03 * (last - first))  # room for the marker at the first and last epoch
         ax.set_xlim(first - pad, last + pad)
-        self.vline = ax.axvline(first, color=MARKER, lw=1.0, alpha=0.35, animated=self.animated)
+        # An opaque light grey, not a see-through dark line: a GIF palette keeps it exactly.
+        self.vline = ax.axvline(first, color="#aaaaaa", lw=1.0, animated=self.animated)
         (self.marker,) = ax.plot([], [], "o", color=MARKER, ms=8, markerfacecolor="white", markeredgewidth=2.0,
                                  zorder=5, animated=self.animated)
 
