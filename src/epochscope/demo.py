@@ -55,7 +55,8 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     log.info("trained and recorded %d epochs in %.1f s -> %s", epochs, time.perf_counter() - t0, run_dir)
     files: list[Path] = []
     if pictures:
-        title = (f"{data.name} demo: layer {layers[0]} of the {'CNN' if data.is_image else 'MLP'} over {epochs} epochs")
+        shown = {"mnist-5k": "MNIST", "mnist": "MNIST", "digits": "Digits", "iris": "Iris"}.get(data.name, data.name)
+        title = f"{shown} demo: layer {layers[0]} of the {'CNN' if data.is_image else 'MLP'} over {epochs} epochs"
         files = _draw(run_dir, out, image=data.is_image, layers=layers, show_progress=show_progress, title=title)
     _write_record(out, [run_dir, *files])
     return {"run": run_dir, "files": files}
