@@ -168,3 +168,24 @@ def test_a_plain_headless_screenshot_shows_the_map(demo_reports, tmp_path, width
     assert min(found) > 20, f"class colours on the map: {found}"  # every class is drawn
     grey = (np.abs(img - [0x66, 0x66, 0x66]).max(axis=2) < 10).sum()
     assert grey < 20000  # not a page of grey "loading…" text and nothing else
+
+
+def test_a_report_of_an_imported_run_shows_curves_and_network(tmp_path, open_report):
+    """A run imported from checkpoints holds weights and metrics, no probe activations: the page
+    shows what it holds and says why there is no map."""
+    from epochscope.importers._common import write_imported_run
+
+    rng = np.random.default_rng(0)
+    frames = [(e, {"l1.weight": rng.normal(size=(5, 4)).astype(np.float32),
+                   "l2.weight": rng.normal(size=(3, 5)).astype(np.float32)},
+               {"loss": 1.0 / e, "accuracy": 0.5 + 0.05 * e, "val_accuracy": 0.45 + 0.05 * e}) for e in range(1, 6)]
+    run = open_run(write_imported_run(tmp_path / "run", framework="chainer", frames=frames,
+                                      info={"imported_from": "chainer", "source": "x"}))
+    page = write_report(run, None, tmp_path / "r.html", layer=None, method="umap", test_hook=True)
+    r = open_report(page)
+    assert r.errors == [] and [m for m in r.console if m[0] == "error"] == []
+    assert not r.page.is_visible("#map") and "imported from chainer checkpoints" in r.page.inner_text("#no-map")
+    assert r.js("window.epochscope.networkEdges()") == 4 * 5 + 5 * 3
+    r.js("window.epochscope.setEpoch(3)")
+    texts = check_layout(r, "imported run")
+    assert "training accuracy" in texts["curve-accuracy"] and "no predictions recorded" in texts["confusion"]
