@@ -189,3 +189,27 @@ def test_a_report_of_an_imported_run_shows_curves_and_network(tmp_path, open_rep
     r.js("window.epochscope.setEpoch(3)")
     texts = check_layout(r, "imported run")
     assert "training accuracy" in texts["curve-accuracy"] and "no predictions recorded" in texts["confusion"]
+
+
+def test_hover_says_when_a_test_points_place_is_uncertain(tmp_path, open_report):
+    """Test points between clusters were taken for confused ones (issue 15): the hover says when a
+    point was placed far from every probe point, and what its nearest probe points are."""
+    from reportdata import make_report_run
+
+    run = open_run(make_report_run(tmp_path / "run", class_names=["a", "b", "c"], n_test=30))
+    maps = make_maps(run)
+    far = maps.test_coords.copy()
+    far[:, 0] = [0.0, 0.0]  # the middle of the map, between the three clusters
+    maps.test_coords = far
+    r = open_report(write_report(run, maps, tmp_path / "r.html", layer="h", method="umap", test_hook=True))
+    r.js("window.epochscope.showTest(true)")
+    p = r.js("window.epochscope.pointScreenPosition(0, 'test')")
+    r.page.mouse.move(p["x"], p["y"])
+    r.page.wait_for_function("() => window.epochscope.hovered() !== null")
+    assert r.js("window.epochscope.hovered()") == {"split": "test", "index": 0}
+    text = r.page.inner_text("#tip-text")
+    assert "placed far from every probe point" in text and "nearest probe points on the map:" in text
+    q = r.js("window.epochscope.pointScreenPosition(1, 'test')")  # an ordinary test point, inside its cluster
+    r.page.mouse.move(q["x"], q["y"])
+    r.page.wait_for_function("() => (window.epochscope.hovered() || {}).index === 1")
+    assert "placed" not in r.page.inner_text("#tip-text")
