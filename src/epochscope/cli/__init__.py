@@ -62,21 +62,24 @@ def _version() -> str:
     return __version__
 
 
-_handler: logging.Handler | None = None
-
-
-def _configure_logging(level: int) -> None:
-    """epochscope's logger to stderr at ``level``; the root logger is left alone, so other
-    libraries (numba's compiler, matplotlib's font lookups, openTSNE) only show warnings."""
-    global _handler
+def _configure_logging(level: int):
+    """epochscope's logger to stderr at ``level``, for the run of one command; returns a function
+    that undoes it. The root logger is left alone, so other libraries (numba's compiler,
+    matplotlib's font lookups, openTSNE) only show their warnings: ``-v`` is epochscope's own
+    debug log. Records still propagate (to a host's or a test's handlers); the root logger of a
+    plain command line has none."""
     log = logging.getLogger("epochscope")
-    if _handler is not None:
-        log.removeHandler(_handler)
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(_handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    before = log.level
+    log.addHandler(handler)
     log.setLevel(level)
-    log.propagate = False
+
+    def undo() -> None:
+        log.removeHandler(handler)
+        log.setLevel(before)
+
+    return undo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    _configure_logging(level)
+    undo_logging = _configure_logging(level)
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
@@ -105,3 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; every finished epoch is saved", file=sys.stderr)
         return 130
+    finally:
+        undo_logging()
