@@ -241,14 +241,15 @@ class _GifStream:
             self.fp.write(b"".join(header))
             box = (0, 0, image.size[0], image.size[1])
         else:
-            changed = np.argwhere(index != self.previous) if not local else None
             if local:
                 box = (0, 0, image.size[0], image.size[1])
-            elif not len(changed):
-                box = (0, 0, 1, 1)  # the same picture: a one-pixel frame that keeps the time
             else:
-                (y0, x0), (y1, x1) = changed.min(axis=0), changed.max(axis=0)
-                box = (int(x0), int(y0), int(x1) + 1, int(y1) + 1)
+                diff = index != self.previous
+                rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+                if not len(rows):
+                    box = (0, 0, 1, 1)  # the same picture: a one-pixel frame that keeps the time
+                else:
+                    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
         part = image if box == (0, 0, image.size[0], image.size[1]) else image.crop(box)
         if not local:
             part.putpalette(image.getpalette())

@@ -32,7 +32,7 @@ from . import style
 from .figure import new_figure
 from .raster import composite_sparse, disc_radius_for, splat_discs_sparse
 
-__all__ = ["MapFrameRenderer", "beyond_note", "padded_bounds"]
+__all__ = ["MapFrameRenderer", "TextStamper", "beyond_note", "padded_bounds"]
 
 #: How far toward white the probe points are drawn when test points lie over them.
 PROBE_FADE = 0.6
@@ -52,22 +52,28 @@ def beyond_note(n: int) -> str:
     return f"{n:,} point{'' if n == 1 else 's'} beyond the frame, drawn at its edge as ▸"
 
 
-class _TextStamper:
-    """Draws one line of text where a matplotlib ``Text`` sits, with its font, size and colour,
-    through Pillow's FreeType: ~0.3 ms a line against ~8 ms for matplotlib's ``draw_artist``
-    (which lays out and renders every glyph again on each frame)."""
+class TextStamper:
+    """Draws one line of text where a matplotlib ``Text`` sits, with its font, size, colour and
+    alignment, through Pillow's FreeType: ~0.3 ms a line against ~5-8 ms for matplotlib's
+    ``draw_artist`` (which lays out and renders every glyph again on each frame). For text that
+    changes every frame of an animation (titles, captions, the network's layer summaries)."""
+
+    # matplotlib's alignment -> Pillow's text anchor (horizontal, vertical).
+    _H = {"left": "l", "center": "m", "right": "r"}
+    _V = {"bottom": "d", "top": "a", "center": "m", "baseline": "s", "center_baseline": "m"}
 
     def __init__(self, text, height: int) -> None:
         from matplotlib import font_manager
         from matplotlib.colors import to_rgb
         from PIL import ImageFont
 
-        fig = text.get_figure()
+        fig = text.get_figure(root=True)
         px = text.get_fontsize() * fig.dpi / 72.0
         path = font_manager.findfont(text.get_fontproperties())
         self.font = ImageFont.truetype(path, size=max(1, int(round(px))))
-        x, y = fig.transFigure.transform(text.get_position())
-        self.x, self.y = int(round(x)), height - int(round(y))  # image row of the text's bottom
+        x, y = text.get_transform().transform(text.get_position())
+        self.x, self.y = int(round(x)), height - int(round(y))  # image column and row of the anchor
+        self.anchor = self._H.get(text.get_horizontalalignment(), "l") + self._V.get(text.get_verticalalignment(), "d")
         self.color = np.array(to_rgb(text.get_color()), dtype=np.float32) * 255
 
     def wrap(self, text: str, width: float, max_lines: int) -> list[str]:
@@ -93,28 +99,32 @@ class _TextStamper:
             lines[k] = line
         return lines
 
-    def stamp(self, frame: np.ndarray, text: str, *, max_lines: int = 2) -> None:
-        """Draw ``text`` into ``frame``, wrapped to the frame's width in at most ``max_lines`` lines
-        that grow upwards from the anchor (the last line sits where a one-line text would)."""
+    def stamp(self, frame: np.ndarray, text: str, *, max_lines: int = 2, color=None) -> None:
+        """Draw ``text`` into ``frame`` (``(H, W, 3)`` uint8, a view is fine), wrapped to the frame's
+        width in at most ``max_lines`` lines that grow upwards from the anchor (the last line sits
+        where a one-line text would); ``color`` (RGB in [0, 1]) overrides the text's own."""
         if not text:
             return
-        lines = self.wrap(text, frame.shape[1] - self.x - 8, max_lines)
+        width = frame.shape[1] - self.x - 8 if self.anchor[0] == "l" else frame.shape[1]
+        fits = "\n" not in text and self.font.getlength(text) <= width
+        lines = [text] if fits else self.wrap(text, width, max_lines)
         step = int(round(self.font.size * 1.3))
+        rgb = self.color if color is None else np.asarray(color, dtype=np.float32)[:3] * 255
         for k, line in enumerate(lines):
-            self._stamp_line(frame, line, self.y - (len(lines) - 1 - k) * step)
+            self._stamp_line(frame, line, self.y - (len(lines) - 1 - k) * step, rgb)
 
-    def _stamp_line(self, frame: np.ndarray, text: str, y: int) -> None:
+    def _stamp_line(self, frame: np.ndarray, text: str, y: int, rgb: np.ndarray) -> None:
         from PIL import Image, ImageDraw
 
         if not text:
             return
-        # Anchor "ld": left edge, descender line on y, as matplotlib's ha="left", va="bottom".
-        left, top, right, bottom = self.font.getbbox(text, anchor="ld")
+        # The anchor follows matplotlib's alignment: "ld" is ha="left", va="bottom".
+        left, top, right, bottom = self.font.getbbox(text, anchor=self.anchor)
         w, h = right - left, bottom - top
         if w <= 0 or h <= 0:
             return
         mask = Image.new("L", (w, h), 0)
-        ImageDraw.Draw(mask).text((-left, -top), text, font=self.font, fill=255, anchor="ld")
+        ImageDraw.Draw(mask).text((-left, -top), text, font=self.font, fill=255, anchor=self.anchor)
         alpha = np.asarray(mask, dtype=np.float32) / 255.0
         y0, x0 = y + top, self.x + left
         fy0, fx0 = max(y0, 0), max(x0, 0)
@@ -123,7 +133,7 @@ class _TextStamper:
             return
         a = alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
         region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
-        frame[fy0:fy1, fx0:fx1] = (region * (1 - a) + self.color * a + 0.5).astype(np.uint8)
+        frame[fy0:fy1, fx0:fx1] = (region * (1 - a) + rgb * a + 0.5).astype(np.uint8)
 
 
 def padded_bounds(bounds: Sequence[float], aspect: float, *, pad: float = 0.04) -> tuple[float, float, float, float]:
@@ -245,8 +255,8 @@ class MapFrameRenderer:
         self._background = canvas.copy_from_bbox(self.fig.bbox)
         self._background_rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
         self._height = int(round(self.fig.bbox.height))
-        self._title_text = _TextStamper(self.title, self._height)
-        self._caption_text = _TextStamper(self.caption, self._height)
+        self._title_text = TextStamper(self.title, self._height)
+        self._caption_text = TextStamper(self.caption, self._height)
         x0, y0, x1, y1 = self.ax.bbox.extents
         # The axes' inside in image rows/columns (image rows grow downwards).
         self._cols = (int(np.ceil(x0)), int(np.floor(x1)))
