@@ -179,8 +179,10 @@ def test_the_display_shows_the_animation_frame(synthetic_run):
     with Image.open(io.BytesIO(display._repr_png_())) as image:
         shown = np.asarray(image.convert("RGB")).astype(int)
     assert shown.shape == frame.shape == (500, 1200, 3)
-    # The same picture (blitting draws the moving parts over a saved background: a few edge pixels differ).
-    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.002
+    # The same picture (blitting draws the moving parts over a saved background, and the animation
+    # stamps its changing text with Pillow where the display lets matplotlib draw it: a few edge and
+    # glyph pixels differ).
+    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.006
     assert display.epoch == 3 and len(display.edges_.get_segments()) == 8
 
 
