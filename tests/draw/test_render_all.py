@@ -29,7 +29,8 @@ def test_render_writes_every_picture(two_layer_run, tmp_path):
     assert sorted(p.name for p in (out / "frames").iterdir()) == [f.split("/")[1] for f in frames]
     with Image.open(out / "timelapse.gif") as gif:
         assert gif.n_frames == 4 and gif.info["duration"] == 500 and gif.info["loop"] == 0
-    assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+    # no temporary files left behind; the one hidden file lists what this render wrote
+    assert [p.name for p in out.rglob(".*")] == [epochscope.pipeline.RENDER_RECORD]
     with Image.open(out / "network.gif") as gif:  # the network shares the time-lapse's timing
         assert gif.n_frames == 4 and gif.info["duration"] == 500
 
