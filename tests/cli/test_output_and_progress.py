@@ -193,3 +193,19 @@ def test_characters_missing_from_the_font_are_told_once_and_quiet_means_quiet(tm
     assert "Warning" not in loud.stderr, loud.stderr
     told = [line for line in loud.stderr.splitlines() if "font" in line]
     assert len(told) == 1 and "\\ue000" in told[0] and "\\ue001" in told[0], loud.stderr
+
+
+def test_a_run_from_pytorch_checkpoints_is_not_called_checkpoints_checkpoints(tmp_path, capsys):
+    """The PyTorch importer records ``imported_from: "pytorch checkpoints"``; info and the skipped
+    note read "imported from pytorch checkpoints", once."""
+    from epochscope.analysis import run_contents
+    from epochscope.importers._common import write_imported_run
+
+    w = {"fc.weight": np.ones((3, 4), np.float32)}
+    run = write_imported_run(tmp_path / "run", framework="torch", frames=[(1, w, {"loss": 1.0})],
+                             info={"imported_from": "pytorch checkpoints", "source": "x"})
+    assert main(["info", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "imported from pytorch checkpoints, which" in text and "checkpoints checkpoints" not in text
+    note = run_contents(open_run(run)).skipped_note()
+    assert "imported from pytorch checkpoints, which" in note and "checkpoints checkpoints" not in note

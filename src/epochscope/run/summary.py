@@ -35,7 +35,7 @@ def describe(run: Run) -> str:
         "epochs    " + (f"{epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs else "none finished"),
     ]
     if placeholder:
-        source = (m.info or {}).get("imported_from") or m.framework
+        source = str((m.info or {}).get("imported_from") or m.framework).removesuffix(" checkpoints")
         lines += [f"probe     none: imported from {_shown(source)} checkpoints, which hold weights and metrics only",
                   f"classes   {len(m.class_names)} outputs (names not recorded)"]
     else:
