@@ -136,8 +136,10 @@ def _check_figsize(figsize: Any) -> tuple[float, float]:
         raise ValueError(f"figsize must be (width, height) in inches, got {figsize!r}") from err
     (wmin, hmin), (wmax, hmax) = MIN_FIGSIZE, MAX_FIGSIZE
     if not (math.isfinite(w) and math.isfinite(h)) or w < wmin or h < hmin or w > wmax or h > hmax:
+        why = ("smaller cannot hold the labels" if (w < wmin or h < hmin) else
+               "a larger frame is bigger than any screen" if (w > wmax or h > hmax) else "give two finite numbers")
         raise ValueError(f"figsize must be between {wmin:g} x {hmin:g} and {wmax:g} x {hmax:g} inches (width, height; "
-                         f"100 px an inch), got {w:g} x {h:g}; smaller cannot hold the labels")
+                         f"100 px an inch), got {w:g} x {h:g}; {why}")
     return w, h
 
 
