@@ -71,12 +71,19 @@ class ConfusionDisplay(FigureDisplay):
         """From the predictions the run recorded at ``epoch`` (default: the last one).
 
         ``split`` is ``"test"`` (default when the run recorded a test set) or ``"probe"``.
-        Raises ``ValueError`` for another split, a test split the run lacks, or a run without epochs.
+        Raises ``ValueError`` for another split, a test split the run lacks, a run without epochs,
+        or a run imported from checkpoints (its one-example probe is a placeholder, not data).
         """
+        from ..analysis import run_contents
+
         run = as_run(run)
         epochs = run.epochs
         if not epochs:
             raise ValueError(f"the run {run.path} has no finished epoch yet")
+        contents = run_contents(run)
+        if not contents.predictions:
+            raise ValueError(f"the run {run.path} holds no predictions to count: "
+                             f"{contents.skipped_note().split(': ', 1)[-1]}; draw its curves or network instead")
         epoch = epochs[-1] if epoch is None else int(epoch)
         if split is None:
             split = confusion_split(run)
