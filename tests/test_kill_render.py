@@ -199,7 +199,7 @@ def assert_pictures_whole(out: Path, ref_out: Path, what: str) -> None:
 
 
 def same_pictures(out: Path, ref_out: Path) -> None:
-    names = sorted(str(p.relative_to(ref_out)) for p in ref_out.rglob("*") if p.is_file())
+    names = sorted(str(p.relative_to(ref_out)) for p in ref_out.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")) \
         == names
     for name in names:
