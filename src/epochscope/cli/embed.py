@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from .._text import plural
 from ..maps.methods import METHOD_NAMES
 
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                                 cache=not args.no_cache, progress=not args.quiet, **options)
     seconds = time.perf_counter() - t0
     source = "read from the cache" if "cached" in timings else f"computed in {seconds:.1f} s"
-    echo(f"{maps.method} maps of layer '{maps.layer}': {len(maps.epochs)} epochs, {maps.coords.shape[1]} probe"
+    echo(f"{maps.method} maps of layer '{maps.layer}': {plural(len(maps.epochs), 'epoch')}, {maps.coords.shape[1]:,} probe"
           + (f" + {maps.test_coords.shape[1]} test" if maps.test_coords is not None else "") + f" points, {source}")
     echo(quality_table(maps))
     return 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._text import plural
 from ..analysis.confusion import (
     MAX_FULL_CLASSES,
     confusion_classes,
@@ -146,8 +147,8 @@ class ConfusionDisplay(FigureDisplay):
         left_out = [f"{self.unknown} without prediction" if self.unknown else "",
                     f"{self.outside} predicted outside the classes" if self.outside else ""]
         notes = ", ".join(n for n in left_out if n)
-        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples)" + (f"\n{notes}" if notes else ""),
-                     fontsize=style.FONT_SIZE + 1)
+        title = f"{where}{when}\naccuracy {self.accuracy:.3f} ({plural(total, 'example')})"
+        ax.set_title(title + (f"\n{notes}" if notes else ""), fontsize=style.FONT_SIZE + 1)
         if own:
             fig.tight_layout()
         self.figure_, self.ax_ = fig, ax
