@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,16 +22,17 @@ from .._errors import RunError, unknown_name_message
 from ..run import Run, open_run
 from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
-from .cache import cache_key, load_maps, save_maps
+from .cache import cache_key, load_maps, maps_cache_dir, save_maps
 from .methods import METHODS
-from .quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
+from .quality import frame_quality, linear_cka, motion, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
 
 __all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
 
 log = logging.getLogger("epochscope")
 
-QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous")
+QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous",
+                 "separation", "separation_layer")
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +49,10 @@ class Maps:
         transform, or ``None`` when the run holds no test set.
     quality : per-epoch float arrays of length ``n_epochs``: ``trustworthiness``,
         ``motion`` (NaN for the first), ``knn_accuracy_map``, ``knn_accuracy_layer``,
-        ``cka_previous`` (NaN for the first).
+        ``cka_previous`` (NaN for the first), ``separation`` (silhouette of the frame's
+        points by class) and ``separation_layer`` (the same in the layer's own space): a
+        map tells the layer's story when the two rise and fall together
+        (:mod:`epochscope.maps.quality`).
     bounds : ``(xmin, xmax, ymin, ymax)``, the same axes for every frame.
     skipped : ``{epoch: reason}`` for requested epochs that were not embedded.
 
@@ -148,10 +153,8 @@ def _quality(source: LayerSequence, coords: list[np.ndarray]) -> dict[str, np.nd
     previous_layer = None
     for i, epoch in enumerate(source.epochs):
         x = source.probe(epoch)[sub]
-        y = coords[i][sub]
-        q["trustworthiness"][i] = trustworthiness(x, y, k=10)
-        q["knn_accuracy_map"][i] = knn_accuracy(y, labels, k=10)
-        q["knn_accuracy_layer"][i] = knn_accuracy(x, labels, k=10)
+        for name, value in frame_quality(x, coords[i][sub], labels, k=10).items():
+            q[name][i] = value
         if i:
             q["motion"][i] = motion(coords[i - 1], coords[i])
             q["cka_previous"][i] = linear_cka(previous_layer, x)
@@ -178,6 +181,12 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     if cache:
         t0 = time.perf_counter()
         hit = load_maps(run, key)
+        if hit is not None and not set(QUALITY_NAMES) <= set(hit["quality"]):
+            # written before a quality figure was added: recomputed (and replaced) once
+            log.info("maps cache %s lacks quality figures %s; recomputing", key,
+                     sorted(set(QUALITY_NAMES) - set(hit["quality"])))
+            shutil.rmtree(maps_cache_dir(run) / key, ignore_errors=True)
+            hit = None
         if hit is not None:
             meta = hit["meta"]
             timings["cached"] = time.perf_counter() - t0
