@@ -39,8 +39,13 @@ def test_graph_is_symmetric_fuzzy_union_without_self_loops():
 
 
 def test_ab_params_and_sampling_schedule_match_umaps_values():
+    from epochscope.maps.fuzzy import _fit_ab
+
     a, b = ab_params(1.0, 0.1)
     assert abs(a - 1.5769) < 1e-3 and abs(b - 0.8951) < 1e-3  # umap-learn's well-known values
+    np.testing.assert_allclose((a, b), _fit_ab(1.0, 0.1), rtol=1e-6)  # the stored values are the fit's
+    a2, b2 = ab_params(1.0, 0.5)  # other settings are fitted
+    assert a2 < a and b2 > b
     eps = epochs_per_sample(np.array([0.8, 0.2, 0.4]), 200)
     np.testing.assert_allclose(eps, [1.0, 4.0, 2.0])
 

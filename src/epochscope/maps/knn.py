@@ -93,7 +93,7 @@ def _reverse(graph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ptr, np.ascontiguousarray(sources[order], dtype=np.int32)
 
 
-def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, tolerance: float = 0.01
+def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, tolerance: float = 0.02
                ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest neighbours of every row of ``data``, searched among the neighbours of a start graph.
 
@@ -135,7 +135,7 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
 
 
 def refine_query_knn(data: np.ndarray, queries: np.ndarray, start: np.ndarray, graph: np.ndarray, *,
-                     rounds: int = 4, tolerance: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                     rounds: int = 4, tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of ``data`` for each query, searched near a start guess (as :func:`refine_knn`).
 
     ``start`` is ``(m, k)``: each query's guessed neighbours among ``data`` (e.g. the test

@@ -37,7 +37,9 @@ def pairwise_distances(points: np.ndarray) -> np.ndarray:
     >>> pairwise_distances(np.array([[0.0, 0.0], [3.0, 4.0]])).tolist()
     [[0.0, 25.0], [25.0, 0.0]]
     """
-    points = np.asarray(points, np.float32)
+    points = np.asarray(points)
+    if points.dtype != np.float64:
+        points = points.astype(np.float32)
     sq = np.einsum("ij,ij->i", points, points)
     dist = points @ points.T
     dist *= -2.0
@@ -160,8 +162,29 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10, *,
     return float(np.mean(votes.argmax(axis=1) == labels))
 
 
+def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
+    # scikit-learn's silhouette_score from a full distance matrix: a = mean distance to the
+    # point's own class (itself left out), b = the smallest mean distance to another class,
+    # s = (b - a) / max(a, b), 0 for a point alone in its class; the mean over points.
+    classes, index = np.unique(labels, return_inverse=True)
+    counts = np.bincount(index).astype(np.float64)
+    onehot = np.zeros((len(labels), len(classes)), dtype=dist.dtype)
+    onehot[np.arange(len(labels)), index] = 1.0
+    sums = (dist @ onehot).astype(np.float64)
+    rows = np.arange(len(labels))
+    own = counts[index] - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = sums[rows, index] / own
+        means = sums / counts[None, :]
+        means[rows, index] = np.inf
+        b = means.min(axis=1)
+        s = (b - a) / np.maximum(a, b)
+    s[(own == 0) | ~np.isfinite(s)] = 0.0
+    return float(s.mean())
+
+
 def separation(points: np.ndarray | None, labels: np.ndarray, *, squared_distances: np.ndarray | None = None) -> float:
-    """How well the classes separate: scikit-learn's ``silhouette_score`` of ``points`` grouped by class.
+    """How well the classes separate: the silhouette score of ``points`` grouped by class.
 
     From -1 to 1: near 0 when the classes are mixed, towards 1 when each class is a tight
     cluster far from the others. Computed on the map's 2-D points (``separation`` in
@@ -170,21 +193,25 @@ def separation(points: np.ndarray | None, labels: np.ndarray, *, squared_distanc
     :func:`pairwise_distances`), the Euclidean distances are taken from them. NaN with fewer
     than two classes (or a class per point).
 
+    The value is scikit-learn's ``silhouette_score`` (a test checks they agree to 1e-6),
+    computed here from the distance matrix the other figures share. Why not call it:
+    importing ``sklearn.metrics`` costs 3.3-4.4 s in every fresh process on the 2 shared
+    cores we measured on (pandas and scipy.stats come with it), more than all of a run's
+    quality figures, and nothing else on the default path needs scikit-learn.
+
     >>> labels = np.array([0, 0, 1, 1])
     >>> round(separation(np.array([[0.0], [0.1], [5.0], [5.1]]), labels), 2)
     0.98
     """
-    from sklearn.metrics import silhouette_score
-
     labels = np.asarray(labels)
     n_classes = len(np.unique(labels))
     if not 2 <= n_classes <= len(labels) - 1:
         return float("nan")
-    if squared_distances is not None:
-        dist = np.sqrt(np.asarray(squared_distances, dtype=np.float64))
-        np.fill_diagonal(dist, 0.0)
-        return float(silhouette_score(dist, labels, metric="precomputed"))
-    return float(silhouette_score(np.asarray(points, dtype=np.float64), labels))
+    if squared_distances is None:
+        squared_distances = pairwise_distances(np.asarray(points, dtype=np.float64).reshape(len(labels), -1))
+    dist = np.sqrt(np.maximum(np.asarray(squared_distances, dtype=np.float64), 0.0))
+    np.fill_diagonal(dist, 0.0)
+    return _silhouette(dist, labels)
 
 
 def frame_quality(layer: np.ndarray, frame: np.ndarray, labels: np.ndarray, k: int = 10) -> dict[str, float]:
