@@ -117,3 +117,18 @@ def test_warm_search_that_misses_neighbours_is_redone_exactly():
     found, _ = umap_chain.nearest_neighbours(after, 15, previous=cliques.astype(np.int32))
     exact, _ = exact_knn(after, 15)
     assert _recall(found, exact) > 0.99
+
+
+@pytest.mark.slow
+def test_forest_search_finds_nearly_all_exact_neighbours_from_scratch():
+    from epochscope.maps.knn import forest_knn
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 10, 3000)
+    x = (rng.normal(size=(10, 64))[labels] * 2 + rng.normal(size=(3000, 64))).astype(np.float32)
+    found, dist = forest_knn(x, 15)
+    exact, _ = exact_knn(x, 15)
+    np.testing.assert_array_equal(found[:, 0], np.arange(len(x)))
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    # measured 0.99 on the MNIST CNN's layer; isotropic 64-D noise around ten centres is harder
+    assert _recall(found, exact) > 0.9

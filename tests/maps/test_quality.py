@@ -29,8 +29,17 @@ def test_knn_accuracy_and_cka_ranges():
     assert knn_accuracy(clustered, labels) == 1.0
     assert knn_accuracy(rng.normal(size=(150, 3)), labels) < 0.6
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    assert abs(linear_cka(clustered, 3 * clustered @ q) - 1) < 1e-9  # invariant to rotation and scale
+    assert abs(linear_cka(clustered, 3 * clustered @ q) - 1) < 1e-6  # invariant to rotation and scale
     assert linear_cka(clustered, rng.normal(size=(150, 3))) < 0.2
+    # a layer wider than the sample count takes the Gram-matrix route: the same value
+    wide, other = rng.normal(size=(40, 100)), rng.normal(size=(40, 100))
+    other[:, :50] += wide[:, :50]
+
+    def reference(x, y):
+        x, y = x - x.mean(0), y - y.mean(0)
+        return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+
+    assert abs(linear_cka(wide, other) - reference(wide, other)) < 1e-5
 
 
 def test_quality_subsample_is_fixed_and_bounded():

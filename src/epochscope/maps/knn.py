@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_knn", "refine_knn", "refine_query_knn", "changed_fraction", "place_points", "KNN_BLOCK_PAIRS"]
+__all__ = ["exact_knn", "forest_knn", "refine_knn", "refine_query_knn", "changed_fraction", "place_points", "KNN_BLOCK_PAIRS"]
 
 #: Query-data pairs whose distances one block of :func:`exact_knn` holds at a time (2**22:
 #: 16 MiB of float32 distances plus 32 MiB of argpartition's int64 indices).
@@ -132,6 +132,71 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
         if changed < tolerance:
             break
     return graph, np.sqrt(np.maximum(d2, 0.0))
+
+
+def _tree_leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    # A random projection tree (Dasgupta & Freund 2008, as pynndescent's initialisation):
+    # split every node at the median of the points' projection on the line through two of
+    # its random points, until leaves hold at most leaf_size points.
+    leaves, stack = [], [np.arange(len(data))]
+    while stack:
+        node = stack.pop()
+        if len(node) <= leaf_size:
+            leaves.append(node)
+            continue
+        a, b = rng.choice(len(node), size=2, replace=False)
+        normal = data[node[a]] - data[node[b]]
+        if not np.any(normal):
+            normal = rng.normal(size=data.shape[1]).astype(np.float32)
+        side = data[node] @ normal
+        order = np.argsort(side, kind="stable")
+        half = len(node) // 2
+        stack.extend([node[order[:half]], node[order[half:]]])
+    return leaves
+
+
+def forest_knn(data: np.ndarray, k: int, *, trees: int = 3, leaf_size: int = 128, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest neighbours of every row without an all-pairs search: a cold start for large probes.
+
+    Candidates: each point's nearest among the points sharing a leaf of ``trees`` random
+    projection trees (numpy: one small matrix product per leaf); then :func:`refine_knn`
+    searches their neighbourhoods with exact distances until the graph settles (the
+    initialisation and local join of NN-descent, Dong, Moses & Li 2011, as pynndescent
+    does it, but with kernels compiled once per machine instead of in every process).
+    Check the result with :func:`.umap_chain.sampled_recall`. Returns ``(indices int32,
+    distances float32)``, itself first. Measured on the MNIST CNN's 512-wide layer: 98.9 %
+    of the exact neighbours for 5,000 examples, 97.9 % for 60,000 (97 s on 2 busy cores,
+    where pynndescent spends 60-75 s compiling before it starts). At least two trees:
+    one tree's leaves are closed neighbourhoods the local join cannot leave.
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    n = len(data)
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    best_d = np.full((n, k), np.inf, dtype=np.float32)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    best_i[:, 0], best_d[:, 0] = np.arange(n), -1.0  # itself first
+    for _ in range(max(1, trees)):
+        for leaf in _tree_leaves(data, max(leaf_size, 2 * k), rng):
+            sub = data[leaf]
+            sq = np.einsum("ij,ij->i", sub, sub)
+            d2 = sq[:, None] + sq[None, :] - 2.0 * (sub @ sub.T)
+            np.fill_diagonal(d2, np.inf)  # itself is already in place
+            # merge the leaf's candidates with what earlier trees found, without duplicates
+            cand_i = np.concatenate([best_i[leaf], np.broadcast_to(leaf, d2.shape)], axis=1)
+            cand_d = np.concatenate([best_d[leaf], d2.astype(np.float32)], axis=1)
+            order = np.argsort(cand_i, axis=1, kind="stable")
+            sorted_i = np.take_along_axis(cand_i, order, axis=1)
+            dup = np.zeros(sorted_i.shape, dtype=bool)
+            dup[:, 1:] = sorted_i[:, 1:] == sorted_i[:, :-1]
+            cand_d[np.arange(len(leaf))[:, None], order[:, 1:]] = np.where(
+                dup[:, 1:], np.inf, cand_d[np.arange(len(leaf))[:, None], order[:, 1:]])
+            keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
+            best_i[leaf] = np.take_along_axis(cand_i, keep, axis=1)
+            best_d[leaf] = np.take_along_axis(cand_d, keep, axis=1)
+    start = np.where(np.isfinite(best_d), best_i, -1).astype(np.int32)
+    return refine_knn(data, start, rounds=8)
 
 
 def refine_query_knn(data: np.ndarray, queries: np.ndarray, start: np.ndarray, graph: np.ndarray, *,

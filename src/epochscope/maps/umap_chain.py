@@ -4,16 +4,16 @@ A time-lapse must show what each epoch's layer holds, as a fresh UMAP of that ep
 show it (clusters as tight or as loose, as mixed or as separate), while points keep their
 places from frame to frame wherever the layer did not move them. Forward in time:
 
-1. the k nearest neighbours of the probe set in the layer (exact up to 4,096 examples,
-   else pynndescent's NN-descent warm-started from the previous epoch's graph);
+1. the k nearest neighbours of the probe set in the layer (exact up to 4,096 examples;
+   above, the previous epoch's graph refined by NN-descent's local join, :mod:`.knn`);
 2. UMAP's fuzzy graph from them (:mod:`.fuzzy`);
 3. the first epoch: UMAP's own fit (spectral start, :mod:`.spectral`, then UMAP's
    optimiser for as many passes as ``umap.UMAP`` would run);
-4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes at
-   UMAP's learning rate (enough to converge: the clusters tighten or loosen as the
-   layer's do), started from the previous frame's layout and pulled toward it with
-   weight ``coherence``: the temporal coherence term of dynamic t-SNE (Rauber, Falcão &
-   Telea 2016) on UMAP's objective (McInnes, Healy & Melville 2018), optimised one frame
+4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (a
+   fifth of UMAP's own fit) at UMAP's learning rate (enough to converge: the clusters
+   tighten or loosen as the layer's do), started from the previous frame's layout and
+   pulled toward it with weight ``coherence``: the temporal coherence term of dynamic
+   t-SNE (Rauber, Falcão & Telea 2016) on UMAP's objective (McInnes, Healy & Melville 2018), optimised one frame
    at a time instead of jointly as umap-learn's ``AlignedUMAP`` does (:mod:`.sgd`);
 5. test points placed as ``UMAP.transform`` places them (:func:`.knn.place_points`);
 6. (in :func:`epochscope.embed`) orthogonal Procrustes onto the previous frame.
@@ -41,7 +41,7 @@ from .._optional import require
 from .._progress import progress as progress_bar
 from .base import MethodSettings, SequenceResult, Stopwatch
 from .fuzzy import ab_params, epochs_per_sample, fuzzy_graph
-from .knn import exact_knn, place_points, refine_knn, refine_query_knn
+from .knn import exact_knn, forest_knn, place_points, refine_knn, refine_query_knn
 from .sgd import optimize_layout
 from .spectral import spectral_start
 
@@ -60,15 +60,23 @@ EXACT_KNN_LIMIT = 4096
 #: Labels only detect the failure; the refit itself never sees them.
 MAX_INVENTED_SEPARATION = 0.15
 
-#: Cold searches above EXACT_KNN_LIMIT examples stay exact up to this many (no compilation,
-#: and on 2 cores faster than pynndescent's per-process compilation up to about this size).
-COLD_EXACT_LIMIT = 20_000
+#: Cold searches (the first epoch, or a refined graph that failed its check) stay exact up
+#: to this many examples; above, random projection trees and the local join
+#: (:func:`.knn.forest_knn`) are faster (measured: 3.5 s against 0.8-2.5 s exact at 5,000
+#: examples, and the exact search grows with the square of the probe size).
+COLD_EXACT_LIMIT = 10_000
 
 #: A warm-started search must find at least this share of the exact neighbours of a
 #: sample of points, or it is redone cold: started from another epoch's graph it can stay
 #: in that graph's neighbourhoods when the layer changed a lot.
 MIN_WARM_RECALL = 0.95
 RECALL_SAMPLE = 256
+
+
+#: Warm frames run 1/WARM_SHARE of the passes UMAP's own fit would: 100 of 500 up to 10,000
+#: examples (measured: converged, see docs/maps.md), 40 of 200 above, where umap-learn
+#: itself runs fewer passes.
+WARM_SHARE = 5
 
 
 def umap_default_epochs(n: int) -> int:
@@ -90,7 +98,9 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
     exact up to :data:`EXACT_KNN_LIMIT` examples; above, the ``previous`` epoch's graph
     refined in the new layer (:func:`.knn.refine_knn`, compiled once per machine) when it
     finds at least :data:`MIN_WARM_RECALL` of the exact neighbours of a sample of points,
-    else a cold search (exact up to :data:`COLD_EXACT_LIMIT` examples, else pynndescent).
+    else a cold search: exact up to :data:`COLD_EXACT_LIMIT` examples, else random
+    projection trees refined by the same local join (:func:`.knn.forest_knn`), checked the
+    same way, and pynndescent only if that check fails.
     """
     if method == "exact" or (method == "auto" and len(x) <= EXACT_KNN_LIMIT):
         return exact_knn(x, n_neighbors)
@@ -101,6 +111,9 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
                 return indices, dists
         if len(x) <= COLD_EXACT_LIMIT:
             return exact_knn(x, n_neighbors)
+        indices, dists = forest_knn(x, n_neighbors, seed=seed)
+        if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
+            return indices, dists
         previous = None
     from pynndescent import NNDescent
 
@@ -207,8 +220,10 @@ class UmapChainSettings(MethodSettings):
     first_epochs : optimisation passes of the first frame (a fresh UMAP fit); ``None``:
         as many as ``umap.UMAP`` runs (500 up to 10,000 examples, else 200).
     warm_epochs : passes of every later frame, started from the previous frame's layout
-        at UMAP's learning rate. Enough to converge on the frame's own graph: fewer let a
-        frame keep the previous frame's tightness.
+        at UMAP's learning rate; ``None``: a fifth of what ``umap.UMAP`` runs (100 up to
+        10,000 examples, else 40). Enough to converge on the frame's own graph (measured:
+        150 change nothing, 60 start to lag); far fewer let a frame keep the previous
+        frame's tightness.
     learning_rate : initial learning rate of every later frame, falling to 0 (UMAP's 1.0;
         the first frame always uses 1.0). Lower keeps frames steadier but less converged.
     coherence : weight of the pull of each point toward its place in the previous frame
@@ -233,7 +248,7 @@ class UmapChainSettings(MethodSettings):
     n_neighbors: int = 15
     min_dist: float = 0.1
     first_epochs: int | None = None
-    warm_epochs: int = 100
+    warm_epochs: int | None = None
     learning_rate: float = 1.0
     coherence: float = 0.015
     test_epochs: int = 10
@@ -244,7 +259,7 @@ class UmapChainSettings(MethodSettings):
     def __post_init__(self) -> None:
         for name in ("n_neighbors", "first_epochs", "warm_epochs"):
             value = getattr(self, name)
-            if name == "first_epochs" and value is None:
+            if name != "n_neighbors" and value is None:
                 continue
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (2 if name == "n_neighbors" else 1):
                 raise ValueError(f"{name} must be an integer >= {2 if name == 'n_neighbors' else 1}, got {value!r}")
@@ -263,6 +278,10 @@ class UmapChainSettings(MethodSettings):
     def min_examples(self) -> int:
         return self.n_neighbors + 1
 
+    def _warm_passes(self, n: int) -> int:
+        # a fifth of UMAP's own fit: 100 passes up to 10,000 examples, 40 above
+        return self.warm_epochs or umap_default_epochs(n) // WARM_SHARE
+
     def _fresh(self, x: np.ndarray, graph) -> np.ndarray:
         passes = self.first_epochs or umap_default_epochs(len(x))
         return umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=passes, learning_rate=1.0,
@@ -270,8 +289,8 @@ class UmapChainSettings(MethodSettings):
 
     def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
         epochs = list(source.epochs)
-        if self.knn == "nndescent" or (self.knn == "auto" and source.n_probe > COLD_EXACT_LIMIT):
-            require("pynndescent", extra="maps", purpose=f"neighbour search above {COLD_EXACT_LIMIT:,} examples")
+        if self.knn == "nndescent":
+            require("pynndescent", extra="maps", purpose="knn='nndescent'")
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
@@ -285,7 +304,8 @@ class UmapChainSettings(MethodSettings):
                 graph = fuzzy_graph(knn, dists, self.n_neighbors)
                 layout = None
                 if previous is not None:
-                    layout = umap_layout(graph, previous, n_epochs=self.warm_epochs, learning_rate=self.learning_rate,
+                    layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
+                                         learning_rate=self.learning_rate,
                                          min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
                                          seed=self.seed + step, parallel=self.parallel)
                     if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
