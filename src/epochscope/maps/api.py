@@ -24,7 +24,7 @@ from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
 from .cache import cache_key, load_maps, maps_cache_dir, save_maps
 from .methods import METHODS
-from .quality import frame_quality, linear_cka, motion, quality_subsample
+from .quality import CkaTerm, frame_quality, motion, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
 
 __all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
@@ -155,10 +155,11 @@ def _quality(source: LayerSequence, coords: list[np.ndarray]) -> dict[str, np.nd
         x = source.probe(epoch)[sub]
         for name, value in frame_quality(x, coords[i][sub], labels, k=10).items():
             q[name][i] = value
+        layer = CkaTerm(x)
         if i:
             q["motion"][i] = motion(coords[i - 1], coords[i])
-            q["cka_previous"][i] = linear_cka(previous_layer, x)
-        previous_layer = x
+            q["cka_previous"][i] = previous_layer.cka(layer)
+        previous_layer = layer
     return q
 
 
