@@ -272,6 +272,7 @@ class CkaTerm:
         self.norm = float(np.linalg.norm(self.gram if self.wide else (c.T @ c).astype(np.float64)))
 
     def cka(self, other: CkaTerm) -> float:
+        """Linear CKA between this representation and ``other`` (same examples, same order); NaN if either is constant."""
         denom = self.norm * other.norm
         if denom <= 0:
             return float("nan")
