@@ -7,7 +7,7 @@ with matplotlib's ``FuncAnimation`` and ``PillowWriter``. epochscope draws the f
 and updates one ``LineCollection`` per frame (blitting), then writes a shared-palette GIF.
 
 Both sides draw the same 4-5-5-5-3 network over the same snapshots with the same edge
-values (from :class:`epochscope.network_graph.NetworkHistory`), at the same figure size,
+values (from :class:`epochscope.network.NetworkHistory`), at the same figure size,
 into a GIF; times are end to end (reading weights and writing the file included).
 
 Run from the repository root::
@@ -33,9 +33,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
-
 import numpy as np  # noqa: E402
+from _common import table  # noqa: E402
 
 SIZES = (4, 5, 5, 5, 3)
 
@@ -75,7 +74,7 @@ def epochscope_side(run: Path, out: Path, *, shared_palette: bool = True) -> tup
         net.network_animation(run, out, progress=False)
     else:  # the same frames through draw.animate.write_animation (a median-cut palette per frame)
         from epochscope.draw.animate import write_animation
-        from epochscope.network_graph import NetworkHistory
+        from epochscope.network import NetworkHistory
         from epochscope.run import open_run
 
         r = open_run(run)
@@ -92,13 +91,13 @@ def epochscope_side(run: Path, out: Path, *, shared_palette: bool = True) -> tup
 
 def dot_source(history, index: int) -> str:
     """The frame as Graphviz DOT: ranks left to right, penwidth from |w|, colour from the change."""
-    from epochscope.network_graph import rgb_to_hex
+    from epochscope.colors import rgb_to_hex
 
     frame = history.frame(index)
     colours = rgb_to_hex(frame.colors())
     lines = ["digraph G {", "rankdir=LR; splines=line; nodesep=0.3; ranksep=1.6;",
              'node [shape=circle, label="", width=0.3, style=filled, fillcolor=white];', "edge [arrowhead=none];"]
-    for col, (start, stop) in enumerate(zip(history.node_offsets[:-1], history.node_offsets[1:])):
+    for start, stop in zip(history.node_offsets[:-1], history.node_offsets[1:]):
         lines.append("{rank=same; " + " ".join(f"n{i};" for i in range(start, stop)) + "}")
     for s, d, width, colour in zip(frame.src, frame.dst, frame.width, colours):
         lines.append(f'n{s} -> n{d} [penwidth={0.3 + 4.7 * width:.2f}, color="{colour}"];')
@@ -113,7 +112,7 @@ def classic_side(run: Path, out: Path) -> tuple[float, float, int]:
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    from epochscope.network_graph import NetworkHistory
+    from epochscope.network import NetworkHistory
     from epochscope.run import open_run
 
     t0, c0 = time.perf_counter(), cpu_seconds()

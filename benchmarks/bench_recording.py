@@ -1,6 +1,7 @@
 """Recording overhead: one epoch of the MNIST CNN with and without the recorder, side by side.
 
     python benchmarks/bench_recording.py [--train-size 60000] [--probe 5000] [--rounds 2] [--out FILE]
+                                         [--mnist PATH]   # full MNIST elsewhere than ../shared/data (a worktree)
 
 Targets (issue 2): the recorder adds at most 5% to a training epoch, and a capture costs at
 most 1.25x a bare forward pass over the probe set (the part no recorder can avoid).
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="epochs on each side")
     parser.add_argument("--captures", type=int, default=5, help="forward-vs-capture repetitions")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument("--mnist", type=Path, default=None, help="full MNIST (mnist.npz) when it is not in ../shared/data")
     args = parser.parse_args()
 
     import torch
@@ -33,7 +35,12 @@ def main() -> None:
     from epochscope.record.probe import stratified_indices
     from epochscope.torch import Recorder
 
-    data = load_mnist()
+    if args.mnist is not None:
+        from epochscope.datasets import load_dataset
+
+        data = load_dataset("mnist", path=args.mnist)
+    else:
+        data = load_mnist()
     x = torch.as_tensor(data.x_train[: args.train_size])
     y = torch.as_tensor(data.y_train[: args.train_size])
     idx = stratified_indices(data.y_train, args.probe, seed=0)

@@ -54,7 +54,8 @@ class SyntheticMaps:
         lo, hi = self.coords.min(axis=(0, 1)), self.coords.max(axis=(0, 1))
         self.bounds = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
         self.quality = {"trustworthiness": np.linspace(0.8, 0.95, n_epochs), "motion": np.r_[np.nan, np.full(n_epochs - 1, 0.1)],
-                        "knn_accuracy_map": np.linspace(0.2, 0.97, n_epochs), "knn_accuracy_layer": np.linspace(0.3, 0.99, n_epochs),
+                        "knn_accuracy_map": np.linspace(0.2, 0.97, n_epochs),
+                        "knn_accuracy_layer": np.linspace(0.3, 0.99, n_epochs),
                         "cka_previous": np.r_[np.nan, np.linspace(0.6, 0.99, n_epochs - 1)]}
         self.skipped = {}
 
@@ -131,9 +132,9 @@ def main() -> int:
     args = ap.parse_args()
 
     from epochscope.html.encode import pack_array, quantise_coords
+    from epochscope.html.network import network_payload
     from epochscope.html.page import render_page
     from epochscope.html.payload import build_payload
-    from epochscope.html.report import _network_payload
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -143,8 +144,8 @@ def main() -> int:
         maps = SyntheticMaps(labels, args.epochs)
         t0 = time.perf_counter()
         payload = build_payload(run, maps, layer="hidden", method="synthetic",
-                                network=_network_payload(run, maps.epochs))
-        page = render_page(payload)
+                                network=network_payload(run, maps.epochs))
+        page = render_page(payload, test_hook=True)  # playback is measured through window.epochscope
         build_s = time.perf_counter() - t0
         path = tmp / "report.html"
         path.write_text(page, encoding="utf-8")
@@ -170,7 +171,7 @@ def main() -> int:
     ]
     if play:
         rows += [
-            ["playback, frames per second (rAF counter, %.0f s)" % args.seconds, f"{play['fps']:.1f}",
+            [f"playback, frames per second (rAF counter, {args.seconds:.0f} s)", f"{play['fps']:.1f}",
              f">= {TARGET_FPS:.0f}", "met" if play["fps"] >= TARGET_FPS else "NOT met"],
             ["one map frame drawn (20k points, interpolated)", f"{play['draw_ms']:.1f} ms", "", ""],
             ["page load to ready (decode + first draw)", f"{play['load_s']:.2f} s", "", ""],

@@ -22,6 +22,7 @@ from PIL import Image
 
 from epochscope.cli import main
 from epochscope.record.core import RecordingSession
+from epochscope.record.settings import RecordSettings
 from epochscope.run import open_run
 
 NASTY_NAMES = ["../../x", "a/b", "<script>alert(1)</script>", "$x^2$", "$\\foo$", "&amp; & ;"]
@@ -37,8 +38,8 @@ def record_run(path: Path, labels, *, class_names=None, test_labels=None, n_epoc
     n, n_test = len(labels), 0 if test_labels is None else len(test_labels)
     x = rng.random((n, 1, 6, 6)).astype(np.float32) if inputs else None
     x_test = rng.random((n_test, 1, 6, 6)).astype(np.float32) if inputs and n_test else None
-    session = RecordingSession(str(path), layers=list(layers), probe_labels=labels, framework="numpy",
-                               test_labels=test_labels, class_names=class_names, probe_inputs=x, test_inputs=x_test)
+    session = RecordingSession(RecordSettings(path, layers, class_names=class_names), probe_labels=labels,
+                               framework="numpy", test_labels=test_labels, probe_inputs=x, test_inputs=x_test)
     try:
         k = len(session.class_names)
         centres = np.random.default_rng(1234).normal(size=(k, width)) * 4
@@ -70,7 +71,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def assert_one_line_error(rc: int, err: str, command: str, pattern: str) -> None:
-    assert rc == 1, err
+    assert rc == 2, err  # the user's input (1 is for the environment: disk, permissions)
     lines = err.strip().splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{err}"
     assert lines[0].startswith(f"epochscope {command}: error: "), lines[0]
@@ -137,7 +138,7 @@ def check_nan_epochs(run: Path, out: Path, text: str) -> None:
 
 
 def make_all_nan(tmp: Path) -> Path:
-    return record_run(tmp / "run", _labels(), n_epochs=2, spoil=lambda e, l, s, rows: rows * np.nan)
+    return record_run(tmp / "run", _labels(), n_epochs=2, spoil=lambda e, lk, s, rows: rows * np.nan)
 
 
 def make_one_class(tmp: Path) -> Path:
@@ -145,7 +146,7 @@ def make_one_class(tmp: Path) -> Path:
 
 
 def check_one_class(run: Path, out: Path, text: str) -> None:
-    from epochscope.draw.style import class_colors
+    from epochscope.colors import class_colors
 
     assert open_run(run).class_names == ["cat"]
     frame = np.asarray(Image.open(out / "frames" / "epoch_002.png").convert("RGB"))
@@ -171,7 +172,7 @@ def labels_case(kind: str) -> Callable[[Path], Path]:
 
 def check_three_classes(names: list[str]) -> Callable[[Path, Path, str], None]:
     def check(run: Path, out: Path, text: str) -> None:
-        from epochscope.draw.style import class_colors
+        from epochscope.colors import class_colors
 
         r = open_run(run)
         assert r.class_names == names
@@ -326,7 +327,7 @@ def test_bad_input(case: Case, tmp_path: Path, capsys, caplog) -> None:
 def test_report_of_epoch_zero_only_holds_one_epoch(tmp_path: Path) -> None:
     import json
 
-    from epochscope.html.report import report
+    from epochscope.pipeline import report
 
     run = make_epoch_zero_only(tmp_path)
     page = report(run, tmp_path / "r.html", method="pca", progress=False).read_text(encoding="utf-8")
@@ -350,7 +351,7 @@ def test_curves_of_epoch_zero_only_have_one_point(tmp_path: Path) -> None:
 def test_many_class_colours_stay_distinct(k: int) -> None:
     """Beyond tab20's 20 colours every class still gets its own colour, at least as far apart as
     tab20's closest pair (its light/dark twins) up to 40 classes, and never identical."""
-    from epochscope.draw.style import class_colors
+    from epochscope.colors import class_colors
 
     c = class_colors(k)
     d = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1))
@@ -464,7 +465,7 @@ def test_umap_draws_a_one_class_probe(umap_smallest) -> None:
 
 def test_too_few_examples_for_pca_does_not_mention_n_neighbors(tmp_path: Path, capsys) -> None:
     rc, _, err = cli(capsys, "embed", make_two_examples(tmp_path), "--method", "pca")
-    assert rc == 1 and "needs at least 3" in err
+    assert rc == 2 and "needs at least 3" in err
     assert "n_neighbors" not in err
 
 

@@ -7,8 +7,8 @@ The table below is the list a user can read: what they give, and what they see.
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -140,11 +140,15 @@ def test_a_layer_returning_a_tuple_records_its_first_tensor(tmp_path):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda h: {"a": h, "b": h}, r"layer 'odd' returns a dict \(a, b\); record a submodule that returns a tensor, "
-                                 r"or wrap the layer so it returns the tensor you want to see"),
-    (lambda h: None, r"layer 'odd' returns NoneType, not a tensor; record a module whose output is a tensor"),
+    (lambda h: {"a": "text"}, r"layer 'odd' returns dict, not a tensor \(nor a structure holding one\); record a module "
+                              r"whose output is a tensor"),
+    (lambda h: None, r"layer 'odd' returns NoneType, not a tensor \(nor a structure holding one\); record a module whose "
+                     r"output is a tensor"),
     (lambda h: ("no", "tensors"), r"layer 'odd' returns tuple, not a tensor"),
-], ids=["dict", "None", "tuple without a tensor"])
+    (lambda h: h.sum(), r"layer 'odd' returned a single number \(a 0-d array\), not one value per example: it reduced "
+                        r"the whole batch \(a loss, a sum, a mean\); record a layer whose output keeps the batch on its "
+                        r"first axis"),
+], ids=["dict without a tensor", "None", "tuple without a tensor", "0-d tensor"])
 def test_layer_outputs_that_are_not_tensors_are_clear_errors(tmp_path, make, message):
     with pytest.raises(TypeError, match=message):
         record(tmp_path, model=Wrap(make), layers=["odd"])

@@ -19,6 +19,7 @@ import pytest
 
 from epochscope import RunError, check_run, open_run
 from epochscope.record.core import RecordingSession
+from epochscope.record.settings import RecordSettings
 from epochscope.run import RunWriter, layer_key
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "epochscope"
@@ -170,7 +171,7 @@ ESCAPING = ["../../x", "/tmp/abs", "a/../../b", "..", "features.0/conv", "~/x", 
 def test_layer_names_stay_inside_the_run_through_the_recording_core(tmp_path):
     outside_before = sorted(p.name for p in tmp_path.iterdir())
     run_dir = tmp_path / "deep" / "run"
-    session = RecordingSession(str(run_dir), layers=ESCAPING, probe_labels=[0, 1, 1], test_labels=[1, 0],
+    session = RecordingSession(RecordSettings(run_dir, ESCAPING), probe_labels=[0, 1, 1], test_labels=[1, 0],
                                framework="test")
     for _ in range(2):
         with session.start_epoch() as rec:

@@ -3,7 +3,10 @@
 A recorder (``epochscope.torch``, ``epochscope.keras``, ``epochscope.lightning``) writes,
 at every epoch, what chosen layers output on a fixed probe set and what the weights are,
 into a run directory. :func:`embed` adds 2-D maps of a layer to the run; :func:`render`,
-:func:`network_animation` and :func:`report` draw pictures from it.
+:func:`network_animation` and :func:`report` draw pictures from it
+(:func:`show_report`: the report inline in a notebook). Each picture is also a
+Display object (``CurvesDisplay.from_run(run).plot(ax=None)``, scikit-learn's habit) that shows
+itself inline in a notebook.
 
 Importing ``epochscope`` is light: torch, keras, umap and matplotlib load on first use.
 """
@@ -19,41 +22,64 @@ from ._errors import (
     NotARunError,
     RunError,
     RunLockedError,
+    StorageError,
 )
-from .record.core import Reduction
+from ._version import __version__
 from .record.labels import encode_labels
 from .record.probe import stratified_probe
+from .record.settings import RecordSettings, Reduction
 from .run import SCHEMA_VERSION, LayerInfo, Manifest, Run, RunWriter, open_run
-
-__version__ = "0.1.0"
 
 # Public names that live in modules with heavy imports: resolved on first access.
 _LAZY = {
     "load_dataset": "epochscope.datasets",
     "embed": "epochscope.maps.api",
     "Maps": "epochscope.maps.api",
-    "render": "epochscope.draw.render_all",
+    "render": "epochscope.pipeline",
+    "report": "epochscope.pipeline",
     "network_animation": "epochscope.draw.network",
-    "report": "epochscope.html.report",
+    "ConfusionDisplay": "epochscope.draw.confusion",
+    "CurvesDisplay": "epochscope.draw.curves",
+    "ForgettingDisplay": "epochscope.draw.forgetting",
+    "LayerEpochGrid": "epochscope.draw.multiples",
+    "MapDisplay": "epochscope.draw.timelapse",
+    "NetworkDisplay": "epochscope.draw.network",
+    "QualityDisplay": "epochscope.draw.quality",
+    "SamplesDisplay": "epochscope.draw.samples",
+    "Timelapse": "epochscope.draw.timelapse",
+    "TrainTestMapDisplay": "epochscope.draw.testmap",
     "import_chainer": "epochscope.importers.chainer",
     "import_checkpoints": "epochscope.importers.checkpoints",
-    "check_run": "epochscope.checker",
+    "check_run": "epochscope.checking",
+    "show_report": "epochscope.integrations.notebook",
 }
 
 __all__ = [
     "__version__",
     "SCHEMA_VERSION",
+    "ConfusionDisplay",
+    "CurvesDisplay",
     "EpochscopeError",
+    "ForgettingDisplay",
+    "LayerEpochGrid",
     "LayerInfo",
     "Manifest",
+    "MapDisplay",
     "Maps",
     "MissingDependencyError",
+    "NetworkDisplay",
     "NotARunError",
+    "QualityDisplay",
+    "RecordSettings",
     "Reduction",
     "Run",
     "RunError",
     "RunLockedError",
+    "StorageError",
     "RunWriter",
+    "SamplesDisplay",
+    "Timelapse",
+    "TrainTestMapDisplay",
     "check_run",
     "embed",
     "encode_labels",
@@ -64,6 +90,7 @@ __all__ = [
     "open_run",
     "render",
     "report",
+    "show_report",
     "stratified_probe",
 ]
 

@@ -15,6 +15,7 @@ __all__ = [
     "RunError",
     "NotARunError",
     "RunLockedError",
+    "StorageError",
     "MissingDependencyError",
     "unknown_name_message",
 ]
@@ -34,6 +35,17 @@ class NotARunError(RunError):
 
 class RunLockedError(RunError):
     """Another process is already writing to this run."""
+
+
+class StorageError(EpochscopeError, OSError):
+    """The file system refused a write or a read: the disk is full, the run is on a read-only
+    file system, or permission is missing. Not the caller's mistake and not damage in the run:
+    the message names the file and what to do (free space, copy the run somewhere writable).
+    Also an :class:`OSError`, so handlers written for those still catch it (``errno`` is the
+    file system's)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "the file system refused"
 
 
 class MissingDependencyError(EpochscopeError, ImportError):

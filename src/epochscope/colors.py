@@ -7,7 +7,8 @@ use it too).
   hues so any number of classes stays distinguishable.
 - The weight-change scale of the network drawing: blue (shrank), grey (unchanged), red (grew).
 - The colours of the training curves (train, validation, probe/test), shared by curves.png,
-  the network animation's accuracy panel and the report.
+  the network animation's accuracy panel and the report; those of the map-quality curves.
+- The few other colours of the pictures: test points (gold), muted text, frames, markers.
 
 >>> rgb_to_hex(class_colors(2))
 ['#1f77b4', '#ff7f0e']
@@ -27,6 +28,16 @@ __all__ = [
     "SHRANK_RGB",
     "NEUTRAL_RGB",
     "CURVE_COLORS",
+    "MARKED_CURVE_COLORS",
+    "curve_colors",
+    "QUALITY_COLORS",
+    "TEST_POINT",
+    "INK",
+    "MUTED",
+    "FRAME_EDGE",
+    "BAR_GREY",
+    "MARKER",
+    "MARKER_EDGE",
 ]
 
 # matplotlib's tab10 and tab20 colormaps (Tableau's categorical palettes).
@@ -45,6 +56,46 @@ GREW_RGB = (0.698, 0.094, 0.169)
 #: Curve colours by role, the same in every picture: training (blue), validation (red),
 #: the recorded probe and test sets (green, purple).
 CURVE_COLORS = {"train": "#1f77b4", "val": "#d62728", "probe": "#2ca02c", "test": "#9467bd"}
+#: The curves under the red epoch marker of the network animation: validation in orange there,
+#: so the marker (and the red "grew" edges beside it) stay apart from the validation curve.
+MARKED_CURVE_COLORS = {"train": CURVE_COLORS["train"], "val": "#ff7f0e"}
+
+#: The map-quality curves (quality.png), keyed by the name in ``Maps.quality``.
+QUALITY_COLORS = {"trustworthiness": "#2ca02c", "cka_previous": "#9467bd", "knn_accuracy_map": "#8c564b",
+                  "motion": "#ff7f0e"}
+#: The role of each metric name epochscope writes or normalises to (see epochscope.metric_names).
+_METRIC_ROLES = {"accuracy": "train", "loss": "train", "val_accuracy": "val", "val_loss": "val",
+                 "probe_accuracy": "probe", "test_accuracy": "test", "test_loss": "test"}
+#: Curves with no colour of their own (other metrics, other quality figures), in this order.
+_OTHER_CURVES = ("#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#1f77b4", "#d62728")
+
+#: Test points laid on a map: gold stars (with a black edge).
+TEST_POINT = "#FFD700"
+#: Text on white (counts, captions), muted text (subtitles, notes), the light frame around maps,
+#: neutral bars (counts of examples).
+INK = "#222222"
+MUTED = "#555555"
+FRAME_EDGE = "#bbbbbb"
+BAR_GREY = "#7f7f7f"
+#: The marker that walks along a curve to the frame's epoch (network animation).
+MARKER = "red"
+MARKER_EDGE = "darkred"
+
+
+def curve_colors(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``#rrggbb`` for each curve of one chart, by name: a metric's role colour
+    (:data:`CURVE_COLORS`: ``accuracy``/``loss`` train, ``val_*`` validation, ``probe_accuracy``,
+    ``test_*``), a quality figure's (:data:`QUALITY_COLORS`); other names take the colours no
+    curve of the chart has yet, in order (cycling when there are more curves than colours).
+
+    >>> curve_colors(["test_accuracy", "accuracy", "val_accuracy", "f1"])
+    {'test_accuracy': '#9467bd', 'accuracy': '#1f77b4', 'val_accuracy': '#d62728', 'f1': '#ff7f0e'}
+    """
+    own = {n: CURVE_COLORS[_METRIC_ROLES[n]] if n in _METRIC_ROLES else QUALITY_COLORS[n]
+           for n in names if n in _METRIC_ROLES or n in QUALITY_COLORS}
+    free = [c for c in _OTHER_CURVES if c not in own.values()] or list(_OTHER_CURVES)
+    others = [n for n in names if n not in own]
+    return {n: own[n] if n in own else free[others.index(n) % len(free)] for n in names}
 
 
 def hex_to_rgb(colors: list[str] | tuple[str, ...]) -> np.ndarray:

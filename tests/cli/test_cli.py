@@ -12,12 +12,24 @@ from epochscope.cli import build_parser, main
 def test_every_command_has_help(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"demo", "info", "embed", "render", "network", "report", "import", "check"}
+    assert set(commands) == {"demo", "info", "embed", "render", "network", "report", "import", "export", "check"}
     for name in commands:
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])
         assert exit_info.value.code == 0
         assert "usage: epochscope" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["info", "RUN"], ["render", "RUN", "--out", "x"], ["import", "chainer", "d", "--out", "o"],
+                                  ["import", "checkpoints", "d", "--out", "o"], ["demo"]])
+def test_quiet_and_verbose_work_after_the_command_too(argv):
+    """``epochscope render RUN --out x -q`` as the README's "-q silences progress bars" invites."""
+    parser = build_parser()
+    assert parser.parse_args([*argv, "-q"]).quiet is True
+    assert parser.parse_args([*argv, "--verbose"]).verbose is True
+    assert parser.parse_args(["-q", *argv]).quiet is True  # given before the command, as before
+    plain = parser.parse_args(argv)
+    assert plain.quiet is False and plain.verbose is False
 
 
 def test_info_describes_a_run(synthetic_run, capsys):
@@ -30,7 +42,7 @@ def test_info_describes_a_run(synthetic_run, capsys):
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path, capsys):
-    assert main(["info", str(tmp_path)]) == 1
+    assert main(["info", str(tmp_path)]) == 2  # the user's input: exit status 2 (1 is for the environment)
     err = capsys.readouterr().err
     assert err.startswith("epochscope info: error:") and "manifest.json is missing" in err and "Traceback" not in err
 

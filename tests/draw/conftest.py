@@ -63,3 +63,4 @@ def maps_factory():
 def color_counts():
     """:func:`nearest_color_counts`."""
     return nearest_color_counts
+

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import epochscope
-from epochscope.draw.confusion import ConfusionDisplay, confusion_counts
+from epochscope.analysis import confusion_counts
+from epochscope.draw.confusion import ConfusionDisplay
 
 
 def test_counts_sum_to_the_test_size_and_match_the_predictions(synthetic_run):

@@ -31,3 +31,15 @@ def test_without_images_no_strip(synthetic_run, tmp_path, fake_maps):
     fake_maps.epochs = run.epochs
     disp = ForgettingDisplay.from_run(run, fake_maps).plot()
     assert disp.thumb_axes_ == []
+
+
+def test_one_recorded_epoch_says_forgetting_cannot_be_seen_yet(tmp_path, fake_maps):
+    """With one epoch there is no second one to be wrong at: "none was ever forgotten" would
+    claim a result the run cannot show."""
+    from synthetic import make_synthetic_run
+
+    run = epochscope.open_run(make_synthetic_run(tmp_path / "one", n_epochs=1))
+    fake_maps.coords = np.zeros((1, 120, 2), np.float32)
+    fake_maps.epochs = run.epochs
+    title = ForgettingDisplay.from_run(run, fake_maps).plot().figure_._suptitle.get_text()
+    assert "one recorded epoch" in title and "never" not in title and "none" not in title

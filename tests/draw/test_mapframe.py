@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from epochscope.draw import style
+from epochscope.colors import class_colors
 from epochscope.draw.mapframe import MapFrameRenderer, padded_bounds
 
 GOLD = np.array([0xFF, 0xD7, 0x00])
@@ -52,7 +52,7 @@ def test_points_land_on_their_pixels_in_their_class_colour():
     labels = np.array([0, 1, 2])
     r = MapFrameRenderer((-1, 1, -1, 1), labels, ["a", "b", "c"], radius=4)
     img = r.draw(coords)
-    colors = style.class_colors(3) * 255
+    colors = class_colors(3) * 255
     for (x, y), lab in zip(r.pixels(coords), labels):
         np.testing.assert_allclose(img[int(y), int(x)], colors[lab], atol=2)
 
@@ -65,7 +65,7 @@ def test_class_colours_in_the_label_proportions(color_counts):
     labels = np.repeat([0, 1, 2], [200, 120, 80])
     r = MapFrameRenderer((0, side - 1, 0, side - 1), labels, ["a", "b", "c"], radius=3)
     img = r.draw(coords)
-    counts = color_counts(img, style.class_colors(3), tol=20)
+    counts = color_counts(img, class_colors(3), tol=20)
     assert counts.min() > 0
     np.testing.assert_allclose(counts / counts.sum(), [0.5, 0.3, 0.2], atol=0.02)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import make_synthetic_run
 
 from epochscope import RunError
-from epochscope.draw.network import NetworkFigure, network_animation, write_gif_shared_palette
-from epochscope.network_graph import NetworkHistory, NetworkSettings
+from epochscope.draw.network import NetworkFigure, network_animation
+from epochscope.network import NetworkHistory, NetworkSettings
 from epochscope.run import open_run
-from synthetic import make_synthetic_run
 
 
 def gif_frames(path: Path) -> list[np.ndarray]:
@@ -108,13 +108,9 @@ def test_top_k_and_reference_initial(tmp_path, synthetic_run):
 def test_mp4_and_figsize(tmp_path, synthetic_run):
     pytest.importorskip("imageio_ffmpeg")
     out = network_animation(synthetic_run, tmp_path / "net.mp4", figsize=(6, 3), fps=5, progress=False)
-    import imageio.v2 as imageio
+    from media import read_mp4
 
-    reader = imageio.get_reader(out)
-    try:
-        frames = [f for f in reader]
-    finally:
-        reader.close()
+    frames = read_mp4(out)
     assert len(frames) == 5 and frames[0].shape[:2] == (300, 600)
 
 
@@ -138,15 +134,6 @@ def test_a_run_without_weights_says_how_to_record_them(tmp_path):
         network_animation(run, tmp_path / "n.gif", progress=False)
 
 
-def test_shared_palette_gif_keeps_colours(tmp_path):
-    frames = [np.full((20, 30, 3), c, np.uint8) for c in ((255, 0, 0), (0, 0, 255), (10, 200, 10))]
-    out = write_gif_shared_palette(frames, tmp_path / "x.gif", duration_ms=50)
-    back = gif_frames(out)
-    assert len(back) == 3
-    for f, b in zip(frames, back):
-        assert np.abs(f.astype(int) - b).max() <= 8
-
-
 def test_cli_network(tmp_path, synthetic_run):
     from epochscope.cli import main
 
@@ -155,4 +142,25 @@ def test_cli_network(tmp_path, synthetic_run):
                  "--reference", "initial", "--figsize", "6", "3", "--fps", "4"]) == 0
     frames = gif_frames(out)
     assert len(frames) == 5 and frames[0].shape == (300, 600, 3)
-    assert main(["-q", "network", str(synthetic_run), "--out", str(tmp_path / "x.gif"), "--shape", "4", "9", "3"]) == 1
+    assert main(["-q", "network", str(synthetic_run), "--out", str(tmp_path / "x.gif"), "--shape", "4", "9", "3"]) == 2
+
+
+def test_the_display_shows_the_animation_frame(synthetic_run):
+    import io
+
+    from epochscope import NetworkDisplay
+
+    run = open_run(synthetic_run)
+    display = NetworkDisplay.from_run(run, epoch=3, reference="initial", top_k=4)
+    history = NetworkHistory.from_run(run)
+    fig = NetworkFigure(history, {r["epoch"]: r for r in run.metrics}, NetworkSettings(reference="initial", top_k=4))
+    try:
+        frame = fig.render(3)
+    finally:
+        fig.close()
+    with Image.open(io.BytesIO(display._repr_png_())) as image:
+        shown = np.asarray(image.convert("RGB")).astype(int)
+    assert shown.shape == frame.shape == (500, 1200, 3)
+    # The same picture (blitting draws the moving parts over a saved background: a few edge pixels differ).
+    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.002
+    assert display.epoch == 3 and len(display.edges_.get_segments()) == 8

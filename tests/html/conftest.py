@@ -29,7 +29,17 @@ def report_file(report_run, tmp_path_factory) -> Path:
     from epochscope.html.report import write_report
 
     run, maps = report_run
-    return write_report(run, maps, tmp_path_factory.mktemp("html") / "report.html", layer=XSS_LAYER, method="fake")
+    return write_report(run, maps, tmp_path_factory.mktemp("html") / "report.html", layer=XSS_LAYER, method="fake",
+                        test_hook=True)
+
+
+@pytest.fixture(scope="module")
+def plain_report_file(report_run, tmp_path_factory) -> Path:
+    """The same report as a person gets it: without the test hook."""
+    from epochscope.html.report import write_report
+
+    run, maps = report_run
+    return write_report(run, maps, tmp_path_factory.mktemp("html") / "plain.html", layer=XSS_LAYER, method="fake")
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +57,7 @@ def browser_context():
 class OpenedReport:
     """A report page with every request, console message and page error recorded."""
 
-    def __init__(self, ctx, path: Path) -> None:
+    def __init__(self, ctx, path: Path, *, hook: bool = True) -> None:
         self.page = ctx.new_page()
         self.requests: list[str] = []
         self.console: list[tuple[str, str]] = []
@@ -63,7 +73,8 @@ class OpenedReport:
 
         self.page.on("dialog", dismiss)
         self.page.goto(path.resolve().as_uri())
-        self.page.evaluate("window.epochscope.ready")
+        if hook:
+            self.page.evaluate("window.epochscope.ready")
 
     def js(self, expr: str, arg=None):
         return self.page.evaluate(expr, arg)
@@ -76,8 +87,8 @@ class OpenedReport:
 def open_report(browser_context):
     opened = []
 
-    def _open(path: Path) -> OpenedReport:
-        page = OpenedReport(browser_context, path)
+    def _open(path: Path, *, hook: bool = True) -> OpenedReport:
+        page = OpenedReport(browser_context, path, hook=hook)
         opened.append(page)
         return page
 

@@ -42,3 +42,40 @@ def test_placeholders_inside_the_data_are_not_replaced():
     text = render_page(payload)
     data = json.loads(text.split('id="epochscope-data">', 1)[1].split("</script>", 1)[0])
     assert data == payload
+
+
+def test_every_viewer_module_is_joined_once_in_order():
+    from importlib import resources
+
+    from epochscope.html.page import TEST_HOOK_MODULE, VIEWER_MODULES, viewer_script
+
+    folder = resources.files("epochscope.html").joinpath("viewer")
+    on_disk = sorted(p.name for p in folder.iterdir() if p.name.endswith(".js"))
+    assert on_disk == sorted((*VIEWER_MODULES, TEST_HOOK_MODULE))  # no module left out of the page
+    script = viewer_script(test_hook=True)
+    at = [script.index(f"// ---- viewer/{name}\n") for name in (*VIEWER_MODULES, TEST_HOOK_MODULE)]
+    assert at == sorted(at) and all(script.count(f"// ---- viewer/{n}\n") == 1 for n in on_disk)
+    assert script.startswith("// epochscope report viewer") and script.rstrip().endswith("})();")
+    # One function scope: no module may declare a name another declares (a later one would throw).
+    names = re.findall(r"^(?:const|let|function|async function)\s+([A-Za-z_$][\w$]*)", script, re.M)
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_test_hook_only_when_asked():
+    from epochscope.html.page import viewer_script
+
+    assert "window.epochscope" not in viewer_script() and "window.epochscope" not in render_page({})
+    assert "window.epochscope = {" in viewer_script(test_hook=True)
+    assert "window.epochscope = {" in render_page({}, test_hook=True)
+
+
+def test_viewer_sets_run_text_only_as_text():
+    """The viewer builds no markup from data: no innerHTML & co., so a name can only ever be text."""
+    from epochscope.html.page import viewer_script
+
+    js = viewer_script(test_hook=True)
+    code = re.sub(r"//[^\n]*", "", js)  # comments may name what the code avoids
+    for sink in (r"\.innerHTML\b", r"\.outerHTML\b", r"insertAdjacentHTML", r"document\.write", r"\beval\(",
+                 r"new Function", r"setAttribute\(\s*[\"']on", r"srcdoc"):
+        assert not re.search(sink, code), sink
+    assert "textContent" in js

@@ -4,7 +4,9 @@ from reportdata import CLASS_NAMES, XSS_LAYER, FakeMaps, make_maps, make_report_
 from test_encode import unpack
 
 from epochscope import RunError, open_run
+from epochscope.colors import class_colors_hex
 from epochscope.html.payload import HIGHLIGHT_COUNT, build_payload
+from epochscope.run import RunWriter
 
 
 def test_payload_holds_every_epoch_point_and_class(report_run):
@@ -12,7 +14,8 @@ def test_payload_holds_every_epoch_point_and_class(report_run):
     p = build_payload(run, maps, layer=XSS_LAYER, method="fake")
     assert p["epochs"] == run.epochs and p["classNames"] == CLASS_NAMES
     assert len(p["colors"]) == len(CLASS_NAMES) and all(c.startswith("#") and len(c) == 7 for c in p["colors"])
-    assert p["colors"][0] == "#1f77b4"  # tab10, as draw.style.class_colors
+    assert p["colors"] == class_colors_hex(len(CLASS_NAMES))  # as the static pictures (epochscope.colors)
+    assert p["colors"][0] == "#1f77b4"  # tab10
     probe = p["probe"]
     assert probe["count"] == run.manifest.probe_size
     coords = unpack(probe["coords"])
@@ -26,13 +29,66 @@ def test_payload_holds_every_epoch_point_and_class(report_run):
     assert p["test"]["count"] == run.manifest.test_size
 
 
-def test_confusion_counts_every_probe_prediction(report_run):
+def test_confusion_shows_the_test_set_as_confusion_png(report_run):
+    """The report's matrix and confusion.png count the same split (the test set when there is one)."""
+    from sklearn.metrics import confusion_matrix
+
+    from epochscope.draw.confusion import ConfusionDisplay
+
     run, maps = report_run
-    conf = unpack(build_payload(run, maps, layer="x", method="fake")["confusion"])
+    p = build_payload(run, maps, layer="x", method="fake")
+    conf = unpack(p["confusion"])
+    assert p["confusionSplit"] == "test" and p["confusionMissing"] == [0] * len(run.epochs)
     assert conf.shape == (len(run.epochs), 4, 4)
-    assert (conf.sum(axis=(1, 2)) == run.manifest.probe_size).all()
-    pred, labels = run.predictions(run.epochs[-1]), run.labels
-    assert conf[-1, 1, 2] == np.sum((labels == 1) & (pred == 2))
+    assert (conf.sum(axis=(1, 2)) == run.manifest.test_size).all()
+    for row, epoch in enumerate(run.epochs):  # an independent count at every epoch
+        assert np.array_equal(conf[row], confusion_matrix(run.test_labels, run.test_predictions(epoch),
+                                                          labels=range(4)))
+    assert np.array_equal(conf[-1], ConfusionDisplay.from_run(run).counts)
+    assert not np.array_equal(conf[-1], confusion_matrix(run.labels, run.predictions(run.epochs[-1]),
+                                                         labels=range(4)))  # not the probe set
+
+
+def probe_only_run(path, predictions, n_classes=3):
+    """A run without a test set whose probe predictions are ``predictions`` ``(n_epochs, n)``."""
+    labels = np.arange(predictions.shape[1]) % n_classes
+    with RunWriter.open(path, framework="x", labels=labels, class_names=[f"c{c}" for c in range(n_classes)]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch, pred in enumerate(predictions):
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.random.default_rng(epoch).normal(size=(len(labels), 2)))
+                ep.set_predictions(pred)
+    return open_run(path)
+
+
+def test_confusion_without_test_set_counts_the_probe_set_and_missing_predictions(tmp_path):
+    from sklearn.metrics import confusion_matrix
+
+    from epochscope.draw.confusion import ConfusionDisplay
+
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 3, size=(3, 30))
+    pred[2, :4] = -1  # the model gave no prediction for four examples at the last epoch
+    run = probe_only_run(tmp_path / "run", pred)
+    p = build_payload(run, make_maps(run), layer="h", method="f")
+    conf = unpack(p["confusion"])
+    assert p["confusionSplit"] == "probe" and p["confusionMissing"] == [0, 0, 4]
+    assert np.array_equal(conf[0], confusion_matrix(run.labels, pred[0], labels=range(3)))
+    assert np.array_equal(conf[2], confusion_matrix(run.labels[4:], pred[2, 4:], labels=range(3)))
+    png = ConfusionDisplay.from_run(run)
+    assert np.array_equal(conf[2], png.counts) and png.unknown == 4
+
+
+def test_predictions_outside_the_classes_are_told_apart_from_missing_ones(tmp_path):
+    pred = np.zeros((2, 30), np.int64)
+    pred[1, :3] = -1  # no prediction
+    pred[1, 3:8] = 7  # a class the run does not name (a model with more outputs than classes)
+    run = probe_only_run(tmp_path / "run", pred)
+    p = build_payload(run, make_maps(run), layer="h", method="f")
+    assert p["confusionMissing"] == [0, 8] and p["confusionOutside"] == [0, 5]
+    points = unpack(p["probe"]["predictions"]).reshape(2, 30)
+    assert (points[1, :3] == p["probe"]["unknownClass"]).all() and (points[1, 3:8] == p["probe"]["outsideClass"]).all()
+    assert p["probe"]["outsideClass"] not in range(3)
 
 
 def test_metrics_are_grouped_into_accuracy_and_loss(report_run):
@@ -57,7 +113,7 @@ def test_max_points_keeps_a_fixed_subset(report_run):
     assert np.all(np.diff(idx) > 0)
     assert np.array_equal(unpack(a["probe"]["labels"]), run.labels[idx])
     assert a["thumbnails"]["count"] == 50 + run.manifest.test_size  # test set (40) under the cap
-    assert unpack(a["confusion"]).sum(axis=(1, 2))[0] == run.manifest.probe_size  # confusion uses all
+    assert unpack(a["confusion"]).sum(axis=(1, 2))[0] == run.manifest.test_size  # confusion counts every example
 
 
 def test_most_forgotten_are_points_with_events(report_run):
@@ -68,6 +124,17 @@ def test_most_forgotten_are_points_with_events(report_run):
     assert 0 < len(top) <= HIGHLIGHT_COUNT
     assert all(events[i] > 0 for i in top)
     assert events[top[0]] == events.max()
+
+
+def test_most_forgotten_of_a_subset_follow_the_analysis_ranking(report_run):
+    from epochscope.analysis import forgetting_events, most_forgotten
+
+    run, maps = report_run
+    p = build_payload(run, maps, layer="x", method="fake", max_points=60)["probe"]
+    idx = unpack(p["index"])
+    assert np.array_equal(unpack(p["forgetting"]), forgetting_events(run)[idx])
+    ranked = [i for i in most_forgotten(run, run.manifest.probe_size) if i in set(idx.tolist())]
+    assert p["mostForgotten"] and [int(idx[k]) for k in p["mostForgotten"]] == ranked[:HIGHLIGHT_COUNT]
 
 
 def test_nan_coordinates_are_marked_missing(report_run):
@@ -83,6 +150,8 @@ def test_wrong_shapes_and_empty_maps_are_reported(report_run):
     run, maps = report_run
     with pytest.raises(ValueError, match="maps.coords"):
         build_payload(run, FakeMaps(maps.epochs, maps.coords[:, :10], None, {}, maps.bounds), layer="x", method="f")
+    with pytest.raises(ValueError, match="max_points"):
+        build_payload(run, maps, layer="x", method="f", max_points=0)
     with pytest.raises(RunError, match="no epoch"):
         build_payload(run, FakeMaps([], maps.coords[:0], None, {}, maps.bounds, {0: "NaN"}), layer="x", method="f")
 
@@ -91,3 +160,22 @@ def test_runs_without_images_have_no_thumbnails(tmp_path):
     run = open_run(make_report_run(tmp_path / "run", images=False, n_probe=40, n_test=8, n_epochs=2))
     p = build_payload(run, make_maps(run), layer="x", method="f")
     assert p["thumbnails"] is None
+
+
+def test_curves_carry_the_colours_of_the_static_pictures(report_run):
+    """Training blue and validation red as in curves.png, the quality curves as in quality.png:
+    the colours come from epochscope.colors, none is picked in the viewer by position."""
+    from epochscope.colors import CURVE_COLORS, QUALITY_COLORS
+
+    run, maps = report_run
+    p = build_payload(run, maps, layer="x", method="fake")
+    colors = p["metrics"]["colors"]
+    assert colors["accuracy"] == colors["loss"] == CURVE_COLORS["train"]
+    assert colors["val_accuracy"] == colors["val_loss"] == CURVE_COLORS["val"]
+    assert set(colors) == set(p["metrics"]["accuracy"]) | set(p["metrics"]["loss"])
+    quality = p["quality"]["colors"]
+    assert set(quality) == set(p["quality"]["series"])
+    for name, color in QUALITY_COLORS.items():
+        if name in quality:
+            assert quality[name] == color
+    assert len(set(quality.values())) == len(quality)  # one colour per curve of the chart

@@ -1,17 +1,16 @@
-"""epochscope.report and `epochscope report` end to end, with the real embedder (PCA: no numba)."""
+"""write_report: the report for maps already in hand (hand-made here; no embedder runs)."""
 
 import json
 
+import numpy as np
 import pytest
+from reportdata import XSS_LAYER, make_maps, make_report_run
 from synthetic import make_synthetic_run
+from test_encode import unpack
 
 import epochscope
-from epochscope.cli import main
-
-
-@pytest.fixture(scope="module")
-def run_path(tmp_path_factory):
-    return make_synthetic_run(tmp_path_factory.mktemp("r") / "run", n_probe=90, n_test=12, n_epochs=4)
+from epochscope import open_run
+from epochscope.html.report import write_report
 
 
 def payload_of(path):
@@ -19,41 +18,64 @@ def payload_of(path):
     return json.loads(text.split('id="epochscope-data">', 1)[1].split("</script>", 1)[0])
 
 
-def test_report_writes_one_html_file(run_path, tmp_path):
-    out = epochscope.report(run_path, tmp_path / "sub" / "r.html", method="pca", progress=False)
+def script_of(path):
+    return path.read_text(encoding="utf-8").rsplit("<script>", 1)[1].split("</script>", 1)[0]
+
+
+def test_write_report_writes_one_html_file(report_run, tmp_path):
+    run, maps = report_run
+    out = write_report(run.path, maps, tmp_path / "sub" / "r.html", layer=XSS_LAYER, method="fake")  # a path works
     assert out == tmp_path / "sub" / "r.html" and out.exists()
     data = payload_of(out)
-    assert data["epochs"] == [0, 1, 2, 3] and data["info"]["method"] == "pca" and data["info"]["layer"] == "hidden"
-    assert data["probe"]["count"] == 90 and data["test"]["count"] == 12
-    assert data["thumbnails"]["count"] == 102 and data["network"]["available"]
-    assert data["quality"]["series"]["trustworthiness"][0] is not None
+    assert data["epochs"] == run.epochs and data["info"]["method"] == "fake" and data["info"]["layer"] == XSS_LAYER
+    assert data["probe"]["count"] == 200 and data["test"]["count"] == 40
+    assert data["thumbnails"]["count"] == 240 and data["network"]["available"]
+    assert data["quality"]["series"]["trustworthiness"][0] == pytest.approx(0.7)
+    assert data["confusionSplit"] == "test"
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]  # no temporary file left
 
 
-def test_report_max_points(run_path, tmp_path):
-    out = epochscope.report(epochscope.open_run(run_path), tmp_path / "r.html", method="pca", max_points=30,
-                            progress=False)
-    data = payload_of(out)
-    assert data["probe"]["count"] == 30 and data["test"]["count"] == 12 and data["info"]["shownPoints"] == 30
+def test_write_report_max_points(report_run, tmp_path):
+    run, maps = report_run
+    data = payload_of(write_report(run, maps, tmp_path / "r.html", layer="h", method="fake", max_points=30))
+    assert data["probe"]["count"] == 30 and data["test"]["count"] == 30 and data["info"]["shownPoints"] == 30
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"out": "r.png"}, "html"), ({"max_points": 0}, "max_points"), ({"layer": "nope"}, "hidden"),
-    ({"method": "nope"}, "pca"),
-])
-def test_report_bad_arguments(run_path, tmp_path, kwargs, match):
-    kwargs = {"out": tmp_path / "r.html", **kwargs}
+@pytest.mark.parametrize("kwargs,match", [({"out": "r.png"}, r"\.html"), ({"max_points": 0}, "max_points"),
+                                          ({"max_points": 2.5}, "max_points")])
+def test_write_report_bad_arguments(report_run, tmp_path, kwargs, match):
+    run, maps = report_run
+    kwargs = {"out": "r.html", **kwargs}
+    kwargs["out"] = tmp_path / "new" / kwargs["out"]
     with pytest.raises(ValueError, match=match):
-        epochscope.report(run_path, progress=False, **kwargs)
+        write_report(run, maps, layer="h", method="fake", **kwargs)
+    assert not (tmp_path / "new").exists()  # nothing written
 
 
-def test_cli_report(run_path, tmp_path, capsys):
-    out = tmp_path / "cli.html"
-    assert main(["--quiet", "report", str(run_path), "--out", str(out), "--method", "pca", "--max-points", "50"]) == 0
-    assert "report written to" in capsys.readouterr().out
-    assert payload_of(out)["probe"]["count"] == 50
+def test_the_test_hook_is_only_in_reports_built_for_tests(report_run, tmp_path):
+    run, maps = report_run
+    plain = script_of(write_report(run, maps, tmp_path / "plain.html", layer="h", method="fake"))
+    hooked = script_of(write_report(run, maps, tmp_path / "test.html", layer="h", method="fake", test_hook=True))
+    assert "window.epochscope" not in plain and "drawTime" not in plain
+    assert "window.epochscope = {" in hooked and hooked.startswith(plain.removesuffix("})();\n"))
 
 
-def test_cli_report_errors_are_one_line(run_path, tmp_path, capsys):
-    assert main(["report", str(run_path), "--out", str(tmp_path / "x.txt"), "--method", "pca"]) == 1
-    assert "error: out must name an .html file" in capsys.readouterr().err
+def test_report_of_a_run_without_images_or_test_maps(tmp_path):
+    run = open_run(make_report_run(tmp_path / "run", images=False, n_probe=40, n_test=8, n_epochs=2))
+    data = payload_of(write_report(run, make_maps(run, test=False), tmp_path / "r.html", layer="h", method="f"))
+    assert data["thumbnails"] is None and data["test"] is None
+    # The maps show no test points, yet the matrix still counts the run's test set, as confusion.png does.
+    assert data["confusionSplit"] == "test"
+
+
+def test_epochscope_report_end_to_end(tmp_path):
+    """One pass through the public ``epochscope.report`` (embed with PCA, then write_report): a
+    report for people, without the test hook, whose matrix is confusion.png's."""
+    from epochscope.draw.confusion import ConfusionDisplay
+
+    run = open_run(make_synthetic_run(tmp_path / "run", n_probe=60, n_test=12, n_epochs=3))
+    out = epochscope.report(run, tmp_path / "r.html", method="pca", progress=False)
+    data = payload_of(out)
+    assert data["epochs"] == [0, 1, 2] and data["info"]["layer"] == "hidden" and data["test"]["count"] == 12
+    assert "window.epochscope" not in script_of(out)
+    assert np.array_equal(unpack(data["confusion"])[-1], ConfusionDisplay.from_run(run).counts)

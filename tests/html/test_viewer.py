@@ -73,7 +73,9 @@ def test_hover_shows_label_prediction_and_thumbnail(report_file, open_report):
     # The thumbnail shows the glyph of class 1: a bright band in rows 2-3 of 8 (see reportdata.glyphs).
     rows = r.js("""(() => { const c = document.getElementById('tip-thumb'), g = c.getContext('2d');
         const d = g.getImageData(0, 0, c.width, c.height).data, out = [];
-        for (let y = 0; y < c.height; y++) { let s = 0; for (let x = 0; x < c.width; x++) s += d[(y * c.width + x) * 4]; out.push(s / c.width); }
+        for (let y = 0; y < c.height; y++) {
+          let s = 0; for (let x = 0; x < c.width; x++) s += d[(y * c.width + x) * 4]; out.push(s / c.width);
+        }
         return out; })()""")
     band = sum(rows[21:42]) / 21
     rest = sum(rows[:21] + rows[42:]) / 63
@@ -114,6 +116,29 @@ def test_class_names_stay_text(report_file, open_report):
     assert r.page.locator("#legend b").count() == 0
     assert r.dialogs == [] and r.errors == []
     assert XSS_CLASS in r.page.inner_text("#legend")
+
+
+def test_curves_are_drawn_in_the_colours_of_curves_png(tmp_path, open_report):
+    from epochscope.colors import CURVE_COLORS, hex_to_rgb
+
+    # Metrics as a recorder writes them: probe and test accuracy come first in every row.
+    run = open_run(make_report_run(tmp_path / "run", recorded_accuracy=True))
+    r = open_report(write_report(run, make_maps(run), tmp_path / "r.html", layer="h", method="fake", test_hook=True))
+
+    def count(canvas: str, color: str) -> int:
+        rgb = [int(v) for v in (hex_to_rgb([color])[0] * 255).round()]
+        return r.js(f"""(() => {{ const c = document.getElementById('{canvas}'), g = c.getContext('2d');
+            const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+              if (Math.abs(d[i] - {rgb[0]}) + Math.abs(d[i + 1] - {rgb[1]}) + Math.abs(d[i + 2] - {rgb[2]}) < 30) n++;
+            return n; }})()""")
+
+    for canvas in ("curve-accuracy", "curve-loss"):  # training blue and validation red, as in curves.png
+        assert count(canvas, CURVE_COLORS["train"]) > 50, canvas
+        assert count(canvas, CURVE_COLORS["val"]) > 50, canvas
+    # The recorded test accuracy in the test set's colour, the probe accuracy in the probe's.
+    assert count("curve-accuracy", CURVE_COLORS["test"]) > 50
+    assert count("curve-accuracy", CURVE_COLORS["probe"]) > 50
 
 
 def test_curve_click_jumps_to_epoch(report_file, open_report):
@@ -167,7 +192,9 @@ def test_network_of_the_current_epoch(report_file, open_report):
     def red_blue():
         return r.js("""(() => { const c = document.getElementById('network'), g = c.getContext('2d');
             const d = g.getImageData(0, 0, c.width, c.height).data; let red = 0, blue = 0;
-            for (let i = 0; i < d.length; i += 4) { if (d[i] > 150 && d[i + 2] < 90) red++; if (d[i + 2] > 140 && d[i] < 90) blue++; }
+            for (let i = 0; i < d.length; i += 4) {
+              if (d[i] > 150 && d[i + 2] < 90) red++; if (d[i + 2] > 140 && d[i] < 90) blue++;
+            }
             return [red, blue]; })()""")
 
     r.js("window.epochscope.setEpoch(0)")
@@ -182,7 +209,8 @@ def test_network_of_the_current_epoch(report_file, open_report):
 def test_small_runs_without_images_or_test_set(tmp_path, open_report, n_epochs):
     run = open_run(make_report_run(tmp_path / "run", n_probe=30, n_test=6, n_epochs=n_epochs, images=False,
                                    class_names=["a", "b"]))
-    path = write_report(run, make_maps(run, test=False), tmp_path / "r.html", layer="h", method="fake")
+    path = write_report(run, make_maps(run, test=False), tmp_path / "r.html", layer="h", method="fake",
+                        test_hook=True)
     r = open_report(path)
     assert r.errors == [] and [m for m in r.console if m[0] == "error"] == []
     assert r.js("window.epochscope.visiblePoints()") > 20
@@ -195,3 +223,51 @@ def test_small_runs_without_images_or_test_set(tmp_path, open_report, n_epochs):
     r.page.wait_for_timeout(300)
     assert r.errors == []
     assert "no image inputs" in r.page.inner_text("#notes")
+
+
+def test_confusion_panel_shows_the_test_set_as_confusion_png(report_run, report_file, open_report):
+    from sklearn.metrics import confusion_matrix
+
+    from epochscope.draw.confusion import ConfusionDisplay
+
+    run, _ = report_run
+    r = open_report(report_file)
+    assert r.page.inner_text("#confusion-caption") == "Confusion matrix (test set)"
+    r.js("window.epochscope.setEpoch(2)")
+    assert r.js("window.epochscope.confusion()") == confusion_matrix(run.test_labels, run.test_predictions(2),
+                                                                      labels=range(4)).tolist()
+    r.js("window.epochscope.setEpoch(5)")
+    assert r.js("window.epochscope.confusion()") == ConfusionDisplay.from_run(run).counts.tolist()
+
+
+def test_confusion_panel_of_a_run_without_test_set(tmp_path, open_report):
+    import numpy as np
+    from test_payload import probe_only_run
+
+    pred = np.random.default_rng(0).integers(0, 3, size=(2, 30))
+    run = probe_only_run(tmp_path / "run", pred)
+    r = open_report(write_report(run, make_maps(run), tmp_path / "r.html", layer="h", method="f", test_hook=True))
+    assert r.page.inner_text("#confusion-caption") == "Confusion matrix (probe set)"
+    r.js("window.epochscope.setEpoch(1)")
+    counts = np.zeros((3, 3), int)
+    np.add.at(counts, (run.labels, pred[1]), 1)
+    assert r.js("window.epochscope.confusion()") == counts.tolist()
+    assert r.errors == []
+
+
+def test_a_report_for_people_plays_without_the_test_hook(plain_report_file, open_report):
+    r = open_report(plain_report_file, hook=False)
+    r.page.wait_for_selector("#loading", state="hidden")
+    assert r.js("typeof window.epochscope") == "undefined"
+    assert r.page.inner_text("#epoch-label").startswith("epoch 0 ")
+    # The map is drawn: some pixels carry the first class's colour (#1f77b4).
+    blue = r.js("""(() => { const c = document.getElementById('map');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let k = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 0x1f && d[i + 1] === 0x77 && d[i + 2] === 0xb4) k++;
+        return k; })()""")
+    assert blue > 50
+    r.page.select_option("#speed", "10")
+    r.page.click("#play")
+    r.page.wait_for_function("() => document.getElementById('epoch-label').textContent.startsWith('epoch 5 ')")
+    assert r.errors == [] and [m for m in r.console if m[0] in ("error", "warning")] == []

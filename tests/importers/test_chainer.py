@@ -145,7 +145,8 @@ def test_snapshots_with_pickled_objects_are_refused(tmp_path):
     with open(root / "snapshot_epoch_1", "wb") as fh:
         np.savez(fh, **{"updater/model:main/predictor/l1/W": np.zeros((3, 4)),
                         "updater/model:main/predictor/l1/extra": np.array([{"a": 1}], dtype=object)})
-    with pytest.raises(RunError, match="unreadable snapshot"):
+    with pytest.raises(RunError, match=r"snapshot_epoch_1 \(array 'updater/model:main/predictor/l1/extra'\): holds "
+                                        r"Python objects \(dtype object\); epochscope never loads pickled data"):
         import_chainer(root, tmp_path / "run")
 
 
@@ -155,4 +156,71 @@ def test_cli_import_chainer(tmp_path):
     result = build_result_dir(tmp_path / "result", epochs=(1, 2))
     assert main(["-q", "import", "chainer", str(result), "--out", str(tmp_path / "run")]) == 0
     assert open_run(tmp_path / "run").epochs == [1, 2]
-    assert main(["-q", "import", "chainer", str(tmp_path / "nope"), "--out", str(tmp_path / "run2")]) == 1
+    # A folder that does not exist is the user's input: exit status 2 (1 is for the environment).
+    assert main(["-q", "import", "chainer", str(tmp_path / "nope"), "--out", str(tmp_path / "run2")]) == 2
+
+
+def test_iteration_numbered_snapshots_past_a_million_are_all_imported(tmp_path, caplog):
+    """Issue 14, kind 7: before, "imported 3 snapshots" and the run held 1 (names past 999,999 were never listed)."""
+    import logging
+
+    root = tmp_path / "result"
+    root.mkdir()
+    for it in (999_000, 1_000_000, 2_500_000):
+        save_npz(root / f"snapshot_iter_{it}", {f"predictor/{link}/{p}": a for link, (w, b) in weights_at(it % 7).items()
+                                                for p, a in (("W", w), ("b", b))})
+    caplog.set_level(logging.INFO, logger="epochscope")
+    run = open_run(import_chainer(root, tmp_path / "run"))
+    assert run.epochs == [999_000, 1_000_000, 2_500_000] and "imported 3 snapshots" in caplog.text
+    assert run.weights(2_500_000)["l3.bias"][0] == 2_500_000 % 7
+
+
+def resumed_result_dir(root: Path, *, snapshot_logs: bool) -> tuple[Path, list[dict], list[dict]]:
+    """Epochs 1..4 trained and logged; then a trainer resumed from the epoch-2 snapshot trained
+    epochs 3 and 4 again and appended its own rows, without saving snapshots over the first ones."""
+    build_result_dir(root, epochs=(1, 2, 3, 4))
+    first = chainer_log((1, 2, 3, 4))
+    again = [{**r, "main/loss": r["main/loss"] * 3, "main/accuracy": 0.1, "elapsed_time": 100 + r["elapsed_time"]}
+             for r in chainer_log((3, 4))]
+    (root / "log").write_text(json.dumps(first + again, indent=4))
+    if snapshot_logs:  # a trainer snapshot keeps LogReport's rows as of its moment
+        for e in (1, 2, 3, 4):
+            path = root / f"snapshot_iter_{e * ITERS_PER_EPOCH}"
+            with np.load(path) as npz:
+                arrays = dict(npz)
+            arrays["extensions/LogReport/_log"] = np.array(json.dumps(first[:e]))
+            save_npz(path, arrays)
+    return root, first, again
+
+
+def test_conflicting_log_rows_keep_the_row_of_the_snapshot_and_warn_naming_the_epoch(tmp_path, caplog):
+    result, first, again = resumed_result_dir(tmp_path / "result", snapshot_logs=True)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        run = open_run(import_chainer(result, tmp_path / "run"))
+    # Before: the resumed trainer's later rows silently won (loss 1.0, accuracy 0.1 at epoch 3).
+    for e in (3, 4):
+        assert run.epoch_metrics(e)["loss"] == pytest.approx(first[e - 1]["main/loss"])
+        assert run.epoch_metrics(e)["accuracy"] == pytest.approx(first[e - 1]["main/accuracy"])
+    assert run.epoch_metrics(2)["loss"] == pytest.approx(0.5)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("epoch 3 has 2 different rows at iteration 45" in w and "snapshot_iter_45" in w for w in warnings)
+    assert any("epoch 4 has 2 different rows" in w for w in warnings) and len(warnings) == 2
+
+
+def test_conflicting_log_rows_without_a_snapshot_log_are_left_out_not_guessed(tmp_path, caplog):
+    result, _, _ = resumed_result_dir(tmp_path / "result", snapshot_logs=False)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        run = open_run(import_chainer(result, tmp_path / "run"))
+    assert "loss" not in run.epoch_metrics(3) and "loss" not in run.epoch_metrics(4)
+    assert run.epoch_metrics(2)["loss"] == pytest.approx(0.5)
+    assert "epoch 3 has 2 different rows at iteration 45" in caplog.text and "holds no log" in caplog.text
+
+
+def test_repeated_identical_rows_or_several_rows_an_epoch_are_no_conflict(tmp_path, caplog):
+    result = build_result_dir(tmp_path / "result", epochs=(1, 2))
+    rows = chainer_log((1, 2))
+    mid = {**rows[1], "iteration": rows[1]["iteration"] - 5, "main/loss": 9.0}  # a row logged mid-epoch
+    (result / "log").write_text(json.dumps([rows[0], rows[0], mid, rows[1]]))
+    with caplog.at_level("WARNING", logger="epochscope"):
+        run = open_run(import_chainer(result, tmp_path / "run"))
+    assert not caplog.records and run.epoch_metrics(2)["loss"] == pytest.approx(0.5)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from epochscope import RunError  # noqa: E402
-from epochscope.importers._common import metric_name, read_metrics_file, snapshot_number  # noqa: E402
+from epochscope.importers._common import read_metrics_file, snapshot_number  # noqa: E402
 from epochscope.importers.checkpoints import import_checkpoints  # noqa: E402
 from epochscope.run import open_run  # noqa: E402
 
@@ -109,17 +109,13 @@ def test_errors_name_the_problem(tmp_path):
         import_checkpoints(odd, tmp_path / "run")
 
 
-def test_names_and_metric_spellings():
+def test_snapshot_numbers_from_file_names():
     assert snapshot_number("snapshot_iter_1200") == ("iteration", 1200)
     assert snapshot_number("snapshot_epoch_7") == ("epoch", 7)
     assert snapshot_number("epoch=3") == ("epoch", 3)
     assert snapshot_number("model_10") == ("number", 10)
     assert snapshot_number("epoch=3-step=120") == ("epoch", 3)
     assert snapshot_number("best") is None
-    assert metric_name("validation/main/accuracy") == "val_accuracy"
-    assert metric_name("main/loss") == "loss"
-    assert metric_name("validation/main/map") == "val_map"
-    assert metric_name("val_acc") == "val_accuracy"
 
 
 def test_cli_import_checkpoints(tmp_path):
@@ -133,3 +129,63 @@ def test_cli_import_checkpoints(tmp_path):
     run = open_run(tmp_path / "run")
     assert [r["accuracy"] for r in run.metrics] == [0.4, 0.6]
     assert np.isfinite(run.weights(2)["0.weight"]).all()
+
+
+def test_nan_cells_never_erase_a_number_but_a_lone_nan_is_kept(tmp_path):
+    cols = tmp_path / "cols.json"  # e.g. pandas' to_json of Lightning's metrics: NaN where a row measured nothing
+    cols.write_text(json.dumps({"epoch": [1, 1, 2], "loss": [0.5, float("nan"), float("nan")],
+                                "val_loss": [float("nan"), 0.6, 0.7]}))
+    table = read_metrics_file(cols)
+    assert table[1] == {"loss": 0.5, "val_loss": 0.6}
+    assert np.isnan(table[2]["loss"]) and table[2]["val_loss"] == 0.7  # a diverged loss is worth seeing
+
+
+def test_a_real_lightning_run_imports_with_curves(tmp_path):
+    """Checkpoints and CSVLogger metrics written by Lightning itself, for self.log_dict({"train/loss": ...},
+    on_step=True, on_epoch=True): its CSV has train/loss_step and train/loss_epoch columns, no train/loss."""
+    import csv
+
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import CSVLogger
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _):
+            logits = self(batch[0])
+            loss = torch.nn.functional.cross_entropy(logits, batch[1])
+            self.log_dict({"train/loss": loss, "train/acc": (logits.argmax(1) == batch[1]).float().mean()},
+                          on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, _):
+            self.log("val/acc", (self(batch[0]).argmax(1) == batch[1]).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.5)
+
+    pl.seed_everything(0, verbose=False)
+    x = torch.randn(48, 4)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    pl.Trainer(accelerator="cpu", devices=1, max_epochs=2, log_every_n_steps=1, enable_progress_bar=False,
+               enable_model_summary=False, logger=CSVLogger(tmp_path / "logs", name="", version=0),
+               callbacks=[pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)]).fit(
+        Module(), loader, loader)
+    metrics = tmp_path / "logs" / "version_0" / "metrics.csv"
+    rows = list(csv.DictReader(metrics.read_text().splitlines()))
+    assert {"train/loss_step", "train/loss_epoch", "train/acc_epoch", "val/acc"} <= set(rows[0])  # Lightning's spelling
+    run = open_run(import_checkpoints(tmp_path / "ckpt", tmp_path / "run", metrics=metrics))
+    assert run.epochs == [0, 1]
+    for epoch, row in zip(run.epochs, run.metrics):
+        mine = [r for r in rows if r["epoch"] == str(epoch)]
+        expect = {name: float(next(r[column] for r in mine if r[column]))
+                  for name, column in (("loss", "train/loss_epoch"), ("accuracy", "train/acc_epoch"),
+                                       ("val_accuracy", "val/acc"))}
+        assert {k: row[k] for k in expect} == pytest.approx(expect)
+        assert not any("/" in k or k.endswith(("_step", "_epoch")) for k in row)

@@ -5,7 +5,6 @@ import pytest
 from synthetic import blob_activations, make_synthetic_run
 
 import epochscope
-from epochscope._errors import RunError
 from epochscope.maps import api, pca
 from epochscope.maps.cache import maps_cache_dir
 from epochscope.run import RunWriter, open_run

@@ -25,9 +25,9 @@ def test_embed_epochs_and_no_cache(synthetic_run, capsys):
 
 
 def test_embed_errors_are_one_line(synthetic_run, capsys):
-    assert main(["-q", "embed", str(synthetic_run), "--layer", "hiden", "--method", "pca"]) == 1
+    assert main(["-q", "embed", str(synthetic_run), "--layer", "hiden", "--method", "pca"]) == 2
     assert "did you mean 'hidden'" in capsys.readouterr().err
-    assert main(["-q", "embed", str(synthetic_run), "--method", "pca", "--epochs", "x"]) == 1
+    assert main(["-q", "embed", str(synthetic_run), "--method", "pca", "--epochs", "x"]) == 2  # the user's input: exit status 2
     assert "--epochs" in capsys.readouterr().err
 
 

@@ -3,7 +3,9 @@
 Run by tests/record/test_lightning.py as a separate process, because the "ddp" strategy
 starts the other rank by running this same script again (it would re-run pytest otherwise).
 Usage: python lightning_ddp_script.py RUN_DIR OUT_DIR EPOCHS
-Each rank writes OUT_DIR/rank-<global rank>.json saying what it did.
+Each rank writes OUT_DIR/rank-<global rank>.json saying what it did. Then a second, new
+Trainer fits into the same run: its first epoch is one the run holds, so every rank must stop
+with the recorder's message (written as "refused"), none left waiting for the others.
 """
 
 import json
@@ -11,11 +13,10 @@ import os
 import sys
 from collections import OrderedDict
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-import lightning.pytorch as pl
 
 from epochscope.lightning import Recorder
 
@@ -68,6 +69,15 @@ def main(run_dir, out_dir, epochs):
     trainer.fit(Tiny(), DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(xv, yv), batch_size=16))
     report = {"pid": os.getpid(), "global_rank": trainer.global_rank, "world_size": trainer.world_size,
               "epochs_trained": trainer.current_epoch, "recorder_opened": recorder.recorder is not None}
+    again = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=epochs, logger=False,
+                       callbacks=[Recorder(layers=["net.hidden"], probe=(x[:24], y[:24]), test=(xv[:10], yv[:10]),
+                                           run_dir=run_dir, batch_size=10)],
+                       enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    try:
+        again.fit(Tiny(), DataLoader(TensorDataset(x, y), batch_size=16))
+        report["refused"] = None
+    except ValueError as err:
+        report["refused"] = str(err)
     with open(os.path.join(out_dir, f"rank-{trainer.global_rank}.json"), "w") as fh:
         json.dump(report, fh)
 

@@ -96,15 +96,15 @@ def test_sequential_with_acc_spelling_and_one_hot_labels(tmp_path, images):
     assert "acc" not in m and "val_acc" not in m
 
 
-def test_fit_one_epoch_at_a_time_appends_each_epoch_once(tmp_path, images):
+def test_fit_one_epoch_at_a_time_with_initial_epoch_appends_each_epoch_once(tmp_path, images):
     x, y = images
     model = sequential_mlp()
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     shared = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "shared")
-    for _ in range(3):
-        model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=[shared])
+    for epoch in range(3):
+        model.fit(x, y, initial_epoch=epoch, epochs=epoch + 1, batch_size=24, verbose=0, callbacks=[shared])
         # A new recorder per call, as in a loop that draws between epochs, appends the same way.
-        model.fit(x, y, epochs=1, batch_size=24, verbose=0,
+        model.fit(x, y, initial_epoch=epoch, epochs=epoch + 1, batch_size=24, verbose=0,
                   callbacks=[Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "fresh")])
     for name in ("shared", "fresh"):
         run = open_run(tmp_path / name)
@@ -114,6 +114,176 @@ def test_fit_one_epoch_at_a_time_appends_each_epoch_once(tmp_path, images):
     # The last epoch recorded is the model as it is now.
     np.testing.assert_allclose(open_run(tmp_path / "fresh").weights(3)["end.weight"],
                                keras.ops.convert_to_numpy(model.get_layer("end").kernel).T)
+
+
+def test_kind7_epochs_follow_keras_counter_after_reloading_a_checkpoint(tmp_path, images):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    probe = (x[:12], y[:12])
+    model.fit(x, y, epochs=2, batch_size=24, verbose=0, callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r")])
+    after_two = [w.copy() for w in model.get_weights()]  # the checkpoint saved after epoch 2
+    model.fit(x, y, initial_epoch=2, epochs=4, batch_size=24, verbose=0,
+              callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r")])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4]
+    model.set_weights(after_two)  # reload it and train epochs 3 and 4 again
+    # Before: appended as epochs 5 and 6 (the model after 4 epochs stored as epoch 6).
+    with pytest.raises(ValueError, match=r"epoch 3 is already recorded in .* \(epochs 0\.\.4\); Keras counts epochs "
+                                         r"from fit's initial_epoch .* initial_epoch=4, epochs=4 \+ N\) to train N more "
+                                         r"epochs\. To replace epochs 3\.\.4 .*replace_epochs=True.*overwrite=True"):
+        model.fit(x, y, initial_epoch=2, epochs=4, batch_size=24, verbose=0,
+                  callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r")])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4]  # refused before training, and the run is released
+    model.set_weights(after_two)
+    model.fit(x, y, initial_epoch=2, epochs=4, batch_size=24, verbose=0,
+              callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r", replace_epochs=True)])
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2, 3, 4] and [m["epoch"] for m in run.metrics] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(run.weights(2)["end.weight"], after_two[-2].T)
+    np.testing.assert_allclose(run.weights(4)["end.weight"], keras.ops.convert_to_numpy(model.get_layer("end").kernel).T)
+    # Into a new folder, the reloaded model is recorded as the epoch it is: 2, then 3 and 4.
+    model.set_weights(after_two)
+    model.fit(x, y, initial_epoch=2, epochs=4, batch_size=24, verbose=0,
+              callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "new")])
+    new = open_run(tmp_path / "new")
+    assert new.epochs == [2, 3, 4]
+    np.testing.assert_allclose(new.weights(2)["end.weight"], after_two[-2].T)
+
+
+class MetricNamedEpoch(keras.callbacks.Callback):
+    """A callback before the recorder that logs a metric named like a reserved run field."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["epoch"] = 99.0
+
+
+def test_kind7_a_user_metric_named_epoch_never_replaces_the_epoch_number(tmp_path, images):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=24, verbose=0,
+              callbacks=[MetricNamedEpoch(), Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r")])
+    metrics = open_run(tmp_path / "r").metrics
+    assert [m["epoch"] for m in metrics] == [0, 1, 2] and metrics[2]["user_epoch"] == 99.0
+
+
+def test_kind9_overwrite_starts_a_fresh_run(tmp_path, images):
+    x, y = images
+    for _ in range(2):
+        model = sequential_mlp()
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=24, verbose=0,
+                  callbacks=[Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", overwrite=True)])
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2]
+    np.testing.assert_allclose(run.weights(2)["end.weight"], keras.ops.convert_to_numpy(model.get_layer("end").kernel).T)
+    # One recorder starts one fresh run: its later fits continue that run, they do not start it again.
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", overwrite=True)
+    model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=[rec])
+    model.fit(x, y, initial_epoch=1, epochs=2, batch_size=24, verbose=0, callbacks=[rec])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2]
+
+
+def lstm_with_states():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 4))
+    _, h, c = keras.layers.LSTM(6, return_state=True, name="lstm")(inputs)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="end")(h)
+    return keras.Model(inputs, outputs)
+
+
+def test_kind5_a_layer_with_several_outputs_is_mapped_by_structure(tmp_path):
+    x = np.random.default_rng(0).normal(size=(30, 5, 4)).astype("float32")
+    y = np.arange(30) % N_CLASSES
+    model = lstm_with_states()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0, batch_size=10,
+              callbacks=[Recorder(["lstm"], probe=(x, y), run_dir=tmp_path / "r", batch_size=8)])
+    run = open_run(tmp_path / "r")
+    # Before: the LSTM's three outputs shifted the flat list, so its state was read as the model output:
+    # predictions 0..5 for a 3-class model.
+    np.testing.assert_array_equal(run.predictions(1), model.predict(x, verbose=0).argmax(1))
+    out, h, c = (np.asarray(a) for a in keras.Model(model.inputs[0], model.get_layer("lstm").output).predict(x, verbose=0))
+    np.testing.assert_allclose(run.activations("lstm", 1), out, atol=2e-3)  # its first output
+    model.fit(x, y, initial_epoch=1, epochs=2, verbose=0, batch_size=10,
+              callbacks=[Recorder(["lstm[2]"], probe=(x, y), run_dir=tmp_path / "c", batch_size=8)])
+    c = np.asarray(keras.Model(model.inputs[0], model.get_layer("lstm").output[2]).predict(x, verbose=0))
+    np.testing.assert_allclose(open_run(tmp_path / "c").activations("lstm[2]", 2), c, atol=2e-3)  # the one named
+
+
+def two_input_model(as_dict):
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Dense(5, activation="relu", name="hidden")(keras.layers.Concatenate(name="joined")([a, b]))
+    outputs = keras.layers.Dense(N_CLASSES, name="end")(h)
+    return keras.Model({"a": a, "b": b} if as_dict else [a, b], outputs)
+
+
+@pytest.mark.parametrize("as_dict", [False, True], ids=["list", "dict"])
+def test_a_two_input_model(tmp_path, as_dict):
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(30, 4)).astype("float32"), rng.normal(size=(30, 3)).astype("float32")
+    x = {"a": xa, "b": xb} if as_dict else [xa, xb]
+    y = np.arange(30) % N_CLASSES
+    model = two_input_model(as_dict)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0, batch_size=10,
+              callbacks=[Recorder(["hidden", "joined"], probe=(x, y), run_dir=tmp_path / "r", batch_size=8)])
+    run = open_run(tmp_path / "r")
+    hidden, joined = (np.asarray(v) for v in keras.Model(model.input, [model.get_layer("hidden").output,
+                                                                    model.get_layer("joined").output]).predict(x, verbose=0))
+    np.testing.assert_allclose(run.activations("hidden", 1), hidden, atol=2e-3)
+    np.testing.assert_allclose(run.activations("joined", 1), np.concatenate([xa, xb], axis=1), atol=2e-3)
+    np.testing.assert_array_equal(run.predictions(1), np.asarray(model.predict(x, verbose=0)).argmax(1))
+
+
+def test_sequences_are_reduced_over_their_real_tokens(tmp_path):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 7, size=30)
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    ids = rng.integers(1, 20, size=(30, 6)) * mask
+    x = {"token_ids": ids, "padding_mask": mask}
+    y = np.arange(30) % N_CLASSES
+    keras.utils.set_random_seed(0)
+    token_ids = keras.Input((6,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((6,), dtype="bool", name="padding_mask")
+    seq = keras.layers.LSTM(5, return_sequences=True, name="lstm")(keras.layers.Embedding(20, 4, name="emb")(token_ids))
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(seq, mask=padding_mask)
+    model = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask},
+                        keras.layers.Dense(N_CLASSES, name="end")(pooled))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["emb", "lstm"], probe=(x, y), run_dir=tmp_path / "r",
+                                                             tokens="last", batch_size=8)])
+    run = open_run(tmp_path / "r")
+    emb, lstm = (np.asarray(v) for v in keras.Model(model.input, [model.get_layer("emb").output,
+                                                                 model.get_layer("lstm").output]).predict(x, verbose=0))
+    last = lengths - 1  # the last real token of each sequence
+    np.testing.assert_allclose(run.activations("emb", 1), emb[np.arange(30), last], atol=2e-3)
+    np.testing.assert_allclose(run.activations("lstm", 1), lstm[np.arange(30), last], atol=2e-3)
+    info = run.layer_info("lstm")
+    assert info.output_shape == (6, 5) and info.reduction["tokens"] == "last" and info.reduction["mask"] == "padding_mask"
+    assert run.probe_inputs is None  # a dict of inputs keeps no thumbnails
+
+
+def test_kind1_a_shared_layer_is_refused_naming_the_count_or_recorded_at_the_call_chosen(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(4, activation="tanh", name="shared")
+    outputs = keras.layers.Dense(N_CLASSES, name="end")(shared(shared(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.random.default_rng(0).normal(size=(20, 4)).astype("float32"), np.arange(20) % N_CLASSES
+    # Before: Keras' layer.output silently gave the first call.
+    with pytest.raises(ValueError, match=r"layer 'shared' of Keras model .* is called 2 times in the model .* "
+                                         r"'shared@1' to 'shared@2'"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder(["shared"], probe=(x, y), run_dir=tmp_path / "a")])
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[Recorder(["shared@1", "shared@2"], probe=(x, y), run_dir=tmp_path / "b")])
+    run = open_run(tmp_path / "b")
+    w, b = (keras.ops.convert_to_numpy(v) for v in model.get_layer("shared").weights)
+    first = np.tanh(x @ w + b)
+    np.testing.assert_allclose(run.activations("shared@1", 1), first, atol=2e-3)
+    np.testing.assert_allclose(run.activations("shared@2", 1), np.tanh(first @ w + b), atol=2e-3)
 
 
 def test_unknown_layer_lists_the_layers_even_through_fit(tmp_path, images):
@@ -169,7 +339,7 @@ def test_bad_arguments_fail_before_fit(tmp_path, images):
     x, y = images
     with pytest.raises(ValueError, match="probe x has 48 examples but y has 47"):
         Recorder(["hidden"], probe=(x, y[:-1]), run_dir=tmp_path / "r")
-    with pytest.raises(ValueError, match="weights must be 'auto'"):
+    with pytest.raises(ValueError, match="weights: expected 'auto', None or a list of layer names, got 'all'"):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", weights="all")
     with pytest.raises(ValueError, match="class_names"):
         Recorder(["hidden"], probe=(x, y), run_dir=tmp_path / "r", class_names=["only", "two"])
@@ -204,3 +374,15 @@ def test_missing_backend_says_to_install_or_choose_one_not_to_install_keras():
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert "keras is installed but failed to import with backend tensorflow" in last and "KERAS_BACKEND=torch" in last
+
+
+def test_takes_the_shared_options(tmp_path, images):
+    import inspect
+
+    from epochscope.record.settings import OPTION_NAMES, RecordSettings
+
+    params = inspect.signature(Recorder).parameters
+    assert [p for p in params if p in OPTION_NAMES] == list(OPTION_NAMES)
+    x, y = images
+    rec = Recorder.from_settings((x, y), RecordSettings(tmp_path / "r", ["hidden"], probe_size=12))
+    assert len(rec.y_probe) == 12 and rec.settings.layers == ("hidden",)

@@ -67,14 +67,90 @@ def test_epochs_without_validation_leave_out_stale_validation_metrics(tmp_path):
     assert all("loss" in m for m in metrics[1:])
 
 
-def test_a_second_fit_appends_and_records_epoch_zero_once(tmp_path):
+def checkpointing_trainer(recorder, epochs, folder, **kwargs):
+    return pl.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, callbacks=[recorder, *kwargs.pop("callbacks", [])],
+                      logger=False, default_root_dir=folder, enable_progress_bar=False, enable_model_summary=False,
+                      **kwargs)
+
+
+def test_kind7_epochs_follow_current_epoch_when_resuming_from_a_checkpoint(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    module = Tiny()
+    checkpointing_trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 4, tmp_path,
+                          callbacks=[checkpoints]).fit(module, train, val)
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4]
+    after_two = tmp_path / "ckpt" / "epoch=1-step=8.ckpt"  # saved at the end of the second epoch
+    # Resuming from it trains epochs 3 and 4 again. Before: they were appended as epochs 5 and 6.
+    with pytest.raises(ValueError, match=r"epoch 3 is already recorded in .* \(epochs 0\.\.4\); Lightning counts epochs "
+                                         r"with trainer\.current_epoch.*ckpt_path=.*To replace epochs 3\.\.4 .*"
+                                         r"replace_epochs=True"):
+        trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 4).fit(Tiny(), train, val,
+                                                                                       ckpt_path=after_two)
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4]
+    resumed = Tiny()
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r", replace_epochs=True), 4).fit(
+        resumed, train, val, ckpt_path=after_two)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2, 3, 4] and [m["epoch"] for m in run.metrics] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(run.weights(4)["net.hidden.weight"], resumed.net.hidden.weight.detach().numpy())
+    assert run.metrics[4]["step"] == 16
+    # A fresh run from the same checkpoint starts at the epoch it holds: 2, then 3 and 4.
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "fresh"), 4).fit(Tiny(), train, val,
+                                                                                       ckpt_path=after_two)
+    fresh = open_run(tmp_path / "fresh")
+    saved = torch.load(after_two, weights_only=False)["state_dict"]["net.hidden.weight"]
+    assert fresh.epochs == [2, 3, 4] and np.allclose(fresh.weights(2)["net.hidden.weight"], saved.numpy())
+
+
+def test_a_new_trainer_without_a_checkpoint_is_refused_before_it_trains(tmp_path):
     pl.seed_everything(0, verbose=False)
     (x, y), train, val = loaders()
     module = Tiny()
-    for _ in range(2):
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 1).fit(module, train, val)
+    before = module.net.hidden.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"epoch 1 is already recorded .*a new Trainer starts at 0"):
         trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 1).fit(module, train, val)
-    run = open_run(tmp_path / "r")
+    assert torch.equal(module.net.hidden.weight, before)  # refused before the epoch was trained
+    same = trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "s"), 1)
+    same.fit(module, train, val)
+    same.fit_loop.max_epochs = 2
+    same.fit(module, train, val)  # the same Trainer keeps counting
+    run = open_run(tmp_path / "s")
     assert run.epochs == [0, 1, 2] and [m["epoch"] for m in run.metrics] == [0, 1, 2]
+
+
+def test_kind9_overwrite_starts_one_fresh_run_which_later_fits_continue(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 2).fit(Tiny(), train, val)
+    module = Tiny()
+    rec = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r", overwrite=True)
+    again = trainer(rec, 1)
+    again.fit(module, train, val)
+    assert open_run(tmp_path / "r").epochs == [0, 1]
+    again.fit_loop.max_epochs = 2
+    again.fit(module, train, val)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2]
+    np.testing.assert_allclose(run.weights(2)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+
+
+class LogsEpoch(Tiny):
+    def training_step(self, batch, i):
+        self.log("epoch", 7.0, on_epoch=True, on_step=False)
+        self.log("step", 5.0, on_epoch=True, on_step=False)
+        return super().training_step(batch, i)
+
+
+def test_kind7_user_metrics_named_epoch_or_step_never_replace_the_run_fields(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), 2).fit(LogsEpoch(), train, val)
+    m = open_run(tmp_path / "r").metrics
+    assert [r["epoch"] for r in m] == [0, 1, 2] and [r["step"] for r in m] == [0, 4, 8]
+    assert m[2]["user_epoch"] == 7.0 and m[2]["user_step"] == 5.0
 
 
 def test_unknown_layer_lists_module_names(tmp_path):
@@ -94,6 +170,8 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = {r: json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)}  # both ranks finished
     assert ranks[0]["world_size"] == 2 and ranks[1]["epochs_trained"] == epochs and ranks[0]["pid"] != ranks[1]["pid"]
+    # A new Trainer counts from 0 again: every rank stops with the message, none waits for the others.
+    assert all("epoch 1 is already recorded" in (ranks[r]["refused"] or "") for r in (0, 1))
     run = open_run(tmp_path / "run")
     assert run.epochs == list(range(epochs + 1))
     entries = sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir())
@@ -105,3 +183,116 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
         assert np.isfinite(np.asarray(run.activations("net.hidden", epoch), dtype=np.float32)).all()
         if epoch:
             assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(m)
+
+
+class SlashNames(Tiny):
+    """Logs as many Lightning users do: ``train/loss`` on step and epoch, ``val/acc``."""
+
+    def training_step(self, batch, _):
+        x, y = batch
+        logits = self(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        logits = self(x)
+        self.log("val/loss", torch.nn.functional.cross_entropy(logits, y))
+        self.log("val/acc", (logits.argmax(1) == y).float().mean())
+
+
+class Spy(pl.Callback):
+    """What the trainer holds when an epoch is recorded."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seen.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+
+def test_slash_names_from_self_log_are_stored_under_one_spelling(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    rec, spy = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r"), Spy()
+    pl.Trainer(accelerator="cpu", devices=1, max_epochs=2, callbacks=[spy, rec], logger=False, check_val_every_n_epoch=2,
+               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(SlashNames(), train, val)
+    m1, m2 = open_run(tmp_path / "r").metrics[1:]
+    # the names Lightning really puts in callback_metrics for these self.log calls
+    assert {"train/loss", "train/loss_step", "train/loss_epoch", "train/acc_epoch", "val/acc", "val/loss"} <= set(spy.seen[1])
+    assert m2["loss"] == pytest.approx(spy.seen[1]["train/loss_epoch"]) and m2["step"] == 8
+    assert m2["accuracy"] == pytest.approx(spy.seen[1]["train/acc_epoch"])
+    assert m2["val_accuracy"] == pytest.approx(spy.seen[1]["val/acc"])
+    assert m2["val_loss"] == pytest.approx(spy.seen[1]["val/loss"])
+    assert not any("/" in k or k.endswith(("_step", "_epoch")) for k in m2)
+    assert "loss" in m1 and "val_accuracy" not in m1  # epoch 1 ran no validation: no stale val/acc
+
+
+def test_takes_the_shared_options():
+    import inspect
+
+    from epochscope.record.settings import OPTION_NAMES
+
+    params = inspect.signature(Recorder).parameters
+    assert [p for p in params if p in OPTION_NAMES] == list(OPTION_NAMES)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'batchsize'.*did you mean 'batch_size'"):
+        Recorder(["net.hidden"], probe=data(), run_dir="never", batchsize=4)
+
+
+# --------------------------------------------------------------------------- the model zoo through Lightning
+
+import zoo  # noqa: E402
+
+ZOO = zoo.cases()
+
+
+class Examples(torch.utils.data.Dataset):
+    """(inputs, label) pairs; dict inputs collate into dicts of batches."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, torch.as_tensor(y)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        x = {k: torch.as_tensor(v[i]) for k, v in self.x.items()} if isinstance(self.x, dict) else torch.as_tensor(self.x[i])
+        return x, self.y[i]
+
+
+class ZooModule(pl.LightningModule):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *args, **kwargs):
+        return self.net(*args, **kwargs)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(zoo.prediction(zoo.call(self.net, x)).float(), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+@pytest.mark.parametrize("case", ZOO, ids=[c.name for c in ZOO])
+def test_zoo_through_lightning_stores_what_each_layer_computed(tmp_path, case):
+    if case.name.startswith("hugging-face"):
+        pytest.importorskip("transformers", reason="the Hugging Face case needs transformers (the 'transformers' extra)")
+    pl.seed_everything(0, verbose=False)
+    module = ZooModule(case.build())
+    x, y = case.probe()
+    rec = Recorder([f"net.{name}" for name in case.layers], probe=(x, y), run_dir=tmp_path / "r", batch_size=10,
+                   **case.options)
+    loader = torch.utils.data.DataLoader(Examples(x, y), batch_size=8)
+    trainer(rec, 1, limit_train_batches=2).fit(module, loader)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1] and run.framework == "lightning"
+    expected = case.expected(module.net, x)
+    for name in case.layers:
+        np.testing.assert_allclose(np.asarray(run.activations(f"net.{name}", 1), np.float32), expected[name],
+                                   rtol=2e-3, atol=2e-3, err_msg=f"{case.name}: layer {name}")
+    np.testing.assert_array_equal(run.predictions(1), zoo.model_argmax(module.net, x))

@@ -39,3 +39,22 @@ def test_stratified_probe_returns_matching_pairs():
     assert (xs[:, 0] % 4 == ys).all() and np.bincount(ys).tolist() == [2, 2, 2, 2]
     with pytest.raises(ValueError, match="x has 40 examples but y has 3"):
         stratified_probe(x, y[:3], 2)
+
+
+def test_select_examples_checks_pairs_and_draws_the_subset():
+    from epochscope.record.probe import select_examples
+    from epochscope.record.settings import RecordSettings
+
+    x = np.arange(60)[:, None] * 1.0
+    y = np.repeat([0, 1, 2], 20)
+    (xs, ys), test = select_examples(RecordSettings("r", probe_size=9, seed=1), (x, list(y)), (x[:5], y[:5]))
+    assert isinstance(ys, np.ndarray) and np.bincount(ys).tolist() == [3, 3, 3] and (xs[:, 0] // 20 == ys).all()
+    assert test[0].shape == (5, 1) and test[1].tolist() == [0] * 5
+    assert select_examples(RecordSettings("r"), (x, y))[1] is None
+    with pytest.raises(TypeError, match=r"probe: expected a pair \(x, y\) of inputs and labels, got ndarray; "
+                                        r"pass probe=\(x_probe, y_probe\)"):
+        select_examples(RecordSettings("r"), x)
+    with pytest.raises(ValueError, match="test x has 60 examples but y has 59; give exactly one label per example"):
+        select_examples(RecordSettings("r"), (x, y), (x, y[:-1]))
+    with pytest.raises(ValueError, match=r"test labels: class index 2 but only 2 class_names"):
+        select_examples(RecordSettings("r", class_names=["a", "b"]), (x[:20], y[:20]), (x, y))

@@ -1,6 +1,14 @@
 """The ``epochscope`` command line: one module per command, each with ``register(subparsers)``.
 
 Command modules import nothing heavy at module level, so ``epochscope --help`` is instant.
+
+Exit status: 0 done; 1 the environment failed (disk full, read-only or unwritable folder,
+another process writing the run, a missing optional package, out of memory; ``check`` also
+says 1 when problems remain); 2 the user's input is wrong (a bad option or value, a path that
+does not exist, a folder that is not a run, a damaged or malformed run or file). An error is
+one line, ``epochscope COMMAND: error: …``, naming the file and the cause; ``-v`` shows the
+traceback. Everything printed goes through :func:`echo`, which shows control characters from a
+run escaped (:func:`epochscope._text.printable`).
 """
 
 from __future__ import annotations
@@ -12,12 +20,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._errors import EpochscopeError
+from .._errors import EpochscopeError, MissingDependencyError, RunLockedError, StorageError
+from .._text import printable
 
-__all__ = ["main", "build_parser"]
+__all__ = ["EXIT_ENVIRONMENT", "EXIT_INPUT", "echo", "exit_status", "main", "build_parser"]
+
+#: Exit status when the environment failed (disk, permissions, another writer, a missing package).
+EXIT_ENVIRONMENT = 1
+#: Exit status when the user's input is wrong (options, paths, the run or file given).
+EXIT_INPUT = 2
 
 # In order of appearance in --help.
-COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "check")
+COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "export", "check")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    _add_quiet_verbose(parser)
     return parser
+
+
+def _add_quiet_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-q``/``-v`` after a command too (``epochscope render RUN --out x -q``), at every level of
+    subcommands. ``SUPPRESS`` leaves the value given before the command when none is given after."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                     help="no progress bars or log messages")
+                command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                     help="log details (debug level)")
+                _add_quiet_verbose(command)
 
 
 def _version() -> str:
@@ -42,22 +70,54 @@ def _version() -> str:
     return __version__
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print ``text`` for the user, control characters escaped (line breaks kept): every command prints so."""
+    print(printable(text, keep="\n"), file=sys.stderr if err else sys.stdout)
+
+
+def exit_status(err: BaseException) -> int:
+    """:data:`EXIT_ENVIRONMENT` or :data:`EXIT_INPUT` for an error that ends a command (see the module doc)."""
+    if isinstance(err, (StorageError, RunLockedError, MissingDependencyError, MemoryError)):
+        return EXIT_ENVIRONMENT
+    if isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError)):
+        return EXIT_INPUT  # a path the user gave
+    if isinstance(err, OSError):
+        return EXIT_ENVIRONMENT
+    return EXIT_INPUT
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and not isinstance(err, EpochscopeError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}"
+    if isinstance(err, MemoryError):
+        return f"out of memory ({err or 'MemoryError'}); close other programs or use a machine with more memory"
+    return str(err) or type(err).__name__
+
+
+class _TerminalSafe(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep="\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 error, 2 usage)."""
+    """Run the command line; returns the exit status (0 ok, 1 environment, 2 the user's input; see the module doc)."""
     # torch's OpenMP threads busy-wait by default, which slows training 8-9x when another
     # process shares a small machine's cores; must be set before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TerminalSafe("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args) or 0)
-    except (EpochscopeError, ValueError, TypeError, FileNotFoundError) as err:
+    except (EpochscopeError, ValueError, TypeError, OSError, MemoryError, RecursionError) as err:
         if args.verbose:
             raise
-        print(f"epochscope {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        echo(f"epochscope {args.command}: error: {_one_line(err)}".replace("\n", " "), err=True)
+        return exit_status(err)
     except KeyboardInterrupt:
         print("interrupted; every finished epoch is saved", file=sys.stderr)
         return 130

@@ -12,24 +12,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a run for damaged or missing files",
         description=(
             "Check a run: the manifest, every array's shape and dtype, the epoch sequence, metrics and caches. "
-            "Prints what is wrong, file by file. Exit status 0 when the run is healthy, 1 when problems remain."
+            "Prints what is wrong, file by file, and exactly what --repair would remove. Exit status 0 when the run "
+            "is healthy, 1 when problems remain (or the file system refused a repair), 2 for a folder that is not a run."
         ),
     )
     p.add_argument("run", help="run directory")
     p.add_argument(
         "--repair",
         action="store_true",
-        help="drop a damaged trailing epoch, leftovers of killed writers and stale or partial caches "
-        "(never a good epoch, never a damaged epoch in the middle)",
+        help="remove what a plain check lists, nothing else: a trailing epoch whose own files are missing, truncated "
+        "or unreadable, leftovers of killed writers, stale or corrupt caches (never a good epoch, a damaged epoch in "
+        "the middle, a file that only disagrees with the manifest, a link or an unknown file)",
     )
+    p.add_argument("--force", action="store_true",
+                   help="with --repair: carry out a plan that removes more than half of the run's epochs "
+                        "(refused without it, changing nothing)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checker import check_run
+    from ..checking import check_run
+    from . import echo
 
-    report = check_run(args.run, repair=args.repair)
+    if args.force and not args.repair:
+        raise ValueError("--force: only means something with --repair (epochscope check RUN --repair --force)")
+    report = check_run(args.run, repair=args.repair, force=args.force)
     if args.json:
         print(json.dumps({
             "path": str(report.path),
@@ -40,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
             "findings": [vars(f) for f in report.findings],
             "actions": [vars(a) for a in report.actions],
             "unrepairable": list(report.unrepairable),
+            "refused": report.refused,
         }, indent=2))
     else:
-        print(report)
-    return 0 if report.ok else 1
+        echo(report)
+    return 0 if report.ok and not report.refused else 1

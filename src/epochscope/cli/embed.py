@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..maps.api import embed_timed
+    from . import echo
 
     options = {}
     if args.n_neighbors is not None:
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                                 cache=not args.no_cache, progress=not args.quiet, **options)
     seconds = time.perf_counter() - t0
     source = "read from the cache" if "cached" in timings else f"computed in {seconds:.1f} s"
-    print(f"{maps.method} maps of layer '{maps.layer}': {len(maps.epochs)} epochs, {maps.coords.shape[1]} probe"
+    echo(f"{maps.method} maps of layer '{maps.layer}': {len(maps.epochs)} epochs, {maps.coords.shape[1]} probe"
           + (f" + {maps.test_coords.shape[1]} test" if maps.test_coords is not None else "") + f" points, {source}")
-    print(quality_table(maps))
+    echo(quality_table(maps))
     return 0

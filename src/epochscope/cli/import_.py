@@ -23,19 +23,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "epoch number in their names.")
     k.add_argument("folder", help="folder of checkpoint files")
     k.add_argument("--out", required=True, help="new run directory")
-    k.add_argument("--metrics", default=None, help="CSV or JSON of per-epoch metrics with an 'epoch' column")
+    k.add_argument("--metrics", default=None,
+                   help="CSV or JSON of per-epoch metrics with an 'epoch' column, or a TensorBoard log folder "
+                        "(default: event files beside the checkpoints, as Lightning writes them)")
     k.set_defaults(func=run_checkpoints)
 
 
 def run_chainer(args: argparse.Namespace) -> int:
     from ..importers.chainer import import_chainer
+    from . import echo
 
-    print(import_chainer(args.result_dir, args.out, progress=not args.quiet))
+    echo(import_chainer(args.result_dir, args.out, progress=not args.quiet))
     return 0
 
 
 def run_checkpoints(args: argparse.Namespace) -> int:
     from ..importers.checkpoints import import_checkpoints
+    from . import echo
 
-    print(import_checkpoints(args.folder, args.out, metrics=args.metrics, progress=not args.quiet))
+    echo(import_checkpoints(args.folder, args.out, metrics=args.metrics, progress=not args.quiet))
     return 0

@@ -16,10 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..run import open_run
+    from ..run.summary import describe
+    from . import echo
 
     r = open_run(args.run)
     if args.json:
         print(json.dumps({**r.manifest.to_json(), "epochs": r.epochs}, indent=2))
     else:
-        print(r.describe())
+        echo(describe(r))
     return 0

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..draw.render_all import render
+    from ..pipeline import render
 
     paths = render(args.run, args.out, layer=args.layer, method=args.method, formats=args.format, epoch=args.epoch,
                    progress=not args.quiet, smooth=args.smooth, test_points=args.test_points,

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..html.report import report
+    from ..pipeline import report
 
     options = {} if args.n_neighbors is None else {"n_neighbors": args.n_neighbors}
     path = report(args.run, args.out, layer=args.layer, method=args.method, max_points=args.max_points,

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.confusion import confusion_counts
+from ..analysis.confusion import confusion_counts, confusion_split
+from ..colors import INK
 from . import style
+from .figure import FigureDisplay, as_run, new_figure
 
-__all__ = ["ConfusionDisplay", "confusion_counts"]
+__all__ = ["ConfusionDisplay"]
 
 
 @dataclass
-class ConfusionDisplay:
+class ConfusionDisplay(FigureDisplay):
     """Counts of true class (rows) against predicted class (columns), with the accuracy in the title.
 
-    Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``im_``, ``text_`` (the count
-    labels, ``None`` when there are too many classes to print them).
+    Counted by :func:`epochscope.analysis.confusion_counts`, on the split
+    :func:`epochscope.analysis.confusion_split` names (the test set when the run has one), as the
+    HTML report does. Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``im_``, ``text_``
+    (the count labels, ``None`` when there are too many classes to print them).
     """
 
     counts: np.ndarray
@@ -32,11 +36,14 @@ class ConfusionDisplay:
     epoch: int | None = None
     split: str = "test"
     unknown: int = 0
+    #: predictions of a class the run does not name (a model with more outputs than classes)
+    outside: int = 0
 
     @property
     def accuracy(self) -> float:
-        """Share of examples on the diagonal, among all examples (unknown predictions count as wrong)."""
-        total = int(self.counts.sum()) + self.unknown
+        """Share of examples on the diagonal, among all examples (examples without a prediction, or
+        predicted as a class outside the run's classes, count as wrong)."""
+        total = int(self.counts.sum()) + self.unknown + self.outside
         return float(np.trace(self.counts)) / total if total else float("nan")
 
     @classmethod
@@ -44,13 +51,15 @@ class ConfusionDisplay:
         """From the predictions the run recorded at ``epoch`` (default: the last one).
 
         ``split`` is ``"test"`` (default when the run recorded a test set) or ``"probe"``.
+        Raises ``ValueError`` for another split, a test split the run lacks, or a run without epochs.
         """
+        run = as_run(run)
         epochs = run.epochs
         if not epochs:
             raise ValueError(f"the run {run.path} has no finished epoch yet")
         epoch = epochs[-1] if epoch is None else int(epoch)
         if split is None:
-            split = "test" if run.has_test else "probe"
+            split = confusion_split(run)
         if split not in ("test", "probe"):
             raise ValueError(f"split must be 'test' or 'probe', got {split!r}")
         if split == "test":
@@ -60,19 +69,19 @@ class ConfusionDisplay:
         else:
             y_true, y_pred = run.labels, run.predictions(epoch)
         n = len(run.class_names)
-        valid = (y_pred >= 0) & (y_pred < n)
-        return cls(counts=confusion_counts(y_true[valid], y_pred[valid], n), class_names=run.class_names,
-                   epoch=epoch, split=split, unknown=int((~valid).sum()))
+        # Predictions the counts leave out: none recorded (-1), or a class the run does not name.
+        return cls(counts=confusion_counts(y_true, y_pred, n), class_names=run.class_names, epoch=epoch, split=split,
+                   unknown=int((y_pred < 0).sum()), outside=int((y_pred >= n).sum()))
 
     def plot(self, ax=None, *, values: bool | None = None) -> ConfusionDisplay:
-        """Draw on ``ax`` (or a new figure); ``values`` prints the counts (default: up to 30 classes)."""
+        """Draw on ``ax`` (or a new off-screen figure); ``values`` prints the counts (default: up to
+        30 classes); returns ``self``."""
         n = len(self.class_names)
-        if ax is None:
-            import matplotlib.pyplot as plt
-
+        own = ax is None
+        if own:
             side = min(max(4.5, 0.5 * n + 2.5), 16)
-            fig, ax = plt.subplots(figsize=(side, side * 0.92), dpi=style.DPI)
-        fig = ax.figure
+            ax = new_figure((side, side * 0.92)).add_subplot()
+        fig = ax.get_figure(root=True)
         self.im_ = ax.imshow(self.counts, cmap="Blues", interpolation="nearest")
         values = n <= 30 if values is None else values
         self.text_ = None
@@ -84,7 +93,7 @@ class ConfusionDisplay:
                     c = int(self.counts[i, j])
                     self.text_[i, j] = ax.text(j, i, str(c), ha="center", va="center",
                                                fontsize=9 if n <= 12 else 7,
-                                               color="white" if peak and c > 0.5 * peak else "#222222")
+                                               color="white" if peak and c > 0.5 * peak else INK)
         ticks = np.arange(n)
         fontsize = 9 if n <= 20 else 6
         ax.set_xticks(ticks, [style.plain(c) for c in self.class_names], rotation=45 if n > 10 or
@@ -95,11 +104,14 @@ class ConfusionDisplay:
         ax.set_ylabel("true class")
         where = "Test set" if self.split == "test" else "Probe set"
         when = f" at epoch {self.epoch}" if self.epoch is not None else ""
-        total = int(self.counts.sum()) + self.unknown
-        # Two lines: long class names narrow the axes, and one line was cut off at the figure's edge.
-        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples"
-                     + (f", {self.unknown} without prediction" if self.unknown else "") + ")",
+        total = int(self.counts.sum()) + self.unknown + self.outside
+        # Short lines: long class names narrow the axes, and one long line was cut off at the figure's edge.
+        left_out = [f"{self.unknown} without prediction" if self.unknown else "",
+                    f"{self.outside} predicted outside the classes" if self.outside else ""]
+        notes = ", ".join(n for n in left_out if n)
+        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples)" + (f"\n{notes}" if notes else ""),
                      fontsize=style.FONT_SIZE + 1)
-        fig.tight_layout()
+        if own:
+            fig.tight_layout()
         self.figure_, self.ax_ = fig, ax
         return self

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..colors import CURVE_COLORS, MUTED
 from . import style
+from .figure import FigureDisplay, as_run, new_figure, subfigure_at
 
 __all__ = ["CurvesDisplay", "metric_series"]
-
-TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 
 
 def metric_series(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
@@ -32,7 +32,7 @@ def metric_series(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
 
 
 @dataclass
-class CurvesDisplay:
+class CurvesDisplay(FigureDisplay):
     """Accuracy (left) and loss (right) per epoch, training and validation.
 
     Attributes after :meth:`plot`: ``figure_``, ``axes_`` (accuracy, loss) and ``lines_``
@@ -53,22 +53,30 @@ class CurvesDisplay:
     @classmethod
     def from_run(cls, run) -> CurvesDisplay:
         """From the run's metrics rows."""
-        return cls.from_metrics(run.metrics)
+        return cls.from_metrics(as_run(run).metrics)
 
-    def plot(self, ax: Sequence | None = None) -> CurvesDisplay:
-        """Draw on two new axes side by side, or on the pair ``ax = (acc_ax, loss_ax)``; returns ``self``."""
+    def plot(self, ax: Any = None) -> CurvesDisplay:
+        """Draw on two new axes side by side (a new off-screen figure), on the pair
+        ``ax = (acc_ax, loss_ax)``, or side by side in the place of one Axes ``ax``; returns ``self``.
+
+        Raises ``ValueError`` for a sequence of axes that is not a pair.
+        """
         if ax is None:
-            import matplotlib.pyplot as plt
-
-            fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=style.DPI)
+            fig = new_figure((10, 4), dpi=style.DPI)
+            axes = list(fig.subplots(1, 2))
+        elif hasattr(ax, "get_subplotspec"):  # one Axes: both panels in its place
+            sub = subfigure_at(ax)
+            axes = list(sub.subplots(1, 2))
+            fig = sub.get_figure(root=True)
         else:
             axes = list(ax)
             if len(axes) != 2:
                 raise ValueError(f"ax must be a pair of axes (accuracy, loss), got {len(axes)}")
-            fig = axes[0].figure
+            fig = axes[0].get_figure(root=True)
         self.lines_ = {}
         for axis, what in zip(axes, ("accuracy", "loss")):
-            for key, name, color in ((what, "training", TRAIN_COLOR), (f"val_{what}", "validation", VAL_COLOR)):
+            for key, name, color in ((what, "training", CURVE_COLORS["train"]),
+                                     (f"val_{what}", "validation", CURVE_COLORS["val"])):
                 if key in self.series:
                     y = self.series[key]
                     ok = np.isfinite(y)
@@ -81,7 +89,7 @@ class CurvesDisplay:
                 axis.legend(frameon=False)
             else:
                 axis.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center", transform=axis.transAxes,
-                          color=style.MUTED)
+                          color=MUTED)
             if len(self.epochs) and len(self.epochs) <= 12:
                 axis.set_xticks(self.epochs)
         if ax is None:

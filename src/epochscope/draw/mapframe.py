@@ -21,7 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..colors import INK, MUTED, class_colors
 from . import style
+from .figure import new_figure, own_style
 from .raster import composite_sparse, disc_radius_for, splat_discs_sparse
 
 __all__ = ["MapFrameRenderer", "padded_bounds"]
@@ -126,64 +128,62 @@ class MapFrameRenderer:
     def __init__(self, bounds: Sequence[float], labels: np.ndarray, class_names: Sequence[str], *,
                  subtitle: str = "", figsize: tuple[float, float] = style.MAP_FIGSIZE, dpi: int = style.DPI,
                  radius: float | None = None, order_seed: int = 0) -> None:
-        # A bare Figure on its own Agg canvas: no pyplot state, whatever backend the user runs.
-        from matplotlib.figure import Figure
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         self.labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         self.class_names = [str(c) for c in class_names]
         n_classes = len(self.class_names)
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= n_classes):
             raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class name), "
                              f"got {self.labels.min()}..{self.labels.max()}")
-        self.colors = style.class_colors(n_classes)
+        self.colors = class_colors(n_classes)
         self._order = np.random.default_rng(order_seed).permutation(len(self.labels))
         self._point_colors = self.colors[self.labels[self._order]].astype(np.float32)
 
-        self.fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
-        FigureCanvasAgg(self.fig)
-        # At most 20 names a column: a 600-pixel frame holds 20 rows of legend, not 30.
-        legend_cols = min(max(1, -(-n_classes // 20)), 3)
-        right = (0.80, 0.70, 0.58)[legend_cols - 1]
-        self.ax = self.fig.add_axes((0.03, 0.10, right - 0.05, 0.78))
-        style.style_map_axes(self.ax)
-        axes_w, axes_h = self.ax.bbox.width, self.ax.bbox.height
-        xmin, xmax, ymin, ymax = padded_bounds(bounds, axes_w / axes_h)
-        self.xlim, self.ylim = (xmin, xmax), (ymin, ymax)
-        self.ax.set_xlim(self.xlim)
-        self.ax.set_ylim(self.ylim)
-        if n_classes <= 60:
-            self.fig.legend(handles=style.class_legend_handles(self.class_names, self.colors),
-                            loc="center left", bbox_to_anchor=(right - 0.01, 0.49), frameon=False,
-                            ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0,
-                            columnspacing=1.2)
-        else:  # a legend of more than 60 names cannot be read; say so where it would be
-            self.fig.text(right, 0.49, style.too_many_classes_note(n_classes), ha="left", va="center",
-                          fontsize=style.FONT_SIZE, color=style.MUTED)
-        self.fig.text(0.03, 0.905, style.plain(subtitle), ha="left", va="bottom", fontsize=style.FONT_SIZE,
-                      color=style.MUTED)
-        # What changes per frame is animated: left out of the background, blitted per frame.
-        self.title = self.fig.text(0.03, 0.935, "", ha="left", va="bottom", fontsize=16, weight="bold", animated=True)
-        self.caption = self.fig.text(0.03, 0.035, "", ha="left", va="bottom", fontsize=style.FONT_SIZE + 1,
-                                     color="#222222", animated=True)
-        self.stars = self.ax.scatter(np.empty(0), np.empty(0), zorder=5, animated=True, **style.TEST_MARKER)
-        self.rings = self.ax.scatter(np.empty(0), np.empty(0), zorder=4, animated=True,
-                                     s=style.marker_area(1), **style.RING_MARKER)
-        self.radius = float(radius) if radius is not None else disc_radius_for(len(self.labels), axes_w * axes_h)
-        self.rings.set_sizes([style.marker_area(self.radius + 4.5, dpi)])
+        # Its own white figure, drawn with matplotlib's defaults, not the user's style (see figure.own_style).
+        with own_style():
+            # A bare Figure on its own Agg canvas: no pyplot state, whatever backend the user runs.
+            self.fig = new_figure(figsize, dpi=dpi)
+            # At most 20 names a column: a 600-pixel frame holds 20 rows of legend, not 30.
+            legend_cols = min(max(1, -(-n_classes // 20)), 3)
+            right = (0.80, 0.70, 0.58)[legend_cols - 1]
+            self.ax = self.fig.add_axes((0.03, 0.10, right - 0.05, 0.78))
+            style.style_map_axes(self.ax)
+            axes_w, axes_h = self.ax.bbox.width, self.ax.bbox.height
+            xmin, xmax, ymin, ymax = padded_bounds(bounds, axes_w / axes_h)
+            self.xlim, self.ylim = (xmin, xmax), (ymin, ymax)
+            self.ax.set_xlim(self.xlim)
+            self.ax.set_ylim(self.ylim)
+            if n_classes <= 60:
+                self.fig.legend(handles=style.class_legend_handles(self.class_names, self.colors),
+                                loc="center left", bbox_to_anchor=(right - 0.01, 0.49), frameon=False,
+                                ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0,
+                                columnspacing=1.2)
+            else:  # a legend of more than 60 names cannot be read; say so where it would be
+                self.fig.text(right, 0.49, style.too_many_classes_note(n_classes), ha="left", va="center",
+                              fontsize=style.FONT_SIZE, color=MUTED)
+            self.fig.text(0.03, 0.905, style.plain(subtitle), ha="left", va="bottom", fontsize=style.FONT_SIZE,
+                          color=MUTED)
+            # What changes per frame is animated: left out of the background, blitted per frame.
+            self.title = self.fig.text(0.03, 0.935, "", ha="left", va="bottom", fontsize=16, weight="bold", animated=True)
+            self.caption = self.fig.text(0.03, 0.035, "", ha="left", va="bottom", fontsize=style.FONT_SIZE + 1,
+                                         color=INK, animated=True)
+            self.stars = self.ax.scatter(np.empty(0), np.empty(0), zorder=5, animated=True, **style.TEST_MARKER)
+            self.rings = self.ax.scatter(np.empty(0), np.empty(0), zorder=4, animated=True,
+                                         s=style.marker_area(1), **style.RING_MARKER)
+            self.radius = float(radius) if radius is not None else disc_radius_for(len(self.labels), axes_w * axes_h)
+            self.rings.set_sizes([style.marker_area(self.radius + 4.5, dpi)])
 
-        canvas = self.fig.canvas
-        canvas.draw()
-        self._background = canvas.copy_from_bbox(self.fig.bbox)
-        self._background_rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-        self._height = int(round(self.fig.bbox.height))
-        self._title_text = _TextStamper(self.title, self._height)
-        self._caption_text = _TextStamper(self.caption, self._height)
-        x0, y0, x1, y1 = self.ax.bbox.extents
-        # The axes' inside in image rows/columns (image rows grow downwards).
-        self._cols = (int(np.ceil(x0)), int(np.floor(x1)))
-        self._rows = (self._height - int(np.floor(y1)), self._height - int(np.ceil(y0)))
-        self.shape = (self._height, int(round(self.fig.bbox.width)), 3)
+            canvas = self.fig.canvas
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+            self._background_rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+            self._height = int(round(self.fig.bbox.height))
+            self._title_text = _TextStamper(self.title, self._height)
+            self._caption_text = _TextStamper(self.caption, self._height)
+            x0, y0, x1, y1 = self.ax.bbox.extents
+            # The axes' inside in image rows/columns (image rows grow downwards).
+            self._cols = (int(np.ceil(x0)), int(np.floor(x1)))
+            self._rows = (self._height - int(np.floor(y1)), self._height - int(np.ceil(y0)))
+            self.shape = (self._height, int(round(self.fig.bbox.width)), 3)
 
     def pixels(self, coords: np.ndarray) -> np.ndarray:
         """Image ``(x, y)`` pixel positions (y downwards) of map coordinates, as in every frame."""

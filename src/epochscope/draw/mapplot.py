@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..colors import class_colors
 from . import style
 from .mapframe import padded_bounds
 from .raster import disc_radius_for, splat_discs
@@ -70,7 +71,7 @@ def plot_map(ax, coords: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     xmin, xmax, ymin, ymax = padded_bounds(bounds, w / h)
     if radius is None:
         radius = disc_radius_for(len(coords), w * h) * point_scale
-    colors = style.class_colors(len(class_names))
+    colors = class_colors(len(class_names))
     order = np.random.default_rng(order_seed).permutation(len(coords))
     img = map_image(coords[order], colors[labels[order]], xlim=(xmin, xmax), ylim=(ymin, ymax),
                     size=(h, w), radius=radius)

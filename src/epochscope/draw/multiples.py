@@ -6,7 +6,7 @@ time-lapse and the rows compare how early and late layers organise the classes.
 Example::
 
     maps = [epochscope.embed(run, layer, method="pca") for layer in run.layers]
-    LayerEpochGrid.from_maps(maps, run.labels, run.class_names).plot().figure_.savefig("layers_epochs.png")
+    LayerEpochGrid.from_run(run, maps).plot().figure_.savefig("layers_epochs.png")
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ..colors import MUTED
 from . import style
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 from .mapplot import plot_map
 
 __all__ = ["LayerEpochGrid", "spread_epochs"]
@@ -39,7 +41,7 @@ def spread_epochs(epochs: Sequence[int], n: int = 6) -> list[int]:
 
 
 @dataclass
-class LayerEpochGrid:
+class LayerEpochGrid(FigureDisplay):
     """Maps of several layers at several epochs in one grid.
 
     Attributes after :meth:`plot`: ``figure_``, ``axes_`` (rows = layers, columns = epochs).
@@ -69,14 +71,29 @@ class LayerEpochGrid:
                 raise ValueError(f"epochs {missing} are not embedded for every layer (common epochs: {common})")
         return cls(maps=list(maps), labels=np.asarray(labels), class_names=list(class_names), epochs=chosen)
 
-    def plot(self) -> LayerEpochGrid:
-        """Draw the grid on a new figure; returns ``self``."""
-        import matplotlib.pyplot as plt
+    @classmethod
+    def from_run(cls, run: Any, maps: Sequence[Any], *, epochs: Sequence[int] | None = None,
+                 n_columns: int = 6) -> LayerEpochGrid:
+        """:meth:`from_maps` with the probe labels and class names of ``run``; ``maps`` holds one
+        :class:`~epochscope.Maps` per layer, in row order (from :func:`epochscope.embed`: a Display
+        never computes maps)."""
+        run = as_run(run)
+        for layer_maps in maps:
+            check_maps(run, layer_maps)
+        return cls.from_maps(maps, run.labels, run.class_names, epochs=epochs, n_columns=n_columns)
 
+    def plot(self, ax: Any = None) -> LayerEpochGrid:
+        """Draw the grid on a new off-screen figure, or in the place of the Axes ``ax`` (its area
+        holds the grid); returns ``self``."""
         rows, cols = len(self.maps), len(self.epochs)
         cell = 1.9
-        fig = plt.figure(figsize=(cols * cell + 1.9, rows * cell + 0.9), dpi=style.DPI)
-        width, height = fig.get_size_inches()
+        if ax is None:
+            fig = new_figure((cols * cell + 1.9, rows * cell + 0.9), dpi=style.DPI)
+            width, height = fig.get_size_inches()
+        else:
+            fig = subfigure_at(ax)
+            width, height = fig.bbox.width / fig.dpi, fig.bbox.height / fig.dpi
+        # Margins in inches (names on the left, title on top, legend on the right) as fractions.
         left, top, bottom, right = 0.55 / width, 1 - 0.6 / height, 0.15 / height, 1 - 1.35 / width
         axes = fig.subplots(rows, cols, squeeze=False)
         fig.subplots_adjust(left=left, right=right, top=top, bottom=bottom, wspace=0.04, hspace=0.04)
@@ -95,6 +112,6 @@ class LayerEpochGrid:
                        bbox_to_anchor=(right + 0.01, 0.5), frameon=False, fontsize=style.FONT_SIZE - 1)
         else:
             fig.text(right + 0.01, 0.5, style.too_many_classes_note(len(self.class_names)), ha="left", va="center",
-                     fontsize=style.FONT_SIZE - 1, color=style.MUTED)
-        self.figure_, self.axes_ = fig, axes
+                     fontsize=style.FONT_SIZE - 1, color=MUTED)
+        self.figure_, self.axes_ = fig.get_figure(root=True), axes
         return self

@@ -18,22 +18,24 @@ from typing import Any
 
 import numpy as np
 
+from ..colors import CURVE_COLORS, QUALITY_COLORS
 from . import style
-from .curves import TRAIN_COLOR, VAL_COLOR, metric_series
+from .curves import metric_series
+from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 
 __all__ = ["QualityDisplay"]
 
-# (key in maps.quality, legend label, colour, axis): motion has its own scale on the right.
+# (key in maps.quality, legend label, axis): motion has its own scale on the right.
 SERIES = (
-    ("trustworthiness", "map trustworthiness", "#2ca02c", "left"),
-    ("cka_previous", "CKA to previous epoch", "#9467bd", "left"),
-    ("knn_accuracy_map", "kNN accuracy in the map", "#8c564b", "left"),
-    ("motion", "map motion (right axis)", "#ff7f0e", "right"),
+    ("trustworthiness", "map trustworthiness", "left"),
+    ("cka_previous", "CKA to previous epoch", "left"),
+    ("knn_accuracy_map", "kNN accuracy in the map", "left"),
+    ("motion", "map motion (right axis)", "right"),
 )
 
 
 @dataclass
-class QualityDisplay:
+class QualityDisplay(FigureDisplay):
     """Accuracy curve above the per-epoch quality figures of a map.
 
     Attributes after :meth:`plot`: ``figure_``, ``axes_`` (accuracy, quality), ``motion_ax_``
@@ -59,19 +61,22 @@ class QualityDisplay:
 
     @classmethod
     def from_run(cls, run: Any, maps: Any) -> QualityDisplay:
-        """:meth:`from_maps` with the metrics rows of ``run``."""
+        """:meth:`from_maps` with the metrics rows of ``run``; ``maps`` are the layer's
+        :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never computes them)."""
+        run = as_run(run)
+        check_maps(run, maps)
         rows = {int(m.get("epoch", -1)): m for m in run.metrics}
         return cls.from_maps(maps, [rows.get(int(e), {}) for e in maps.epochs])
 
-    def plot(self) -> QualityDisplay:
-        """Draw on a new figure; returns ``self``."""
-        import matplotlib.pyplot as plt
-
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), dpi=style.DPI, sharex=True,
-                                          gridspec_kw={"height_ratios": [1, 1.25]})
+    def plot(self, ax: Any = None) -> QualityDisplay:
+        """Draw on a new off-screen figure, or in the place of the Axes ``ax`` (its area holds
+        both panels); returns ``self``."""
+        target = new_figure((8, 7), dpi=style.DPI) if ax is None else subfigure_at(ax)
+        top, bottom = target.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.25]})
+        fig = target.get_figure(root=True)
         self.lines_ = {}
-        for key, label, color in (("accuracy", "training accuracy", TRAIN_COLOR),
-                                  ("val_accuracy", "validation accuracy", VAL_COLOR)):
+        for key, label, color in (("accuracy", "training accuracy", CURVE_COLORS["train"]),
+                                  ("val_accuracy", "validation accuracy", CURVE_COLORS["val"])):
             if key in self.accuracy:
                 y = self.accuracy[key]
                 ok = np.isfinite(y)
@@ -83,7 +88,8 @@ class QualityDisplay:
             top.legend(frameon=False, loc="lower right")
         right = bottom.twinx()
         handles = []
-        for key, label, color, side in SERIES:
+        for key, label, side in SERIES:
+            color = QUALITY_COLORS[key]
             if key not in self.quality:
                 continue
             y = self.quality[key]
@@ -96,7 +102,7 @@ class QualityDisplay:
             self.lines_[key] = line
             handles.append(line)
         bottom.set_ylabel("trustworthiness, CKA, kNN accuracy")
-        right.set_ylabel("motion (map radii per epoch)", color="#ff7f0e")
+        right.set_ylabel("motion (map radii per epoch)", color=QUALITY_COLORS["motion"])
         bottom.set_xlabel("epoch")
         bottom.grid(alpha=0.3)
         if handles:
@@ -106,6 +112,7 @@ class QualityDisplay:
         if len(self.epochs) and len(self.epochs) <= 12:
             bottom.set_xticks(self.epochs)
         top.set_title(style.plain(self.title), fontsize=style.FONT_SIZE + 2)
-        fig.tight_layout()
+        if ax is None:
+            fig.tight_layout()
         self.figure_, self.axes_, self.motion_ax_ = fig, (top, bottom), right
         return self

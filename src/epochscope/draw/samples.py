@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import style
+from .figure import FigureDisplay, as_run, new_figure
 
 __all__ = ["SamplesDisplay", "as_images", "pick_examples"]
 
@@ -51,7 +52,7 @@ def pick_examples(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass
-class SamplesDisplay:
+class SamplesDisplay(FigureDisplay):
     """A grid of input images titled with their class names.
 
     Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``image_`` (the mosaic) and
@@ -68,6 +69,7 @@ class SamplesDisplay:
 
         Raises ``ValueError`` when the run kept no probe inputs or they are not images.
         """
+        run = as_run(run)
         inputs = run.probe_inputs
         if inputs is None:
             raise ValueError(f"the run {run.path} kept no probe inputs; record with the inputs to draw samples")
@@ -81,7 +83,7 @@ class SamplesDisplay:
                    n_columns=n_columns)
 
     def plot(self, ax=None) -> SamplesDisplay:
-        """Draw the grid on ``ax`` (or a new figure); returns ``self``.
+        """Draw the grid on ``ax`` (or a new off-screen figure); returns ``self``.
 
         The images are tiled into one mosaic shown by a single ``imshow`` with the titles as
         text: a hundred axes would cost seconds to lay out and draw.
@@ -90,11 +92,10 @@ class SamplesDisplay:
         cols = max(1, min(self.n_columns, n))
         rows = max(1, -(-n // cols))
         if ax is None:
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(cols * 0.85 + 0.2, rows * 0.95 + 0.5), dpi=style.DPI)
+            fig = new_figure((cols * 0.85 + 0.2, rows * 0.95 + 0.5), dpi=style.DPI)
+            ax = fig.add_subplot()
             fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (rows * 0.95 + 0.5))
-        fig = ax.figure
+        fig = ax.get_figure(root=True)
         mosaic, cell = self.mosaic(rows, cols)
         grey = mosaic.ndim == 2
         self.image_ = ax.imshow(mosaic, cmap="gray" if grey else None, interpolation="nearest", aspect="equal",

@@ -1,35 +1,23 @@
-"""The shared look of every picture: class colours, figure sizes, fonts, in one place."""
+"""The shared look of every picture: figure sizes, fonts, markers, legends, in one place.
+
+Colours come from :mod:`epochscope.colors` (shared with the HTML report); this module holds
+no colour of its own and changes no matplotlib setting (see :mod:`epochscope.draw.figure`).
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from ..colors import FRAME_EDGE, TEST_POINT, class_colors
 
-from ..colors import class_colors
-
-__all__ = ["class_colors", "class_legend_handles", "plain", "too_many_classes_note", "DPI", "FONT_SIZE", "FRAME_EDGE",
-           "MAP_FIGSIZE", "MUTED", "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes", "use_agg"]
+__all__ = ["class_legend_handles", "plain", "too_many_classes_note", "DPI", "FONT_SIZE", "MAP_FIGSIZE",
+           "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes"]
 
 DPI = 100
 FONT_SIZE = 10
 # Test points on maps: gold stars with a black edge.
-TEST_MARKER = {"marker": "*", "color": "#FFD700", "edgecolor": "black", "linewidths": 0.6, "s": 90}
-
-
-def use_agg() -> None:
-    """Select matplotlib's non-interactive Agg backend (files only, no display needed)."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg", force=True)
-
-
-# --------------------------------------------------------------------------- added for the run pictures
+TEST_MARKER = {"marker": "*", "color": TEST_POINT, "edgecolor": "black", "linewidths": 0.6, "s": 90}
 
 #: Size of a map frame (inches at :data:`DPI`): 800 x 600 pixels.
 MAP_FIGSIZE = (8.0, 6.0)
-#: Muted text (subtitles, captions) and the light frame around maps.
-MUTED = "#555555"
-FRAME_EDGE = "#bbbbbb"
 #: Points singled out on a map (most-forgotten examples): a black ring around the dot.
 RING_MARKER = {"marker": "o", "facecolors": "none", "edgecolors": "black", "linewidths": 1.3}
 
@@ -67,7 +55,8 @@ def too_many_classes_note(n_classes: int) -> str:
 
 
 def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0) -> list:
-    """Legend entries (coloured dots) for ``class_names``, in class order (names shown literally)."""
+    """Legend entries (coloured dots) for ``class_names``, in class order (names shown literally);
+    ``colors`` defaults to :func:`epochscope.colors.class_colors`."""
     from matplotlib.lines import Line2D
 
     colors = class_colors(len(class_names)) if colors is None else colors

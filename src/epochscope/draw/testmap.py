@@ -5,20 +5,23 @@ exactly the pixels of the last frame.
 
 Example::
 
-    img = train_test_map(run, maps)              # (H, W, 3) uint8
+    TrainTestMapDisplay.from_run(run, maps).plot()   # a Display (in a notebook: shown inline)
+    img = train_test_map(run, maps)                  # the pixels, (H, W, 3) uint8
     save_png(img, "train_test_map.png")
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .figure import FrameDisplay, as_run, check_maps
 from .mapframe import MapFrameRenderer
-from .timelapse import map_subtitle
+from .timelapse import _frame_index, map_subtitle
 
-__all__ = ["train_test_map", "caption_for_test_set"]
+__all__ = ["TrainTestMapDisplay", "caption_for_test_set", "train_test_map"]
 
 
 def caption_for_test_set(n_test: int, accuracy: float | None) -> str:
@@ -31,17 +34,15 @@ def caption_for_test_set(n_test: int, accuracy: float | None) -> str:
 
 def train_test_map(run: Any, maps: Any, *, epoch: int | None = None,
                    renderer: MapFrameRenderer | None = None) -> np.ndarray:
-    """The map at ``epoch`` (default: the last embedded) with the test points as gold stars.
+    """The map at ``epoch`` (default: the last embedded) with the test points as gold stars,
+    as ``(H, W, 3)`` uint8.
 
-    Raises ``ValueError`` when the maps hold no test coordinates (the run recorded no test set).
+    Raises ``ValueError`` when the maps hold no test coordinates (the run recorded no test set)
+    or not ``epoch``.
     """
     if getattr(maps, "test_coords", None) is None:
         raise ValueError("these maps hold no test coordinates (the run recorded no test set)")
-    epochs = [int(e) for e in maps.epochs]
-    epoch = epochs[-1] if epoch is None else int(epoch)
-    if epoch not in epochs:
-        raise ValueError(f"epoch {epoch} is not in the maps (epochs {epochs[0]}..{epochs[-1]})")
-    i = epochs.index(epoch)
+    i, epoch = _frame_index(maps, epoch)
     test_labels = run.test_labels
     predicted = run.test_predictions(epoch)
     accuracy = float(np.mean(predicted == test_labels)) if predicted is not None and len(test_labels) else None
@@ -54,3 +55,24 @@ def train_test_map(run: Any, maps: Any, *, epoch: int | None = None,
     finally:
         if own:
             r.close()
+
+
+@dataclass
+class TrainTestMapDisplay(FrameDisplay):
+    """The train + test map (``train_test_map.png``) as a Display: ``image`` ``(H, W, 3)`` uint8
+    at ``epoch``. Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``image_``."""
+
+    image: np.ndarray
+    epoch: int
+
+    @classmethod
+    def from_run(cls, run: Any, maps: Any, *, epoch: int | None = None) -> TrainTestMapDisplay:
+        """:func:`train_test_map` of ``run`` and ``maps`` (the layer's :class:`~epochscope.Maps`,
+        with test coordinates) at ``epoch`` (default: the last embedded)."""
+        run = as_run(run)
+        check_maps(run, maps, test=True)
+        _, epoch = _frame_index(maps, epoch)
+        return cls(image=train_test_map(run, maps, epoch=epoch), epoch=epoch)
+
+    def _frame(self) -> np.ndarray:
+        return self.image

@@ -8,6 +8,9 @@ Example::
     lapse.save("out/timelapse.gif")                         # 500 ms per frame, loops forever
     lapse.save("out/timelapse.mp4")
     lapse.smooth(steps=6).save("out/timelapse_smooth.gif")  # positions eased between epochs
+    lapse                                                   # in a notebook: the animation, inline
+
+:class:`MapDisplay` is one epoch's frame alone (the same pixels as ``frames/epoch_NNN.png``).
 """
 
 from __future__ import annotations
@@ -22,24 +25,11 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress as progress_bar
-from .animate import check_animation_path, write_animation
+from .animate import check_animation_path, gif_bytes, write_animation
+from .figure import FrameDisplay, as_run, check_maps, save_png
 from .mapframe import MapFrameRenderer
 
-__all__ = ["Timelapse", "epoch_caption", "map_subtitle", "ease_steps", "save_png"]
-
-# zlib level 3: files within ~10 % of the default level's size at about half its encoding time.
-PNG_COMPRESS_LEVEL = 3
-
-
-def save_png(frame: np.ndarray, path: str | Path) -> Path:
-    """Write one ``(H, W, 3)`` uint8 frame as PNG (via a temporary name, so no half-written file is left)."""
-    from PIL import Image
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    Image.fromarray(frame).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    tmp.replace(path)
-    return path
+__all__ = ["MapDisplay", "Timelapse", "epoch_caption", "map_subtitle", "ease_steps"]
 
 
 def _number(value: Any) -> float | None:
@@ -84,12 +74,30 @@ def ease_steps(steps: int) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def _frame_index(maps: Any, epoch: int | None) -> tuple[int, int]:
+    """``(index, epoch)`` of ``epoch`` in ``maps.epochs`` (default: the last); ``ValueError`` if absent."""
+    epochs = [int(e) for e in maps.epochs]
+    if not epochs:
+        raise ValueError("the maps hold no epoch; there is nothing to draw")
+    epoch = epochs[-1] if epoch is None else int(epoch)
+    if epoch not in epochs:
+        raise ValueError(f"epoch {epoch} is not in the maps (epochs {epochs[0]}..{epochs[-1]})")
+    return epochs.index(epoch), epoch
+
+
+def _metrics_rows(run: Any, epochs: Sequence[int]) -> list[Mapping[str, Any]]:
+    """The run's metrics row of each epoch (empty where it has none)."""
+    rows = {int(m.get("epoch", -1)): m for m in run.metrics}
+    return [rows.get(int(e), {}) for e in epochs]
+
+
 @dataclass
-class Timelapse:
+class Timelapse(FrameDisplay):
     """Frames of a map, one per epoch, ready to be written as PNG, GIF or MP4.
 
     Build it with :meth:`from_maps` or :meth:`from_run`; each frame is drawn once and
-    reused for every output format.
+    reused for every output format. In a notebook it shows itself as the animated GIF
+    (``_repr_html_``); :meth:`plot` shows one frame (``_repr_png_``: the last).
 
     Attributes
     ----------
@@ -105,6 +113,7 @@ class Timelapse:
     titles: list[str] = field(default_factory=list)
     captions: list[str] = field(default_factory=list)
     _keys: dict[str, Any] = field(default_factory=dict, repr=False)
+    _shown: int = field(default=-1, repr=False)
 
     @classmethod
     def from_maps(cls, maps: Any, labels: np.ndarray, class_names: Sequence[str], *,
@@ -153,10 +162,34 @@ class Timelapse:
 
     @classmethod
     def from_run(cls, run: Any, maps: Any, **kwargs: Any) -> Timelapse:
-        """:meth:`from_maps` with the labels, class names and metrics read from ``run``."""
-        rows = {int(m.get("epoch", -1)): m for m in run.metrics}
-        metrics = [rows.get(int(e), {}) for e in maps.epochs]
-        return cls.from_maps(maps, run.labels, run.class_names, metrics=metrics, **kwargs)
+        """:meth:`from_maps` with the labels, class names and metrics read from ``run``; ``maps``
+        are the layer's :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never
+        computes them)."""
+        run = as_run(run)
+        check_maps(run, maps, test=bool(kwargs.get("test_points")))
+        return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
+
+    def _frame(self) -> np.ndarray:
+        return self.frames[self._shown]
+
+    def plot(self, ax: Any = None, *, epoch: int | None = None) -> Timelapse:
+        """Show the frame of ``epoch`` (default: the last) on a new off-screen figure of the frame's
+        size, or in ``ax``; returns ``self`` (``figure_``, ``ax_``, ``image_``)."""
+        if epoch is None:
+            self._shown = len(self.frames) - 1
+        elif int(epoch) in self.epochs:
+            self._shown = self.epochs.index(int(epoch))
+        else:
+            raise ValueError(f"epoch {epoch} has no frame (epochs {self.epochs[0]}..{self.epochs[-1]})")
+        return super().plot(ax)
+
+    def _repr_html_(self) -> str:
+        """The animation as an inline GIF (what :meth:`save` writes to a ``.gif``)."""
+        import base64
+
+        data = base64.b64encode(gif_bytes(self.frames, duration_ms=self.duration_ms)).decode("ascii")
+        h, w = self.shape[:2]
+        return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="time-lapse"/>'
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -216,3 +249,39 @@ class Timelapse:
         # costs ~4x more and can shift colours from frame to frame.
         return write_animation(self.frames, path, duration_ms=duration_ms or self.duration_ms, loop=loop,
                                palette="shared")
+
+
+@dataclass
+class MapDisplay(FrameDisplay):
+    """One epoch's map frame alone: the same pixels as that epoch's ``frames/epoch_NNN.png``
+    (and frame of the time-lapse). ``image`` is ``(H, W, 3)`` uint8.
+
+    Example::
+
+        MapDisplay.from_run(run, maps, epoch=3).plot()           # in a notebook: shown inline
+    """
+
+    image: np.ndarray
+    epoch: int
+    title: str = ""
+    caption: str = ""
+
+    @classmethod
+    def from_run(cls, run: Any, maps: Any, *, epoch: int | None = None, test_points: bool = False) -> MapDisplay:
+        """The frame of ``epoch`` (default: the last embedded) of ``maps`` (the layer's
+        :class:`~epochscope.Maps`), with the run's classes and metrics; ``test_points`` lays the
+        test set on it as gold stars. Raises ``ValueError`` for an epoch the maps do not hold."""
+        run = as_run(run)
+        check_maps(run, maps, test=test_points)
+        i, epoch = _frame_index(maps, epoch)
+        trust = (getattr(maps, "quality", None) or {}).get("trustworthiness")
+        caption = epoch_caption(_metrics_rows(run, [epoch])[0], trust[i] if trust is not None else None)
+        tests = getattr(maps, "test_coords", None) if test_points else None
+        title = f"Epoch {epoch}"
+        with MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps)) as r:
+            image = r.draw(np.asarray(maps.coords[i]), title=title, caption=caption,
+                           test_coords=None if tests is None else np.asarray(tests[i]))
+        return cls(image=image, epoch=epoch, title=title, caption=caption)
+
+    def _frame(self) -> np.ndarray:
+        return self.image

@@ -1,8 +1,8 @@
 """The network drawing's data for the report: the recorded dense chain at every map epoch.
 
 The graph (chain, node layout, per-edge width and colour) comes from
-:mod:`epochscope.network_graph`, the same numbers the GIF renderer draws; this module only
-packs them compactly for the viewer.
+:mod:`epochscope.network`, the same numbers the GIF renderer draws, and the colour
+scale from :mod:`epochscope.colors`; this module only packs them compactly for the viewer.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
+from ..colors import diverging_rgb, rgb_to_hex
+from ..network import MAX_LINEWIDTH, MIN_LINEWIDTH, NetworkHistory, NetworkSettings
 from ..run import Run
 from .encode import pack_array
 
@@ -21,9 +23,6 @@ __all__ = ["network_payload", "MIN_LINEWIDTH", "MAX_LINEWIDTH"]
 
 log = logging.getLogger("epochscope")
 
-# Line widths in CSS pixels for width 0 and 1, as the GIF renderer's points (draw/network.py).
-MIN_LINEWIDTH = 0.3
-MAX_LINEWIDTH = 5.0
 _LEVELS = 255  # widths and changes are quantised to one byte each
 
 
@@ -41,10 +40,6 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
         data = network_payload(run, run.epochs)
         data["available"], len(data.get("nodes", []))
     """
-    try:
-        from ..network_graph import NetworkHistory, NetworkSettings, diverging_rgb, rgb_to_hex
-    except ImportError:  # the drawing module is optional at this layer
-        return {"available": False, "note": "the network drawing is not available in this version"}
     try:
         history = NetworkHistory.from_run(run)
     except (RunError, ValueError) as err:

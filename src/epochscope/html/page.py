@@ -1,8 +1,10 @@
 """Turn a report payload into one self-contained HTML page (the viewer's files inlined).
 
-The page carries a Content-Security-Policy that allows no network address at all and only
-the one inline script whose hash it names, so even a text that slipped past escaping could
-neither run a script nor make a request.
+The viewer is a few small scripts in ``viewer/``, each with one job; they are joined here, in
+the fixed order of :data:`VIEWER_MODULES`, inside one function scope, into the page's one
+inline script. The page carries a Content-Security-Policy that allows no network address at
+all and only that script, by its SHA-256 hash, so even a text that slipped past escaping
+could neither run a script nor make a request.
 """
 
 from __future__ import annotations
@@ -15,15 +17,38 @@ from typing import Any
 
 from .encode import script_json
 
-__all__ = ["render_page"]
+__all__ = ["render_page", "viewer_script", "VIEWER_MODULES", "TEST_HOOK_MODULE"]
+
+#: The viewer's scripts in the order they are joined: each may use what the ones before it define
+#: (``main.js`` starts the viewer, so it comes after every module it calls).
+VIEWER_MODULES = ("state.js", "unpack.js", "map.js", "hover.js", "curves.js", "panels.js", "controls.js", "main.js")
+#: ``window.epochscope``, the scripting API of the browser tests and the benchmark; only in test reports.
+TEST_HOOK_MODULE = "testhook.js"
+
+_PROLOGUE = ("// epochscope report viewer: a small canvas viewer with no dependencies, joined from\n"
+             "// epochscope/html/viewer/*.js. Every text from the run is set with textContent (never\n"
+             "// innerHTML), so names cannot inject markup.\n"
+             '(() => {\n"use strict";\n')
+_EPILOGUE = "})();\n"
 
 
 def _asset(name: str) -> str:
     return resources.files("epochscope.html").joinpath(name).read_text(encoding="utf-8")
 
 
-def render_page(payload: dict[str, Any]) -> str:
+def viewer_script(*, test_hook: bool = False) -> str:
+    """The viewer's inline script: the modules of :data:`VIEWER_MODULES` joined in order in one
+    function scope, plus :data:`TEST_HOOK_MODULE` when ``test_hook`` is true."""
+    names = VIEWER_MODULES + ((TEST_HOOK_MODULE,) if test_hook else ())
+    parts = [f"\n// ---- viewer/{name}\n{_asset(f'viewer/{name}')}" for name in names]
+    return _PROLOGUE + "".join(parts) + _EPILOGUE
+
+
+def render_page(payload: dict[str, Any], *, test_hook: bool = False) -> str:
     """The report page for ``payload`` (from :func:`epochscope.html.payload.build_payload`).
+
+    ``test_hook`` adds ``window.epochscope`` (see ``viewer/testhook.js``), the API the browser
+    tests and ``benchmarks/bench_report.py`` drive; a report for people leaves it out.
 
     >>> page = render_page(payload)  # doctest: +SKIP
     >>> page.startswith("<!DOCTYPE html>")  # doctest: +SKIP
@@ -31,7 +56,7 @@ def render_page(payload: dict[str, Any]) -> str:
     """
     from .. import __version__
 
-    script = _asset("viewer.js")
+    script = viewer_script(test_hook=test_hook)
     style = _asset("viewer.css")
     if "</script" in script.lower() or "</style" in style.lower():
         raise RuntimeError("viewer assets must not contain '</script' or '</style'")  # would end the element early

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._errors import RunError
-from ..colors import class_colors_hex
+from ..analysis import confusion_over_epochs, confusion_split, forgetting_events, most_forgotten
+from ..colors import class_colors_hex, curve_colors
 from ..run import Run
 from .encode import pack_array, quantise_coords
 from .thumbnails import as_images, sprite_sheet
@@ -56,14 +57,26 @@ def build_payload(
     maps : 2-D maps of ``layer`` (an ``epochscope.Maps`` or any object with its fields).
     layer, method : shown in the title.
     max_points : keep at most this many probe (and test) points, a fixed random subset
-        chosen with ``seed``; ``None`` keeps all. Confusion matrices and curves always use
-        the whole probe set.
+        chosen with ``seed``; ``None`` keeps all. The confusion matrices and curves always
+        count every example.
     network : optional per-epoch network drawing data (see :mod:`epochscope.html.network`).
+
+    The confusion matrix counts the split :func:`epochscope.analysis.confusion_split` names
+    (the test set when the run recorded one, as ``confusion.png``): ``confusion`` holds
+    ``(n_epochs, true, predicted)`` counts (uint32), ``confusionSplit`` the split's name and
+    ``confusionMissing`` per epoch the examples without a prediction (counted as wrong in the
+    accuracy, as the PNG does).
+
+    Raises ``ValueError`` for maps of the wrong shape or a bad ``max_points``, ``RunError``
+    for maps without any epoch.
 
     Example::
 
         payload = build_payload(run, maps, layer="hidden", method="pca")
     """
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
+        raise ValueError(f"max_points must be a positive integer or None, got {max_points!r}; "
+                         "e.g. max_points=20000")
     epochs = [int(e) for e in maps.epochs]
     if not epochs:
         raise RunError(f"the maps of layer '{layer}' hold no epoch (skipped: {dict(maps.skipped) or 'none'}); "
@@ -79,7 +92,13 @@ def build_payload(
     probe_idx = _subset(n_probe, max_points, rng)
     labels = np.asarray(run.labels)
 
+    test_labels = None if run.test_labels is None else np.asarray(run.test_labels)
+
     probe_pred_all = _predictions(run, epochs, "probe", n_probe)
+    test_pred_all = None if test_labels is None else _predictions(run, epochs, "test", len(test_labels))
+    # The same split as confusion.png (the test set when there is one): both ask analysis.
+    split = confusion_split(run)
+    confusion_labels, confusion_pred = (test_labels, test_pred_all) if split == "test" else (labels, probe_pred_all)
     payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "title": run.path.name or str(run.path),
@@ -99,27 +118,30 @@ def build_payload(
         "bounds": [float(b) for b in maps.bounds],
         "skipped": {str(k): str(v) for k, v in dict(maps.skipped).items()},
         "probe": _point_set(coords, maps.bounds, labels, probe_pred_all, probe_idx, n_classes),
-        "confusion": pack_array(_confusion(labels, probe_pred_all, n_classes)),
+        "confusion": pack_array(confusion_over_epochs(confusion_labels, confusion_pred, n_classes).astype(np.uint32)),
+        "confusionSplit": split,
+        "confusionMissing": [int(k) for k in ((confusion_pred < 0) | (confusion_pred >= n_classes)).sum(axis=1)],
+        # Of those, the predictions of a class the run does not name (a model with more outputs than classes).
+        "confusionOutside": [int(k) for k in (confusion_pred >= n_classes).sum(axis=1)],
         "metrics": _metrics(run),
-        "quality": {"epochs": epochs, "series": {str(k): _floats(v) for k, v in dict(maps.quality).items()}},
+        "quality": _quality(epochs, maps.quality),
         "network": dict(network) if network else None,
     }
-    events, wrong = _forgetting(run, labels, n_probe)
-    shown_events = events[probe_idx]
-    payload["probe"]["forgetting"] = pack_array(np.minimum(shown_events, 255).astype(np.uint8))
-    order = np.lexsort((-wrong[probe_idx], -shown_events))
-    payload["probe"]["mostForgotten"] = [int(i) for i in order[shown_events[order] > 0][:HIGHLIGHT_COUNT]]
+    events, ranked = _forgetting(run, n_probe)
+    payload["probe"]["forgetting"] = pack_array(np.minimum(events[probe_idx], 255).astype(np.uint8))
+    # The ranking of every probe example kept in its order, restricted to the shown ones, as
+    # positions among the shown points (probe_idx is sorted, so searchsorted finds them).
+    shown = ranked[np.isin(ranked, probe_idx)][:HIGHLIGHT_COUNT]
+    payload["probe"]["mostForgotten"] = [int(i) for i in np.searchsorted(probe_idx, shown)]
 
     test_coords = None if maps.test_coords is None else np.asarray(maps.test_coords)
     test_idx = np.arange(0)
-    if test_coords is not None and run.test_labels is not None:
-        n_test = run.manifest.test_size
+    if test_coords is not None and test_labels is not None:
+        n_test = len(test_labels)
         if test_coords.shape != (len(epochs), n_test, 2):
             raise ValueError(f"maps.test_coords: expected shape {(len(epochs), n_test, 2)}, got {test_coords.shape}")
         test_idx = _subset(n_test, max_points, rng)
-        test_pred = _predictions(run, epochs, "test", n_test)
-        payload["test"] = _point_set(test_coords, maps.bounds, np.asarray(run.test_labels), test_pred, test_idx,
-                                     n_classes)
+        payload["test"] = _point_set(test_coords, maps.bounds, test_labels, test_pred_all, test_idx, n_classes)
     else:
         payload["test"] = None
 
@@ -137,16 +159,17 @@ def _subset(n: int, max_points: int | None, rng: np.random.Generator) -> np.ndar
 
 
 def _label_dtype(n_classes: int) -> type:
-    # The largest value of the dtype marks "no prediction".
-    return np.uint8 if n_classes < 255 else np.uint16
+    # The largest value of the dtype marks "no prediction", the one below it "a class outside the run's".
+    return np.uint8 if n_classes < 254 else np.uint16
 
 
 def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, predictions: np.ndarray,
                idx: np.ndarray, n_classes: int) -> dict[str, Any]:
     dtype = _label_dtype(n_classes)
     unknown = np.iinfo(dtype).max
+    outside = unknown - 1
     pred = predictions[:, idx]
-    pred = np.where((pred >= 0) & (pred < n_classes), pred, unknown).astype(dtype)
+    pred = np.where(pred >= n_classes, outside, np.where(pred >= 0, pred, unknown)).astype(dtype)
     return {
         "count": int(len(idx)),
         "index": pack_array(idx.astype(np.uint32)),
@@ -154,6 +177,7 @@ def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, 
         "labels": pack_array(labels[idx].astype(dtype)),
         "predictions": pack_array(pred),
         "unknownClass": int(unknown),
+        "outsideClass": int(outside),
     }
 
 
@@ -170,28 +194,14 @@ def _predictions(run: Run, epochs: Sequence[int], split: str, n: int) -> np.ndar
     return out
 
 
-def _confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n_epochs, true, predicted)`` counts over the whole probe set."""
-    out = np.zeros((len(predictions), n_classes, n_classes), dtype=np.uint32)
-    for row, pred in enumerate(predictions):
-        ok = (pred >= 0) & (pred < n_classes)
-        out[row] = np.bincount(labels[ok] * n_classes + pred[ok], minlength=n_classes * n_classes).reshape(
-            n_classes, n_classes)
-    return out
-
-
-def _forgetting(run: Run, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per probe example: forgetting events over all recorded epochs, and epochs wrong."""
-    from ..analysis import correctness
-
+def _forgetting(run: Run, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per probe example, forgetting events over every recorded epoch; and the indices of the
+    examples with at least one event, most forgotten first (both from :mod:`epochscope.analysis`)."""
     try:
-        _, correct = correctness(run)
+        return forgetting_events(run), most_forgotten(run, n)
     except RunError:
         log.info("report: some epochs have no predictions; forgetting events are not shown")
-        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    if len(correct) < 2:
-        return np.zeros(n, dtype=np.int64), (~correct).sum(axis=0)
-    return (correct[:-1] & ~correct[1:]).sum(axis=0), (~correct).sum(axis=0)
+        return np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
 
 def _floats(values: Sequence[float]) -> list[float | None]:
@@ -208,12 +218,22 @@ def _metrics(run: Run) -> dict[str, Any]:
                 keys.append(k)
     series = {k: _floats([row.get(k, math.nan) if isinstance(row.get(k), (int, float)) else math.nan for row in rows])
               for k in keys}
+    accuracy = [k for k in keys if "acc" in k.lower()]
+    loss = [k for k in keys if "loss" in k.lower()]
     return {
         "epochs": [int(row.get("epoch", i)) for i, row in enumerate(rows)],
-        "accuracy": [k for k in keys if "acc" in k.lower()],
-        "loss": [k for k in keys if "loss" in k.lower()],
+        "accuracy": accuracy,
+        "loss": loss,
         "series": series,
+        # Each chart's colours as the static pictures draw them (epochscope.colors), by name.
+        "colors": {**curve_colors(accuracy), **curve_colors(loss)},
     }
+
+
+def _quality(epochs: list[int], quality: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """The map-quality curves, with their colours as quality.png draws them."""
+    series = {str(k): _floats(v) for k, v in dict(quality).items()}
+    return {"epochs": epochs, "series": series, "colors": curve_colors(list(series))}
 
 
 def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:

@@ -1,4 +1,8 @@
-"""What every importer shares: snapshot numbers from file names, metric names, writing the run.
+"""What every importer shares: snapshot numbers from file names, metric rows, writing the run.
+
+Metric names go through :func:`epochscope.metric_names.normalise_metrics`, the one
+normaliser every recorder uses too (``main/accuracy`` -> ``accuracy``, ``val_acc`` ->
+``val_accuracy``, ``train_loss_epoch`` -> ``loss``, ``train_loss_step`` dropped).
 
 Imported runs hold weights and metrics but no probe set (other tools do not save what a
 layer output on fixed examples). The manifest still needs one (``probe_size >= 1``), so an
@@ -14,7 +18,9 @@ import csv
 import json
 import logging
 import math
+import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from ..record.metric_names import SYNONYMS
+from ..metric_names import metric_value, normalise_metrics
+from ..run.fileio import read_text
 
 log = logging.getLogger("epochscope")
 
@@ -35,16 +42,9 @@ _NUMBER_PATTERNS = (
     ("number", re.compile(r"(\d+)(?!.*\d)")),
 )
 
-# The recorders' synonyms, plus the names Chainer's LogReport writes.
-_METRIC_SYNONYMS = {
-    **SYNONYMS,
-    "main/accuracy": "accuracy",
-    "main/loss": "loss",
-    "validation/main/accuracy": "val_accuracy",
-    "validation/main/loss": "val_loss",
-    "elapsed_time": "elapsed",
-}
-
+# What an importer writes into a metrics row itself: the frame's epoch (a metric of that
+# name in a log is kept as "user_epoch"; the epoch column of a log is read, not stored).
+IMPORT_RESERVED = ("epoch",)
 
 def snapshot_number(name: str) -> tuple[str, int] | None:
     """The number a snapshot's file name ends in and what it counts, or None.
@@ -59,47 +59,12 @@ def snapshot_number(name: str) -> tuple[str, int] | None:
     return None
 
 
-def metric_name(raw: str) -> str:
-    """One spelling for a metric: ``main/accuracy`` -> ``accuracy``, ``validation/main/x`` -> ``val_x``."""
-    if raw in _METRIC_SYNONYMS:
-        return _METRIC_SYNONYMS[raw]
-    for prefix, new in (("validation/main/", "val_"), ("main/", ""), ("val/", "val_"), ("train/", "")):
-        if raw.startswith(prefix):
-            return metric_name(new + raw[len(prefix):]) if new else raw[len(prefix):]
-    return raw.replace("/", "_")
-
-
-def scalar(value: Any) -> float | int | None:
-    """A JSON-safe number from a number, a numeric string or a one-element array; else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if arr.size != 1:
-        return None
-    return float(arr.reshape(()))
-
-
 def normalise_row(row: Mapping[str, Any]) -> dict[str, float | int]:
-    """Numeric metrics of one row under the names the pictures look for (non-numbers dropped)."""
-    out: dict[str, float | int] = {}
-    for key, value in row.items():
-        number = scalar(value)
-        if number is None or (isinstance(number, float) and math.isnan(number)) or key == "epoch":
-            continue
-        name = metric_name(str(key))
-        if name not in out or name == key:
-            out[name] = number
-    return out
+    """Numeric metrics of one log row under the names the pictures look for (non-numbers dropped).
+
+    The row's ``epoch`` is the number it is filed under, not a metric, and is left out.
+    """
+    return normalise_metrics({k: v for k, v in row.items() if k != "epoch"}, reserved=IMPORT_RESERVED)
 
 
 def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
@@ -109,17 +74,14 @@ def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
     (Lightning's CSV logger writes train and validation figures on separate rows).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"metrics: no such file {path}; give a CSV or JSON file of per-epoch metrics")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: unreadable metrics file ({err})") from err
+    text = read_text(path, what="metrics file")  # a regular file of bounded size, or a RunError naming it
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
-        except ValueError as err:
-            raise RunError(f"{path}: not valid JSON ({err})") from err
+        except (ValueError, RecursionError) as err:
+            raise RunError(f"{path}: not valid JSON ({type(err).__name__}: {err})") from err
         if isinstance(data, Mapping):
             columns = {k: v for k, v in data.items() if isinstance(v, list)}
             n = max((len(v) for v in columns.values()), default=0)
@@ -129,20 +91,31 @@ def read_metrics_file(path: str | Path) -> dict[int, dict[str, float | int]]:
         else:
             raise RunError(f"{path}: expected a list of per-epoch objects or an object of columns, got {type(data).__name__}")
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as err:
+            raise RunError(f"{path}: not a valid CSV file ({err})") from err
     return rows_by_epoch(rows, where=str(path))
 
 
 def rows_by_epoch(rows: Iterable[Any], *, where: str) -> dict[int, dict[str, float | int]]:
-    """Merge metric rows by their ``epoch`` value (rows without one are skipped with a note)."""
+    """Merge metric rows by their ``epoch`` value (rows without one are skipped with a note).
+
+    A later row's value replaces an earlier one's, except that NaN never replaces a number:
+    a log that writes NaN where a row did not measure a metric (Lightning writes its train and
+    validation figures on separate rows) must not erase the figure another row holds.
+    """
     merged: dict[int, dict[str, float | int]] = {}
     skipped = 0
     for row in rows:
-        epoch = scalar(row.get("epoch")) if isinstance(row, Mapping) else None
-        if epoch is None:
+        epoch = metric_value(row.get("epoch")) if isinstance(row, Mapping) else None
+        if epoch is None or isinstance(epoch, float) and not math.isfinite(epoch):
             skipped += 1
             continue
-        merged.setdefault(int(epoch), {}).update(normalise_row(row))
+        into = merged.setdefault(int(epoch), {})
+        for name, value in normalise_row(row).items():
+            if not (isinstance(value, float) and math.isnan(value) and name in into):
+                into[name] = value
     if not merged and skipped:
         raise RunError(f"{where}: no row has an 'epoch' value; add an epoch column so rows can be matched to snapshots")
     if skipped:
@@ -152,7 +125,7 @@ def rows_by_epoch(rows: Iterable[Any], *, where: str) -> dict[int, dict[str, flo
 
 def output_classes(weights: Mapping[str, np.ndarray]) -> list[str]:
     """``class 0 .. class K-1`` for the output size K of the weight chain (one class if none is found)."""
-    from ..network_graph import find_chain, layer_sizes
+    from ..weight_layout import find_chain, layer_sizes
 
     try:
         k = layer_sizes(find_chain(weights))[-1]
@@ -167,30 +140,57 @@ def write_imported_run(out: str | Path, *, framework: str, frames: Iterable[tupl
     """Write ``(epoch, weights, metrics)`` frames, in the order given, into a new run at ``out``.
 
     The class names come from the first frame's weights; the probe is a placeholder (see the
-    module doc). ``out`` must not hold a run already.
+    module doc). ``out`` must not exist or be an empty folder.
+
+    All or nothing: the run is written into a hidden folder beside ``out``
+    (``.NAME.tmp-PID``) and renamed to ``out`` only when every frame is in, so a failed or
+    interrupted import leaves nothing behind, and running it again needs no other option.
     """
     from .._progress import progress as bar
-    from ..run import RunWriter
+    from ..run import RunWriter, open_run
 
     out = Path(out)
+    _check_out(out)
     frames = iter(frames)
     try:
         first = next(frames)
     except StopIteration:
         raise RunError("no snapshots to import") from None
     classes = output_classes(first[1])
-    writer = RunWriter.open(out, framework=framework, labels=np.zeros(1, np.int64), class_names=classes,
-                            info={**info, "probe": PLACEHOLDER_PROBE}, resume=False)
-    count = 0
-    with writer:
-        for epoch, weights, metrics in bar(_chain_first(first, frames), desc="importing", enabled=progress, total=total):
-            with writer.epoch(epoch) as ep:
-                ep.set_weights(weights)
-                ep.set_predictions(np.full(1, -1))
-                ep.set_metrics(metrics)
-            count += 1
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        count = 0
+        with RunWriter.open(staging, framework=framework, labels=np.zeros(1, np.int64), class_names=classes,
+                            info={**info, "probe": PLACEHOLDER_PROBE}, resume=False) as writer:
+            for epoch, weights, metrics in bar(_chain_first(first, frames), desc="importing", enabled=progress,
+                                               total=total):
+                with writer.epoch(epoch) as ep:
+                    ep.set_weights(weights)
+                    ep.set_predictions(np.full(1, -1))
+                    ep.set_metrics(metrics)
+                count += 1
+        held = len(open_run(staging).epochs)
+        if held != count:  # every frame must be listed and read back
+            raise RunError(f"importing into {out}: wrote {count} snapshots but the run lists {held}; nothing was kept")
+        _check_out(out)  # still free: nobody created it meanwhile
+        if out.is_dir():
+            out.rmdir()  # empty (checked): a folder cannot be renamed onto another on every platform
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     log.info("imported %d snapshots into %s", count, out)
     return out
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be new or an empty folder (an import never writes into or over another run)."""
+    if out.is_symlink() or out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a folder; give a new folder for the imported run (--out)")
+    if out.is_dir() and any(out.iterdir()):
+        what = "already holds a run" if (out / "manifest.json").exists() else "is not empty"
+        raise RunError(f"{out}: {what}; give a new folder for the imported run (--out), or delete this one first")
 
 
 def _chain_first(first, rest):

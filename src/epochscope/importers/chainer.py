@@ -8,6 +8,10 @@ A Chainer ``Trainer`` writes into its result directory:
   (``predictor/<link>/W`` in a model-only snapshot);
 - ``log``: a JSON list of per-epoch rows (``epoch``, ``iteration``, ``main/loss``,
   ``main/accuracy``, ``validation/main/loss``, ``validation/main/accuracy``, ``elapsed_time``).
+  A trainer resumed from an earlier snapshot may append to it, so that one epoch holds two
+  different rows at one iteration; a trainer snapshot keeps the log as of its own moment
+  (``extensions/LogReport/_log``), which tells which row belongs to the snapshot's model
+  (see :func:`_settle_conflicts`).
 
 Weights are stored in the run under PyTorch-style names (``l1.weight``, ``l1.bias``), so
 every picture reads them like a recorded run. Metrics are renamed to ``loss``,
@@ -20,7 +24,6 @@ import json
 import logging
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import RunError
-from ._common import rows_by_epoch, scalar, snapshot_number, write_imported_run
+from ..metric_names import metric_value
+from ..run.fileio import load_npz, npz_members, read_text
+from ._common import normalise_row, rows_by_epoch, snapshot_number, write_imported_run
 
 __all__ = ["import_chainer", "read_chainer_snapshot"]
 
@@ -37,6 +42,8 @@ log = logging.getLogger("epochscope")
 MODEL_PREFIX = "updater/model:main/"
 _NOT_MODEL = ("updater/", "extensions/", "stop_trigger", "_snapshot_elapsed_time")
 _PARAM_NAMES = {"W": "weight", "b": "bias"}
+# Where a trainer snapshot keeps LogReport's rows as of that moment (a JSON string).
+_SNAPSHOT_LOG = re.compile(r"extensions/[^/]+/_log")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class _Snapshot:
     number: int
     epoch: int | None  # from the updater's iterator when the snapshot holds it
     iteration: int | None
+    log: tuple[dict[str, Any], ...] | None = None  # LogReport's rows as of the snapshot, when it holds them
 
 
 def import_chainer(result_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -79,6 +87,7 @@ def import_chainer(result_dir: str | os.PathLike[str], out: str | os.PathLike[st
             "model_epoch_5 holding '.../W' arrays); save them with chainer.training.extensions.snapshot()"
         )
     frames, unit = _order(snapshots, log_rows)
+    log_rows = _settle_conflicts(log_rows, frames, unit)
     metrics = _metrics_by(unit, log_rows, [n for n, _ in frames])
 
     def produce():
@@ -101,16 +110,29 @@ def read_chainer_snapshot(path: str | os.PathLike[str]) -> dict[str, np.ndarray]
     (5, 4)
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            keys = _model_keys(names)
-            if not keys:
-                raise RunError(f"{path}: holds no model weights (no '.../W' arrays; keys: {names[:8]})")
-            weights = {_torch_name(stripped): np.asarray(npz[key], dtype=np.float32) for key, stripped in keys}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise RunError(f"{path}: unreadable snapshot ({err}); expected a numpy zip file saved by Chainer") from err
+    # Through the checked reader: each array's declared size is checked against what the archive
+    # can hold before anything is allocated, and only the model's arrays are read (not the optimizer's).
+    names = _members(path)
+    keys = _model_keys(names)
+    if not keys:
+        raise RunError(f"{path}: holds no model weights (no '.../W' arrays; keys: {names[:8]})")
+    arrays = _load(path, [key for key, _ in keys])
+    weights = {_torch_name(stripped): np.asarray(arrays[key], dtype=np.float32) for key, stripped in keys}
     return _forward_order(weights)
+
+
+def _members(path: Path) -> list[str]:
+    try:
+        return npz_members(path, follow_links=True)
+    except RunError as err:
+        raise RunError(f"{err}; expected a numpy zip file saved by Chainer") from err
+
+
+def _load(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    try:
+        return load_npz(path, members=keys, follow_links=True)
+    except RunError as err:
+        raise RunError(f"{err}; expected a numpy zip file saved by Chainer") from err
 
 
 def _model_keys(names: list[str]) -> list[tuple[str, str]]:
@@ -131,7 +153,7 @@ def _forward_order(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     Older Chainer versions kept a Chain's children in a set, so the stored order need not be
     the forward order.
     """
-    from ..network_graph import find_chain
+    from ..weight_layout import find_chain
 
     def natural(name: str) -> list[Any]:
         return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name.rsplit(".", 1)[0])]
@@ -157,9 +179,10 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
         log.info("%s: no log file, so the run gets no metrics", path.parent)
         return []
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: unreadable Chainer log ({err}); expected the JSON list LogReport writes") from err
+        rows = json.loads(read_text(path, what="Chainer log"))
+    except (ValueError, RecursionError) as err:
+        raise RunError(f"{path}: unreadable Chainer log ({type(err).__name__}: {err}); expected the JSON list "
+                       "LogReport writes") from err
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise RunError(f"{path}: expected a JSON list of objects (Chainer's LogReport), got {type(rows).__name__}")
     return rows
@@ -168,36 +191,109 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 def _find_snapshots(folder: Path) -> list[_Snapshot]:
     found = []
     for path in folder.iterdir():
-        if not path.is_file() or path.name == "log":
+        if not path.is_file() or path.name == "log":  # is_file: regular files (and links to them) only
             continue
         parsed = snapshot_number(path.name)
-        if parsed is None or not zipfile.is_zipfile(path):
+        if parsed is None or not _is_zip(path):
             continue
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                files = set(npz.files)
-                if not _model_keys(list(files)):
-                    log.info("%s: no model weights inside, skipped", path.name)
-                    continue
-                epoch = _int_key(npz, files, "updater/iterator:main/epoch")
-                iteration = _int_key(npz, files, "updater/iteration")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise RunError(f"{path}: unreadable snapshot ({err})") from err
-        found.append(_Snapshot(path, parsed[0], parsed[1], epoch, iteration))
+        files = _members(path)
+        if not _model_keys(files):
+            log.info("%s: no model weights inside, skipped", path.name)
+            continue
+        counters = _load(path, [k for k in (_EPOCH_KEY, _ITERATION_KEY) if k in files])
+        found.append(_Snapshot(path, parsed[0], parsed[1], _int_key(counters, _EPOCH_KEY),
+                               _int_key(counters, _ITERATION_KEY), _snapshot_log(path, files)))
     return found
 
 
-def _int_key(npz: Any, files: set[str], key: str) -> int | None:
-    if key not in files:
+_EPOCH_KEY = "updater/iterator:main/epoch"
+_ITERATION_KEY = "updater/iteration"
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
+
+
+def _snapshot_log(path: Path, files: list[str]) -> tuple[dict[str, Any], ...] | None:
+    """LogReport's rows as a trainer snapshot stored them (``extensions/LogReport/_log``), if any
+    (read through the checked, bounded reader like every other member)."""
+    key = next((k for k in sorted(files) if _SNAPSHOT_LOG.fullmatch(k)), None)
+    if key is None:
         return None
-    value = scalar(npz[key])
-    return None if value is None else int(value)
+    try:
+        rows = json.loads(str(_load(path, [key])[key][()]))
+    except (ValueError, TypeError, IndexError, RecursionError, RunError) as err:
+        log.info("%s: its log (%s) is unreadable (%s); not used", path.name, key, err)
+        return None
+    return tuple(r for r in rows if isinstance(r, dict)) if isinstance(rows, list) else None
+
+
+def _row_key(row: dict[str, Any]) -> tuple[int | None, int | None]:
+    epoch, iteration = metric_value(row.get("epoch")), metric_value(row.get("iteration"))
+    return (None if epoch is None else int(epoch)), (None if iteration is None else int(iteration))
+
+
+def _settle_conflicts(rows: list[dict[str, Any]], frames: list[tuple[int, _Snapshot]], unit: str) -> list[dict[str, Any]]:
+    """The log with each conflict settled: two rows of one epoch at one iteration that disagree
+    (a trainer resumed from an earlier snapshot appended its own rows for epochs already logged).
+
+    The row kept is the one the epoch's snapshot holds in its own log (the rows as of the moment
+    that model was saved), with a warning naming the epoch. A snapshot without a log cannot tell:
+    then the epoch's conflicting rows are all left out, with a warning, rather than a guess.
+    Rows of one epoch at different iterations (a log written several times an epoch) are no conflict.
+    """
+    groups: dict[tuple[int | None, int | None], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(_row_key(row), []).append(row)
+    conflicts = {key for key, group in groups.items()
+                 if key[0] is not None and len({json.dumps(normalise_row(r), sort_keys=True) for r in group}) > 1}
+    if not conflicts:
+        return rows
+    by_epoch = {number: snap for number, snap in frames} if unit == "epoch" else {}
+    by_iteration = {snap.iteration if snap.iteration is not None else number: snap for number, snap in frames} \
+        if unit == "iteration" else {}
+    settled, done = [], set()
+    for row in rows:
+        key = _row_key(row)
+        if key not in conflicts:
+            settled.append(row)
+            continue
+        if key in done:
+            continue
+        done.add(key)
+        epoch, iteration = key
+        snap = by_epoch.get(epoch) or by_iteration.get(iteration)
+        own = [r for r in (snap.log or ()) if _row_key(r) == key] if snap is not None else []
+        count = len(groups[key])
+        if own:
+            log.warning("Chainer log: epoch %d has %d different rows at iteration %s (a resumed trainer appended to the "
+                        "log); kept the one %s holds in its own log, which belongs to its model", epoch, count,
+                        iteration, snap.path.name)
+            settled.extend(own)
+        else:
+            why = f"{snap.path.name} holds no log" if snap is not None else "no snapshot of that epoch was found"
+            log.warning("Chainer log: epoch %d has %d different rows at iteration %s (a resumed trainer appended to the "
+                        "log) and %s to tell which belongs to its model; that epoch's metrics are left out", epoch,
+                        count, iteration, why)
+    return settled
+
+
+def _int_key(arrays: dict[str, np.ndarray], key: str) -> int | None:
+    if key not in arrays:
+        return None
+    value = metric_value(arrays[key])
+    return None if value is None or isinstance(value, float) and not np.isfinite(value) else int(value)
 
 
 def _order(snapshots: list[_Snapshot], rows: list[dict[str, Any]]) -> tuple[list[tuple[int, _Snapshot]], str]:
     """Number every snapshot (epoch when that is known for all and unique) and sort by it."""
     epoch_of_iteration = {int(r["iteration"]): int(r["epoch"]) for r in rows
-                          if scalar(r.get("iteration")) is not None and scalar(r.get("epoch")) is not None}
+                          if metric_value(r.get("iteration")) is not None
+                          and metric_value(r.get("epoch")) is not None}
 
     def epoch(s: _Snapshot) -> int | None:
         if s.epoch is not None:
@@ -229,7 +325,8 @@ def _metrics_by(unit: str, rows: list[dict[str, Any]], numbers: list[int]) -> di
         return rows_by_epoch(rows, where="Chainer log")
     if unit == "iteration":
         # The latest log row at or before each snapshot's iteration.
-        ordered = sorted((int(scalar(r["iteration"])), r) for r in rows if scalar(r.get("iteration")) is not None)
+        ordered = sorted((int(metric_value(r["iteration"])), r) for r in rows
+                         if metric_value(r.get("iteration")) is not None)
         out = {}
         for n in numbers:
             before = [r for it, r in ordered if it <= n]

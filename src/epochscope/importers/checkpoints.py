@@ -21,6 +21,7 @@ import numpy as np
 from .._errors import RunError
 from .._optional import require
 from ._common import normalise_row, read_metrics_file, snapshot_number, write_imported_run
+from .tensorboard_log import find_event_log, is_event_log, read_event_metrics
 
 __all__ = ["import_checkpoints", "read_checkpoint"]
 
@@ -42,7 +43,11 @@ def import_checkpoints(folder: str | os.PathLike[str], out: str | os.PathLike[st
     out : a new or empty folder for the run.
     metrics : optional CSV or JSON file of per-epoch metrics with an ``epoch`` column, matched to
         the checkpoints by that number (Lightning's ``metrics.csv`` and Keras' CSVLogger work as
-        they are; ``train_acc``/``val_acc`` are renamed ``accuracy``/``val_accuracy``).
+        they are; ``train_acc``/``val_acc`` are renamed ``accuracy``/``val_accuracy``), or a
+        TensorBoard log folder (event files: Lightning's default ``TensorBoardLogger``), read
+        as :mod:`epochscope.importers.tensorboard_log` says. Without it, event files in
+        ``folder`` or its parent (Lightning's ``version_N/``) are used when the ``tensorboard``
+        extra is installed.
     progress : show a progress bar.
 
     Returns ``out``.
@@ -54,7 +59,9 @@ def import_checkpoints(folder: str | os.PathLike[str], out: str | os.PathLike[st
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder: no such folder {folder}; give the folder holding the checkpoint files")
-    table = read_metrics_file(metrics) if metrics is not None else {}
+    if metrics is None:
+        metrics = _beside(folder)
+    table = {} if metrics is None else read_event_metrics(metrics) if is_event_log(metrics) else read_metrics_file(metrics)
     numbered = _numbered_files(folder)
     require("torch", extra="torch", purpose="reading PyTorch checkpoints")
 
@@ -73,6 +80,19 @@ def import_checkpoints(folder: str | os.PathLike[str], out: str | os.PathLike[st
             log.warning("metrics: no row for epochs %s of the checkpoints", missing[:10])
     return write_imported_run(out, framework="torch", frames=produce(), info=info, progress=progress,
                               total=len(numbered))
+
+
+def _beside(folder: Path) -> Path | None:
+    """The TensorBoard log Lightning writes beside its checkpoints, when it can be read."""
+    found = find_event_log(folder)
+    if found is not None:
+        try:
+            require("tensorboard", extra="tensorboard")
+        except ImportError as err:
+            log.warning("metrics: TensorBoard event files in %s are not read: %s", found, err)
+            return None
+        log.info("metrics: reading the TensorBoard event files in %s", found)
+    return found
 
 
 def _numbered_files(folder: Path) -> list[tuple[int, Path]]:

@@ -10,7 +10,6 @@ import dataclasses
 import importlib
 import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from .._errors import RunError, unknown_name_message
 from ..run import Run, open_run
 from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
-from .cache import cache_key, load_maps, maps_cache_dir, save_maps
+from .cache import cache_key, load_maps, save_maps
 from .methods import METHODS
 from .quality import CkaTerm, frame_quality, motion, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
@@ -81,6 +80,12 @@ class Maps:
                 f"probe={self.coords.shape[1]}, test={0 if self.test_coords is None else self.test_coords.shape[1]}"
                 f"{tw_text}, skipped={sorted(self.skipped)})")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what was mapped, the quality per epoch and the last frame (see :mod:`.inline`)."""
+        from .inline import maps_html
+
+        return maps_html(self)
+
     def _index(self, epoch: int) -> int:
         epoch = int(epoch)
         try:
@@ -130,16 +135,23 @@ def _as_run(run: Run | str | os.PathLike[str]) -> Run:
     raise TypeError(f"run must be a Run or the path of a run directory, got {type(run).__name__}")
 
 
-def _choose_epochs(run: Run, epochs: Sequence[int] | None) -> list[int]:
+def _choose_epochs(run: Run, layer: str, epochs: Sequence[int] | None) -> list[int]:
     available = run.epochs
     if not available:
         raise RunError(f"{run.path} holds no finished epoch yet; record at least one before embedding")
+    held = run.layer_epochs(layer)  # a layer added when the run was resumed is held from then on
     if epochs is None:
-        return available
+        if not held:
+            raise RunError(f"layer '{layer}': no epoch of {run.path} holds its outputs; nothing can be embedded")
+        return held
     chosen = sorted({int(e) for e in epochs})
     missing = [e for e in chosen if e not in set(available)]
     if missing:
         raise ValueError(f"epochs {missing} are not in the run {run.path} (epochs {available[0]}..{available[-1]})")
+    lacking = [e for e in chosen if e not in set(held)]
+    if lacking:
+        raise ValueError(f"epochs {lacking}: layer '{layer}' has no outputs there (it is held at epochs "
+                         f"{held[0] if held else '-'}..{held[-1] if held else '-'}, added when the run was resumed?)")
     if not chosen:
         raise ValueError("epochs must name at least one epoch (or be None for all)")
     return chosen
@@ -175,19 +187,13 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
         layer = run.layers[0]
     run.layer_info(layer)  # ValueError listing the recorded layers
     settings = method_settings(method, options)
-    requested = _choose_epochs(run, epochs)
+    requested = _choose_epochs(run, layer, epochs)
     params = settings.params()
     key = cache_key(run, layer, method, params, requested)
     timings: dict[str, float] = {}
     if cache:
         t0 = time.perf_counter()
-        hit = load_maps(run, key)
-        if hit is not None and not set(QUALITY_NAMES) <= set(hit["quality"]):
-            # written before a quality figure was added: recomputed (and replaced) once
-            log.info("maps cache %s lacks quality figures %s; recomputing", key,
-                     sorted(set(QUALITY_NAMES) - set(hit["quality"])))
-            shutil.rmtree(maps_cache_dir(run) / key, ignore_errors=True)
-            hit = None
+        hit = load_maps(run, key, quality=QUALITY_NAMES)
         if hit is not None:
             meta = hit["meta"]
             timings["cached"] = time.perf_counter() - t0

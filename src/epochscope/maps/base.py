@@ -54,13 +54,13 @@ class NeighbourSettings(MethodSettings):
     and needs one more example than neighbours."""
 
     def __post_init__(self) -> None:
-        n = getattr(self, "n_neighbors")
+        n = self.n_neighbors
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 2:
             raise ValueError(f"n_neighbors must be an integer >= 2, got {n!r}")
 
     @property
     def min_examples(self) -> int:
-        return int(getattr(self, "n_neighbors")) + 1
+        return int(self.n_neighbors) + 1
 
 
 class Stopwatch:

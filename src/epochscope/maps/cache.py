@@ -4,6 +4,13 @@ A folder is written under a hidden temporary name and renamed into place, and
 ``meta.json`` is its last file, so a reader sees either a whole cache entry or none;
 temporary folders left by a killed process are ignored. Keys are hashes, so layer names
 never appear in paths. Arrays are read with ``allow_pickle=False``.
+
+The cache validates itself: :func:`scan_entries` says of every entry whether it is whole and
+still belongs to the run (what ``epochscope check`` reports and ``--repair`` removes). An entry
+that cannot be read back whole and well-formed (a missing or truncated file, a ``meta.json``
+that is garbage, nested too deeply or lacks a field) is simply a miss: :func:`load_maps`
+returns ``None`` and the maps are computed again. Nothing is read or written through a link:
+a ``cache`` folder that links elsewhere is neither read nor written.
 """
 
 from __future__ import annotations
@@ -11,18 +18,32 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._errors import RunError
-from .._fileio import load_npy, load_npz, write_json_atomic
 from ..run import Run
+from ..run.fileio import (
+    inside_run,
+    json_default,
+    load_npy,
+    load_npz,
+    open_checked,
+    read_json,
+    read_npy_header,
+    write_json_atomic,
+)
+from ..run.summary import epoch_spans
 
-__all__ = ["CACHE_FORMAT", "cache_key", "load_maps", "save_maps", "maps_cache_dir"]
+__all__ = ["CACHE_FORMAT", "CacheEntry", "cache_key", "load_maps", "save_maps", "maps_cache_dir", "scan_entries"]
 
 log = logging.getLogger("epochscope")
 
@@ -52,33 +73,50 @@ def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs:
         "probe_size": run.manifest.probe_size,
         "test_size": run.manifest.test_size,
     }
-    blob = json.dumps(ident, sort_keys=True, default=str).encode("utf-8")
+    # json_default writes numpy scalars as the numbers meta.json stores, so the key of an
+    # entry can be recomputed from its own meta.json (see scan_entries).
+    blob = json.dumps(ident, sort_keys=True, default=json_default).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def load_maps(run: Run, key: str, *, warn: bool = True) -> dict[str, Any] | None:
+def _usable_dir(run: Run, folder: Path) -> bool:
+    """Whether ``folder`` (in the cache) is a real folder inside the run, reached through no link."""
+    return folder.is_dir() and inside_run(run.path, folder)
+
+
+def load_maps(run: Run, key: str, *, warn: bool = True, quality: Iterable[str] = ()) -> dict[str, Any] | None:
     """The cached entry ``key`` as ``{"meta": dict, "coords": array, "test_coords": array | None,
-    "quality": {name: array}}``, or ``None`` when it is absent or unreadable (then it is recomputed)."""
+    "quality": {name: array}}``, or ``None`` when it is absent, unreadable or malformed in any way
+    (then it is recomputed). ``quality``: the per-epoch figures the entry must hold."""
     folder = maps_cache_dir(run) / key
-    meta_file = folder / "meta.json"
-    if not meta_file.is_file():
+    if not _usable_dir(run, folder):
         return None
     try:
-        with open(meta_file, encoding="utf-8") as fh:
-            meta = json.load(fh)
+        meta = read_json(folder / "meta.json", root=run.path, max_bytes=MAX_META_BYTES)
+        wrong = _meta_problems(meta)
+        if wrong:
+            raise RunError(f"{folder / 'meta.json'}: missing or malformed {', '.join(wrong)}")
+        n = len(meta["epochs"])
         # load_npy / load_npz check headers and checksums and raise RunError naming the file,
         # so a truncated or corrupted array (e.g. zipfile.BadZipFile) is a cache miss, not a crash.
-        coords = load_npy(folder / "coords.npy", mmap=False)
-        test_coords = load_npy(folder / "test_coords.npy", mmap=False) if meta.get("has_test") else None
-        quality = load_npz(folder / "quality.npz")
-    except (RunError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        coords = load_npy(folder / "coords.npy", mmap=False, root=run.path)
+        test_coords = load_npy(folder / "test_coords.npy", mmap=False, root=run.path) if meta["has_test"] else None
+        figures = load_npz(folder / "quality.npz", root=run.path)
+        for name, array in (("coords", coords), ("test_coords", test_coords)):
+            if array is not None and (array.ndim != 3 or array.shape[0] != n or array.shape[2] != 2):
+                raise RunError(f"{folder / name}.npy: shape {array.shape}, expected ({n}, examples, 2)")
+        lacking = [q for q in quality if q not in figures or figures[q].shape != (n,)]
+        if lacking:
+            raise RunError(f"{folder / 'quality.npz'}: no figures of {n} epochs for {', '.join(lacking)}")
+    except FileNotFoundError:
+        return None
+    except (RunError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as err:
         if warn:
             log.warning("ignoring unreadable maps cache %s (%s); recomputing", folder, err)
         return None
-    if (not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or coords.ndim != 3
-            or coords.shape[0] != len(meta.get("epochs", []))):
+    if meta.get("format") != CACHE_FORMAT:
         return None
-    return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": quality}
+    return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": figures}
 
 
 def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test_coords: np.ndarray | None,
@@ -87,6 +125,11 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
     root = maps_cache_dir(run)
     final = root / key
     tmp = root / f".tmp-{key}-{os.getpid()}"
+    linked = [p for p in (run.cache_dir, root) if p.is_symlink()]
+    if linked:
+        log.warning("not caching maps: %s is a link, and epochscope never writes through a link in a run; they "
+                    "will be computed again next time", linked[0])
+        return None
     try:
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -97,8 +140,9 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
         with open(tmp / "quality.npz", "wb") as fh:
             np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in quality.items()})
         write_json_atomic(tmp / "meta.json", {**meta, "format": CACHE_FORMAT, "has_test": test_coords is not None})
-        if final.exists():
-            if load_maps(run, key, warn=False) is not None:  # another process finished the same maps first; theirs are as good
+        if final.exists() or final.is_symlink():
+            # Another process finished the same maps first; theirs are as good.
+            if load_maps(run, key, warn=False) is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return final
             # A damaged entry (truncated array, missing file, ...) is replaced, so it is recomputed
@@ -106,7 +150,10 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
             damaged = root / f".tmp-damaged-{key}-{os.getpid()}"
             shutil.rmtree(damaged, ignore_errors=True)
             os.rename(final, damaged)
-            shutil.rmtree(damaged, ignore_errors=True)
+            if damaged.is_symlink():
+                damaged.unlink()  # a link in the entry's place: removed as a link, its target untouched
+            else:
+                shutil.rmtree(damaged, ignore_errors=True)
             log.info("replacing the damaged maps cache entry %s", final)
         os.rename(tmp, final)
         return final
@@ -114,3 +161,152 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
         shutil.rmtree(tmp, ignore_errors=True)
         log.warning("could not cache maps in %s (%s); they will be recomputed next time", root, err)
         return None
+
+
+# --------------------------------------------------------------------------- self-validation
+
+#: The states :func:`scan_entries` reports, see :class:`CacheEntry`.
+ENTRY_STATUSES = ("ok", "stale", "damaged", "unfinished")
+_TMP_PREFIX = ".tmp-"
+_TMP_PID = re.compile(r"-(\d+)$")
+# What save_maps writes into meta.json (besides "format" and "has_test"), with the JSON type each must have.
+_META_FIELDS = {"layer": str, "method": str, "params": dict, "epochs": list, "requested": list, "bounds": list,
+                "skipped": dict}
+#: The largest meta.json read (a few hundred bytes are written).
+MAX_META_BYTES = 4 * 2**20
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _meta_problems(meta: Any) -> list[str]:
+    """The fields of a ``meta.json`` that are missing or malformed (``[]`` when it is whole)."""
+    if not isinstance(meta, dict):
+        return [f"everything (expected a JSON object, got {type(meta).__name__})"]
+    if meta.get("format") != CACHE_FORMAT:
+        return []  # another format: stale, not damaged; its fields are its own
+    wrong = [name for name, kind in _META_FIELDS.items() if not isinstance(meta.get(name), kind)]
+    wrong += [name for name in ("epochs", "requested") if name not in wrong and not all(map(_is_int, meta[name]))]
+    if "bounds" not in wrong and (len(meta["bounds"]) != 4 or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in meta["bounds"])):
+        wrong.append("bounds")
+    if "skipped" not in wrong and not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in meta["skipped"].items()):
+        wrong.append("skipped")
+    if not isinstance(meta.get("has_test"), bool):
+        wrong.append("has_test")
+    return wrong
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """What :func:`scan_entries` found about one entry of a run's maps cache.
+
+    Attributes
+    ----------
+    path : the entry's folder (or the temporary folder or file).
+    status : ``"ok"`` (whole, and what :func:`epochscope.embed` would read back with the
+        same settings), ``"stale"`` (whole, but no longer describes the run: its layer or
+        one of its epochs is gone, the run was recreated in the same folder, or another
+        cache format wrote it), ``"damaged"`` (a file is missing, unreadable, truncated or
+        disagrees with ``meta.json``; :func:`load_maps` treats it as a miss) or
+        ``"unfinished"`` (a hidden ``.tmp-*`` write, in progress or left by a killed process).
+    reasons : why, one phrase each; a damaged file's reason starts with its path.
+    epochs : the epochs the entry was built for (``meta.json``'s ``requested``), when readable.
+    pid : the process that was writing an unfinished entry, when its name says.
+    """
+
+    path: Path
+    status: str
+    reasons: tuple[str, ...] = ()
+    epochs: tuple[int, ...] = ()
+    pid: int | None = None
+
+
+def scan_entries(run: Run) -> list[CacheEntry]:
+    """Every entry of ``run``'s maps cache with its status, in name order; reads headers only.
+
+    Files in the cache folder that are neither entries (folders) nor temporary writes are not
+    this cache's and are left out. A link is reported as damaged and never followed.
+
+    Example::
+
+        for entry in scan_entries(epochscope.open_run("runs/mnist")):
+            print(entry.path.name, entry.status, "; ".join(entry.reasons))
+    """
+    root = maps_cache_dir(run)
+    if not _usable_dir(run, root):
+        return []  # none, or reached through a link (never followed; the checker reports the link)
+    found = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(_TMP_PREFIX):
+            m = _TMP_PID.search(path.name)
+            found.append(CacheEntry(path, "unfinished", ("written under a temporary name",),
+                                    pid=int(m.group(1)) if m else None))
+        elif path.is_symlink():
+            reason = f"{path}: a link, not a folder epochscope wrote (not followed)"
+            found.append(CacheEntry(path, "damaged", (reason,)))
+        elif path.is_dir():
+            found.append(_scan_entry(run, path))
+    return found
+
+
+def _scan_entry(run: Run, folder: Path) -> CacheEntry:
+    meta_file = folder / "meta.json"
+    try:
+        meta = read_json(meta_file, root=run.path, max_bytes=MAX_META_BYTES)
+    except FileNotFoundError:
+        return CacheEntry(folder, "damaged", (f"{meta_file}: missing",))
+    except RunError as err:
+        return CacheEntry(folder, "damaged", (str(err),))
+    if not isinstance(meta, dict):
+        return CacheEntry(folder, "damaged", (f"{meta_file}: expected a JSON object, got {type(meta).__name__}",))
+    if meta.get("format") != CACHE_FORMAT:
+        # Another version's layout: its other files cannot be judged by this code.
+        return CacheEntry(folder, "stale", (f"written in cache format {meta.get('format')!r}; this epochscope "
+                                            f"reads format {CACHE_FORMAT}",))
+    wrong = _meta_problems(meta)
+    if wrong:
+        return CacheEntry(folder, "damaged", (f"{meta_file}: missing or malformed {', '.join(wrong)}",))
+    requested = tuple(meta["requested"])
+    damage = _file_damage(run, folder, len(meta["epochs"]), meta["has_test"])
+    if damage:
+        return CacheEntry(folder, "damaged", tuple(damage), requested)
+    stale = []
+    if meta["layer"] not in run.layers:
+        stale.append(f"layer '{meta['layer']}' is not recorded in this run")
+    gone = sorted((set(meta["epochs"]) | set(requested)) - set(run.epochs))
+    if gone:
+        stale.append(f"built from epoch{'s' * (len(gone) > 1)} {epoch_spans(gone)} that the run no longer holds")
+    if not stale and cache_key(run, meta["layer"], meta["method"], meta["params"], list(requested)) != folder.name:
+        stale.append("its settings no longer key it on this run (the run was recreated in this folder, or the "
+                     "entry was renamed or edited)")
+    return CacheEntry(folder, "stale" if stale else "ok", tuple(stale), requested)
+
+
+def _file_damage(run: Run, folder: Path, n_epochs: int, has_test: bool) -> list[str]:
+    """Why the entry's arrays cannot be read back as save_maps wrote them (empty when they can)."""
+    damage = []
+    for name in ("coords.npy", "test_coords.npy") if has_test else ("coords.npy",):
+        path = folder / name
+        try:
+            with open_checked(path, root=run.path) as fh:
+                shape, _, _ = read_npy_header(fh, os.fstat(fh.fileno()).st_size, str(path))
+        except FileNotFoundError:
+            damage.append(f"{path}: missing")
+            continue
+        except RunError as err:
+            damage.append(str(err))
+            continue
+        except OSError as err:
+            damage.append(f"{path}: cannot be read ({err})")
+            continue
+        if len(shape) != 3 or shape[0] != n_epochs or shape[2] != 2:
+            damage.append(f"{path}: shape {shape}, expected ({n_epochs}, examples, 2) for the {n_epochs} epochs "
+                          "in meta.json")
+    try:
+        load_npz(folder / "quality.npz", root=run.path)  # small; reading it verifies the checksums
+    except RunError as err:
+        damage.append(str(err))
+    return damage

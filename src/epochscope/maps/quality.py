@@ -88,7 +88,6 @@ def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 10, *, squared_d
     >>> trustworthiness(x, x[:, :2]) > 0.7
     True
     """
-    from .knn import exact_knn
 
     n = len(high) if squared_distances is None else len(squared_distances)
     if n < 4:

@@ -2,13 +2,27 @@
 
 Users import it as ``from epochscope.keras import Recorder``. The callback reads layer
 outputs through a second Keras model that shares the trained model's layers (the
-idiomatic "feature extractor" of the Keras docs) and calls only public, backend-neutral
-Keras API, so it works on the torch, JAX and TensorFlow backends alike. Everything else
+idiomatic "feature extractor" of the Keras docs) and calls public, backend-neutral Keras
+API, so it works on the torch, JAX and TensorFlow backends alike. Everything else
 (labels, reduction of wide layers, writing the run) is the framework-free core's job.
+
+- **Outputs by name, never by position.** The extractor's outputs are a dict, one entry
+  per recorded layer plus the prediction, so a layer with several outputs
+  (``LSTM(return_state=True)``) cannot shift the others: it records its first output, or
+  the one named as ``"lstm[1]"``. A layer called more than once in the model is refused
+  with the number of calls, or recorded at the call named as ``"dense@2"`` (from 1).
+- **Sequences.** A 3-D output of a layer without a ``data_format`` (LSTM, GRU, Embedding,
+  MultiHeadAttention, Dense on sequences...) is a sequence ``(N, T, E)``, reduced over its
+  tokens (``tokens=``), honouring an ``attention_mask`` or ``padding_mask`` input (true or
+  non-zero: a real token, as in KerasHub). A 3-D output of a convolution or pooling layer
+  is channel-last ``(N, L, C)`` and stored channel-first.
+- **Epochs** follow Keras' counter: the model when ``fit`` starts is epoch ``initial_epoch``
+  (recorded unless the run holds it), the end of Keras' epoch ``e`` is epoch ``e + 1``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -20,10 +34,11 @@ import numpy as np
 from .._errors import MissingDependencyError, unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import EpochRecording, RecordingSession, Reduction, check_pair
-from .labels import encode_labels
-from .metric_names import normalise_metrics
-from .probe import stratified_indices
+from ..weight_layout import FLATTEN_ORDER_KEY
+from .core import EpochRecording, RecordingSession
+from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
+from .probe import select_examples
+from .settings import RecorderCallback, RecordSettings
 
 
 def _import_keras():
@@ -42,9 +57,13 @@ def _import_keras():
 
 keras = _import_keras()
 
-__all__ = ["Recorder", "find_layers", "layer_extractor"]
+__all__ = ["Recorder", "find_layer_specs", "find_layers", "layer_extractor"]
 
 log = logging.getLogger("epochscope")
+
+# Inputs that mark the real tokens of a sequence (true or non-zero: a real token, as in KerasHub).
+_MASK_INPUTS = ("attention_mask", "padding_mask")
+_PREDICTION = "__prediction__"
 
 # Layers whose weights "auto" records; the kernels are stored in PyTorch's layout (see _torch_layout).
 _WEIGHT_TYPES = tuple(
@@ -106,32 +125,111 @@ def find_layers(model: Any, names: Sequence[str]) -> dict[str, Any]:
     return found
 
 
-def layer_extractor(model: Any, layers: Mapping[str, Any]) -> Any:
-    """A Keras model sharing ``model``'s layers whose outputs are ``[*layer outputs, model output]``.
+def find_layer_specs(model: Any, names: Sequence[str]) -> dict[str, LayerSpec]:
+    """What each name of ``layers`` asks for (``"lstm[1]"``, ``"dense@2"``: see
+    :mod:`epochscope.record.layer_spec`); an unknown name lists the layers that exist."""
+    layers = {layer.name for layer in _all_layers(model)}
+    found = {}
+    for name in names:
+        spec = parse_layer_spec(name, lambda n: n in layers)
+        if spec is None:
+            find_layers(model, [base_name(name)])  # raises the "did you mean" message
+        found[name] = spec
+    return found
 
-    Needs a layer graph: a Sequential or Functional model that has been built (``fit`` builds
-    it). Raises ``TypeError`` for a subclassed model, explaining what it supports.
+
+def _first_leaf(value: Any) -> Any:
+    leaves = keras.tree.flatten(value)
+    return leaves[0] if leaves else None
+
+
+def _part(value: Any, path: Sequence[int | str], where: str) -> Any:
+    """The symbolic tensor at ``path`` in a layer's output structure, else its first tensor."""
+    part = value
+    for step in path:
+        try:
+            if isinstance(part, Mapping):
+                part = part[step] if step in part else list(part.values())[step]
+            elif isinstance(part, (list, tuple)) and isinstance(step, int):
+                part = part[step]
+            else:
+                part = getattr(part, str(step))
+        except (KeyError, IndexError, AttributeError, TypeError):
+            shape = keras.tree.map_structure(lambda t: tuple(t.shape), value)
+            raise ValueError(f"{where}: no part [{step}] in the layer's outputs {shape}; name a part it has, "
+                             "e.g. [0]") from None
+    return _first_leaf(part)
+
+
+def _graph_nodes(model: Any) -> list[Any] | None:
+    """The nodes of the model's own graph (Keras keeps them privately; ``None`` when it does not)."""
+    graph = getattr(model, "_functional", None) or model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not isinstance(by_depth, Mapping):
+        return None
+    return [node for nodes in by_depth.values() for node in nodes]
+
+
+def _layer_output(model: Any, spec: LayerSpec, layer: Any) -> Any:
+    """The symbolic output of the chosen call of ``layer`` in ``model``'s graph (its structure)."""
+    nodes = _graph_nodes(model)
+    inbound = getattr(layer, "_inbound_nodes", None)
+    calls = [node for node in inbound if nodes is None or any(node is m for m in nodes)] if inbound else []
+    if len(calls) > 1 and spec.call is None:
+        raise ValueError(
+            f"layer '{spec.name}' of Keras model '{model.name}' is called {len(calls)} times in the model (a shared "
+            f"layer), so which output to record is ambiguous; record one call by its number, '{spec.layer}@1' to "
+            f"'{spec.layer}@{len(calls)}'{path_text(spec.path)} (counted from 1 in the order the model was built)")
+    if spec.call is not None:
+        if spec.call > max(len(calls), 1):
+            raise ValueError(f"layer '{spec.name}' asks for call {spec.call}, but Keras model '{model.name}' calls "
+                             f"'{spec.layer}' {max(len(calls), 1)} time(s)")
+        if calls:
+            return calls[spec.call - 1].outputs
+    try:
+        return layer.output
+    except (AttributeError, ValueError, RuntimeError) as err:
+        # Keras may drop the cause of an error raised in a callback: say it all here.
+        raise ValueError(
+            f"layer '{spec.name}' of Keras model '{model.name}' has no symbolic output "
+            f"({type(err).__name__}: {err}); record a layer of the model's graph"
+        ) from err
+
+
+def _prediction_output(model: Any) -> Any:
+    """The model's class scores: its ``logits`` output when it has one by that name, else its first."""
+    try:
+        output = model.output  # a Functional model keeps its outputs' structure (a dict of heads...)
+    except (AttributeError, ValueError):
+        output = model.outputs  # a Sequential: a list of one
+    if isinstance(output, Mapping) and "logits" in output:
+        return output["logits"]
+    return _first_leaf(output)
+
+
+def layer_extractor(model: Any, layers: Mapping[str, Any], specs: Mapping[str, LayerSpec] | None = None) -> Any:
+    """A Keras model sharing ``model``'s layers whose outputs are a dict: one entry per
+    recorded layer (by its name in ``layers``) and the prediction (key ``"__prediction__"``).
+
+    A dict, so each output is found by name, never by position: a layer with several
+    outputs cannot shift the others. Needs a layer graph: a Sequential or Functional model
+    that has been built (``fit`` builds it). Raises ``TypeError`` for a subclassed model,
+    explaining what it supports.
     """
-    if not layers:
-        return model
+    specs = specs or {name: LayerSpec(name, name) for name in layers}
     graph_input = _graph_input(model)
     if graph_input is None:
+        if not layers:
+            return None
         raise TypeError(
             f"epochscope cannot record layers {list(layers)} of Keras model '{model.name}' "
             f"({type(model).__name__}). {_SUBCLASSED_HELP}"
         )
-    outputs = []
-    for name, layer in layers.items():
-        try:
-            outputs.append(layer.output)
-        except (AttributeError, ValueError, RuntimeError) as err:
-            # Keras may drop the cause of an error raised in a callback: say it all here.
-            raise ValueError(
-                f"layer '{name}' of Keras model '{model.name}' has no single symbolic output "
-                f"({type(err).__name__}: {err}); record a layer that is called exactly once in the model"
-            ) from err
+    outputs = {name: _part(_layer_output(model, specs[name], layer), specs[name].path, f"layer '{name}'")
+               for name, layer in layers.items()}
+    outputs[_PREDICTION] = _prediction_output(model)
     try:
-        return keras.Model(inputs=graph_input, outputs=[*outputs, model.outputs[0]], name=f"{model.name}_epochscope")
+        return keras.Model(inputs=graph_input, outputs=outputs, name=f"{model.name}_epochscope")
     except ValueError as err:
         nested = [n for n, layer in layers.items() if not any(layer is top for top in model.layers)]
         hint = (f"layers {nested} sit inside a nested model, whose graph starts at its own input; record the "
@@ -144,11 +242,27 @@ def _is_channels_last(layer: Any) -> bool:
     return data_format == "channels_last"
 
 
+def _is_sequence_layer(layer: Any) -> bool:
+    """A layer whose 3-D output is (N, T, E), tokens then features: one without a data_format
+    (a convolution's or pooling's 3-D output is (N, L, C) or (N, C, L), an image row)."""
+    return getattr(layer, "data_format", None) is None
+
+
 def _channels_first(array: np.ndarray, channels_last: bool) -> np.ndarray:
     """(b, *spatial, C) -> (b, C, *spatial), so 'pool' averages over space as for PyTorch."""
     if channels_last and array.ndim >= 3:
         return np.moveaxis(array, -1, 1)
     return array
+
+
+def _token_mask(batch: Any) -> tuple[str, np.ndarray] | None:
+    """``(input name, (b, T) bool of real tokens)`` when the inputs are a dict carrying a mask."""
+    if isinstance(batch, Mapping):
+        for name in _MASK_INPUTS:
+            mask = batch.get(name)
+            if mask is not None and np.ndim(mask) == 2:
+                return name, np.asarray(mask) != 0
+    return None
 
 
 def _torch_layout(kernel: np.ndarray) -> np.ndarray:
@@ -200,8 +314,17 @@ def _take(x: Any, index: Any) -> Any:
     return keras.tree.map_structure(lambda leaf: np.asarray(leaf)[index], x)
 
 
-def _thumbnails(x: Any) -> np.ndarray | None:
-    """Inputs to keep for pictures: images turned channel-first as the run stores them."""
+def _as_arrays(x: Any) -> Any:
+    """The inputs as numpy arrays in their own dtype (Keras casts them to its Input's dtype)."""
+    return keras.tree.map_structure(np.asarray, x)
+
+
+def _thumbnails(x: Any) -> Any:
+    """The inputs for the core, which fingerprints them and keeps them for pictures when they
+    are one numeric array: images turned channel-first as the run stores them; several inputs
+    (a list or dict) as they are, for the fingerprint only."""
+    if isinstance(x, (list, tuple, Mapping)):
+        return x
     if not isinstance(x, np.ndarray):
         return None
     if x.ndim == 4 and keras.config.image_data_format() == "channels_last":
@@ -212,37 +335,38 @@ def _thumbnails(x: Any) -> np.ndarray | None:
 # --------------------------------------------------------------------------- the callback
 
 
-class Recorder(keras.callbacks.Callback):
+class Recorder(RecorderCallback, keras.callbacks.Callback):
     """A Keras callback that records chosen layers, predictions, weights and metrics every epoch.
 
-    Epoch 0 (the untrained model) is recorded when training begins, then one epoch at every
-    epoch end, into ``run_dir``. Calling ``fit`` again (also with a new ``Recorder``) appends
-    to the same run: epochs are numbered by what the run already holds, and epoch 0 is
-    recorded once. Metrics come from Keras' logs, with ``acc``/``val_acc`` (or
+    Epochs follow Keras' own counter: the model as ``fit`` starts is epoch ``initial_epoch``
+    (0, the untrained model, unless ``fit(initial_epoch=k)`` resumes training), recorded
+    unless the run holds it; the end of Keras' epoch ``e`` is epoch ``e + 1``. To continue a
+    run with another ``fit`` (also with a new ``Recorder``) pass ``initial_epoch``; an epoch
+    the run already holds is refused before it is trained, with a message that says how to go
+    on, or replaced with every later one when the recorder has ``replace_epochs=True``.
+    Metrics come from Keras' logs, with ``acc``/``val_acc`` (or
     ``sparse_categorical_accuracy``...) recorded as ``accuracy``/``val_accuracy``.
 
     Parameters
     ----------
     layers : names of layers (``model.summary()``) whose outputs are recorded. Sequential
         and Functional models only; for a subclassed model pass ``[]`` (metrics,
-        predictions and weights are still recorded).
+        predictions and weights are still recorded). ``"lstm[1]"`` records one output of a
+        layer with several, ``"dense@2"`` the second call of a shared layer.
     probe : ``(x, y)`` the fixed examples recorded every epoch, in the layout the model
         takes (channel-last images as usual in Keras); labels as integers, one-hot rows
         (``to_categorical``) or strings.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
-    class_names : optional names, one per class.
-    weights : ``"auto"`` (every Dense and Conv layer), a list of layer names, or ``None``.
-        Kernels are stored in PyTorch's layout: ``"<layer>.weight"`` as (out, in) for Dense
-        and (out, in, *kernel) for Conv, and ``"<layer>.bias"``.
-    probe_size : draw a class-balanced subset of this size from ``probe``.
-    batch_size : examples per forward pass during capture.
-    reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
-        example are stored (see :class:`~epochscope.Reduction`). Channel-last outputs are
-        turned channel-first before, so ``reduce="pool"`` averages over space.
-    keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
-    seed : seed for the probe subset and the projection matrix.
-    resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+    **options : the settings every recorder shares, checked by
+        :class:`~epochscope.record.settings.RecordSettings`: ``class_names``, ``weights``
+        (``"auto"``: every Dense and Conv layer; or layer names; or ``None``; kernels are
+        stored in PyTorch's layout, ``"<layer>.weight"`` as (out, in) for Dense and
+        (out, in, *kernel) for Conv), ``probe_size``, ``batch_size`` (256),
+        ``reduce``/``max_width``/``reduced_width`` (channel-last outputs are turned
+        channel-first before, so ``reduce="pool"`` averages over space), ``tokens``
+        (sequence outputs), ``keep_inputs``, ``seed``, ``resume``, ``overwrite``,
+        ``replace_epochs``, ``binary_threshold``.
 
     Example::
 
@@ -253,57 +377,24 @@ class Recorder(keras.callbacks.Callback):
                                       test=(x_test, y_test), run_dir="runs/mnist")])
     """
 
-    def __init__(
-        self,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
-        super().__init__()
-        if isinstance(layers, str):
-            layers = [layers]
-        if isinstance(weights, str) and weights != "auto":
-            raise ValueError(f"weights must be 'auto', None or a list of layer names, got {weights!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+    #: How to continue a run in Keras (see RecordingSession's resume_help).
+    resume_help = ("Keras counts epochs from fit's initial_epoch (0 unless given): to continue this run, pass "
+                   "model.fit(..., initial_epoch={last}, epochs={last} + N) to train N more epochs")
+
+    def _start(self, probe: Any, test: Any, settings: RecordSettings) -> None:
         # Everything about the arguments is checked here, outside fit, where errors keep their cause.
-        self.layer_names = list(dict.fromkeys(layers))
-        self.reduction = Reduction(reduce, max_width, reduced_width, seed)
-        x, y = probe
-        y = np.asarray(y)
-        check_pair(_num_examples(x, "probe x"), len(y), "probe")
-        if probe_size is not None:
-            idx = stratified_indices(y, probe_size, seed=seed)
-            x, y = _take(x, idx), y[idx]
-        self.x_probe, self.y_probe = x, y
-        self.x_test = self.y_test = None
-        if test is not None:
-            xt, yt = test
-            yt = np.asarray(yt)
-            check_pair(_num_examples(xt, "test x"), len(yt), "test")
-            self.x_test, self.y_test = xt, yt
-        encode_labels(self.y_probe, class_names, what="probe labels")
-        if self.y_test is not None:
-            encode_labels(self.y_test, class_names, what="test labels")
-        self.class_names = class_names
-        self.weights = weights
-        self.batch_size = batch_size
-        self.keep_inputs = keep_inputs
-        self.resume = resume
-        self._run_dir = str(run_dir)
+        self.settings = settings
+        self.layer_names = list(settings.layers)
+        (self.x_probe, self.y_probe), test_pair = select_examples(
+            settings, probe, test, count=_num_examples, take=_take)
+        self.x_test, self.y_test = test_pair if test_pair is not None else (None, None)
+        self._run_dir = settings.run_dir
         self.session: RecordingSession | None = None
         self._extractor: Any = None
+        self._ready = False
+        self._fit_started = False
+        self._opened = False
+        self._specs: dict[str, LayerSpec] = {}
         self._layers: dict[str, Any] = {}
         self._weight_layers: dict[str, Any] = {}
 
@@ -328,56 +419,71 @@ class Recorder(keras.callbacks.Callback):
             self.session = None
 
     def _open(self) -> RecordingSession:
+        settings = self.settings
+        if self._opened:  # overwrite=True starts one fresh run, which later fits continue
+            settings = dataclasses.replace(settings, overwrite=False)
+        self._opened = True
         return RecordingSession(
-            self._run_dir,
-            layers=self.layer_names,
+            settings,
             probe_labels=self.y_probe,
             test_labels=self.y_test,
-            class_names=self.class_names,
-            probe_inputs=_thumbnails(self.x_probe) if self.keep_inputs else None,
-            test_inputs=_thumbnails(self.x_test) if self.keep_inputs and self.x_test is not None else None,
-            keep_inputs=self.keep_inputs,
+            # Always given: the core fingerprints them, and keeps them only when settings say so.
+            probe_inputs=_thumbnails(self.x_probe),
+            test_inputs=_thumbnails(self.x_test) if self.x_test is not None else None,
             framework="keras",
-            reduction=self.reduction,
-            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__},
-            resume=self.resume,
+            resume_help=self.resume_help,
+            info={"model": self.model.name, "backend": keras.backend.backend(), "keras": keras.__version__,
+                  # How Flatten orders a conv output: the network drawing reads dense weights after a conv so.
+                  FLATTEN_ORDER_KEY: keras.config.image_data_format()},
         )
 
     # -- Keras hooks
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        """Look the layers up in the (now built) model, open the run and record epoch 0 once."""
+        """Look the layers up in the (now built) model and open the run."""
         model = self.model
-        self._layers = find_layers(model, self.layer_names)
-        self._weight_layers = _weight_layers(model, self.weights)
-        self._extractor = layer_extractor(model, self._layers)
+        self._specs = find_layer_specs(model, self.layer_names)
+        layers = {layer.name: layer for layer in _all_layers(model)}
+        self._layers = {name: layers[spec.layer] for name, spec in self._specs.items()}
+        self._weight_layers = _weight_layers(model, self.settings.weights)
+        self._extractor = layer_extractor(model, self._layers, self._specs)
+        self._ready = True
+        self._fit_started = False
         if self.session is None:
             self.session = self._open()
-            log.info("recording %s of Keras model '%s' into %s from epoch %d", self.layer_names, model.name,
-                     self.session.path, self.session.next_epoch)
-        if self.session.next_epoch == 0:
-            self.record(metrics={})
+            log.info("recording %s of Keras model '%s' into %s", self.layer_names, model.name, self.session.path)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        """At the first epoch of a ``fit``, record the model as epoch ``epoch`` (fit's
+        ``initial_epoch``: the epochs it has finished) unless the run holds it; and refuse,
+        before the epoch is trained, an epoch number the run already holds (unless replacing)."""
+        if not self._fit_started:
+            self._fit_started = True
+            if epoch not in self.session.epochs:
+                self.record(metrics={}, epoch=epoch)
+        if epoch + 1 in self.session.epochs and not self.settings.replace_epochs:
+            message = self.session.already_recorded(epoch + 1)
+            self.close()  # Keras calls no hook when fit fails: release the run here
+            raise ValueError(message)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        """Record the epoch that just ended as the run's next epoch, with Keras' logs as metrics.
-
-        Keras' own ``epoch`` restarts at 0 with every ``fit`` call; the run keeps counting.
-        """
-        self.record(metrics=normalise_metrics(logs))
+        """Record the epoch that just ended as epoch ``epoch + 1`` (Keras counts from
+        ``initial_epoch``), with Keras' logs as metrics (stored under one spelling by the core)."""
+        self.record(metrics=logs, epoch=epoch + 1)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self.close()
 
     # -- capture
-    def record(self, metrics: Mapping[str, Any] | None = None) -> int:
-        """Capture the model now as the run's next epoch and commit it; returns the epoch.
+    def record(self, metrics: Mapping[str, Any] | None = None, epoch: int | None = None) -> int:
+        """Capture the model now as ``epoch`` (default: the run's next) and commit it; returns the epoch.
 
         Called by the hooks; call it yourself only to record outside ``fit``.
         """
-        if self._extractor is None:
+        if not getattr(self, "_ready", False):
             raise RuntimeError("the recorder has no model yet: pass it to model.fit(callbacks=[...]) first")
         if self.session is None:
             self.session = self._open()
-        with self.session.start_epoch() as rec:
+        with self.session.start_epoch(epoch) as rec:
             self._capture(rec, "probe", self.x_probe)
             if self.x_test is not None:
                 self._capture(rec, "test", self.x_test)
@@ -385,10 +491,26 @@ class Recorder(keras.callbacks.Callback):
 
     def _capture(self, rec: EpochRecording, split: str, x: Any) -> None:
         n = _num_examples(x, f"{split} x")
+        sequences = {name for name, layer in self._layers.items() if _is_sequence_layer(layer)}
         channels_last = {name: _is_channels_last(layer) for name, layer in self._layers.items()}
-        for start in range(0, n, self.batch_size):
-            batch = _take(x, slice(start, start + self.batch_size))
-            outputs = keras.tree.flatten(self._extractor.predict_on_batch(batch))
-            arrays = [np.asarray(out) for out in outputs]  # [*layers, model output] (see layer_extractor)
-            layer_outputs = {name: _channels_first(arrays[i], channels_last[name]) for i, name in enumerate(self._layers)}
-            rec.add_batch(split, start, layer_outputs, arrays[len(self._layers)])
+        batch_size = self.settings.batch_size
+        for start in range(0, n, batch_size):
+            batch = _take(x, slice(start, start + batch_size))
+            size = _num_examples(batch, f"{split} x")
+            if self._extractor is None:  # a subclassed model, no layers: its own outputs
+                outputs = self.model.predict_on_batch(batch)
+                prediction = outputs.get("logits", _first_leaf(outputs)) if isinstance(outputs, Mapping) \
+                    else _first_leaf(outputs)
+                rec.add_batch(split, start, {}, np.asarray(prediction), size=size)
+                continue
+            outputs = self._extractor.predict_on_batch(batch)  # a dict: each output by its name
+            layer_outputs = {}
+            for name in self._layers:
+                array = np.asarray(outputs[name])
+                # A 3-D output of a layer without a data_format is (N, T, E) tokens: left as it is.
+                if not (name in sequences and array.ndim == 3):
+                    array = _channels_first(array, channels_last[name])
+                layer_outputs[name] = array
+            rec.add_batch(split, start, layer_outputs, np.asarray(outputs[_PREDICTION]), size=size,
+                          sequences={name for name in sequences if layer_outputs[name].ndim == 3},
+                          token_mask=_token_mask(batch))

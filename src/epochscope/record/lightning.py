@@ -10,24 +10,28 @@ metrics (reading ``trainer.callback_metrics`` may all-reduce metrics logged with
 ``sync_dist=True``, a collective that every rank must join), but only global rank 0 runs
 the capture and writes the run. The capture calls the plain LightningModule, never the
 DDP wrapper, under ``no_grad``, so it starts no collective operation the other ranks would
-have to answer; they simply wait for rank 0 at the next collective of training.
+have to answer; they simply wait for rank 0 at the next collective of training. The one
+collective the callback adds is at each epoch start: rank 0 broadcasts whether the run
+already holds the coming epoch, so that every rank stops alike when it does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from .._optional import require, require_all
 
-from .._optional import require
-from ..run import open_run
-from .core import check_pair
-from .labels import encode_labels
-from .metric_names import normalise_metrics
-from .torch import Recorder as TorchRecorder
-from .torch import find_modules, find_weights
+# Before the PyTorch recorder is imported: without torch it would name the torch extra, and the
+# lightning extra is the one install that brings both.
+require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightning models")
+
+from ..metric_names import metric_name  # noqa: E402
+from ..run import open_run  # noqa: E402
+from .settings import RecorderCallback, RecordSettings  # noqa: E402
+from .torch import Recorder as TorchRecorder  # noqa: E402
+from .torch import find_modules, find_weights, select_torch_examples  # noqa: E402
 
 pl = require("lightning.pytorch", extra="lightning", purpose="recording Lightning models")
 
@@ -35,32 +39,37 @@ __all__ = ["Recorder"]
 
 log = logging.getLogger("epochscope")
 
-_VALIDATION_PREFIXES = ("val_", "valid_", "validation_", "val/", "valid/", "validation/")
+# Validation metrics' names once normalised (val/acc -> val_accuracy, validation_f1 stays).
+_VALIDATION_PREFIXES = ("val_", "valid_", "validation_")
 
 
 class _LightningCapture(TorchRecorder):
     """The PyTorch recorder, naming Lightning as the framework in the manifest."""
 
     framework = "lightning"
+    resume_help = ("Lightning counts epochs with trainer.current_epoch, which a new Trainer starts at 0: to continue "
+                   "this run, resume training from its checkpoint, trainer.fit(module, ..., ckpt_path=...), or call "
+                   "fit again on the same Trainer with a larger max_epochs (the run's last epoch is {last})")
 
 
-def _numpy(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
-class Recorder(pl.Callback):
+class Recorder(RecorderCallback, pl.Callback):
     """A Lightning callback that records chosen layers, predictions, weights and metrics every epoch.
 
-    Epoch 0 (the untrained model) is recorded at ``on_fit_start``; then one epoch at every
-    ``on_train_epoch_end``. Lightning runs the end-of-epoch validation *before* that hook
-    (the fit loop validates on the epoch's last batch, then calls the train-epoch-end
-    hooks), so the validation metrics of the epoch are in ``trainer.callback_metrics``
-    when it is recorded, whereas ``on_validation_end`` would also fire for the sanity check
-    and for mid-epoch validations. Metrics are recorded under one spelling (``loss``,
-    ``accuracy``, ``val_loss``, ``val_accuracy``: ``train_loss``/``val_acc``/``*_epoch`` are
-    renamed); in an epoch that ran no validation (``check_val_every_n_epoch > 1``) the
-    validation metrics, which would be stale, are left out. A resumed or repeated ``fit``
-    appends to the run; epoch 0 is recorded once.
+    Epochs follow Lightning's own counter: the model as training starts is recorded at
+    ``on_train_start`` as epoch ``trainer.current_epoch`` (0 for a new training, *k* after
+    resuming from a checkpoint saved after *k* epochs) unless the run holds it; then the
+    epoch that ends at every ``on_train_epoch_end`` as ``current_epoch + 1``. Lightning runs
+    the end-of-epoch validation *before* that hook (the fit loop validates on the epoch's
+    last batch, then calls the train-epoch-end hooks), so the validation metrics of the epoch
+    are in ``trainer.callback_metrics`` when it is recorded, whereas ``on_validation_end``
+    would also fire for the sanity check and for mid-epoch validations. Metrics are recorded
+    under one spelling (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``:
+    ``train_loss``/``val_acc``/``*_epoch`` are renamed); in an epoch that ran no validation
+    (``check_val_every_n_epoch > 1``) the validation metrics, which would be stale, are left
+    out. ``fit(..., ckpt_path=...)`` continues the run; an epoch the run already holds (a new
+    Trainer, which counts from 0 again, or a resume from an earlier checkpoint) is refused
+    before the epoch is trained, with a message that says how to go on, or replaces that
+    epoch and the later ones with ``replace_epochs=True``.
 
     Under DDP only global rank 0 writes; metrics are rank 0's unless they were logged with
     ``sync_dist=True``.
@@ -72,8 +81,11 @@ class Recorder(pl.Callback):
     probe : ``(x, y)`` the fixed examples recorded every epoch (tensors or arrays; labels
         as integers, one-hot rows or strings).
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
-    test, class_names, weights, probe_size, batch_size, reduce, max_width, reduced_width,
-    keep_inputs, seed, resume : as for :class:`epochscope.torch.Recorder`.
+    test : optional ``(x_test, y_test)``, also recorded every epoch.
+    **options : the settings every recorder shares (``class_names``, ``weights``,
+        ``probe_size``, ``batch_size``, ``reduce``, ``max_width``, ``reduced_width``,
+        ``tokens``, ``keep_inputs``, ``seed``, ``resume``, ``overwrite``, ``replace_epochs``,
+        ``binary_threshold``), as for :class:`epochscope.torch.Recorder`.
 
     Example::
 
@@ -84,46 +96,15 @@ class Recorder(pl.Callback):
         trainer.fit(module, train_loader, val_loader)
     """
 
-    def __init__(
-        self,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
-        super().__init__()
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers:
-            raise ValueError("layers must name at least one module to record, e.g. layers=['model.hidden']")
+    def _start(self, probe: Any, test: Any, settings: RecordSettings) -> None:
         # Checked on every rank here, so a bad argument stops all processes alike instead of
         # leaving the others waiting for a rank 0 that failed.
-        x, y = probe
-        check_pair(len(x), len(y), "probe")
-        encode_labels(_numpy(y), class_names, what="probe labels")
-        if test is not None:
-            check_pair(len(test[0]), len(test[1]), "test")
-            encode_labels(_numpy(test[1]), class_names, what="test labels")
-        self.layers = list(layers)
-        self.weights = weights
-        self._run_dir = str(run_dir)
-        self._settings = dict(
-            probe=probe, run_dir=self._run_dir, test=test, class_names=class_names, weights=weights,
-            probe_size=probe_size, batch_size=batch_size, reduce=reduce, max_width=max_width,
-            reduced_width=reduced_width, keep_inputs=keep_inputs, seed=seed, resume=resume,
-        )
+        self.settings = settings
+        self._probe, self._test = select_torch_examples(settings, probe, test)
+        self._run_dir = settings.run_dir
         self.recorder: TorchRecorder | None = None  # only ever set on global rank 0
         self._validated = False
+        self._opened = False
 
     # -- lifetime
     @property
@@ -143,34 +124,64 @@ class Recorder(pl.Callback):
 
     # -- Lightning hooks
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        """Check the layer and weight names on every rank; on rank 0 open the run and record epoch 0 once."""
-        find_modules(pl_module, self.layers)
-        find_weights(pl_module, self.weights)
+        """Check the layer and weight names on every rank; on rank 0 open the run."""
+        find_modules(pl_module, self.settings.layers)
+        find_weights(pl_module, self.settings.weights)
         if not trainer.is_global_zero:
             return
         if self.recorder is None or self.recorder.model is not pl_module:
             self.close()
-            self.recorder = _LightningCapture(pl_module, self.layers, **self._settings)
-            log.info("recording %s into %s from epoch %d (global rank 0 of %d)", self.layers, self._run_dir,
-                     self.recorder.next_epoch, trainer.world_size)
-        if self.recorder.next_epoch == 0:
-            self.recorder.record(0, metrics={"step": trainer.global_step})
+            # The probe subset was drawn in _start; drawing it again would only copy it. overwrite=True
+            # starts one fresh run, which later fits with this callback continue.
+            settings = dataclasses.replace(self.settings, probe_size=None,
+                                           overwrite=self.settings.overwrite and not self._opened)
+            self._opened = True
+            self.recorder = _LightningCapture.from_settings(pl_module, self._probe, settings, test=self._test)
+            log.info("recording %s into %s (global rank 0 of %d)", list(self.settings.layers), self._run_dir,
+                     trainer.world_size)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        """Record the model as training starts, as epoch ``trainer.current_epoch``, unless the run holds it.
+
+        Here, not in ``on_fit_start``: a checkpoint's loop state (``current_epoch``) is restored
+        between the two. A checkpoint saved in the middle of an epoch holds no finished epoch's
+        model, so nothing is recorded then.
+        """
+        if not trainer.is_global_zero or self.recorder is None:
+            return
+        epoch = trainer.current_epoch
+        if epoch not in self.recorder.epochs and not getattr(trainer.fit_loop, "restarted_mid_epoch", False):
+            self.recorder._record(epoch, None, counters={"step": trainer.global_step})
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """Refuse, before the epoch is trained, an epoch number the run already holds (unless replacing)."""
         self._validated = False
+        message = None
+        if trainer.is_global_zero and self.recorder is not None:
+            epoch = trainer.current_epoch + 1
+            if epoch in self.recorder.epochs and not self.settings.replace_epochs:
+                message = self.recorder.session.already_recorded(epoch)
+        if trainer.world_size > 1:
+            # Only rank 0 knows the run: every rank joins this broadcast and stops alike, rather
+            # than the others waiting for a rank 0 that stopped.
+            message = trainer.strategy.broadcast(message, src=0)
+        if message:
+            raise ValueError(message)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.sanity_checking:
             self._validated = True
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        """Record the finished epoch (validation included) as the run's next epoch."""
-        metrics = normalise_metrics(trainer.callback_metrics)  # on every rank: may all-reduce
+        """Record the finished epoch (validation included) as epoch ``trainer.current_epoch + 1``.
+
+        The metrics go to the core raw (it normalises their names); ``step`` is the trainer's.
+        """
+        metrics = dict(trainer.callback_metrics)  # on every rank: reading it may all-reduce
         if not self._validated:
-            metrics = {k: v for k, v in metrics.items() if not k.startswith(_VALIDATION_PREFIXES)}
-        metrics["step"] = trainer.global_step
+            metrics = {k: v for k, v in metrics.items() if not (metric_name(k) or "").startswith(_VALIDATION_PREFIXES)}
         if trainer.is_global_zero and self.recorder is not None:
-            self.recorder.record(metrics=metrics)
+            self.recorder._record(trainer.current_epoch + 1, metrics, counters={"step": trainer.global_step})
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self.close()

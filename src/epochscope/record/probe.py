@@ -1,10 +1,80 @@
-"""Choosing the fixed set of examples (the probe) that is recorded at every epoch."""
+"""Choosing and checking the fixed set of examples (the probe) recorded at every epoch.
+
+:func:`select_examples` is what every recorder does with its ``probe`` and ``test`` pairs
+before it records anything; the framework only says how to count, index and read labels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-__all__ = ["stratified_indices", "stratified_probe"]
+from .labels import encode_labels
+from .settings import RecordSettings
+
+__all__ = ["check_pair", "select_examples", "stratified_indices", "stratified_probe"]
+
+
+def check_pair(n_x: int, n_y: int, what: str = "") -> None:
+    """Refuse inputs and labels of different lengths (``what``: "probe", "test" or "").
+
+    >>> check_pair(3, 2, "probe")
+    Traceback (most recent call last):
+    ValueError: probe x has 3 examples but y has 2; give exactly one label per example
+    """
+    if n_x != n_y:
+        where = f"{what} " if what else ""
+        raise ValueError(f"{where}x has {n_x} examples but y has {n_y}; give exactly one label per example")
+
+
+def _pair(value: Any, what: str) -> tuple[Any, Any]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{what}: expected a pair (x, y) of inputs and labels, got {type(value).__name__}; "
+                        f"pass {what}=(x_{what}, y_{what})")
+    return value[0], value[1]
+
+
+def select_examples(
+    settings: RecordSettings,
+    probe: Any,
+    test: Any = None,
+    *,
+    count: Callable[[Any, str], int] = lambda x, what: len(x),
+    take: Callable[[Any, np.ndarray], Any] = lambda x, index: x[index],
+    labels: Callable[[Any], np.ndarray] = np.asarray,
+) -> tuple[tuple[Any, np.ndarray], tuple[Any, np.ndarray] | None]:
+    """Check the ``probe`` and optional ``test`` pairs and draw the probe subset the settings ask for.
+
+    Each pair must be ``(x, y)`` with one label per example, labels that
+    :func:`~epochscope.record.labels.encode_labels` accepts with ``settings.class_names``.
+    With ``settings.probe_size`` a class-balanced subset is drawn (seed ``settings.seed``).
+
+    Parameters
+    ----------
+    count : ``count(x, "probe x")``, the number of examples in ``x`` (Keras counts the
+        leaves of a nested input).
+    take : ``x`` at an index array (Keras indexes every leaf).
+    labels : ``y`` as a numpy array (PyTorch moves a tensor to the CPU).
+
+    Returns ``((x, y), (x_test, y_test) or None)`` with the labels as numpy arrays.
+    Raises ``TypeError``/``ValueError`` saying what is wrong, before any run is written.
+    """
+    x, y = _pair(probe, "probe")
+    y = labels(y)
+    check_pair(count(x, "probe x"), len(y), "probe")
+    if settings.probe_size is not None:
+        index = stratified_indices(y, settings.probe_size, seed=settings.seed)
+        x, y = take(x, index), y[index]
+    encode_labels(y, settings.class_names, what="probe labels")
+    if test is None:
+        return (x, y), None
+    xt, yt = _pair(test, "test")
+    yt = labels(yt)
+    check_pair(count(xt, "test x"), len(yt), "test")
+    encode_labels(yt, settings.class_names, what="test labels")
+    return (x, y), (xt, yt)
 
 
 def stratified_indices(labels: np.ndarray, size: int, *, seed: int = 0) -> np.ndarray:
@@ -50,7 +120,6 @@ def stratified_probe(x: np.ndarray, y: np.ndarray, size: int, *, seed: int = 0) 
 
     Works on numpy arrays and on anything indexable by an integer array (torch tensors).
     """
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    check_pair(len(x), len(y))
     idx = stratified_indices(np.asarray(y), size, seed=seed)
     return x[idx], y[idx]

@@ -1,12 +1,36 @@
 """Record a PyTorch model: forward hooks by module name, one capture per epoch.
 
-Users import it as ``from epochscope.torch import Recorder``.
+Users import it as ``from epochscope.torch import Recorder``. What is recorded, exactly:
+
+- **The call.** A forward hook copies a module's output *when the module returns it*, so an
+  in-place operation later in the forward pass (``ReLU(inplace=True)``, a residual
+  ``out += identity``) cannot change what is stored. A module the forward pass calls more
+  than once (one activation reused after every block, a weight-tied or recurrent cell) is
+  refused with the number of calls, unless a call is chosen: ``"relu@2"`` (from 1).
+- **The inputs** reach the model as given: integer and boolean inputs (token ids, masks)
+  untouched; floating-point inputs in the model's floating dtype (its parameters'), so a
+  float64, half or bfloat16 model gets its own precision and numpy's float64 arrays feed a
+  float32 model. A dict of inputs is passed as keyword arguments, a tuple as positional ones.
+- **The batch axis** of every output is checked. The modules whose layout PyTorch declares
+  (``nn.RNN``/``LSTM``/``GRU``, ``nn.MultiheadAttention``, ``nn.Transformer*`` built with
+  ``batch_first=False``, an RNN's ``h_n``/``c_n``) are turned batch-first before they are
+  stored; a module inside one of them, whose layout nobody declares, is refused.
+- **Sequences** ``(N, T, E)`` (outputs of those modules and of ``nn.Embedding``, and any
+  3-D output whose second axis is the token axis of integer token-id inputs or of an
+  ``attention_mask``) are stored reduced over their tokens (``tokens=``), honouring the
+  inputs' ``attention_mask`` (non-zero: a real token) or ``src_key_padding_mask`` /
+  ``key_padding_mask`` (true: padding).
+- **Structures.** A module returning a tuple, dict, named tuple or Hugging Face
+  ``ModelOutput`` records its first tensor, or the part named as ``"name[1]"`` /
+  ``"name[last_hidden_state]"``; the model's predictions come from its ``logits`` when it
+  has them, else from its first tensor.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,17 +38,32 @@ import numpy as np
 from .._errors import unknown_name_message
 from .._optional import require
 from ..run import open_run
-from .core import RecordingSession, Reduction, check_pair
-from .probe import stratified_indices
+from .core import RecordingSession
+from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
+from .probe import select_examples
+from .settings import RecordSettings, settings_from_options, with_options_signature
 
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
 nn = torch.nn
 
-__all__ = ["Recorder", "find_modules", "find_weights", "capture"]
+__all__ = ["Recorder", "capture", "find_layer_specs", "find_modules", "find_weights", "model_prediction",
+           "select_tensor", "select_torch_examples"]
 
 log = logging.getLogger("epochscope")
 
 _WEIGHT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+# Modules whose 3-D output is (N, C, L), channels first: never a sequence of tokens.
+_CHANNEL_FIRST_1D = tuple(getattr(nn, name) for name in (
+    "Conv1d", "ConvTranspose1d", "LazyConv1d", "LazyConvTranspose1d", "BatchNorm1d", "LazyBatchNorm1d", "InstanceNorm1d",
+    "LazyInstanceNorm1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "LPPool1d", "Dropout1d",
+    "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d", "ZeroPad1d", "CircularPad1d", "Upsample") if hasattr(nn, name))
+_TRANSFORMER_LAYERS = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+_TRANSFORMER_STACKS = (nn.TransformerEncoder, nn.TransformerDecoder)
+# Inputs that mark the real tokens of a sequence: (name, True when the value marks padding).
+_MASK_INPUTS = (("attention_mask", False), ("src_key_padding_mask", True), ("key_padding_mask", True))
+
+
+# --------------------------------------------------------------------------- inputs
 
 
 def _to_tensor(x: Any) -> torch.Tensor:
@@ -39,64 +78,360 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def first_tensor(output: Any, where: str) -> torch.Tensor:
-    """The tensor to record from a module's output: itself, or the first tensor of a tuple/list."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)):
-        for item in output:
-            if isinstance(item, torch.Tensor):
-                return item
-    if isinstance(output, Mapping):
-        raise TypeError(
-            f"{where} returns a dict ({', '.join(map(str, list(output)[:5]))}); record a submodule that "
-            "returns a tensor, or wrap the layer so it returns the tensor you want to see"
-        )
-    raise TypeError(f"{where} returns {type(output).__name__}, not a tensor; record a module whose output is a tensor")
+def _is_structure(x: Any) -> bool:
+    return isinstance(x, Mapping) or (isinstance(x, tuple) and len(x) > 0
+                                       and all(isinstance(v, (torch.Tensor, np.ndarray, Mapping, tuple)) for v in x))
 
 
-def find_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
-    """Look up modules by their ``named_modules()`` name; unknown names list the ones that exist."""
-    modules = dict(model.named_modules())
-    found = {}
-    for name in names:
-        if name not in modules:
-            available = [n for n in modules if n]
-            raise ValueError(unknown_name_message("layer", name, available) + " (names from model.named_modules())")
-        found[name] = modules[name]
+def _map_inputs(x: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn`` on every array of an input: a tensor/array, a dict of them, or a tuple of them."""
+    if isinstance(x, Mapping):
+        return {k: _map_inputs(v, fn) for k, v in x.items()}
+    if _is_structure(x):
+        return tuple(_map_inputs(v, fn) for v in x)
+    return fn(x)
+
+
+def _leaves(x: Any) -> list[Any]:
+    if isinstance(x, Mapping):
+        return [leaf for v in x.values() for leaf in _leaves(v)]
+    if _is_structure(x):
+        return [leaf for v in x for leaf in _leaves(v)]
+    return [x]
+
+
+def _count(x: Any, what: str) -> int:
+    """Examples in an input: its length, or the common length of a dict's / tuple's arrays."""
+    leaves = _leaves(x)
+    sizes = {len(leaf) for leaf in leaves} if leaves else set()
+    if len(sizes) != 1:
+        raise ValueError(f"{what}: the input arrays hold different numbers of examples {sorted(sizes)}; "
+                         "give one row per example in every array")
+    return sizes.pop()
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype of the model's parameters (else buffers), which floating inputs are given in."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _to_model(x: Any, device: torch.device, float_dtype: torch.dtype | None) -> Any:
+    """The batch on the model's device; floating arrays in the model's floating dtype, others as given."""
+    def move(t: torch.Tensor) -> torch.Tensor:
+        dtype = float_dtype if float_dtype is not None and t.is_floating_point() else None
+        return t.to(device=device, dtype=dtype, non_blocking=True)
+    return _map_inputs(x, move)
+
+
+def _call(model: nn.Module, batch: Any) -> Any:
+    if isinstance(batch, Mapping):
+        return model(**batch)
+    if isinstance(batch, tuple):
+        return model(*batch)
+    return model(batch)
+
+
+def _token_info(batch: Any) -> tuple[int | None, tuple[str, np.ndarray] | None]:
+    """The token count T of a batch of sequences and its mask of real tokens, when the inputs say.
+
+    T is known from a mask input (``attention_mask``, ``src_key_padding_mask``,
+    ``key_padding_mask``), from ``input_ids``, or from an integer (N, T) tensor of token ids.
+    """
+    if isinstance(batch, Mapping):
+        for name, marks_padding in _MASK_INPUTS:
+            mask = batch.get(name)
+            if isinstance(mask, torch.Tensor) and mask.dim() == 2:
+                m = mask.detach().cpu()
+                if m.dtype == torch.bool or not m.is_floating_point():
+                    real = ~(m != 0) if marks_padding else m != 0
+                else:  # a float mask added to attention scores: 0 keeps a token, -inf drops it
+                    real = m == 0 if marks_padding else m != 0
+                return int(mask.shape[1]), (name, real.numpy())
+        ids = batch.get("input_ids")
+        if isinstance(ids, torch.Tensor) and ids.dim() == 2:
+            return int(ids.shape[1]), None
+        return None, None
+    if isinstance(batch, tuple):
+        return _token_info(batch[0]) if batch else (None, None)
+    if isinstance(batch, torch.Tensor) and batch.dim() == 2 and not batch.is_floating_point() \
+            and batch.dtype != torch.bool:
+        return int(batch.shape[1]), None
+    return None, None
+
+
+def _thumbnails(x: Any) -> np.ndarray | dict[str, np.ndarray] | None:
+    """The inputs as numpy for the core: it fingerprints them (a resume on other examples is
+    refused) and keeps them for pictures when they are one numeric array float16 holds."""
+    if isinstance(x, Mapping):
+        parts = {str(k): _thumbnails(v) for k, v in x.items()}
+        return {k: v for k, v in parts.items() if v is not None}
+    if not isinstance(x, torch.Tensor):
+        return None
+    x = x.detach().cpu()
+    return (x.float() if x.is_floating_point() else x).numpy()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _describe(value: Any, depth: int = 0) -> str:
+    """A short description of a module's output: ``tuple of 2: [0] tensor (32, 6, 8), [1] ...``."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor {tuple(value.shape)}"
+    if depth >= 2:
+        return type(value).__name__
+    if isinstance(value, Mapping):
+        return f"{type(value).__name__} of {len(value)}: " + ", ".join(
+            f"[{k}] {_describe(v, depth + 1)}" for k, v in list(value.items())[:6])
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__} of {len(value)}: " + ", ".join(
+            f"[{i}] {_describe(v, depth + 1)}" for i, v in enumerate(value[:6]))
+    return type(value).__name__
+
+
+def _first_tensor(value: Any) -> torch.Tensor | None:
+    """The first tensor in ``value``, depth first (a tensor itself; a tuple's, list's, dict's items in order)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (tuple, list)) else ()
+    for item in items:
+        found = _first_tensor(item)
+        if found is not None:
+            return found
+    return None
+
+
+def select_tensor(output: Any, path: Sequence[int | str], where: str) -> torch.Tensor:
+    """The tensor to record from a module's output: the part at ``path`` (indices into tuples
+    and lists, keys of dicts and ``ModelOutput``s, fields of named tuples), else (or then) the
+    first tensor. Raises ``TypeError``/``ValueError`` describing what the module returns."""
+    part = output
+    for step in path:
+        try:
+            if isinstance(part, Mapping):
+                part = part[step] if step in part else list(part.values())[step] if isinstance(step, int) else part[step]
+            elif isinstance(part, (tuple, list)) and isinstance(step, int):
+                part = part[step]
+            elif isinstance(step, str):
+                part = getattr(part, step)
+            else:
+                raise KeyError(step)
+        except (KeyError, IndexError, AttributeError, TypeError):
+            raise ValueError(f"{where}: no part [{step}] in what the module returns ({_describe(output)}); name a part "
+                             "it has, e.g. [0] or [key]") from None
+    found = _first_tensor(part)
+    if found is None:
+        what = _describe(output) if path else type(output).__name__
+        raise TypeError(f"{where} returns {what}, not a tensor (nor a structure holding one); record a module whose "
+                        "output is a tensor")
     return found
 
 
-def capture(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Tensor, *, batch_size: int,
-            device: torch.device, on_batch) -> None:
-    """Run ``model`` over ``x`` in eval mode without gradients, calling
-    ``on_batch(start, {name: output ndarray}, model_output ndarray)`` per batch.
+def model_prediction(result: Any) -> torch.Tensor:
+    """The model's class scores: itself when a tensor, its ``logits`` (dict key, ``ModelOutput``
+    or named-tuple field) when it has them, else its first tensor."""
+    if isinstance(result, torch.Tensor):
+        return result
+    logits = result.get("logits") if isinstance(result, Mapping) else getattr(result, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    return select_tensor(result, (), "the model")
 
-    Hooks are registered here and removed in ``finally``, and the model's training mode is
-    restored, also when the forward pass raises.
-    """
-    outputs: dict[str, torch.Tensor] = {}
 
-    def hook_for(name: str):
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            outputs[name] = first_tensor(output, f"layer '{name}'").detach()
+def _sequence_first(module: nn.Module) -> bool:
+    """Whether PyTorch declares ``module``'s outputs sequence-first (built with ``batch_first=False``)."""
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention, nn.Transformer)):
+        return not module.batch_first
+    if isinstance(module, _TRANSFORMER_LAYERS):
+        return not module.self_attn.batch_first
+    if isinstance(module, _TRANSFORMER_STACKS):
+        return len(module.layers) > 0 and _sequence_first(module.layers[0])
+    return False
+
+
+def _known_layout(module: nn.Module, path: tuple[int | str, ...]) -> tuple[int, bool] | None:
+    """``(batch axis, is a token sequence)`` of a part of a module's output, where PyTorch declares it."""
+    main = len(path) == 0 or path == (0,)
+    if isinstance(module, nn.RNNBase):  # output; h_n / c_n are (layers x directions, N, H) either way
+        return (1 if _sequence_first(module) else 0, True) if main else (1, False)
+    if isinstance(module, nn.MultiheadAttention):  # attn_output; the attention weights are batch-first
+        return (1 if _sequence_first(module) else 0, True) if main else (0, False)
+    if isinstance(module, (*_TRANSFORMER_LAYERS, *_TRANSFORMER_STACKS, nn.Transformer)):
+        return 1 if _sequence_first(module) else 0, True
+    if isinstance(module, nn.Embedding):
+        return 0, True
+    return None
+
+
+def find_layer_specs(model: nn.Module, names: Sequence[str]) -> dict[str, LayerSpec]:
+    """What each name of ``layers`` asks for (see :mod:`epochscope.record.layer_spec`); an
+    unknown name lists the module names that exist, close matches first."""
+    modules = dict(model.named_modules())
+    found = {}
+    for name in names:
+        spec = parse_layer_spec(name, lambda n: n in modules and bool(n))
+        if spec is None:
+            available = [n for n in modules if n]
+            raise ValueError(unknown_name_message("layer", base_name(name), available)
+                             + " (names from model.named_modules())")
+        found[name] = spec
+    _check_declared_layouts(model, found)
+    return found
+
+
+def find_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+    """The module each name of ``layers`` hooks (``"relu@2"`` and ``"lstm[1]"`` name ``relu`` and
+    ``lstm``); unknown names list the ones that exist."""
+    modules = dict(model.named_modules())
+    return {name: modules[spec.layer] for name, spec in find_layer_specs(model, names).items()}
+
+
+def _check_declared_layouts(model: nn.Module, specs: Mapping[str, LayerSpec]) -> None:
+    """Refuse a module inside a sequence-first module: its outputs are (T, N, ...) too, and no
+    one declares which axis is the batch."""
+    modules = dict(model.named_modules())
+    outer = [n for n, m in modules.items() if n and _sequence_first(m)]
+    for name, spec in specs.items():
+        inside = next((o for o in outer if spec.layer.startswith(o + ".")), None)
+        if inside is not None and _known_layout(modules[spec.layer], spec.path) is None:
+            raise ValueError(
+                f"layer '{name}' sits inside '{inside}', which is sequence-first (built with batch_first=False): its "
+                f"outputs are (T, N, ...) and nothing declares which axis is the batch; record '{inside}' (stored "
+                "batch-first) or a module PyTorch declares, or build it with batch_first=True")
+
+
+# --------------------------------------------------------------------------- capture
+
+
+def _snapshot(t: torch.Tensor) -> torch.Tensor:
+    """A float32 copy of ``t`` on its device, made now: nothing the forward pass does later changes it."""
+    if t.is_complex():
+        raise TypeError("complex outputs cannot be recorded; record a module whose output is real")
+    return t.detach().to(dtype=torch.float32, copy=True)
+
+
+def _dense(t: torch.Tensor, tokens: int | None) -> torch.Tensor:
+    """A nested tensor (what ``nn.TransformerEncoder``'s layers pass on for padded batches in
+    eval mode) as the padded tensor the encoder itself returns: zeros at the padding, padded
+    to the inputs' token count."""
+    if not getattr(t, "is_nested", False):
+        return t
+    padded = t.to_padded_tensor(0.0)
+    if tokens is not None and padded.dim() == 3 and padded.shape[1] < tokens:
+        padded = t.to_padded_tensor(0.0, (padded.shape[0], tokens, padded.shape[2]))
+    return padded
+
+
+def _to_host(t: torch.Tensor) -> np.ndarray:
+    """The model's output as numpy, in its own precision (half and bfloat16 widened exactly to float32)."""
+    t = t.detach()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.cpu().numpy()
+
+
+class _Hooks:
+    """Forward hooks that snapshot the chosen call of each recorded module, and count its calls."""
+
+    def __init__(self, specs: Mapping[str, LayerSpec], modules: Mapping[str, nn.Module]) -> None:
+        self.specs = specs
+        self.by_module: dict[str, list[LayerSpec]] = {}
+        for spec in specs.values():
+            self.by_module.setdefault(spec.layer, []).append(spec)
+        self.modules = {spec.layer: modules[name] for name, spec in specs.items()}
+        self.calls = dict.fromkeys(self.by_module, 0)
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.sequence: dict[str, bool | None] = {}
+
+    def register(self) -> list[Any]:
+        return [self.modules[layer].register_forward_hook(self._hook(layer)) for layer in self.by_module]
+
+    def _hook(self, layer: str):
+        specs = self.by_module[layer]
+
+        def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
+            self.calls[layer] += 1
+            call = self.calls[layer]
+            for spec in specs:
+                if call != (spec.call or 1):
+                    continue
+                t = select_tensor(output, spec.path, f"layer '{spec.name}'")
+                layout = _known_layout(module, spec.path)
+                if layout is not None and layout[0] == 1 and t.dim() >= 2:
+                    t = t.transpose(0, 1)  # declared sequence-first: stored batch-first
+                self.outputs[spec.name] = _snapshot(t)
+                self.sequence[spec.name] = None if layout is None else layout[1]
         return hook
 
+    def reset(self) -> None:
+        self.outputs.clear()
+        for layer in self.calls:
+            self.calls[layer] = 0
+
+    def check_calls(self) -> None:
+        """Every module called (the chosen call included), none ambiguous: else a ``ValueError``."""
+        for layer, count in self.calls.items():
+            for spec in self.by_module[layer]:
+                if count == 0:
+                    raise RuntimeError(f"layers ['{spec.name}'] were not called in the forward pass; record layers the "
+                                       "model uses (in eval mode, under torch.no_grad)")
+                if spec.call is None and count > 1:
+                    raise ValueError(
+                        f"layer '{spec.name}' was called {count} times in one forward pass (a module used more than once: "
+                        "one activation after every block, a weight-tied or recurrent cell), so which output to record "
+                        f"is ambiguous; record one call by its number, '{layer}@1' to '{layer}@{count}'"
+                        f"{path_text(spec.path)} (counted from 1 in the order of the forward pass), or a module the "
+                        "model calls once")
+                if spec.call is not None and spec.call > count:
+                    raise ValueError(f"layer '{spec.name}' asks for call {spec.call}, but the forward pass calls "
+                                     f"'{layer}' {count} time{'s' if count > 1 else ''}; choose a call from 1 to {count}")
+
+    def is_sequence(self, name: str, array: np.ndarray, tokens: int | None) -> bool:
+        """A 3-D output is a token sequence when its module declares one, or when it is not a
+        channels-first module and its second axis is the inputs' token axis."""
+        if array.ndim != 3:
+            return False
+        known = self.sequence.get(name)
+        if known is not None:
+            return known
+        if isinstance(self.modules[self.specs[name].layer], _CHANNEL_FIRST_1D):
+            return False
+        return tokens is not None and array.shape[1] == tokens
+
+
+def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[str, nn.Module], x: Any, *,
+            batch_size: int, device: torch.device, on_batch, float_dtype: torch.dtype | None = None) -> None:
+    """Run ``model`` over ``x`` in eval mode without gradients, calling
+    ``on_batch(start, size, {name: output ndarray}, model output ndarray, sequences, token_mask)``
+    per batch (``sequences``: the names whose outputs are token sequences (N, T, E);
+    ``token_mask``: ``(input name, (N, T) bool)`` or ``None``).
+
+    Each module's output is copied when the module returns it. Hooks are registered here and
+    removed in ``finally``, and the model's training mode is restored, also when the forward
+    pass raises.
+    """
+    hooks = _Hooks(specs, modules)
+    n = _count(x, "inputs")
     was_training = model.training
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in modules.items()]
+    handles = hooks.register()
     try:
         model.eval()
         with torch.no_grad():
-            for start in range(0, len(x), batch_size):
-                outputs.clear()
-                batch = x[start:start + batch_size].to(device, non_blocking=True)
-                result = model(batch)
-                missing = [n for n in modules if n not in outputs]
-                if missing:
-                    raise RuntimeError(f"layers {missing} were not called in the forward pass; record layers the model uses")
-                layer_arrays = {n: outputs[n].float().cpu().numpy() for n in modules}
-                logits = first_tensor(result, "the model").float().cpu().numpy()
-                on_batch(start, layer_arrays, logits)
+            for start in range(0, n, batch_size):
+                hooks.reset()
+                batch = _map_inputs(x, lambda t, start=start: t[start:start + batch_size])
+                size = _count(batch, "inputs")
+                batch = _to_model(batch, device, float_dtype)
+                result = _call(model, batch)
+                hooks.check_calls()
+                tokens, mask = _token_info(batch)
+                layer_arrays = {name: _dense(hooks.outputs[name], tokens).cpu().numpy() for name in specs}
+                sequences = {name for name, a in layer_arrays.items() if hooks.is_sequence(name, a, tokens)}
+                logits = _to_host(model_prediction(result))
+                on_batch(start, size, layer_arrays, logits, sequences, mask)
     finally:
         for handle in handles:
             handle.remove()
@@ -143,27 +478,38 @@ def find_weights(model: nn.Module, weights: str | Sequence[str] | None) -> dict[
     return found
 
 
+def select_torch_examples(settings: RecordSettings, probe: Any, test: Any = None):
+    """:func:`~epochscope.record.probe.select_examples` for tensors or arrays, or a dict (keyword
+    inputs) or tuple (positional inputs) of them; labels are moved to numpy."""
+    return select_examples(settings, probe, test, labels=_to_numpy, count=_count,
+                           take=lambda x, index: _map_inputs(x, lambda t: _to_tensor(t)[torch.as_tensor(index)]))
+
+
 class Recorder:
     """Records a PyTorch model's chosen layers, predictions and weights at every epoch.
 
     Parameters
     ----------
-    model : the ``nn.Module`` being trained (any device).
-    layers : module names from ``model.named_modules()`` whose outputs are recorded.
-    probe : ``(x, y)`` the fixed examples recorded every epoch (tensors or arrays; labels
-        as integers, one-hot rows or strings).
+    model : the ``nn.Module`` being trained (any device, any floating dtype).
+    layers : module names from ``model.named_modules()`` whose outputs are recorded
+        (``[]``: predictions, weights and metrics only); ``"relu@2"`` records the second call
+        of a module called several times, ``"lstm[1][0]"`` one part of a structured output.
+    probe : ``(x, y)`` the fixed examples recorded every epoch: ``x`` a tensor or array, a
+        dict of them (passed as keyword arguments: ``input_ids``, ``attention_mask``) or a
+        tuple (positional arguments); labels as integers, one-hot rows or strings.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
-    class_names : optional names, one per class.
-    weights : ``"auto"`` (every Linear and Conv layer), a list of module or parameter
-        names, or ``None``.
-    probe_size : draw a class-balanced subset of this size from ``probe``.
-    batch_size : examples per forward pass during capture.
-    reduce, max_width, reduced_width : how layers wider than ``max_width`` values per
-        example are stored (see :class:`~epochscope.record.core.Reduction`).
-    keep_inputs : keep small inputs (<= 4,096 values each) for thumbnails and the report.
-    seed : seed for the probe subset and the projection matrix.
-    resume : append to an existing run at ``run_dir`` (``False``: refuse if one exists).
+    **options : the settings every recorder shares, checked by
+        :class:`~epochscope.record.settings.RecordSettings`: ``class_names``, ``weights``
+        (``"auto"``: every Linear and Conv layer; or module or parameter names; or ``None``),
+        ``probe_size``, ``batch_size`` (256), ``reduce``/``max_width``/``reduced_width``
+        (layers wider than 2,048 values per example), ``tokens`` (sequence outputs:
+        ``"mean"``, ``"first"``, ``"last"``, ``"none"``), ``keep_inputs``, ``seed``,
+        ``resume``, ``overwrite`` (start a fresh run in ``run_dir``), ``replace_epochs``,
+        ``binary_threshold``.
+
+    What exactly is recorded (the call, dtypes, batch axis, sequences, structures): see the
+    module docstring and docs/recording.md.
 
     Example::
 
@@ -178,62 +524,48 @@ class Recorder:
     #: Written into the manifest; an adapter that records through this class names itself here.
     framework = "torch"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        layers: Sequence[str],
-        probe: tuple[Any, Any],
-        run_dir: str,
-        test: tuple[Any, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        weights: str | Sequence[str] | None = "auto",
-        probe_size: int | None = None,
-        batch_size: int = 256,
-        reduce: str = "project",
-        max_width: int = 2048,
-        reduced_width: int = 512,
-        keep_inputs: bool = True,
-        seed: int = 0,
-        resume: bool = True,
-    ) -> None:
+    @with_options_signature
+    def __init__(self, model: nn.Module, layers: Sequence[str], probe: tuple[Any, Any], run_dir: str,
+                 test: tuple[Any, Any] | None = None, **options: Any) -> None:
+        self._start(model, probe, test, settings_from_options(run_dir, layers, options, who="Recorder"))
+
+    @classmethod
+    def from_settings(cls, model: nn.Module, probe: tuple[Any, Any], settings: RecordSettings,
+                      test: tuple[Any, Any] | None = None) -> Recorder:
+        """A recorder for ``model`` from settings already built (one settings object, several recorders)."""
+        recorder = cls.__new__(cls)
+        recorder._start(model, probe, test, settings)
+        return recorder
+
+    def _start(self, model: nn.Module, probe: Any, test: Any, settings: RecordSettings) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers:
-            raise ValueError("layers must name at least one module to record, e.g. layers=['hidden']")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}; pass the network "
+                            "being trained")
+        self.settings = settings
         self.model = model
-        self.modules = find_modules(model, layers)
-        self._weights = find_weights(model, weights)
-        x, y = probe
-        check_pair(len(x), len(y), "probe")
-        if probe_size is not None:
-            idx = stratified_indices(_to_numpy(y), probe_size, seed=seed)
-            x, y = x[idx], y[idx]
-        self.x_probe = _to_tensor(x).float()
-        self.x_test = None
-        y_test = None
-        if test is not None:
-            xt, y_test = test
-            check_pair(len(xt), len(y_test), "test")
-            self.x_test = _to_tensor(xt).float()
-        self.batch_size = batch_size
+        self.specs = find_layer_specs(model, settings.layers)
+        modules = dict(model.named_modules())
+        self.modules = {name: modules[spec.layer] for name, spec in self.specs.items()}
+        self._weights = find_weights(model, settings.weights)
+        (x, y), test_pair = select_torch_examples(settings, probe, test)
+        # Kept in the dtype given: the model's floating dtype is applied per batch (see _to_model).
+        self.x_probe = _map_inputs(x, _to_tensor)
+        self.x_test = _map_inputs(test_pair[0], _to_tensor) if test_pair is not None else None
+        self.batch_size = settings.batch_size
+        # Inputs always go to the core: it fingerprints them and keeps them only when settings say so.
         self.session = RecordingSession(
-            run_dir,
-            layers=list(self.modules),
-            probe_labels=_to_numpy(y),
-            test_labels=None if y_test is None else _to_numpy(y_test),
-            class_names=class_names,
-            probe_inputs=self.x_probe.cpu().numpy() if keep_inputs else None,
-            test_inputs=self.x_test.cpu().numpy() if keep_inputs and self.x_test is not None else None,
-            keep_inputs=keep_inputs,
+            settings,
+            probe_labels=y,
+            test_labels=None if test_pair is None else test_pair[1],
+            probe_inputs=_thumbnails(self.x_probe),
+            test_inputs=_thumbnails(self.x_test) if self.x_test is not None else None,
             framework=self.framework,
-            reduction=Reduction(reduce, max_width, reduced_width, seed),
             info={"model": type(model).__name__},
-            resume=resume,
+            resume_help=self.resume_help,
         )
+
+    #: How to continue a run, in this framework's terms (see RecordingSession's resume_help).
+    resume_help = "the next epoch to record is {next} (rec.record() without a number records it)"
 
     # -- lifetime
     def __enter__(self) -> Recorder:
@@ -256,6 +588,11 @@ class Recorder:
         return self.session.next_epoch
 
     @property
+    def epochs(self) -> list[int]:
+        """The epochs the run holds."""
+        return self.session.epochs
+
+    @property
     def run(self):
         """The run opened for reading (see :class:`epochscope.Run`)."""
         return open_run(self.session.path)
@@ -264,14 +601,28 @@ class Recorder:
     def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None) -> int:
         """Capture the model now as ``epoch`` (default: the next one) and commit it to disk.
 
-        ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch;
-        ``probe_accuracy``/``test_accuracy`` are added from the predictions. Returns the epoch.
+        ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch
+        under one spelling (:func:`epochscope.metric_names.normalise_metrics`: ``train_loss``
+        -> ``loss``, ``val_acc`` -> ``val_accuracy``; a metric named like one epochscope
+        writes, such as ``epoch``, is kept as ``user_epoch``); ``probe_accuracy`` and
+        ``test_accuracy`` are added from the predictions. Returns the epoch.
+
+        An epoch the run already holds raises ``ValueError`` (it says how to go on), unless
+        the recorder was made with ``replace_epochs=True``: then this epoch and every later
+        one are replaced.
         """
+        return self._record(epoch, metrics)
+
+    def _record(self, epoch: int | None, metrics: Mapping[str, Any] | None,
+                counters: Mapping[str, float | int] | None = None) -> int:
         device = _model_device(self.model)
+        float_dtype = _float_dtype(self.model)
         with self.session.start_epoch(epoch) as rec:
             splits = [("probe", self.x_probe)] + ([("test", self.x_test)] if self.x_test is not None else [])
             for split, x in splits:
-                capture(self.model, self.modules, x, batch_size=self.batch_size, device=device,
-                        on_batch=lambda start, acts, logits, split=split: rec.add_batch(split, start, acts, logits))
+                def on_batch(start, size, acts, logits, sequences, mask, split=split):
+                    rec.add_batch(split, start, acts, logits, size=size, sequences=sequences, token_mask=mask)
+                capture(self.model, self.specs, self.modules, x, batch_size=self.batch_size, device=device,
+                        float_dtype=float_dtype, on_batch=on_batch)
             weights = {name: p.detach().float().cpu().numpy() for name, p in self._weights.items()}
-            return rec.commit(metrics=metrics, weights=weights)
+            return rec.commit(metrics=metrics, weights=weights, counters=counters)

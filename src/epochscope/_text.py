@@ -1,0 +1,44 @@
+"""Text from a run, made safe to print on a terminal.
+
+A run may come from someone else, and its class, layer, metric and framework names are
+whatever was recorded: an escape sequence in one (``\\x1b]0;…\\x07`` sets the window title,
+``\\x1b[2J`` clears the screen, ``\\x1b]52;…`` writes the clipboard) would act on the user's
+terminal if printed as it is. :func:`printable` shows every control character escaped instead,
+so the name reads as what it is. Everything the command line prints goes through it, and the
+text helpers that format names from a run (``epochscope info``, ``check``) apply it to each name.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["printable"]
+
+_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _is_control(c: str) -> bool:
+    # C0, DEL and C1 controls; Unicode format characters (bidirectional overrides and isolates,
+    # zero-width characters), which reorder or hide text; line and paragraph separators; lone
+    # surrogates (undecodable bytes).
+    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return _SHORT.get(c) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: object, *, keep: str = "") -> str:
+    """``str(text)`` with every control character shown escaped (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    ``keep``: control characters to leave as they are (``"\\n"`` for text of several lines whose
+    line breaks are ours). Printable text, accents and scripts included, is unchanged.
+
+    >>> printable("cat\\x1b]0;pwned\\x07"), printable("a\\nb", keep="\\n")
+    ('cat\\\\x1b]0;pwned\\\\x07', 'a\\nb')
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if c not in keep and _is_control(c) else c for c in text)

@@ -1,0 +1,286 @@
+"""Checks of the epochs: the sequence of finished epochs, each epoch's arrays, weights and
+metrics row against the manifest, leftovers of killed writers among them, and the plan to
+drop damaged trailing epochs.
+
+What is optional stays optional: weights (an epoch recorded with ``weights=None``), epochs
+(a run recorded every fifth epoch), a layer's outputs before the epoch it was added on
+resume, predictions of classes the probe does not have. Only damage to an epoch's own files
+(missing, truncated, unreadable) makes it a candidate for repair, and only at the end of the
+run; a repair that would remove most of the run's epochs is refused unless forced.
+
+The epoch-folder naming rule and every file name inside an epoch come from
+:mod:`epochscope.run.layout`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import RunError
+from ..run.fileio import load_npz, read_json
+from ..run.layout import (
+    EPOCH_FILES,
+    EPOCHS_DIR,
+    SPLITS,
+    is_temporary,
+    layer_file,
+    metrics_file,
+    parse_epoch_name,
+    parse_partial_epoch_name,
+    predictions_file,
+    weights_file,
+)
+from ..run.lock import pid_alive
+from ..run.reader import MAX_METRICS_BYTES
+from ..run.summary import epoch_spans
+from .agreement import Agreement
+from .context import CheckContext, strip_where
+
+__all__ = ["check_epochs", "plan_drops"]
+
+
+def check_epochs(ctx: CheckContext, agree: Agreement) -> None:
+    """Check the epochs folder and every finished epoch; sets ``ctx.epochs`` and ``ctx.damaged``."""
+    folder = ctx.layout.epochs_dir
+    if folder.is_symlink():
+        ctx.link(folder, "where the epochs folder belongs (readers see no epochs)", belongs=True)
+        return
+    if not folder.is_dir():
+        ctx.add("problem", EPOCHS_DIR, "missing folder (it holds every recorded epoch)")
+        return
+    epochs = []
+    for entry in ctx.entries(folder):
+        p = folder / entry.name
+        epoch = parse_epoch_name(entry.name)
+        partial = parse_partial_epoch_name(entry.name)
+        if entry.is_symlink():
+            ctx.link(p, "among the epochs (readers skip it)", belongs=False)
+        elif epoch is not None and entry.is_dir(follow_symlinks=False):
+            epochs.append(epoch)
+        elif partial:
+            live = ctx.writer is not None and pid_alive(partial[1])
+            ctx.leftover(p, f"unfinished epoch {partial[0]}", live=live)
+        elif is_temporary(entry.name):
+            ctx.leftover(p, "temporary file", live=ctx.writer is not None)
+        else:
+            ctx.add("warning", p, "unknown entry among the epochs (ignored; not removed by repair)")
+    epochs.sort()  # by number: "1000000" sorts before "999999" as text
+    ctx.epochs = epochs
+    _check_sequence(ctx, epochs)
+    m = ctx.manifest
+    fields = {"probe": agree.declare("probe_size", m.probe_size, "probe_size"),
+              "test": agree.declare("test_size", m.test_size, "test_size")}
+    widths = {info.name: agree.declare(f"width:{info.name}", info.width, f"the width of layer '{info.name}'")
+              for info in m.layers}
+    first_seen: dict[str, int] = {}
+    beyond: dict[int, int] = {}  # epoch -> highest predicted class beyond the class names
+    for epoch in epochs:
+        _check_epoch(ctx, agree, epoch, ctx.layout.epoch_dir(epoch), first_seen, fields, widths, beyond)
+    if beyond and not ctx.classes_short:
+        n = len(m.class_names)
+        ctx.add("note", EPOCHS_DIR, f"predictions of classes beyond the {n} class names (up to class {max(beyond.values())}) "
+                f"in epochs {epoch_spans(sorted(beyond))}: the model has more outputs than the probe has classes; "
+                "pictures count them as wrong answers")
+    with_weights = [e for e in epochs if os.path.lexists(weights_file(ctx.layout.epoch_dir(e)))]
+    if with_weights:
+        for epoch in sorted(set(epochs) - set(with_weights)):
+            ctx.add("warning", weights_file(ctx.layout.epoch_dir(epoch)),
+                    f"no weights at this epoch, while epochs {epoch_spans(with_weights)} hold them (recorded with "
+                    "weights=None here, or the file was deleted); weights are optional: the network picture leaves "
+                    "this epoch out", epoch)
+
+
+def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
+    """Gaps between epochs: a regular stride is a note, an irregular gap a warning (never a problem).
+
+    Works from the gaps alone, never from the range of numbers (epochs may be iteration counts in
+    the billions).
+    """
+    if not epochs:
+        return
+    gaps = [b - a for a, b in zip(epochs, epochs[1:])]
+    if gaps and len(set(gaps)) == 1 and gaps[0] != 1:
+        shown = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}"
+        ctx.add("note", EPOCHS_DIR, f"recorded every {gaps[0]} epochs ({shown})")
+    elif len(set(gaps)) > 1:
+        # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
+        step = min(set(gaps), key=lambda d: (-gaps.count(d), d))
+        regular = all((e - epochs[0]) % step == 0 for e in epochs)
+        unit = step if regular else 1
+        holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(epochs, epochs[1:]) if b - a > unit]
+        count = sum(n for _, _, n in holes)
+        parts = []
+        for lo, hi, n in holes[:20]:
+            parts.append(str(lo) if n == 1 else f"{lo}..{hi}" if unit == 1 else f"{n} epochs from {lo} to {hi}")
+        shown = ", ".join(parts) + (f" and {len(holes) - 20} more gaps" if len(holes) > 20 else "")
+        usual = f", recorded every {step} epochs otherwise" if regular and step > 1 else ""
+        ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (count > 1)} {shown} missing between {epochs[0]} and {epochs[-1]} "
+                f"(recorded without {'them' if count > 1 else 'it'}, or deleted{usual}); readers and pictures use the "
+                "epochs that are there")
+    if epochs[0] != 0:
+        ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
+
+
+def _special(message: str) -> bool:
+    return "a link" in message or "regular file" in message
+
+
+def _check_epoch(ctx: CheckContext, agree: Agreement, epoch: int, folder: Path, first_seen: dict[str, int],
+                 fields: dict[str, str], widths: dict[str, str], beyond: dict[int, int]) -> None:
+    m = ctx.manifest
+    splits = [("probe", m.probe_size)] + ([("test", m.test_size)] if m.test_size else [])
+    linked = set()
+    for split, _ in splits:
+        if (folder / split).is_symlink():
+            ctx.link(folder / split, f"where epoch {epoch}'s {split} folder belongs", epoch, belongs=True)
+            linked.add(split)
+    for info in m.layers:
+        tag = f"layer:{info.name}"
+        if tag not in first_seen and not any(os.path.lexists(layer_file(folder, s, info.key))
+                                             for s, _ in splits if s not in linked):
+            continue  # no file of this layer yet: a layer added on resume, reported below
+        first_seen.setdefault(tag, epoch)
+        for split, n in splits:
+            if split in linked:
+                continue
+            path = layer_file(folder, split, info.key)
+            what = f"layer '{info.name}' on the {split} set: {n} examples × {info.width} values"
+            header = ctx.header(path, what, epoch)
+            if header is not None:
+                ctx.dtype_is(path, header, ("float16",), what, epoch)
+                agree.observe(path, header, (n, info.width), (fields[split], widths[info.name]), what, epoch)
+    for info in m.layers:
+        start = first_seen.get(f"layer:{info.name}")
+        if start is None and epoch == ctx.epochs[-1]:
+            ctx.add("warning", layer_file(folder, "probe", info.key),
+                    f"layer '{info.name}' is in the manifest but no epoch holds its outputs (declared by a recorder "
+                    "that stopped before its first epoch finished); it has nothing to draw", epoch)
+        elif start is not None and start == epoch and epoch != ctx.epochs[0]:
+            ctx.add("warning", layer_file(folder, "probe", info.key),
+                    f"layer '{info.name}' has outputs from epoch {epoch} on only (added when the run was resumed, "
+                    f"or the files of epochs {epoch_spans(ctx.epochs[:ctx.epochs.index(epoch)])} were deleted); "
+                    "its maps and pictures cover those epochs", epoch)
+    for split, n in splits:
+        path = predictions_file(folder, split)
+        what = f"predicted class of every {split} example, -1 where unknown"
+        header = ctx.header(path, what, epoch)
+        if header is None:
+            continue
+        agree.observe(path, header, (n,), (fields[split],), what, epoch)
+        if ctx.dtype_is(path, header, ("int64",), what, epoch) and header.shape == (n,):
+            values = ctx.values(path, header)
+            if values is not None and values.size:
+                lo, hi = int(values.min()), int(values.max())
+                if lo < -1:
+                    ctx.add("problem", path, f"predicted classes range {lo}..{hi}, expected -1 (unknown) or a class "
+                            "index", epoch)
+                elif hi >= len(m.class_names):
+                    beyond[epoch] = max(beyond.get(epoch, hi), hi)
+    _check_weights(ctx, epoch, weights_file(folder))
+    _check_metrics(ctx, epoch, metrics_file(folder))
+    known = {layer_file(folder, "probe", info.key).name for info in m.layers}
+    for entry in ctx.entries(folder):
+        p = folder / entry.name
+        if entry.name in SPLITS and entry.is_dir(follow_symlinks=False):
+            for inner in ctx.entries(p):
+                q = p / inner.name
+                if inner.is_symlink() and inner.name not in known:
+                    ctx.link(q, "in the epoch", epoch, belongs=False)
+                elif inner.name not in known or (entry.name == "test" and not m.test_size):
+                    ctx.add("warning", q, "unknown file in the epoch (ignored; not removed by repair)", epoch)
+        elif entry.is_symlink() and entry.name not in EPOCH_FILES:
+            ctx.link(p, "in the epoch", epoch, belongs=False)
+        elif entry.name not in EPOCH_FILES:
+            ctx.add("warning", p, "unknown file in the epoch (ignored; not removed by repair)", epoch)
+
+
+def _check_weights(ctx: CheckContext, epoch: int, path: Path) -> None:
+    if path.is_symlink():
+        ctx.link(path, "where the epoch's weights belong", epoch, belongs=True)
+        return
+    if not path.exists():
+        return  # optional; an epoch without weights among epochs with weights is a warning (check_epochs)
+    try:
+        arrays = load_npz(path, root=ctx.root)
+    except RunError as err:
+        message = strip_where(ctx.rel_text(str(err)), ctx.rel(path))
+        if _special(message):
+            ctx.add("problem", path, message, epoch)
+        else:
+            ctx.damage(path, message, epoch)
+        return
+    odd = [f"{k} ({a.dtype})" for k, a in arrays.items() if a.dtype != np.float32]
+    if odd:
+        ctx.add("problem", path, f"arrays that are not float32: {', '.join(odd[:5])}", epoch)
+
+
+def _check_metrics(ctx: CheckContext, epoch: int, path: Path) -> None:
+    if path.is_symlink():
+        ctx.link(path, "where the epoch's metrics row belongs", epoch, belongs=True)
+        return
+    if not path.exists():
+        ctx.damage(path, "missing (the epoch's metrics row)", epoch)
+        return
+    try:
+        row = read_json(path, root=ctx.root, max_bytes=MAX_METRICS_BYTES)
+    except RunError as err:
+        message = strip_where(ctx.rel_text(str(err)), ctx.rel(path))
+        if _special(message):
+            ctx.add("problem", path, message, epoch)
+        else:
+            ctx.damage(path, message, epoch)
+        return
+    if not isinstance(row, dict):
+        ctx.damage(path, f"expected a JSON object (one metrics row), got {type(row).__name__}", epoch)
+        return
+    if row.get("epoch") != epoch or isinstance(row.get("epoch"), bool):
+        ctx.add("warning", path, f"\"epoch\" is {row.get('epoch')!r}, expected {epoch} (the folder's epoch); readers "
+                "use the folder's number and keep this value as user_epoch", epoch)
+    odd = [k for k, v in row.items() if not (v is None or isinstance(v, (int, float, str, bool)))]
+    if odd:
+        ctx.add("warning", path, f"values that are not numbers or text: {', '.join(odd[:5])}", epoch)
+    diverged = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    if diverged:
+        ctx.add("note", path, f"non-finite {', '.join(diverged[:5])} (the model may have diverged)", epoch)
+
+
+def plan_drops(ctx: CheckContext) -> set[int]:
+    """Plan to drop the damaged *trailing* epochs; returns them. Damage in the middle is only reported.
+
+    An epoch is dropped only for damage to its own files (missing, truncated, unreadable), each
+    named in the plan; a file that merely disagrees with the manifest never costs an epoch.
+    """
+    dropped: set[int] = set()
+    for epoch in reversed(ctx.epochs):
+        if epoch not in ctx.damaged:
+            break
+        dropped.add(epoch)
+        reasons = ctx.damaged[epoch]
+        folder = ctx.layout.epoch_dir(epoch)
+        shown = "; ".join(r.removeprefix(ctx.rel(folder) + "/") for r in reasons[:3])
+        more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+        # Everything in the folder goes with it: say so for files epochscope did not write.
+        foreign = sorted(f.path.removeprefix(ctx.rel(folder) + "/") for f in ctx.findings
+                         if f.epoch == epoch and f.path.startswith(ctx.rel(folder) + "/")
+                         and ("unknown file" in f.message or "a link" in f.message))
+        also = f"; with it {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}, not epochscope's" if foreign else ""
+        ctx.plan(folder, f"damaged trailing epoch {epoch} ({shown}{more}{also})")
+    middle = sorted(set(ctx.damaged) - dropped)
+    if middle:
+        ctx.unrepairable.append(
+            f"epoch{'s' * (len(middle) > 1)} {epoch_spans(middle)} damaged but followed by good epochs; repair never "
+            "drops a good epoch. Restore the files named above from a backup, or delete the damaged epochs' "
+            f"folders and everything after them from {ctx.layout.epochs_dir} and record again from there."
+        )
+    disagreeing = sorted({f.epoch for f in ctx.findings if f.level == "problem" and f.epoch is not None}
+                         - set(ctx.damaged))
+    if disagreeing:
+        ctx.unrepairable.append(
+            f"epoch{'s' * (len(disagreeing) > 1)} {epoch_spans(disagreeing)}: whole files that disagree with the "
+            "manifest, or links where files belong (see above); repair deletes nothing for that. Restore those "
+            "files from a backup, or replace each link by the file it points to.")
+    return dropped

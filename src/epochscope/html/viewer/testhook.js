@@ -1,0 +1,44 @@
+// window.epochscope: the scripting API for the browser tests and the benchmark (only in reports built
+// with test_hook=True; reports for people do not carry it).
+function fresh() { if (S.dirty) drawMap(); }  // the hook reads positions of the state just set, not the last frame
+
+function screenPos(set, i) {
+  fresh();
+  if (!set || i < 0 || i >= set.n || Number.isNaN(set.sx[i])) return null;
+  const r = map.getBoundingClientRect();
+  return { x: r.left + set.sx[i] / dpr, y: r.top + set.sy[i] / dpr };
+}
+
+window.epochscope = {
+  ready,
+  epochs: () => EPOCHS.slice(),
+  epoch: () => EPOCHS[Math.round(S.pos)],
+  position: () => S.pos,
+  setEpoch(epoch) { const k = EPOCHS.indexOf(epoch); if (k < 0) throw new Error(`no map for epoch ${epoch}`); pause(); setPos(k); drawMap(); updateLabels(); },
+  setPosition(p) { pause(); setPos(p); drawMap(); updateLabels(); },
+  play, pause, isPlaying: () => S.playing,
+  setSpeed(v) { S.speed = v; },
+  setLoop(v) { S.loop = !!v; $("loop").checked = !!v; },
+  frames: () => S.frames,
+  fps() { const t = S.frameTimes; return t.length < 2 ? 0 : (t.length - 1) * 1000 / (t[t.length - 1] - t[0]); },
+  pointScreenPosition: (i, split = "probe") => screenPos(split === "test" ? T : P, i),
+  pointCount: (split = "probe") => (split === "test" ? (T ? T.n : 0) : P.n),
+  visiblePoints() { fresh(); let k = 0; for (let i = 0; i < P.n; i++) if (!Number.isNaN(P.sx[i])) k++; return k; },
+  networkEdges() { const N = DATA.network, f = NET ? N.frameOf[Math.round(S.pos)] : -1; return f < 0 ? 0 : N.offsets[f + 1] - N.offsets[f]; },
+  drawTime(n = 30) {   // mean ms to draw one interpolated map frame (benchmark)
+    const keep = S.pos;
+    for (let k = 0; k < 5; k++) { S.pos = k * 0.5; drawMap(); }   // warm up the JIT
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) { S.pos = (k * 0.37) % Math.max(1, NE - 1); drawMap(); }
+    const ms = (performance.now() - t0) / n;
+    S.pos = keep; S.dirty = true;
+    return ms;
+  },
+  hovered: () => (S.hover ? { split: S.hover.split, index: S.hover.i } : null),
+  confusion() {   // the counts the panel shows at the current epoch, as rows of [true][predicted]
+    const base = Math.round(S.pos) * NC * NC;
+    return Array.from({ length: NC }, (_, r) => Array.from(confusion.subarray(base + r * NC, base + (r + 1) * NC)));
+  },
+  toggleClass,
+  label: (i, split = "probe") => className((split === "test" ? T : P).labels[i]),
+};

@@ -1,0 +1,139 @@
+"""The pipeline above the rooms: embed -> draw -> report.
+
+The rooms below each do one job and know nothing of each other: :mod:`epochscope.maps`
+makes 2-D maps of a run's layers (cached in the run), :mod:`epochscope.draw` draws pictures
+from a run and maps it is given, :mod:`epochscope.html` writes the report from a run and
+maps it is given. This module composes them; the command line (``epochscope render``,
+``epochscope report``, ``epochscope demo``) and :func:`epochscope.render` /
+:func:`epochscope.report` call it.
+
+:func:`epochscope.network_animation` is not here: it draws from the run's weights alone and
+needs no map, so there is nothing to compose (it lives in :mod:`epochscope.draw.network`).
+
+Example::
+
+    paths = epochscope.render("runs/mnist", "pictures", method="pca")
+    epochscope.report("runs/mnist", "report.html")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .run import Run, open_run
+
+__all__ = ["render", "report"]
+
+log = logging.getLogger("epochscope")
+
+
+def _embed(run: Run, layer: str | None, method: str, progress: bool, options: dict[str, Any]):
+    from .maps.api import embed
+
+    return embed(run, layer, method, progress=progress, **options)
+
+
+def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *, layer: str | None = None,
+           method: str = "umap", formats: Sequence[str] | str = ("gif",), epoch: int | None = None,
+           progress: bool = True, smooth: bool = False, test_points: bool = False, duration_ms: float = 500,
+           maps: Any = None, **embed_options: Any) -> list[Path]:
+    """Draw every picture of ``run`` into ``out_dir``; returns the paths written.
+
+    Embeds ``layer`` (and, when the run recorded several layers, every other layer for the
+    layer x epoch grid) with :func:`~epochscope.embed`, then draws with
+    :func:`epochscope.draw.render_all.render_maps`: ``samples.png`` (image inputs only),
+    ``frames/epoch_NNN.png``, ``timelapse.<format>`` (and ``timelapse_smooth.<format>`` with
+    ``smooth=True``), ``curves.png``, ``train_test_map.png`` (with a test set),
+    ``confusion.png`` (and ``confusion_epoch_N.png`` with ``epoch=``), ``layers_epochs.png``
+    (several layers recorded), ``forgetting.png`` and ``quality.png``. Bad arguments fail
+    before anything is embedded or drawn; every file is written under a temporary name and
+    renamed.
+
+    Parameters
+    ----------
+    run : a :class:`~epochscope.Run` or the path of a run directory.
+    out_dir : output folder (created if needed; existing files of the same names are replaced).
+    layer : the layer whose map is animated (default: :func:`~epochscope.embed`'s default, the
+        first recorded layer).
+    method : how maps are made (``"umap"``, ``"pca"``, ... see :func:`~epochscope.embed`).
+    formats : animation formats, ``("gif",)`` by default; ``"gif,mp4"`` also works.
+    epoch : also draw the confusion matrix at this epoch.
+    progress : show progress bars.
+    smooth : also write an animation whose points glide between epochs.
+    test_points : overlay the test set as gold stars on every time-lapse frame (the
+        train + test map always shows them).
+    duration_ms : display time per epoch in the animations (default 500 ms).
+    maps : already computed maps of ``layer`` to draw instead of embedding it again (the other
+        layers of the grid are still embedded, or read from the run's cache).
+    **embed_options : passed to :func:`~epochscope.embed` (e.g. ``n_neighbors=15``).
+
+    Example
+    -------
+    >>> paths = render("runs/mnist", "pictures", method="pca", formats="gif,mp4")  # doctest: +SKIP
+    """
+    from .draw.render_all import check_render_options, render_maps
+
+    run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
+    if maps is None:
+        maps = _embed(run, layer, method, progress, embed_options)
+    elif layer is not None and maps.layer != layer:
+        raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
+    layer_maps = None
+    if len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
+        layer_maps = [maps if name == maps.layer else _embed(run, name, maps.method, progress, embed_options)
+                      for name in run.layers]
+    return render_maps(run, maps, out_dir, layer_maps=layer_maps, formats=fmts, epoch=epoch, progress=progress,
+                       smooth=smooth, test_points=test_points, duration_ms=duration_ms)
+
+
+def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "report.html", *,
+           layer: str | None = None, method: str = "umap", max_points: int | None = None, progress: bool = True,
+           **embed_options: Any) -> Path:
+    """Write the interactive report of ``run`` to ``out`` and return its path.
+
+    Embeds ``layer`` with :func:`~epochscope.embed` (or reads the maps from the run's cache),
+    then writes the page with :func:`epochscope.html.report.write_report`. The page holds
+    everything (script, style, data, thumbnails) and makes no network request: the layer's 2-D
+    map over the epochs with play/pause, an epoch slider, smooth motion between epochs, class
+    legend toggles, test points, zoom and pan, hover with the input thumbnail, the
+    most-forgotten examples, accuracy/loss and map-quality curves with a linked time cursor,
+    the confusion matrix and (when a dense chain's weights were recorded) the network of the
+    current epoch.
+
+    Parameters
+    ----------
+    run : a :class:`~epochscope.Run` or the path of a run directory.
+    out : the HTML file to write (its folder is created).
+    layer : the recorded layer to map; ``None`` takes the embedder's default (the first).
+    method : the map method passed to :func:`epochscope.embed` (``"umap"``, ``"pca"``, ...).
+    max_points : show at most this many probe (and test) points, a fixed random subset;
+        ``None`` shows all.
+    progress : show progress bars while maps are fitted.
+    **embed_options : passed on to :func:`epochscope.embed` (e.g. ``n_neighbors=30``).
+
+    Raises ``ValueError`` for ``max_points`` that is not a positive integer or an ``out`` that is
+    not an ``.html``/``.htm`` file, before anything is embedded.
+
+    Example::
+
+        import epochscope
+        epochscope.report("runs/mnist", "mnist.html", layer="hidden", method="umap")
+    """
+    from .html.report import write_report
+
+    if max_points is not None and (not isinstance(max_points, int) or max_points < 1):
+        raise ValueError(f"max_points must be a positive integer or None, got {max_points!r}")
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"out must name an .html file, got {str(out)!r}; e.g. out='report.html'")
+    if not isinstance(run, Run):
+        run = open_run(run)
+    t0 = time.perf_counter()
+    maps = _embed(run, layer, method, progress, embed_options)
+    log.info("maps of %r (%s) ready in %.1f s", maps.layer, method, time.perf_counter() - t0)
+    return write_report(run, maps, out, layer=maps.layer, method=method, max_points=max_points)

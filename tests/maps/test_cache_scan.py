@@ -1,0 +1,126 @@
+"""The maps cache validates itself: ``scan_entries`` says of each entry whether it is whole
+(and ``load_maps`` reads it), damaged (and ``load_maps`` misses it), stale, or unfinished."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import epochscope
+from epochscope import open_run
+from epochscope.maps.cache import ENTRY_STATUSES, cache_key, load_maps, maps_cache_dir, scan_entries
+from epochscope.run import MANIFEST_FILE
+
+
+@pytest.fixture
+def cached(synthetic_run) -> tuple[Path, Path]:
+    """A run and the one entry a real PCA embedding cached in it."""
+    epochscope.embed(synthetic_run, "hidden", method="pca", progress=False)
+    (entry,) = maps_cache_dir(open_run(synthetic_run)).iterdir()
+    return synthetic_run, entry
+
+
+def only(run: Path):
+    (found,) = scan_entries(open_run(run))
+    assert found.status in ENTRY_STATUSES
+    return found
+
+
+def edit_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_no_cache_no_entries(synthetic_run):
+    assert scan_entries(open_run(synthetic_run)) == []
+
+
+def test_an_entry_embed_wrote_is_ok(cached):
+    run, entry = cached
+    found = only(run)
+    assert (found.path, found.status, found.reasons, found.epochs) == (entry, "ok", (), (0, 1, 2, 3, 4))
+    assert load_maps(open_run(run), entry.name) is not None
+
+
+def test_the_key_can_be_recomputed_from_meta_even_for_numpy_settings(synthetic_run):
+    run = open_run(synthetic_run)
+    # meta.json stores numpy numbers as plain numbers; the key must not depend on which was given.
+    assert (cache_key(run, "hidden", "umap", {"n_neighbors": np.int64(15), "min_dist": np.float32(0.5)}, [0, 1])
+            == cache_key(run, "hidden", "umap", {"n_neighbors": 15, "min_dist": 0.5}, [0, 1]))
+
+
+DAMAGE = {
+    "coords truncated": lambda e: (e / "coords.npy").write_bytes((e / "coords.npy").read_bytes()[:-20]),
+    "coords missing": lambda e: (e / "coords.npy").unlink(),
+    "test coords missing": lambda e: (e / "test_coords.npy").unlink(),
+    "quality missing": lambda e: (e / "quality.npz").unlink(),
+    "quality garbage": lambda e: (e / "quality.npz").write_bytes(b"PK\x03\x04 no"),
+    "coords of fewer epochs": lambda e: np.save(e / "coords.npy", np.load(e / "coords.npy")[:3]),
+    "coords holding objects": lambda e: np.save(e / "coords.npy", np.array([None], dtype=object), allow_pickle=True),
+    "meta garbage": lambda e: (e / "meta.json").write_text("{not json"),
+    "meta missing": lambda e: (e / "meta.json").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damage_is_found_and_is_what_load_maps_misses(cached, damage):
+    run, entry = cached
+    DAMAGE[damage](entry)
+    found = only(run)
+    assert found.status == "damaged", found
+    assert found.reasons and all(r.startswith(str(entry / "")) for r in found.reasons), found.reasons
+    assert load_maps(open_run(run), entry.name, warn=False) is None
+
+
+def test_malformed_meta_is_damage_that_names_the_fields(cached):
+    run, entry = cached
+    edit_json(entry / "meta.json", epochs="all", bounds=None)
+    found = only(run)
+    assert found.status == "damaged"
+    assert found.reasons == (f"{entry / 'meta.json'}: missing or malformed epochs, bounds",)
+
+
+@pytest.mark.parametrize("change,reason", [
+    ("epoch gone", "built from epoch 4 that the run no longer holds"),
+    ("layer gone", "layer 'gone' is not recorded in this run"),
+    ("run recreated", "its settings no longer key it on this run (the run was recreated in this folder, or the "
+                      "entry was renamed or edited)"),
+    ("settings edited", "its settings no longer key it on this run (the run was recreated in this folder, or the "
+                        "entry was renamed or edited)"),
+    ("other format", "written in cache format 2; this epochscope reads format 1"),
+])
+def test_stale_entries_say_why(cached, change, reason):
+    run, entry = cached
+    if change == "epoch gone":
+        shutil.rmtree(run / "epochs" / "000004")
+    elif change == "layer gone":
+        edit_json(entry / "meta.json", layer="gone")
+    elif change == "run recreated":
+        edit_json(run / MANIFEST_FILE, created="2001-01-01T00:00:00")
+    elif change == "settings edited":
+        edit_json(entry / "meta.json", params={"scale": "none"})
+    else:
+        edit_json(entry / "meta.json", format=2)
+    found = only(run)
+    assert (found.status, found.reasons) == ("stale", (reason,))
+    # load_maps is asked by key, so a stale entry is simply never asked for again.
+
+
+def test_unfinished_writes_and_links(cached, tmp_path):
+    run, entry = cached
+    root = maps_cache_dir(open_run(run))
+    shutil.copytree(entry, root / f".tmp-{entry.name}-4711")
+    (root / ".tmp-damaged-abc-12").mkdir()
+    (root / ".tmp-nopid").write_bytes(b"")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "linked")
+    (root / "notes.txt").write_text("not an entry")
+    found = {p.path.name: p for p in scan_entries(open_run(run))}
+    assert set(found) == {entry.name, f".tmp-{entry.name}-4711", ".tmp-damaged-abc-12", ".tmp-nopid", "linked"}
+    assert [found[n].pid for n in (f".tmp-{entry.name}-4711", ".tmp-damaged-abc-12", ".tmp-nopid")] == [4711, 12, None]
+    assert {found[n].status for n in found if n.startswith(".tmp")} == {"unfinished"}
+    assert found["linked"].status == "damaged" and "a link" in found["linked"].reasons[0]
+    assert found[entry.name].status == "ok"

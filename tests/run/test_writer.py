@@ -1,0 +1,102 @@
+"""Writing a run: atomic epochs, resume, refusing what would mix data, interrupted creation."""
+
+import os
+
+import numpy as np
+import pytest
+
+from epochscope import NotARunError, RunError, check_run, open_run
+from epochscope.run import RunWriter
+
+
+def test_failed_epoch_leaves_nothing_and_resume_continues(tmp_path):
+    path = tmp_path / "run"
+    with RunWriter.open(path, framework="t", labels=[0, 1, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        with w.epoch(0) as ep:
+            ep.set_activations("h", np.zeros((3, 2)))
+        with pytest.raises(RuntimeError):
+            with w.epoch(1) as ep:
+                ep.set_activations("h", np.zeros((3, 2)))
+                raise RuntimeError("training crashed")
+        assert w.epochs == [0]
+        assert not any(p.name.startswith(".partial") for p in (path / "epochs").iterdir())
+    with RunWriter.open(path, framework="t", labels=[0, 1, 1], class_names=["a", "b"]) as w:
+        assert w.next_epoch == 1
+        with pytest.raises(ValueError, match="epoch 0 is already recorded .* next epoch to record is 1"):
+            w.epoch(0)
+
+
+def test_an_epoch_is_written_hidden_and_renamed_into_place(tmp_path):
+    path = tmp_path / "run"
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        building = w.epoch(0)
+        building.set_activations("h", np.ones((2, 2)))
+        hidden = [p.name for p in (path / "epochs").iterdir()]
+        assert hidden == [f".partial-000000-{os.getpid()}"]
+        assert open_run(path).epochs == []  # readers ignore it until the rename
+        building.commit()
+        assert [p.name for p in (path / "epochs").iterdir()] == ["000000"] and open_run(path).epochs == [0]
+
+
+def test_leftover_partial_epoch_is_ignored_and_cleaned(synthetic_run):
+    partial = synthetic_run / "epochs" / ".partial-000005-123"
+    partial.mkdir()
+    (partial / "metrics.json").write_text("{")
+    assert open_run(synthetic_run).epochs == [0, 1, 2, 3, 4]
+    labels = open_run(synthetic_run).labels
+    with RunWriter.open(synthetic_run, framework="synthetic", labels=labels,
+                        class_names=["class 0", "class 1", "class 2"], test_labels=np.arange(30) % 3):
+        assert not partial.exists()
+
+
+def test_resume_refuses_a_different_probe(synthetic_run):
+    with pytest.raises(RunError, match="cannot resume .* probe labels differ"):
+        RunWriter.open(synthetic_run, framework="synthetic", labels=np.zeros(120, int),
+                       class_names=["class 0", "class 1", "class 2"], test_labels=np.arange(30) % 3)
+    with pytest.raises(RunError, match="already holds a run"):
+        RunWriter.open(synthetic_run, framework="synthetic", labels=open_run(synthetic_run).labels,
+                       class_names=["class 0", "class 1", "class 2"], test_labels=np.arange(30) % 3, resume=False)
+
+
+def test_non_empty_foreign_folder_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="not empty and holds no manifest.json"):
+        RunWriter.open(tmp_path, framework="t", labels=[0, 1], class_names=["a", "b"])
+
+
+def test_labels_out_of_range_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1"):
+        RunWriter.open(tmp_path / "r", framework="t", labels=[0, 2], class_names=["a", "b"])
+
+
+def test_epoch_committed_without_predictions_stores_unknown(tmp_path):
+    with RunWriter.open(tmp_path / "r", framework="t", labels=[0, 1], class_names=["a", "b"], test_labels=[1]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        with w.epoch(0) as ep:
+            ep.set_activations("h", np.ones((2, 2)))
+            ep.set_activations("h", np.ones((1, 2)), split="test")
+    run = open_run(tmp_path / "r")
+    assert run.predictions(0).tolist() == [-1, -1] and run.test_predictions(0).tolist() == [-1]
+    assert check_run(run).ok
+
+
+def test_interrupted_creation_can_be_recorded_into_again(tmp_path):
+    path = tmp_path / "r"
+    (path / "probe").mkdir(parents=True)
+    (path / "epochs").mkdir()
+    (path / "probe" / ".labels.npy.tmp-123").write_bytes(b"\x93NUM")  # killed mid-write, before the manifest
+    with pytest.raises(NotARunError):
+        open_run(path)
+    assert not check_run(path).ok
+    assert "record into this folder again" in check_run(path).problems[0].message
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        assert w.next_epoch == 0
+    assert open_run(path).epochs == []
+    (path / "mine.txt").write_text("a user's file")
+    other = tmp_path / "other"
+    (other / "probe").mkdir(parents=True)
+    (other / "probe" / "data.csv").write_text("a user's file")
+    with pytest.raises(RunError, match="not empty and holds no manifest.json"):
+        RunWriter.open(other, framework="t", labels=[0, 1], class_names=["a", "b"])
