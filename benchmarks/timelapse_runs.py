@@ -35,7 +35,7 @@ def run_path(name: str) -> Path:
     return CACHE / f"{name}-run"
 
 
-def _finished(path: Path, n_epochs: int) -> bool:
+def _finished(path: Path, n_epochs: int, *, partial: bool = False) -> bool:
     from epochscope import open_run
     from epochscope._errors import NotARunError
 
@@ -43,7 +43,7 @@ def _finished(path: Path, n_epochs: int) -> bool:
         run = open_run(path)
     except NotARunError:
         return False
-    if len(run.epochs) >= n_epochs:
+    if len(run.epochs) >= n_epochs or (partial and len(run.epochs) >= 2):
         return True
     raise SystemExit(f"{path} holds an unfinished run ({len(run.epochs)} of {n_epochs} epochs); remove it and rerun")
 
@@ -81,8 +81,11 @@ def _train_cnn(path: Path, *, n_train: int, n_probe: int, n_test: int, epochs: i
         rec.close()
 
 
-def prepare(name: str) -> Path:
-    """The run ``name`` (one of :data:`RUNS`), built on first use."""
+def prepare(name: str, *, partial: bool = False) -> Path:
+    """The run ``name`` (one of :data:`RUNS`), built on first use.
+
+    ``partial``: a scale run whose recording stopped early is used as it is (at least 2 epochs).
+    """
     path = run_path(name)
     if name == "issue":
         if not _finished(path, 11):
@@ -95,7 +98,7 @@ def prepare(name: str) -> Path:
             os.replace(CACHE / "demo" / "run", path)
             os.rmdir(CACHE / "demo")
     elif name == "scale":
-        if not _finished(path, 21):
+        if not _finished(path, 21, partial=partial):
             _train_cnn(path, n_train=10_000, n_probe=60_000, n_test=2_000, epochs=20, probe_from_train=True)
     else:
         raise SystemExit(f"unknown run {name!r}; choose from {', '.join(RUNS)}")
