@@ -245,6 +245,7 @@ class UmapChainSettings(MethodSettings):
     """
 
     name: ClassVar[str] = "umap"
+    incremental: ClassVar[bool] = True
     n_neighbors: int = 15
     min_dist: float = 0.1
     first_epochs: int | None = None
@@ -287,7 +288,11 @@ class UmapChainSettings(MethodSettings):
         return umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=passes, learning_rate=1.0,
                            min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
 
-    def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
+    def embed_sequence(self, source, *, progress: bool = True, state: dict[str, np.ndarray] | None = None
+                       ) -> SequenceResult:
+        """Every frame of ``source.epochs`` in order; ``state`` (a :attr:`SequenceResult.state`
+        of these settings) continues an earlier sequence: the first epoch here is then a warm
+        frame started from that sequence's last one, exactly as in one longer call."""
         epochs = list(source.epochs)
         if self.knn == "nndescent":
             require("pynndescent", extra="maps", purpose="knn='nndescent'")
@@ -295,7 +300,16 @@ class UmapChainSettings(MethodSettings):
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
         previous = previous_knn = previous_test_knn = None
-        for step, epoch in enumerate(progress_bar(epochs, desc=f"umap {source.layer}", enabled=progress)):
+        start = 0
+        if state is not None:
+            previous, previous_knn = state["layout"], state["knn"]
+            previous_test_knn = state.get("test_knn")
+            start = int(state["step"])
+            if previous.shape != (source.n_probe, 2) or previous_knn.shape != (source.n_probe, self.n_neighbors):
+                raise ValueError(f"state holds a layout {previous.shape} and neighbours {previous_knn.shape}, "
+                                 f"expected ({source.n_probe}, 2) and ({source.n_probe}, {self.n_neighbors})")
+        for step, epoch in enumerate(progress_bar(epochs, desc=f"umap {source.layer}", enabled=progress), start=start):
+            i = step - start
             with Stopwatch(timings, "fit"):
                 x = source.probe(epoch)
                 with Stopwatch(timings, "knn"):
@@ -315,7 +329,7 @@ class UmapChainSettings(MethodSettings):
                     layout = self._fresh(x, graph)
             if step == 0:
                 timings["first_epoch"] = timings["fit"]
-            coords[step] = layout
+            coords[i] = layout
             previous, previous_knn = layout, knn
             with Stopwatch(timings, "test"):
                 t = source.test(epoch)
@@ -323,6 +337,10 @@ class UmapChainSettings(MethodSettings):
                     near = test_neighbours(x, t, self.n_neighbors, previous=previous_test_knn, graph=knn,
                                            seed=self.seed)
                     previous_test_knn = near[0]
-                    tests[step] = place_points(x, layout, t, n_neighbors=self.n_neighbors, n_epochs=self.test_epochs,
-                                               min_dist=self.min_dist, seed=self.seed, neighbours=near)
-        return SequenceResult(coords, tests, align="procrustes", anchor="first", timings=timings)
+                    tests[i] = place_points(x, layout, t, n_neighbors=self.n_neighbors, n_epochs=self.test_epochs,
+                                            min_dist=self.min_dist, seed=self.seed, neighbours=near)
+        state = {"layout": np.array(previous, dtype=np.float32), "knn": np.asarray(previous_knn, dtype=np.int32),
+                 "step": np.int64(start + len(epochs))}
+        if previous_test_knn is not None:
+            state["test_knn"] = np.asarray(previous_test_knn, dtype=np.int32)
+        return SequenceResult(coords, tests, align="procrustes", anchor="first", timings=timings, state=state)
