@@ -296,14 +296,17 @@ def embed(run: Run | str | os.PathLike[str], layer: str | None = None, method: s
     ----------
     run : a :class:`~epochscope.Run` or the path of a run directory.
     layer : a recorded layer (default: the run's first layer).
-    method : ``"umap"`` (default: the warm-started UMAP chain, fast and steady),
+    method : ``"umap"`` (default: every frame a converged UMAP of its epoch, held in place
+        by the frame before),
         ``"umap-independent"`` (the classic recipe: a fresh UMAP with n_neighbors=40 per
         epoch), ``"aligned-umap"`` (umap-learn's AlignedUMAP, slow), ``"pca"`` (fast,
         sign-aligned), ``"tsne"`` (openTSNE, warm-started).
     epochs : which epochs to embed (default: all finished ones). Epochs whose activations
         hold NaN/Inf are skipped, logged and listed in ``Maps.skipped``.
     cache : read the maps from ``run.cache_dir/maps`` when the same layer, method, settings
-        and epochs were embedded before, and store them there otherwise.
+        and epochs were embedded before, and store them there otherwise. With the default
+        method and ``epochs=None`` the entry grows with the run: epochs added since it was
+        written are computed (only they) and appended (docs/maps.md, "Incremental maps").
     progress : show a progress bar over the epochs.
     **options : the method's settings, e.g. ``n_neighbors=15``, ``warm_epochs=60`` for
         ``umap``; an unknown option raises ``TypeError`` listing the valid ones.
