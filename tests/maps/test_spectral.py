@@ -15,6 +15,8 @@ def _data(n=400, seed=0, spread=3.0):
 
 
 def test_start_spans_ten_and_keeps_clusters_apart():
+    # three clusters this far apart make a graph in several pieces: umap-learn lays those out
+    pytest.importorskip("umap", reason="a graph in several pieces goes to umap-learn's spectral_layout")
     x, labels = _data()
     start = spectral_start(x, fuzzy_graph(*exact_knn(x, 15)), seed=0)
     assert start.shape == (400, 2) and start.dtype == np.float32

@@ -59,6 +59,9 @@ def spectral_start(data: np.ndarray, graph, seed: int = 0) -> np.ndarray:
     else:
         pieces, _ = scipy.sparse.csgraph.connected_components(graph)
         if pieces > 1:
+            from .._optional import require
+
+            require("umap", extra="maps", purpose="the spectral start of a neighbour graph in several pieces")
             from umap.spectral import spectral_layout
 
             start = spectral_layout(np.asarray(data), graph, 2, rng, metric="euclidean", metric_kwds={})
