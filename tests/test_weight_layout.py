@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import mlp_weights
 
 from epochscope import RunError
 from epochscope.weight_layout import FLATTEN_ORDER_KEY, find_chain, flatten_order, layer_sizes
-
-
-def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    w = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        w[f"l{i}.weight"] = rng.normal(size=(n_out, n_in)) * scale
-        w[f"l{i}.bias"] = rng.normal(size=n_out)
-    return w
 
 
 def test_sizes_come_from_the_weight_matrices():
@@ -44,8 +36,11 @@ def test_shape_override_is_checked_and_the_error_names_the_layer():
         find_chain(w, shape=(4, 5, 3))
 
 
-def test_shape_picks_the_matching_part_of_a_longer_chain():
-    chain = find_chain(mlp_weights(), shape=(5, 5, 3))
+def test_a_shape_of_part_of_the_chain_is_an_error_naming_what_it_leaves_out():
+    # It used to draw the matching sub-chain silently (issue 15: --shape 64 32 10 dropped fc1).
+    with pytest.raises(ValueError, match=r"5-5-3 matches only layers l3, l4 of the network 4-5-5-5-3.*leaves out l1, l2"):
+        find_chain(mlp_weights(), shape=(5, 5, 3))
+    chain = find_chain(mlp_weights(), layers=["l3", "l4"], shape=(5, 5, 3))  # a part, chosen on purpose
     assert [lk.name for lk in chain] == ["l3", "l4"]
 
 
