@@ -18,9 +18,13 @@ CASES = {
     # Lightning needs torch too: one install of the lightning extra brings both.
     "lightning without torch": (["torch", "lightning"], "import epochscope.lightning", "lightning"),
     "lightning alone missing": (["lightning"], "import epochscope.lightning", "lightning"),
-    "umap maps": (["umap"], "import numpy as np, epochscope\n"
+    # The default maps need numba (their own cached kernels), not umap-learn; the classic recipe needs umap-learn.
+    "umap maps": (["numba"], "import numpy as np, epochscope\n"
                   "from epochscope.maps.api import embed\n"
                   "embed(RUN, 'hidden', method='umap', progress=False)", "maps"),
+    "classic umap maps": (["umap"], "import numpy as np, epochscope\n"
+                          "from epochscope.maps.api import embed\n"
+                          "embed(RUN, 'hidden', method='umap-independent', progress=False)", "maps"),
     "mp4": (["imageio_ffmpeg"], "import numpy as np\n"
             "from epochscope.draw.animate import write_animation\n"
             "write_animation([np.zeros((8, 8, 3), np.uint8)], OUT + '/a.mp4')", "video"),
