@@ -18,6 +18,9 @@ CASES = {
     # Lightning needs torch too: one install of the lightning extra brings both.
     "lightning without torch": (["torch", "lightning"], "import epochscope.lightning", "lightning"),
     "lightning alone missing": (["lightning"], "import epochscope.lightning", "lightning"),
+    # The transformers extra brings torch too.
+    "transformers without torch": (["torch", "transformers"], "import epochscope.transformers", "transformers"),
+    "transformers alone missing": (["transformers"], "import epochscope.transformers", "transformers"),
     "umap maps": (["umap"], "import numpy as np, epochscope\n"
                   "from epochscope.maps.api import embed\n"
                   "embed(RUN, 'hidden', method='umap', progress=False)", "maps"),
