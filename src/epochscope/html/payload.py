@@ -146,6 +146,10 @@ def build_payload(
         payload["test"] = None
 
     payload["thumbnails"] = _thumbnails(run, probe_idx, test_idx if payload["test"] else None)
+    # What hovering shows where there is no image: the example's text, or a tabular example's values.
+    payload["probe"]["texts"] = _hover_texts(run.probe_texts, run.probe_inputs, probe_idx)
+    if payload["test"]:
+        payload["test"]["texts"] = _hover_texts(run.test_texts, run.test_inputs, test_idx)
     return payload
 
 
@@ -234,6 +238,27 @@ def _quality(epochs: list[int], quality: Mapping[str, Sequence[float]]) -> dict[
     """The map-quality curves, with their colours as quality.png draws them."""
     series = {str(k): _floats(v) for k, v in dict(quality).items()}
     return {"epochs": epochs, "series": series, "colors": curve_colors(list(series))}
+
+
+#: The most characters of an example's text the hover shows (the run keeps up to 1,000).
+HOVER_TEXT_CHARS = 300
+#: A tabular example's values are shown on hover when it has at most this many.
+HOVER_MAX_FEATURES = 16
+
+
+def _hover_texts(texts: Sequence[str] | None, inputs: np.ndarray | None, idx: np.ndarray) -> list[str] | None:
+    """Per shown example, the line hovering shows under its label: its text (cut to
+    :data:`HOVER_TEXT_CHARS`; data, which the viewer sets as text, never as markup), or for
+    flat numeric inputs of at most :data:`HOVER_MAX_FEATURES` values (Iris) those values;
+    ``None`` when the run holds neither (or images, shown as thumbnails)."""
+    if texts is not None:
+        return [t if len(t) <= HOVER_TEXT_CHARS else t[:HOVER_TEXT_CHARS - 1] + "…" for t in (texts[i] for i in idx)]
+    if inputs is None:
+        return None
+    x = np.asarray(inputs)
+    if x.ndim != 2 or x.shape[1] > HOVER_MAX_FEATURES or x.dtype.kind not in "biuf":
+        return None
+    return ["inputs: " + ", ".join(f"{float(v):.4g}" for v in x[i]) for i in idx]
 
 
 def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:

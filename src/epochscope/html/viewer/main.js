@@ -12,7 +12,7 @@ function fillText() {
   const split = DATA.confusionSplit || "probe";
   $("confusion-caption").textContent = `Confusion matrix (${split} set)`;
   if (info.shownPoints < info.probeSize) notes.push(`showing a random ${info.shownPoints.toLocaleString()} of ${info.probeSize.toLocaleString()} probe points; the confusion matrix counts every ${split} example`);
-  if (!DATA.thumbnails) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
+  if (!DATA.thumbnails && !P.texts) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
   const ul = $("notes");
   for (const n of notes) { const li = document.createElement("li"); li.textContent = n; ul.append(li); }
   const N = DATA.network;

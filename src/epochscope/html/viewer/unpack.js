@@ -40,6 +40,6 @@ async function unpackSet(set) {
     [set.index, set.coords, set.labels, set.predictions, set.forgetting].map((s) => (s ? unpack(s) : null)));
   const n = set.count;
   return { n, index, coords, labels, predictions, forgetting, unknown: set.unknownClass, outside: set.outsideClass,
-           mostForgotten: set.mostForgotten || [],
+           mostForgotten: set.mostForgotten || [], texts: set.texts || null,
            sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
 }
