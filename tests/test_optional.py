@@ -30,6 +30,9 @@ CASES = {
     # The demo trains for minutes before it draws: what the drawing needs is asked first.
     "demo without umap": (["umap"], "from epochscope.demo import run_demo\n"
                           "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
+    "text demo without transformers": (["transformers"], "from epochscope.demo import run_demo\n"
+                                       "run_demo(OUT + '/demo', dataset='text', epochs=1, show_progress=False)",
+                                       "demo,transformers"),
     "demo without torch": (["torch"], "from epochscope.demo import run_demo\n"
                            "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
 }

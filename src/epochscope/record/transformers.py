@@ -120,21 +120,38 @@ def _is_texts(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x)
 
 
-def _inputs(x: Any, texts: Any, tokenizer: Any, max_length: int, what: str) -> tuple[Any, Any]:
-    """``(model inputs, texts)`` of one split: texts are tokenized, tokenized inputs pass as they are."""
-    if _is_texts(x):
-        if texts is not None:
-            raise ValueError(f"{what}: the examples are texts already; leave {'texts' if what == 'probe' else 'test_texts'}"
-                             " out (it is for tokenized inputs)")
-        if tokenizer is None:
-            raise TypeError(f"{what}: texts need a tokenizer; pass tokenizer=AutoTokenizer.from_pretrained(...) (or the "
-                            "tokenizer the Trainer uses), or give the tokenized inputs, e.g. tokenizer(texts, ...)")
-        texts = [str(t) for t in x]
-        encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return {k: v for k, v in dict(encoded).items() if hasattr(v, "shape")}, texts
-    if isinstance(x, Mapping):
-        return dict(x), texts  # a BatchEncoding is a UserDict, not a dict: passed on as keyword inputs
-    return x, texts
+def _tokenized(texts: list[str], tokenizer: Any, max_length: int, what: str) -> dict[str, Any]:
+    if tokenizer is None:
+        raise TypeError(f"{what}: texts need a tokenizer; pass tokenizer=AutoTokenizer.from_pretrained(...) (or the "
+                        "tokenizer the Trainer uses), or give the tokenized inputs, e.g. tokenizer(texts, ...)")
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {k: v for k, v in dict(encoded).items() if hasattr(v, "shape")}
+
+
+def _inputs(probe_x: Any, test_x: Any, texts: Any, test_texts: Any, tokenizer: Any,
+            max_length: int) -> tuple[Any, Any, Any, Any]:
+    """``(probe inputs, test inputs, probe texts, test texts)``: texts are tokenized, tokenized
+    inputs pass as they are. The probe's and the test set's texts are tokenized together, so
+    both are padded to one length: a recorded layer has one shape per example."""
+    split_texts = []
+    for x, given, what, name in ((probe_x, texts, "probe", "texts"), (test_x, test_texts, "test", "test_texts")):
+        if _is_texts(x) and given is not None:
+            raise ValueError(f"{what}: the examples are texts already; leave {name} out (it is for tokenized inputs)")
+        split_texts.append([str(t) for t in x] if _is_texts(x) else None)
+    probe_texts, test_texts_given = split_texts
+    if probe_texts is not None and test_texts_given is not None:
+        joint = _tokenized(probe_texts + test_texts_given, tokenizer, max_length, "probe")
+        n = len(probe_texts)
+        return ({k: v[:n] for k, v in joint.items()}, {k: v[n:] for k, v in joint.items()}, probe_texts,
+                test_texts_given)
+    out_x = []
+    for x, tokens, what in ((probe_x, probe_texts, "probe"), (test_x, test_texts_given, "test")):
+        if tokens is not None:
+            out_x.append(_tokenized(tokens, tokenizer, max_length, what))
+        else:  # a BatchEncoding is a UserDict, not a dict: passed on as keyword inputs
+            out_x.append(dict(x) if isinstance(x, Mapping) else x)
+    return (out_x[0], out_x[1], probe_texts if probe_texts is not None else texts,
+            test_texts_given if test_texts_given is not None else test_texts)
 
 
 class _TransformersCapture(TorchRecorder):
@@ -236,9 +253,9 @@ class Recorder(hf.TrainerCallback):
                             "test=(texts, labels)")
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"max_length: expected a positive whole number of tokens, got {max_length!r}; e.g. 128")
-        x, texts = _inputs(probe[0], texts, tokenizer, max_length, "probe")
+        x, xt, texts, test_texts = _inputs(probe[0], None if test is None else test[0], texts, test_texts, tokenizer,
+                                           max_length)
         if test is not None:
-            xt, test_texts = _inputs(test[0], test_texts, tokenizer, max_length, "test")
             test = (xt, test[1])
         self.settings = settings
         # Checked and subset here, on every process, so a bad argument stops all of them alike.
