@@ -167,11 +167,16 @@ def test_texts_are_tokenized_and_kept_for_the_hover(tmp_path):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]")
     texts = ["good film", "bad plot <b>", "good plot", "bad film film", "<script>bad</script>", "good"]
     y = [1, 0, 1, 0, 0, 1]
+    test_texts = ["good good good film plot", "bad"]  # longer than every probe text: one padded length for both
     recorder = Recorder(layers=["bert.encoder.layer.0"], probe=(texts, y), tokenizer=tokenizer, max_length=WIDTH,
-                        run_dir=tmp_path / "run")
-    assert recorder._probe[0]["input_ids"].shape == (6, 3) and recorder._texts == texts
+                        test=(test_texts, [1, 0]), run_dir=tmp_path / "run")
+    assert recorder._probe[0]["input_ids"].shape == (6, 5) and recorder._test[0]["input_ids"].shape == (2, 5)
+    assert recorder._probe[0]["attention_mask"][:, 3:].sum() == 0  # the padding is masked
     trainer(tiny_bert(), tmp_path / "out", 1, recorder, eval_strategy="no").train()
-    assert open_run(tmp_path / "run").probe_texts == texts
+    run = open_run(tmp_path / "run")
+    assert run.probe_texts == texts and run.test_texts == test_texts
+    with pytest.raises(ValueError, match="the examples are texts already; leave texts out"):
+        Recorder(layers=[], probe=(texts, y), tokenizer=tokenizer, texts=texts, run_dir=tmp_path / "run2")
 
 
 def test_a_malformed_probe_is_refused_when_made(tmp_path):
