@@ -193,3 +193,27 @@ def test_a_malformed_probe_is_refused_when_made(tmp_path):
 def test_default_tokens_first_for_encoder_classifiers_only():
     assert default_tokens(tiny_bert()) == "first"
     assert default_tokens(tiny_bert().bert) == "mean"  # the bare encoder: no classifier reads its [CLS]
+
+
+def test_resume_from_the_middle_of_an_epoch_records_only_whole_epochs(tmp_path):
+    x, y = token_ids(16, seed=3)
+    first = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                               run_dir=tmp_path / "run"),
+                    save_strategy="steps", save_steps=6)
+    first.train()
+    assert open_run(tmp_path / "run").epochs == [0, 1, 2]
+    checkpoint = tmp_path / "out" / "checkpoint-6"  # epoch 1.5: holds no finished epoch
+    assert checkpoint.is_dir()
+    # Epoch 2 is held: training it again is refused before it is trained ...
+    again = trainer(tiny_bert(5), tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                                run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="epoch 2"):
+        again.train(resume_from_checkpoint=str(checkpoint))
+    # ... or replaces it when asked; the mid-epoch model at the start is not recorded as any epoch.
+    model = tiny_bert(5)
+    replace = trainer(model, tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                           run_dir=tmp_path / "run", replace_epochs=True))
+    replace.train(resume_from_checkpoint=str(checkpoint))
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1, 2]
+    assert_stored(run.activations("bert.pooler", 2), outputs(model, x)["pooler"])

@@ -280,7 +280,9 @@ class Recorder(hf.TrainerCallback):
         return open_run(self.settings.run_dir)
 
     def close(self) -> None:
-        """Release the run (its lock). Done when training ends; safe to call twice."""
+        """Release the run (its lock). Done when training ends, or when the recorder stops it;
+        after a training that failed for another reason, call it before recording into the
+        same run again in this process. Safe to call twice."""
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -327,6 +329,7 @@ class Recorder(hf.TrainerCallback):
             torch.distributed.broadcast_object_list(box, src=0)
             message = box[0]
         if message:
+            self.close()  # the Trainer tells callbacks nothing of the error: release the run for the next try now
             raise ValueError(message)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -365,4 +368,8 @@ class Recorder(hf.TrainerCallback):
         metrics = epoch_metrics(history, state.global_step, self._loss_from_step)
         self._loss_from_step = state.global_step
         if self.recorder is not None:
-            self.recorder._record(epoch, metrics, counters={"step": state.global_step})
+            try:
+                self.recorder._record(epoch, metrics, counters={"step": state.global_step})
+            except BaseException:
+                self.close()  # training stops with this error: the run is not left locked
+                raise
