@@ -1,5 +1,10 @@
 """Benchmark: peak memory and time of ``embed`` + ``render`` (+ ``report``) on a large run.
 
+Target (issue 14): at most 2 GiB for every stage, for render and report of a 60,000-example,
+20-epoch run and of a 2,000-example, 1,000-epoch run. ``render`` streams its frames (one frame
+plus the writers' state in memory, whatever the number of epochs), so its peak should not grow
+with ``--epochs`` or ``--smooth``.
+
 Writes a synthetic run through :class:`epochscope.run.RunWriter`, epoch by epoch and in
 row chunks straight into the epoch's memory-mapped layer file (the whole run is never in
 memory): a ``--probe``-example probe set (default 60,000), a ``--test`` set (default
@@ -21,6 +26,10 @@ Run from the repository root (the full size takes 10-15 minutes on 2 shared core
 
     .venv/bin/python benchmarks/bench_memory.py --out benchmarks/results/memory.md
     .venv/bin/python benchmarks/bench_memory.py --probe 5000 --epochs 4 --width 64   # a quick check
+    # the issue's second run: render and report of 1,000 epochs (PCA maps: the memory of drawing
+    # does not depend on how the maps were made, and 1,000 UMAP epochs take long)
+    .venv/bin/python benchmarks/bench_memory.py --probe 2000 --test 500 --epochs 1000 --width 64 --method pca
+    .venv/bin/python benchmarks/bench_memory.py --probe 2000 --test 500 --epochs 100 --width 64 --method pca --smooth
 
 When a peak needs explaining, the peak RSS (anonymous / file-backed) per stage of embed,
 sampled in one process::
@@ -53,8 +62,10 @@ LATENT = 16  # per-example identity: a point keeps its neighbours from epoch to 
 CHUNK = 5_000  # rows generated and written at a time
 
 
-def write_run(path: Path, *, n_probe: int, n_test: int, n_epochs: int, width: int, seed: int = 0) -> None:
-    """Write the synthetic run epoch by epoch, ``CHUNK`` rows at a time, into memory-mapped files."""
+def write_run(path: Path, *, n_probe: int, n_test: int, n_epochs: int, width: int, seed: int = 0,
+              weights: bool = True) -> None:
+    """Write the synthetic run epoch by epoch, ``CHUNK`` rows at a time, into memory-mapped files;
+    with ``weights``, a small dense chain (width-64-10) per epoch, so render draws network.gif too."""
     from epochscope.run import RunWriter
 
     rng = np.random.default_rng(seed)
@@ -63,6 +74,8 @@ def write_run(path: Path, *, n_probe: int, n_test: int, n_epochs: int, width: in
     centres = rng.normal(size=(N_CLASSES, width)).astype(np.float32) * 1.5
     mix = rng.normal(size=(LATENT, width)).astype(np.float32) / np.sqrt(LATENT)
     names = [str(i) for i in range(N_CLASSES)]
+    w1 = rng.normal(size=(64, width)).astype(np.float32) / np.sqrt(width)
+    w2 = rng.normal(size=(N_CLASSES, 64)).astype(np.float32) / 8
 
     def identity(split: str, lo: int, hi: int) -> np.ndarray:
         # The same latent code for an example at every epoch, regenerated per chunk (never the whole set).
@@ -91,6 +104,8 @@ def write_run(path: Path, *, n_probe: int, n_test: int, n_epochs: int, width: in
                 if n_test:
                     wrong_t = rng.random(n_test) >= acc * 0.97
                     ep.set_predictions(np.where(wrong_t, (test_labels + 1) % N_CLASSES, test_labels), split="test")
+                if weights:
+                    ep.set_weights({"fc1.weight": w1 * (1 + 0.5 * t), "fc2.weight": w2 * (1 + t * rng.random(w2.shape))})
                 ep.set_metrics({"loss": 2.3 * (1 - t) + 0.05, "accuracy": acc,
                                 "val_loss": 2.3 * (1 - t) + 0.08, "val_accuracy": acc * 0.97})
 
@@ -183,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=512, help="layer width (default 512)")
     p.add_argument("--method", default="umap", help="map method for embed (default umap)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report stage")
+    p.add_argument("--format", default="gif", help="render's animation formats (default gif; gif,mp4 for both)")
+    p.add_argument("--smooth", action="store_true", help="render also the smooth animation (6 frames per epoch)")
+    p.add_argument("--no-weights", action="store_true", help="write no weights (render then draws no network.gif)")
     p.add_argument("--workdir", default=None, help="where the run and pictures go (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the run and pictures")
     p.add_argument("--out", default=None, help="also write the markdown result here")
@@ -192,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args._write:  # the child process that writes the run
-        write_run(Path(args._write), n_probe=args.probe, n_test=args.test, n_epochs=args.epochs, width=args.width)
+        write_run(Path(args._write), n_probe=args.probe, n_test=args.test, n_epochs=args.epochs, width=args.width,
+                  weights=not args.no_weights)
         return 0
     if args.profile:
         epochs = args.epochs if "--epochs" in (argv if argv is not None else sys.argv[1:]) else None
@@ -209,14 +228,19 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.rmtree(pictures, ignore_errors=True)
     py = sys.executable
-    size = f"--probe {args.probe} --test {args.test} --epochs {args.epochs} --width {args.width}"
+    size = f"--probe {args.probe} --test {args.test} --epochs {args.epochs} --width {args.width}" + \
+        (" --no-weights" if args.no_weights else "")
+    render_opts = ["--format", args.format] + (["--smooth"] if args.smooth else [])
+    what = args.format.upper().replace(",", " + ") + (", smooth" if args.smooth else "") + \
+        ("" if args.no_weights else ", network.gif")
     stages = [
         ("write the run (RunWriter)", [py, __file__, *size.split(), "--_write", str(run_dir)]),
         ("import umap + matplotlib only", [py, "-c", "import umap, matplotlib.pyplot, epochscope.maps.api"]),
         (f"`epochscope embed RUN --method {args.method}`", [py, "-m", "epochscope", "embed", str(run_dir),
                                                           "--method", args.method]),
-        (f"`epochscope render RUN --out OUT --method {args.method}` (GIF)",
-         [py, "-m", "epochscope", "render", str(run_dir), "--out", str(pictures), "--method", args.method]),
+        (f"`epochscope render RUN --out OUT --method {args.method} {' '.join(render_opts)}` ({what})",
+         [py, "-m", "epochscope", "render", str(run_dir), "--out", str(pictures), "--method", args.method,
+          *render_opts]),
     ]
     if not args.no_report:
         stages.append((f"`epochscope report RUN --method {args.method}` (all points)",
@@ -235,18 +259,19 @@ def main(argv: list[str] | None = None) -> int:
     epoch_dirs = sorted((run_dir / "epochs").iterdir())
     one_epoch = disk_bytes(epoch_dirs[-1])
     caches = disk_bytes(run_dir / "cache") if (run_dir / "cache").exists() else 0
-    gif = pictures / "timelapse.gif"
+    gif = pictures / ("timelapse.gif" if "gif" in args.format else "timelapse.mp4")
     peak = max(results[name]["rss"] for name, _ in stages[2:])
     lines = [
         f"Run: {args.probe:,} probe + {args.test:,} test examples, one {args.width}-wide layer, {args.epochs} epochs, "
         f"{N_CLASSES} classes; {total / 2**20:,.0f} MiB on disk (one epoch {one_epoch / 2**20:,.1f} MiB, "
-        f"maps cache {caches / 2**20:,.1f} MiB); GIF {gif.stat().st_size / 2**20:.1f} MiB.",
+        f"maps cache {caches / 2**20:,.1f} MiB); time-lapse {gif.stat().st_size / 2**20:.1f} MiB.",
         "",
         table(["stage (fresh process)", "wall s", "CPU s", "peak RSS MiB", "<= 2 GiB"], rows),
         "",
         f"Highest peak of embed/render/report: {peak / 2**20:,.0f} MiB = {peak / one_epoch:.1f}x one epoch, "
         f"{peak / total:.2f}x the whole run on disk. Target 2 GiB: {'met' if peak <= TARGET_BYTES else 'NOT met'}.",
-        f"Command: `.venv/bin/python benchmarks/bench_memory.py {size} --method {args.method}`; "
+        f"Command: `.venv/bin/python benchmarks/bench_memory.py {size} --method {args.method} "
+        f"{' '.join(render_opts)}`; "
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}.",
     ]
     text = "\n".join(lines)

@@ -71,11 +71,12 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def assert_one_line_error(rc: int, err: str, command: str, pattern: str) -> None:
+    """The error is one line, the last one; log lines said before it (a warning) may precede it."""
     assert rc == 2, err  # the user's input (1 is for the environment: disk, permissions)
     lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one line, got:\n{err}"
-    assert lines[0].startswith(f"epochscope {command}: error: "), lines[0]
-    assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+    errors = [line for line in lines if line.startswith(f"epochscope {command}: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], f"expected one error line, last, got:\n{err}"
+    assert re.search(pattern, lines[-1]), f"{pattern!r} not in {lines[-1]!r}"
     assert "Traceback" not in err
 
 
@@ -333,7 +334,8 @@ def test_report_of_epoch_zero_only_holds_one_epoch(tmp_path: Path) -> None:
     page = report(run, tmp_path / "r.html", method="pca", progress=False).read_text(encoding="utf-8")
     payload = json.loads(page.split('id="epochscope-data">', 1)[1].split("</script>", 1)[0])
     assert payload["epochs"] == [0]
-    assert payload["metrics"]["epochs"] == [0] and payload["metrics"]["series"]["loss"] == [1.0]
+    loss = {s["key"]: s for s in payload["metrics"]["loss"]}["loss"]
+    assert payload["metrics"]["epochs"] == [0] and loss["values"] == [1.0] and loss["name"] == "training loss"
 
 
 def test_curves_of_epoch_zero_only_have_one_point(tmp_path: Path) -> None:

@@ -167,15 +167,15 @@ def test_report_markup_outside_the_data_holds_no_run_text(nasty_report) -> None:
 
 def test_report_data_keeps_every_name_exactly(nasty_report) -> None:
     _, payload, names = nasty_report
-    assert payload["title"] == names["folder"]
+    assert payload["title"].endswith(": " + names["folder"]) and names["layer"] in payload["title"]
     assert payload["info"]["layer"] == names["layer"]
     assert payload["info"]["framework"] == names["framework"]
     assert names["class"] in payload["classNames"] and "a & b" in payload["classNames"]
-    series = payload["metrics"]["series"]
+    series = {s["key"]: s for s in payload["metrics"]["accuracy"] + payload["metrics"]["loss"]}
     for name in names["metrics"]:
-        assert series[name] == pytest.approx([0.1 * (e + names["metrics"].index(name)) for e in range(3)])
-    assert names["metrics"][0] in payload["metrics"]["accuracy"]
-    assert names["metrics"][1] in payload["metrics"]["loss"]
+        assert series[name]["values"] == pytest.approx([0.1 * (e + names["metrics"].index(name)) for e in range(3)])
+    assert names["metrics"][0] in [s["key"] for s in payload["metrics"]["accuracy"]]
+    assert names["metrics"][1] in [s["key"] for s in payload["metrics"]["loss"]]
     network = json.dumps(payload["network"])
     assert names["weights"] in network
 

@@ -7,7 +7,8 @@ import sys
 import epochscope
 
 PUBLIC = [
-    "EpochscopeError", "LayerInfo", "Manifest", "Maps", "MissingDependencyError", "NotARunError", "RecordSettings", "Reduction",
+    "EpochscopeError", "LayerInfo", "Manifest", "Maps", "MissingDependencyError", "NotARunError", "OutputError",
+    "OutputPathError", "RecordSettings", "Reduction",
     "Run", "RunError", "RunLockedError", "RunWriter", "SCHEMA_VERSION", "StorageError", "__version__", "check_run", "embed",
     "encode_labels", "import_chainer", "import_checkpoints", "load_dataset", "network_animation", "open_run",
     "render", "report", "show_report", "stratified_probe",

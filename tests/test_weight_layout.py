@@ -44,8 +44,11 @@ def test_shape_override_is_checked_and_the_error_names_the_layer():
         find_chain(w, shape=(4, 5, 3))
 
 
-def test_shape_picks_the_matching_part_of_a_longer_chain():
-    chain = find_chain(mlp_weights(), shape=(5, 5, 3))
+def test_a_shape_of_part_of_the_chain_is_an_error_naming_what_it_leaves_out():
+    # It used to draw the matching sub-chain silently (issue 15: --shape 64 32 10 dropped fc1).
+    with pytest.raises(ValueError, match=r"5-5-3 matches only layers l3, l4 of the network 4-5-5-5-3.*leaves out l1, l2"):
+        find_chain(mlp_weights(), shape=(5, 5, 3))
+    chain = find_chain(mlp_weights(), layers=["l3", "l4"], shape=(5, 5, 3))  # a part, chosen on purpose
     assert [lk.name for lk in chain] == ["l3", "l4"]
 
 

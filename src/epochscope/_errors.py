@@ -17,6 +17,8 @@ __all__ = [
     "RunLockedError",
     "StorageError",
     "MissingDependencyError",
+    "OutputError",
+    "OutputPathError",
     "unknown_name_message",
 ]
 
@@ -50,6 +52,21 @@ class StorageError(EpochscopeError, OSError):
 
 class MissingDependencyError(EpochscopeError, ImportError):
     """An optional dependency needed for this feature is not installed."""
+
+
+class OutputError(EpochscopeError):
+    """A picture, animation or report could not be written (disk full, read-only folder, no
+    permission): the environment's fault, exit status 1 on the command line. The message names
+    the file and the cause."""
+
+    exit_code = 1
+
+
+class OutputPathError(OutputError, ValueError):
+    """The output path given cannot be used (``--out`` is a file where a folder is needed, or lies
+    below a file): the caller's mistake, so also a ``ValueError``; exit status 2."""
+
+    exit_code = 2
 
 
 def unknown_name_message(kind: str, given: str, available: Iterable[str], *, limit: int = 30) -> str:

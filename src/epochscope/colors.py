@@ -28,7 +28,6 @@ __all__ = [
     "SHRANK_RGB",
     "NEUTRAL_RGB",
     "CURVE_COLORS",
-    "MARKED_CURVE_COLORS",
     "curve_colors",
     "QUALITY_COLORS",
     "TEST_POINT",
@@ -37,7 +36,6 @@ __all__ = [
     "FRAME_EDGE",
     "BAR_GREY",
     "MARKER",
-    "MARKER_EDGE",
 ]
 
 # matplotlib's tab10 and tab20 colormaps (Tableau's categorical palettes).
@@ -56,13 +54,11 @@ GREW_RGB = (0.698, 0.094, 0.169)
 #: Curve colours by role, the same in every picture: training (blue), validation (red),
 #: the recorded probe and test sets (green, purple).
 CURVE_COLORS = {"train": "#1f77b4", "val": "#d62728", "probe": "#2ca02c", "test": "#9467bd"}
-#: The curves under the red epoch marker of the network animation: validation in orange there,
-#: so the marker (and the red "grew" edges beside it) stay apart from the validation curve.
-MARKED_CURVE_COLORS = {"train": CURVE_COLORS["train"], "val": "#ff7f0e"}
 
 #: The map-quality curves (quality.png), keyed by the name in ``Maps.quality``.
 QUALITY_COLORS = {"trustworthiness": "#2ca02c", "cka_previous": "#9467bd", "knn_accuracy_map": "#8c564b",
-                  "motion": "#ff7f0e"}
+                  "motion": "#ff7f0e", "knn_accuracy_layer": "#e377c2", "separation": "#17becf",
+                  "separation_layer": "#7f7f7f"}
 #: The role of each metric name epochscope writes or normalises to (see epochscope.metric_names).
 _METRIC_ROLES = {"accuracy": "train", "loss": "train", "val_accuracy": "val", "val_loss": "val",
                  "probe_accuracy": "probe", "test_accuracy": "test", "test_loss": "test"}
@@ -77,9 +73,9 @@ INK = "#222222"
 MUTED = "#555555"
 FRAME_EDGE = "#bbbbbb"
 BAR_GREY = "#7f7f7f"
-#: The marker that walks along a curve to the frame's epoch (network animation).
-MARKER = "red"
-MARKER_EDGE = "darkred"
+#: The marker that walks along a curve to the frame's epoch (network animation, report cursor): a
+#: black ring, apart from every curve colour (validation is red in every picture).
+MARKER = "#222222"
 
 
 def curve_colors(names: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -30,6 +30,10 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     a folder holding anything else is refused), so the demo always shows one fresh training run.
     Raises :class:`~epochscope.MissingDependencyError` naming the ``demo`` extra before any
     training when a package the demo needs (for this dataset, and for drawing) is missing.
+    Re-running into the same folder first removes what the demo wrote there the last time (the
+    run, and the pictures listed in ``OUT/.epochscope-demo.json``) and nothing else, so the
+    folder shows one fresh training run and none of the earlier run's frames; files of your own
+    in ``OUT`` are left alone.
     """
     from ._optional import require_all
 
@@ -58,6 +62,7 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     else:
         model = iris_mlp("sigmoid", sizes=(data.x_train.shape[1], 5, 5, 5, len(data.class_names)))
         layers, epochs, lr = ["l2", "l3"], 100 if epochs is None else epochs, 0.05
+    _remove_earlier_demo(out)
     t0 = time.perf_counter()
     with Recorder(model, layers=layers, probe=(data.x_train, data.y_train), run_dir=str(run_dir),
                   test=(data.x_test, data.y_test), class_names=data.class_names,
@@ -67,8 +72,56 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
     log.info("trained and recorded %d epochs in %.1f s -> %s", epochs, time.perf_counter() - t0, run_dir)
     files: list[Path] = []
     if pictures:
-        files = _draw(run_dir, out, image=data.is_image, layers=layers, show_progress=show_progress)
+        shown = {"mnist-5k": "MNIST", "mnist": "MNIST", "digits": "Digits", "iris": "Iris"}.get(data.name, data.name)
+        title = f"{shown} demo: layer {layers[0]} of the {'CNN' if data.is_image else 'MLP'} over {epochs} epochs"
+        files = _draw(run_dir, out, image=data.is_image, layers=layers, show_progress=show_progress, title=title)
+    _write_record(out, [run_dir, *files])
     return {"run": run_dir, "files": files}
+
+
+#: What a demo wrote into its output folder (paths relative to it), so the next demo removes it.
+RECORD = ".epochscope-demo.json"
+
+
+def _write_record(out: Path, paths: list[Path]) -> None:
+    import json
+    import os
+
+    rel = (os.path.relpath(os.path.abspath(p), os.path.abspath(out)) for p in paths)
+    names = sorted({r for r in rel if not r.startswith("..")})
+    (out / RECORD).write_text(json.dumps({"written": names}, indent=1), encoding="utf-8")
+
+
+def _remove_earlier_demo(out: Path) -> None:
+    """Remove the pictures an earlier demo wrote into ``out``: every file its record lists (only
+    regular files inside ``out``), then folders left empty."""
+    import json
+
+    root = out.resolve()
+    record = out / RECORD
+    names: list[str] = []
+    if record.is_file():
+        try:
+            names = [str(n) for n in json.loads(record.read_text(encoding="utf-8")).get("written", [])]
+        except (ValueError, OSError, AttributeError):
+            log.warning("demo: %s is unreadable; only the earlier run folder is removed", record)
+    # The run folder itself is replaced by the recorder (overwrite=True), which refuses a folder
+    # that is not an epochscope run: nothing of the user's is removed here.
+    folders = set()
+    for name in names:
+        path = (out / name)
+        try:
+            inside = path.resolve().is_relative_to(root) and path.resolve() != root
+        except OSError:
+            continue
+        if not inside or path.is_symlink() or not path.is_file():
+            continue  # never follow a link out of the folder, never remove a folder of the user's
+        path.unlink()
+        folders.add(path.parent)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.resolve() != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    record.unlink(missing_ok=True)
 
 
 #: The layers the text demo records: the [CLS] token of the last encoder layer (first token:
@@ -117,11 +170,16 @@ def _text_demo(out: Path, *, epochs: int | None, probe_size: int, seed: int, dev
                                    callbacks=[recorder])
     if not show_progress:  # the Trainer prints its logs where it shows no progress bar
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    _remove_earlier_demo(out)
     t0 = time.perf_counter()
     with scratch:
         trainer.train()
     log.info("fine-tuned and recorded %d epochs in %.1f s -> %s", epochs, time.perf_counter() - t0, run_dir)
-    files = _draw(run_dir, out, image=False, layers=TEXT_LAYERS, show_progress=show_progress) if pictures else []
+    files: list[Path] = []
+    if pictures:
+        title = f"Text demo: the [CLS] state of {TEXT_LAYERS[0]} of a tiny BERT over {epochs} epochs"
+        files = _draw(run_dir, out, image=False, layers=TEXT_LAYERS, show_progress=show_progress, title=title)
+    _write_record(out, [run_dir, *files])
     return {"run": run_dir, "files": files}
 
 
@@ -155,9 +213,9 @@ def tiny_bert(vocab_size: int, class_names: Any, max_length: int) -> Any:
     return BertForSequenceClassification(config)
 
 
-def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_progress: bool) -> list[Path]:
+def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_progress: bool,
+          title: str | None = None) -> list[Path]:
     """Every picture the demo ships: the maps' pictures, the network animation and the report."""
-    from .draw.network import network_animation
     from .maps.api import embed
     from .pipeline import render, report
     from .run import open_run
@@ -166,8 +224,7 @@ def _draw(run_dir: Path, out: Path, *, image: bool, layers: list[str], show_prog
     t0 = time.perf_counter()
     maps = embed(run, layers[0], progress=show_progress)
     log.info("embedded %d epochs of '%s' in %.1f s", len(maps.epochs), layers[0], time.perf_counter() - t0)
-    files = render(run, out, maps=maps, formats=("gif", "mp4"), progress=show_progress)
-    files.append(network_animation(run, out / "network.gif", progress=show_progress))
-    files.append(report(run, out / "report.html", layer=layers[0], progress=show_progress))
+    files = render(run, out, maps=maps, formats=("gif", "mp4"), progress=show_progress)  # network.gif too
+    files.append(report(run, out / "report.html", layer=layers[0], progress=show_progress, title=title))
     log.info("wrote %d files into %s (open %s)", len(files), out, out / "report.html")
     return files

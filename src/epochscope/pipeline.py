@@ -41,7 +41,7 @@ def _embed(run: Run, layer: str | None, method: str, progress: bool, options: di
 def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *, layer: str | None = None,
            method: str = "umap", formats: Sequence[str] | str = ("gif",), epoch: int | None = None,
            progress: bool = True, smooth: bool = False, test_points: bool = False, duration_ms: float = 500,
-           maps: Any = None, **embed_options: Any) -> list[Path]:
+           maps: Any = None, network: bool = True, **embed_options: Any) -> list[Path]:
     """Draw every picture of ``run`` into ``out_dir``; returns the paths written.
 
     Embeds ``layer`` (and, when the run recorded several layers, every other layer for the
@@ -50,9 +50,12 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     ``frames/epoch_NNN.png``, ``timelapse.<format>`` (and ``timelapse_smooth.<format>`` with
     ``smooth=True``), ``curves.png``, ``train_test_map.png`` (with a test set),
     ``confusion.png`` (and ``confusion_epoch_N.png`` with ``epoch=``), ``layers_epochs.png``
-    (several layers recorded), ``forgetting.png`` and ``quality.png``. Bad arguments fail
-    before anything is embedded or drawn; every file is written under a temporary name and
-    renamed.
+    (several layers recorded), ``forgetting.png``, ``quality.png`` and ``network.gif`` (when
+    the run holds weights). A run imported from checkpoints (weights and metrics, no probe
+    activations) gets its curves and network, and one log line says what was skipped and why.
+    Bad arguments (and an output folder that cannot be used) fail before anything is embedded or
+    drawn; every file is written under a temporary name and renamed, and the time-lapse frames
+    are streamed to their files, so memory does not grow with the number of epochs.
 
     Parameters
     ----------
@@ -65,35 +68,41 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     epoch : also draw the confusion matrix at this epoch.
     progress : show progress bars.
     smooth : also write an animation whose points glide between epochs.
-    test_points : overlay the test set as gold stars on every time-lapse frame (the
-        train + test map always shows them).
-    duration_ms : display time per epoch in the animations (default 500 ms).
+    test_points : lay the test set on every time-lapse frame, coloured by true class, the
+        misclassified crossed (the train + test map always shows it).
+    duration_ms : display time per epoch in the animations (default 500 ms), the network's too.
     maps : already computed maps of ``layer`` to draw instead of embedding it again (the other
         layers of the grid are still embedded, or read from the run's cache).
+    network : also write ``network.gif`` when the run holds weights.
     **embed_options : passed to :func:`~epochscope.embed` (e.g. ``n_neighbors=15``).
 
     Example
     -------
     >>> paths = render("runs/mnist", "pictures", method="pca", formats="gif,mp4")  # doctest: +SKIP
     """
+    from ._output import check_output_dir
+    from .analysis import run_contents
     from .draw.render_all import check_render_options, render_maps
 
     run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
-    if maps is None:
+    check_output_dir(out_dir)  # a bad --out fails now, not after minutes of embedding
+    layer_maps = None
+    if not run_contents(run).maps:  # imported from checkpoints: curves and network only (render_maps says so)
+        maps = None
+    elif maps is None:
         maps = _embed(run, layer, method, progress, embed_options)
     elif layer is not None and maps.layer != layer:
         raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
-    layer_maps = None
-    if len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
+    if maps is not None and len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
         layer_maps = [maps if name == maps.layer else _embed(run, name, maps.method, progress, embed_options)
                       for name in run.layers]
     return render_maps(run, maps, out_dir, layer_maps=layer_maps, formats=fmts, epoch=epoch, progress=progress,
-                       smooth=smooth, test_points=test_points, duration_ms=duration_ms)
+                       smooth=smooth, test_points=test_points, duration_ms=duration_ms, network=network)
 
 
 def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "report.html", *,
            layer: str | None = None, method: str = "umap", max_points: int | None = None, progress: bool = True,
-           **embed_options: Any) -> Path:
+           title: str | None = None, **embed_options: Any) -> Path:
     """Write the interactive report of ``run`` to ``out`` and return its path.
 
     Embeds ``layer`` with :func:`~epochscope.embed` (or reads the maps from the run's cache),
@@ -113,27 +122,37 @@ def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "rep
     method : the map method passed to :func:`epochscope.embed` (``"umap"``, ``"pca"``, ...).
     max_points : show at most this many probe (and test) points, a fixed random subset;
         ``None`` shows all.
-    progress : show progress bars while maps are fitted.
+    progress : show progress while maps are fitted and the page is written.
+    title : the page's title (default: ``"Layer L, epochs A–B: RUN"``).
     **embed_options : passed on to :func:`epochscope.embed` (e.g. ``n_neighbors=30``).
 
+    A run imported from checkpoints (weights and metrics, no probe activations) gets a page with
+    its curves and network and a note saying what was skipped and why.
+
     Raises ``ValueError`` for ``max_points`` that is not a positive integer or an ``out`` that is
-    not an ``.html``/``.htm`` file, before anything is embedded.
+    not an ``.html``/``.htm`` file, :class:`~epochscope.OutputPathError` /
+    :class:`~epochscope.OutputError` for an ``out`` that cannot be written, before anything is
+    embedded.
 
     Example::
 
         import epochscope
         epochscope.report("runs/mnist", "mnist.html", layer="hidden", method="umap")
     """
-    from .html.report import write_report
+    from ._output import check_output_file
+    from .analysis import run_contents
+    from .html.report import check_report_path, write_report
 
-    if max_points is not None and (not isinstance(max_points, int) or max_points < 1):
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
         raise ValueError(f"max_points must be a positive integer or None, got {max_points!r}")
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"out must name an .html file, got {str(out)!r}; e.g. out='report.html'")
+    out = check_output_file(check_report_path(out))
     if not isinstance(run, Run):
         run = open_run(run)
+    if not run_contents(run).maps:  # imported from checkpoints: no map to make
+        return write_report(run, None, out, layer=None, method=method, max_points=max_points, title=title,
+                            progress=progress)
     t0 = time.perf_counter()
     maps = _embed(run, layer, method, progress, embed_options)
     log.info("maps of %r (%s) ready in %.1f s", maps.layer, method, time.perf_counter() - t0)
-    return write_report(run, maps, out, layer=maps.layer, method=method, max_points=max_points)
+    return write_report(run, maps, out, layer=maps.layer, method=method, max_points=max_points, title=title,
+                        progress=progress)

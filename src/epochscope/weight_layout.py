@@ -151,9 +151,9 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
     weights : ``{parameter name: array}`` as :meth:`Run.weights` returns it.
     layers : the layers to chain, in order (names such as ``"l1"`` or keys such as
         ``"l1.weight"``); by default the longest connected run of weight layers in recording order.
-    shape : the expected layer sizes (e.g. ``(4, 5, 5, 5, 3)``); a mismatch raises a
-        ``ValueError`` naming the layer. Without ``layers``, the chain is the run of layers whose
-        sizes match ``shape``.
+    shape : the expected layer sizes (e.g. ``(4, 5, 5, 5, 3)``), checked against the whole chain
+        (or the chosen ``layers``); a mismatch raises a ``ValueError`` naming the difference, also
+        when ``shape`` matches only part of the chain.
     channels_last : a dense layer after a conv reads the flattened output position-major
         (``hw * C + c``); see :func:`flatten_order` for where a run declares it.
 
@@ -184,10 +184,20 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
             chain.append(joined)
     else:
         runs = _runs(candidates, channels_last)
+        chain = max(runs, key=len)
         if shape is not None:
-            chain = _match_shape(runs, tuple(int(s) for s in shape)) or max(runs, key=len)
-        else:
-            chain = max(runs, key=len)
+            # A shape describes the whole network: one that matches only part of it is a mistake
+            # to report, not a reason to draw that part silently.
+            want = tuple(int(s) for s in shape)
+            part = _match_shape(runs, want)
+            if part is not None and layer_sizes(part) != layer_sizes(chain):
+                left = [lk.name for lk in chain if lk.name not in {p.name for p in part}]
+                raise ValueError(
+                    f"shape: {'-'.join(map(str, want))} matches only layer{'s' if len(part) > 1 else ''} "
+                    f"{', '.join(lk.name for lk in part)} of the network {'-'.join(map(str, layer_sizes(chain)))} "
+                    f"({_describe(chain)}); it leaves out {', '.join(left)}. Give all the sizes "
+                    f"({' '.join(map(str, layer_sizes(chain)))}) or pick the layers to draw with layers= (--layers)"
+                )
         skipped = [lk.name for lk in candidates if lk.name not in {c.name for c in chain}]
         if skipped:
             log.info("weights: the chain of layers is %s; layers outside it: %s",

@@ -1,11 +1,8 @@
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from epochscope.colors import class_colors
 from epochscope.draw.mapframe import MapFrameRenderer, padded_bounds
-
-GOLD = np.array([0xFF, 0xD7, 0x00])
 
 
 def _renderer(maps, labels, **kw):
@@ -70,19 +67,61 @@ def test_class_colours_in_the_label_proportions(color_counts):
     np.testing.assert_allclose(counts / counts.sum(), [0.5, 0.3, 0.2], atol=0.02)
 
 
-def test_stars_are_drawn_at_the_test_coordinates(fake_maps):
-    r = _renderer(fake_maps, np.arange(300) % 3)
-    test = np.array([[-4.0, -3.0], [0.0, 0.0], [4.0, 3.0]])
-    img = r.draw(fake_maps.coords[0] * 0 + 100, test_coords=test)  # probe points far off the map
-    gold = np.linalg.norm(img.astype(float) - GOLD, axis=2) < 40
-    blobs, n = ndimage.label(gold)
-    sizes = ndimage.sum(gold, blobs, range(1, n + 1))
-    bodies = [i + 1 for i in range(n) if sizes[i] >= 8]  # the star's body; thin tips may come apart
-    assert len(bodies) == 3
-    centres = np.array(ndimage.center_of_mass(gold, blobs, bodies))[:, ::-1]  # (x, y)
-    expected = r.pixels(test)
-    for e in expected:
-        assert np.min(np.linalg.norm(centres - e, axis=1)) < 2.0
+def test_test_points_in_their_class_colour_outlined_and_the_wrong_ones_crossed():
+    probe = np.array([[0.0, 0.0], [1.0, 1.0]])
+    r = MapFrameRenderer((-2, 2, -2, 2), np.array([0, 1]), ["a", "b", "c"], radius=4, test_legend=True)
+    test = np.array([[-1.5, -1.0], [0.5, -1.0], [1.5, 1.5]])
+    img = r.draw(probe, test_coords=test, test_labels=np.array([2, 0, 1]), test_wrong=np.array([False, True, False]))
+    colors = class_colors(3) * 255
+    for (x, y), c in zip(r.pixels(test), [2, 0, 1]):
+        if c != 0:  # (the wrong one has a cross over its centre)
+            np.testing.assert_allclose(img[int(y), int(x)], colors[c], atol=3)
+        ring = img[int(y) - int(r.test_radius) - 3:int(y) + int(r.test_radius) + 4,
+                   int(x) - int(r.test_radius) - 3:int(x) + int(r.test_radius) + 4]
+        assert (ring.max(axis=2) < 110).sum() >= 12  # the dark outline
+    # The wrong one (class 0, at 0.5, -1) carries a cross: dark pixels on its centre's diagonals.
+    x, y = r.pixels(test[1:2])[0]
+    d = int(r.test_radius) + 1
+    diag = [img[int(y) + k, int(x) + k] for k in range(-d, d + 1)]
+    assert sum(np.abs(p.astype(int) - 0x22).max() < 60 for p in diag) >= d
+    # Probe points are drawn pale under test points, in full colour without them.
+    px, py = r.pixels(probe[:1])[0]
+    pale = img[int(py), int(px)].astype(float)
+    full = r.draw(probe)[int(py), int(px)].astype(float)
+    np.testing.assert_allclose(full, colors[0], atol=3)
+    assert (pale > full + 40).all() and (pale - full).sum() > 200  # faded toward white
+    assert [t.get_text() for t in r.fig.legends[0].get_texts()][-3:] == ["probe (pale)", "test (outlined)",
+                                                                        "misclassified"]
+
+
+def test_points_beyond_the_frame_are_drawn_at_its_edge_and_counted():
+    """PCA frames clipped outlying points (issue 15): each is now a triangle at the edge, and the caption says so."""
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(200, 2)) * 0.5
+    coords[:7] = [[30, 0], [-30, 1], [0, 40], [0, -40], [25, 25], [-9, 0.5], [np.nan, np.nan]]
+    r = MapFrameRenderer((-3, 3, -3, 3), np.arange(200) % 3, ["a", "b", "c"])
+    img = r.draw(coords, caption="accuracy 0.5")
+    assert r.beyond == 6  # the NaN point has no position: not counted
+    assert r.caption.get_text() == "accuracy 0.5 · 6 points beyond the frame, drawn at its edge as ▸"
+    (r0, r1), (c0, c1) = r._rows, r._cols
+    # A triangle in the class colour just inside each side the far points lie beyond.
+    colors = class_colors(3) * 255
+    for (side, rows, cols), c in zip([("right", slice(r0, r1), slice(c1 - 12, c1)),
+                                      ("left", slice(r0, r1), slice(c0, c0 + 12)),
+                                      ("top", slice(r0, r0 + 12), slice(c0, c1)),
+                                      ("bottom", slice(r1 - 12, r1), slice(c0, c1))], [0, 1, 2, 0]):
+        near = (np.abs(img[rows, cols].astype(int) - colors[c]).max(axis=2) < 30).sum()
+        assert near > 5, side
+
+
+def test_long_captions_wrap_within_the_frame():
+    r = MapFrameRenderer((0, 1, 0, 1), np.zeros(3, int), ["a"])
+    text = "accuracy 0.975 · val accuracy 0.900 · map trustworthiness 0.951 · " + "many words " * 12
+    img = r.draw(np.full((3, 2), 0.5), caption=text)
+    lines = r._caption_text.wrap(text, img.shape[1] - r._caption_text.x - 8, 2)
+    assert len(lines) == 2 and lines[-1].endswith("…")
+    assert all(r._caption_text.font.getlength(line) <= img.shape[1] - r._caption_text.x - 8 for line in lines)
+    assert (img[-4:, :].sum(axis=2) < 600).sum() == 0  # nothing drawn on the bottom rows (no overflow)
 
 
 def test_rings_drawn_around_chosen_points():
@@ -102,3 +141,35 @@ def test_coords_must_match_labels(fake_maps):
         r.draw(np.zeros((5, 2)))
     with pytest.raises(ValueError, match="labels"):
         MapFrameRenderer((0, 1, 0, 1), np.array([0, 5]), ["a", "b"])
+
+
+def test_pca_frames_hold_every_point_or_mark_it(tmp_path):
+    """PCA frames clipped up to 22 outlying points (issue 15). maps/align.py's robust_bounds keeps
+    its quantiles (a few outliers must not shrink the picture); the frames draw every point beyond
+    them at the edge and count it."""
+    from epochscope import embed, open_run
+    from epochscope.run import RunWriter
+
+    rng = np.random.default_rng(3)
+    n = 400
+    labels = np.arange(n) % 2
+    with RunWriter.open(tmp_path / "run", framework="x", labels=labels, class_names=["a", "b"]) as w:
+        w.declare_layer("h", (6,), 6, None)
+        for epoch in range(2):
+            x = rng.normal(size=(n, 6)) + labels[:, None] * 3
+            x[:12] *= 25  # heavy-tailed outliers along every direction
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", x)
+                ep.set_predictions(labels)
+    run = open_run(tmp_path / "run")
+    maps = embed(run, "h", method="pca", progress=False)
+    r = MapFrameRenderer(maps.bounds, run.labels, run.class_names)
+    for i in range(len(maps.epochs)):
+        xy = r.pixels(maps.coords[i])
+        (r0, r1), (c0, c1) = r._rows, r._cols
+        beyond = int(((xy[:, 0] < c0) | (xy[:, 0] > c1) | (xy[:, 1] < r0) | (xy[:, 1] > r1)).sum())
+        assert beyond > 0  # the robust bounds leave some out ...
+        r.draw(maps.coords[i], caption="accuracy 1.000")
+        assert r.beyond == beyond  # ... and every one of them is drawn at the edge and counted
+        assert r.caption.get_text().endswith(f"{beyond} point{'s' if beyond > 1 else ''} beyond the frame, "
+                                             "drawn at its edge as ▸")

@@ -34,9 +34,8 @@ def blue_edges(frame):
     return (b > 130) & (r < 90) & (g < 140)
 
 
-def marker(frame):
-    r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
-    return (r > 230) & (g < 40) & (b < 40)
+def marker(frame):  # the black ring at the frame's epoch (#222222)
+    return (np.abs(frame - 0x22).max(axis=2) < 20)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +68,32 @@ def test_grown_layer_is_red_shrunk_layer_is_blue_and_colours_change(animated):
 
 def test_the_marker_walks_along_the_curve(animated):
     _, _, frames = animated
-    curve = slice(0, 420)
+    curve = (slice(30, 400), slice(40, 370))  # the curve panel
+    still = np.logical_and.reduce([marker(f[curve]) for f in frames])  # dark in every frame: text, spines
     xs = []
     for f in frames:
-        ys_, xs_ = np.nonzero(marker(f[:, curve]))
-        assert len(xs_) > 20, "red marker missing from the curve panel"
+        ys_, xs_ = np.nonzero(marker(f[curve]) & ~still)
+        assert len(xs_) > 20, "the black marker is missing from the curve panel"
         xs.append(xs_.mean())
     assert all(b > a + 10 for a, b in zip(xs, xs[1:]))
+
+
+def test_the_curves_use_the_colours_of_curves_png(animated):
+    from epochscope.colors import CURVE_COLORS, hex_to_rgb
+
+    _, _, frames = animated
+    panel = frames[-1][40:380, 60:360]
+    for role in ("train", "val"):
+        colour = hex_to_rgb([CURVE_COLORS[role]])[0] * 255
+        assert (np.abs(panel - colour).max(axis=2) < 25).sum() > 50, role
+    orange = hex_to_rgb(["#ff7f0e"])[0] * 255
+    assert (np.abs(panel - orange).max(axis=2) < 25).sum() == 0  # validation is red, as in curves.png
+
+
+def test_one_epoch_shows_as_long_as_in_the_time_lapse(animated):
+    _, out, _ = animated
+    with Image.open(out) as gif:
+        assert gif.info["duration"] == 500
 
 
 def test_figure_has_one_column_of_nodes_per_layer(synthetic_run):
@@ -161,6 +179,122 @@ def test_the_display_shows_the_animation_frame(synthetic_run):
     with Image.open(io.BytesIO(display._repr_png_())) as image:
         shown = np.asarray(image.convert("RGB")).astype(int)
     assert shown.shape == frame.shape == (500, 1200, 3)
-    # The same picture (blitting draws the moving parts over a saved background: a few edge pixels differ).
-    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.002
+    # The same picture (blitting draws the moving parts over a saved background, and the animation
+    # stamps its changing text with Pillow where the display lets matplotlib draw it: a few edge and
+    # glyph pixels differ).
+    assert (np.abs(shown - frame).max(axis=2) > 40).mean() < 0.006
     assert display.epoch == 3 and len(display.edges_.get_segments()) == 8
+
+
+# ------------------------------------------------------------------ layout: nothing clipped, nothing overlapping
+
+
+def cnn_weights(epochs: int = 3, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """The classic MNIST CNN's weights (conv2D_1..4, hidden after a flatten, end), growing a little."""
+    rng = np.random.default_rng(seed)
+    shapes = {"conv2D_1.weight": (32, 1, 3, 3), "conv2D_2.weight": (32, 32, 3, 3), "conv2D_3.weight": (64, 32, 3, 3),
+              "conv2D_4.weight": (64, 64, 3, 3), "hidden.weight": (512, 64 * 16), "end.weight": (10, 512)}
+    base = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    return [{k: v * (1 + 0.05 * t * rng.random(v.shape).astype(np.float32)) for k, v in base.items()}
+            for t in range(epochs)]
+
+
+def text_boxes(fig, animated=()):
+    """Window extents of every text matplotlib actually draws on ``fig`` (labels, legends, ticks,
+    titles), found by watching the renderer; ``animated`` artists are drawn after the canvas."""
+    renderer = fig.canvas.get_renderer()
+    drawn = {}
+    real = renderer.draw_text
+
+    def spy(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if mtext is not None and s.strip():
+            drawn[id(mtext)] = mtext
+        return real(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = spy
+    try:
+        fig.canvas.draw()
+        for artist in animated:
+            fig.draw_artist(artist)
+    finally:
+        del renderer.draw_text
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in drawn.values()]
+
+
+def assert_no_clip_no_overlap(fig, animated=()):
+    boxes = text_boxes(fig, animated)
+    assert len(boxes) > 10
+    W, H = fig.bbox.width, fig.bbox.height
+    for text, bb in boxes:
+        assert bb.x0 >= -0.5 and bb.y0 >= -0.5 and bb.x1 <= W + 0.5 and bb.y1 <= H + 0.5, f"{text!r} clipped: {bb}"
+    for i, (ta, a) in enumerate(boxes):
+        for tb, b in boxes[i + 1:]:
+            ov_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+            ov_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert ov_w <= 1 or ov_h <= 1, f"{ta!r} overlaps {tb!r}"
+
+
+@pytest.mark.parametrize("figsize", [(6, 3), (8, 3), (6, 8), (12, 5), (40, 3), (40, 25)])
+@pytest.mark.parametrize("net", ["iris", "cnn"])
+def test_nothing_is_clipped_or_overlaps_at_any_accepted_size(net, figsize, synthetic_run):
+    """Issue 15: --figsize 10 4 cut off the title and the top nodes; CNN layer labels ran together."""
+    if net == "iris":
+        w = [mlp_weights_iris(seed=s) for s in range(4)]
+    else:
+        w = cnn_weights(4)
+    history = NetworkHistory.from_weights(range(4), w)
+    metrics = {e: {"epoch": e, "accuracy": 0.5 + 0.1 * e, "val_accuracy": 0.45 + 0.1 * e} for e in range(4)}
+    fig = NetworkFigure(history, metrics, figsize=figsize)
+    try:
+        fig.render(3)
+        renderer = fig.fig.canvas.get_renderer()
+        for t in fig.summary_texts + [fig.epoch_text]:  # animated: drawn per frame, not by canvas.draw
+            assert t.get_text()
+        assert_no_clip_no_overlap(fig.fig, animated=fig.summary_texts + [fig.epoch_text])
+        # Every node lies inside the network's axes, whole.
+        ax = fig.ax_net.get_window_extent(renderer)
+        centres = fig.ax_net.transData.transform(history.node_xy)
+        r = fig.node_radius
+        assert (centres[:, 0] - r >= ax.x0 - 0.5).all() and (centres[:, 0] + r <= ax.x1 + 0.5).all()
+        assert (centres[:, 1] - r >= ax.y0 - 0.5).all() and (centres[:, 1] + r <= ax.y1 + 0.5).all()
+        # Labels and summaries stay off the nodes.
+        for t in fig.column_texts + fig.summary_texts:
+            bb = t.get_window_extent(renderer)
+            inside = ((centres[:, 0] + r > bb.x0) & (centres[:, 0] - r < bb.x1)
+                      & (centres[:, 1] + r > bb.y0) & (centres[:, 1] - r < bb.y1))
+            assert not inside.any(), f"{t.get_text()!r} covers a node"
+    finally:
+        fig.close()
+
+
+def mlp_weights_iris(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sizes = (4, 5, 5, 5, 3)
+    return {f"l{i + 1}.weight": rng.normal(size=(b, a)).astype(np.float32) for i, (a, b) in enumerate(zip(sizes, sizes[1:]))}
+
+
+def test_sizes_below_the_smallest_readable_one_are_refused(tmp_path, synthetic_run):
+    from epochscope.cli import main
+
+    with pytest.raises(ValueError, match=r"between 6 x 3 and 40 x 25 inches.*got 5 x 4"):
+        network_animation(synthetic_run, tmp_path / "n.gif", figsize=(5, 4), progress=False)
+    assert main(["network", str(synthetic_run), "--out", str(tmp_path / "n.gif"), "--figsize", "10", "2"]) == 2
+    assert not (tmp_path / "n.gif").exists()
+
+
+def test_a_conv_net_is_drawn_with_few_graded_edges_and_layer_summaries():
+    history = NetworkHistory.from_weights(range(3), cnn_weights(3))
+    assert history.counts == (1, 32, 32, 32, 32, 32, 10)
+    fig = NetworkFigure(history, {})
+    try:
+        fig.render(2)
+        per_layer = np.bincount(history.frame(2).link)
+        assert per_layer.max() <= 64  # two per node of a 32-node column, not 150
+        widths = np.asarray(fig.edges.get_linewidths())
+        assert widths.max() > 2.5 * widths.min()  # clearly graded
+        texts = [t.get_text() for t in fig.summary_texts]
+        assert len(texts) == 6 and all("%" in t for t in texts)
+        labels = [t.get_text() for t in fig.column_texts]
+        assert labels[0].startswith("input") and "conv2D_4" in labels[4] and "(32 groups)" in labels[5]
+    finally:
+        fig.close()

@@ -66,12 +66,16 @@ def test_smooth_glides_between_the_key_frames(lapse, fake_maps):
     assert not np.array_equal(smooth.frames[1], lapse.frames[1])
 
 
-def test_test_points_optional(fake_maps):
+def test_test_points_optional_in_their_class_colours(fake_maps):
     labels = np.arange(300) % 3
+    test_labels = np.arange(40) % 3
+    wrong = [np.arange(40) < 5 for _ in fake_maps.epochs]
     plain = Timelapse.from_maps(fake_maps, labels, NAMES, progress=False)
-    starred = Timelapse.from_maps(fake_maps, labels, NAMES, test_points=True, progress=False)
-    gold = [(np.linalg.norm(f.astype(float) - [255, 215, 0], axis=2) < 40).sum() for f in (plain.frames[0], starred.frames[0])]
-    assert gold[0] == 0 and gold[1] > 40 * 10
+    shown = Timelapse.from_maps(fake_maps, labels, NAMES, test_points=True, test_labels=test_labels, test_wrong=wrong,
+                                progress=False)
+    ink = [(np.linalg.norm(f.astype(float) - [0x22, 0x22, 0x22], axis=2) < 30)[70:520, 30:580].sum()
+           for f in (plain.frames[-1], shown.frames[-1])]
+    assert ink[0] == 0 and ink[1] > 40 * 5  # the test points' outlines and the crosses of the 5 wrong ones
 
 
 def test_caption_and_easing():
@@ -81,6 +85,39 @@ def test_caption_and_easing():
     assert w[0] == 0 and np.all(np.diff(w) > 0) and w[-1] < 1
     with pytest.raises(ValueError):
         ease_steps(0)
+
+
+def test_render_holds_one_frame_not_all(fake_maps, tmp_path, monkeypatch):
+    """write_timelapse streams: frames are drawn one at a time and never collected (issue 14, kind 9)."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from epochscope.draw.timelapse import FrameMaker, write_timelapse
+
+    maker = FrameMaker(fake_maps, np.arange(300) % 3, NAMES)
+    frames_made = []
+    original = maker.renderer.draw
+
+    class Tracked(np.ndarray):
+        pass
+
+    def draw(*a, **k):
+        out = original(*a, **k).view(Tracked)
+        frames_made.append(weakref.ref(out))
+        gc.collect()
+        held = sum(r() is not None for r in frames_made[:-1])
+        assert held <= 1, f"{held} earlier frames still held"  # the PNG being encoded, at most
+        return out
+
+    monkeypatch.setattr(maker.renderer, "draw", draw)
+    paths = write_timelapse(maker, tmp_path, formats=("gif",), progress=False)
+    maker.close()
+    assert len(frames_made) == len(fake_maps.epochs) + min(8, len(fake_maps.epochs))  # + the palette's sample
+    assert [p.name for p in paths] == [f"epoch_{e:03d}.png" for e in fake_maps.epochs] + ["timelapse.gif"]
+    with Image.open(tmp_path / "timelapse.gif") as gif:
+        assert gif.n_frames == len(fake_maps.epochs)
 
 
 def test_from_run_with_pca_maps(synthetic_run, tmp_path):

@@ -91,17 +91,37 @@ def test_predictions_outside_the_classes_are_told_apart_from_missing_ones(tmp_pa
     assert p["probe"]["outsideClass"] not in range(3)
 
 
-def test_metrics_are_grouped_into_accuracy_and_loss(report_run):
+def test_metrics_are_grouped_into_accuracy_and_loss_in_words_and_the_pictures_colours(report_run):
+    from epochscope.colors import CURVE_COLORS
+
     run, maps = report_run
     m = build_payload(run, maps, layer="x", method="fake")["metrics"]
-    assert m["accuracy"] == ["accuracy", "val_accuracy"] and m["loss"] == ["loss", "val_loss"]
-    assert m["series"]["loss"][0] == pytest.approx(1.0) and m["epochs"] == run.epochs
+    assert [s["key"] for s in m["accuracy"]] == ["accuracy", "val_accuracy"]
+    assert [s["name"] for s in m["accuracy"]] == ["training accuracy", "validation accuracy"]
+    assert [s["name"] for s in m["loss"]] == ["training loss", "validation loss"]
+    assert [s["color"] for s in m["loss"]] == [CURVE_COLORS["train"], CURVE_COLORS["val"]]  # as curves.png
+    assert m["loss"][0]["values"][0] == pytest.approx(1.0) and m["epochs"] == run.epochs
+    assert "epoch_seconds" not in [s["key"] for s in m["accuracy"] + m["loss"]]
 
 
-def test_quality_nan_becomes_null(report_run):
+def test_quality_in_words_and_nan_becomes_null(report_run):
     run, maps = report_run
-    q = build_payload(run, maps, layer="x", method="fake")["quality"]["series"]
-    assert q["motion"][0] is None and q["motion"][1] == pytest.approx(0.2)
+    series = build_payload(run, maps, layer="x", method="fake")["quality"]["series"]
+    by_key = {s["key"]: s for s in series}
+    assert by_key["motion"]["values"][0] is None and by_key["motion"]["values"][1] == pytest.approx(0.2)
+    assert by_key["trustworthiness"]["name"] == "map trustworthiness"
+    assert by_key["cka_previous"]["name"] == "CKA to previous epoch"
+    assert by_key["knn_accuracy_map"]["name"] == "kNN accuracy in the map"
+
+
+def test_quality_keys_added_later_are_drawn_too(report_run):
+    """Maps.quality gains separation figures (issue 13): the report draws whatever keys it holds."""
+    run, maps = report_run
+    q = dict(maps.quality, separation=np.linspace(0.1, 0.6, len(maps.epochs)),
+             separation_layer=np.linspace(0.05, 0.3, len(maps.epochs)))
+    p = build_payload(run, FakeMaps(maps.epochs, maps.coords, maps.test_coords, q, maps.bounds), layer="x", method="f")
+    names = [s["name"] for s in p["quality"]["series"]]
+    assert "class separation in the map" in names and "class separation in the layer" in names
 
 
 def test_max_points_keeps_a_fixed_subset(report_run):
@@ -169,13 +189,21 @@ def test_curves_carry_the_colours_of_the_static_pictures(report_run):
 
     run, maps = report_run
     p = build_payload(run, maps, layer="x", method="fake")
-    colors = p["metrics"]["colors"]
+    colors = {s["key"]: s["color"] for s in p["metrics"]["accuracy"] + p["metrics"]["loss"]}
     assert colors["accuracy"] == colors["loss"] == CURVE_COLORS["train"]
     assert colors["val_accuracy"] == colors["val_loss"] == CURVE_COLORS["val"]
-    assert set(colors) == set(p["metrics"]["accuracy"]) | set(p["metrics"]["loss"])
-    quality = p["quality"]["colors"]
-    assert set(quality) == set(p["quality"]["series"])
-    for name, color in QUALITY_COLORS.items():
-        if name in quality:
-            assert quality[name] == color
+    quality = {s["key"]: s["color"] for s in p["quality"]["series"]}
+    assert quality and all(quality[name] == color for name, color in QUALITY_COLORS.items() if name in quality)
     assert len(set(quality.values())) == len(quality)  # one colour per curve of the chart
+
+
+def test_curves_of_one_role_get_distinct_colours(tmp_path):
+    """Two training accuracies (``accuracy`` and ``top5_accuracy``) must not share blue: a reader
+    could not tell them apart."""
+    from epochscope.html.payload import _metrics
+
+    class FakeRun:
+        metrics = [{"epoch": 0, "accuracy": 0.5, "top5_accuracy": 0.8, "val_accuracy": 0.4}]
+
+    colors = [s["color"] for s in _metrics(FakeRun())["accuracy"]]
+    assert len(set(colors)) == 3

@@ -30,7 +30,7 @@ def test_write_report_writes_one_html_file(report_run, tmp_path):
     assert data["epochs"] == run.epochs and data["info"]["method"] == "fake" and data["info"]["layer"] == XSS_LAYER
     assert data["probe"]["count"] == 200 and data["test"]["count"] == 40
     assert data["thumbnails"]["count"] == 240 and data["network"]["available"]
-    assert data["quality"]["series"]["trustworthiness"][0] == pytest.approx(0.7)
+    assert {s["key"]: s for s in data["quality"]["series"]}["trustworthiness"]["values"][0] == pytest.approx(0.7)
     assert data["confusionSplit"] == "test"
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]  # no temporary file left
 

@@ -26,11 +26,12 @@ def test_loads_offline_without_errors(report_file, open_report):
 
 def test_play_advances_the_epoch(report_file, open_report):
     r = open_report(report_file)
-    assert r.js("window.epochscope.epoch()") == 0
+    assert r.js("window.epochscope.epoch()") == 5  # the first view: the trained model's map
     frames = r.js("window.epochscope.frames()")
     r.js("window.epochscope.setSpeed(5); window.epochscope.setLoop(true)")  # looping: never stops by itself
     r.page.click("#play")
     assert r.js("window.epochscope.isPlaying()")
+    assert r.js("window.epochscope.position()") < 1  # play from the last epoch starts over at the first
     r.page.wait_for_function("() => window.epochscope.position() >= 2")
     assert r.js("window.epochscope.frames()") > frames + 5
     assert r.js("window.epochscope.fps()") > 1  # the page's own animation-frame counter runs
@@ -44,8 +45,8 @@ def test_slider_moves_points_smoothly(report_file, open_report):
     at = lambda: r.js("window.epochscope.pointScreenPosition(7)")  # noqa: E731
     start = at()
     box = r.page.locator("#slider").bounding_box()
-    r.page.mouse.click(box["x"] + box["width"] * 0.999, box["y"] + box["height"] / 2)
-    r.page.wait_for_function("() => window.epochscope.position() > 4.5")
+    r.page.mouse.click(box["x"] + box["width"] * 0.001, box["y"] + box["height"] / 2)
+    r.page.wait_for_function("() => window.epochscope.position() < 0.5")
     end = at()
     assert abs(end["x"] - start["x"]) + abs(end["y"] - start["y"]) > 20
     # Halfway between two epochs a point sits halfway between its two positions (interpolated).
@@ -97,6 +98,11 @@ def test_legend_toggles_a_class(report_file, open_report):
 
 def test_test_points_toggle(report_file, open_report):
     r = open_report(report_file)
+    # Test points are optional and off at first: the probe points' clusters are what a reader sees first.
+    assert not r.page.is_checked("#show-test")
+    assert r.js("window.epochscope.pointScreenPosition(0, 'test')") is None
+    r.page.check("#show-test")
+    r.page.wait_for_function("() => window.epochscope.pointScreenPosition(0, 'test') !== null")
     p = r.js("window.epochscope.pointScreenPosition(0, 'test')")
     r.page.mouse.move(p["x"], p["y"])
     r.page.wait_for_function("() => window.epochscope.hovered() !== null")
@@ -111,7 +117,7 @@ def test_class_names_stay_text(report_file, open_report):
     r = open_report(report_file)
     names = r.js("[...document.querySelectorAll('#legend button')].map((b) => b.textContent)")
     assert names == CLASS_NAMES
-    assert r.js("document.getElementById('title').textContent").endswith("hidden<svg onload=alert(3)>")
+    assert "hidden<svg onload=alert(3)>" in r.js("document.getElementById('title').textContent")
     assert r.page.locator("img").count() == 0 and r.page.locator("svg").count() == 0
     assert r.page.locator("#legend b").count() == 0
     assert r.dialogs == [] and r.errors == []
@@ -143,10 +149,10 @@ def test_curves_are_drawn_in_the_colours_of_curves_png(tmp_path, open_report):
 
 def test_curve_click_jumps_to_epoch(report_file, open_report):
     r = open_report(report_file)
-    box = r.page.locator("#curve-loss").bounding_box()
-    # The plot area starts 34 px in; epochs 0..5 span the rest.
-    x = box["x"] + 34 + (box["width"] - 40) * 0.6
-    r.page.mouse.click(x, box["y"] + box["height"] / 2)
+    area = r.js("window.epochscope.chartArea('curve-loss')")
+    (x0, y0, x1, y1), e0, e1 = area["box"], area["x0"], area["x1"]
+    x = x0 + (x1 - x0) * (3 - e0) / (e1 - e0)
+    r.page.mouse.click(x, (y0 + y1) / 2)
     r.page.wait_for_function("() => window.epochscope.epoch() === 3")
     # The label follows on the next animation frame.
     r.page.wait_for_function("() => document.getElementById('epoch-label').textContent.startsWith('epoch 3 ')")
@@ -259,7 +265,7 @@ def test_a_report_for_people_plays_without_the_test_hook(plain_report_file, open
     r = open_report(plain_report_file, hook=False)
     r.page.wait_for_selector("#loading", state="hidden")
     assert r.js("typeof window.epochscope") == "undefined"
-    assert r.page.inner_text("#epoch-label").startswith("epoch 0 ")
+    assert r.page.inner_text("#epoch-label").startswith("epoch 5 ")
     # The map is drawn: some pixels carry the first class's colour (#1f77b4).
     blue = r.js("""(() => { const c = document.getElementById('map');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -269,5 +275,6 @@ def test_a_report_for_people_plays_without_the_test_hook(plain_report_file, open
     assert blue > 50
     r.page.select_option("#speed", "10")
     r.page.click("#play")
+    r.page.wait_for_function("() => !document.getElementById('epoch-label').textContent.startsWith('epoch 5 ')")
     r.page.wait_for_function("() => document.getElementById('epoch-label').textContent.startsWith('epoch 5 ')")
     assert r.errors == [] and [m for m in r.console if m[0] in ("error", "warning")] == []

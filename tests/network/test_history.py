@@ -29,9 +29,35 @@ def test_a_784_512_10_network_reads_as_32_32_10_nodes_with_top_k():
     assert h.sizes == (784, 512, 10)
     assert h.counts == (32, 32, 10)
     frame = h.frame(1)
-    assert len(frame) == 2 * 150  # default top-k for wide layers, per layer
+    # Default for wide layers: two edges per node of the layer's larger column (fewer than a hairball).
+    assert np.bincount(frame.link).tolist() == [64, 64]
     assert frame.src.max() < h.node_offsets[-1]
-    assert "(32 groups)" in h.column_labels()[0]
+    assert h.column_labels()[0] == "input\n784\n(32 groups)"
+
+
+def test_top_k_widths_span_the_whole_range():
+    """With top-k, the drawn edges are graded from thin to wide, not all near the widest (issue 15)."""
+    rng = np.random.default_rng(1)
+    w = [{"fc1.weight": rng.normal(size=(512, 784)).astype(np.float32) * (1 + 0.1 * t),
+          "fc2.weight": rng.normal(size=(10, 512)).astype(np.float32)} for t in range(3)]
+    h = NetworkHistory.from_weights([0, 1, 2], w)
+    frame = h.frame(2)
+    widths = frame.width[frame.link == 0]
+    mags = frame.magnitude[frame.link == 0]
+    assert widths.min() == 0 and widths.max() == 1
+    np.testing.assert_allclose(widths, (mags - mags.min()) / (mags.max() - mags.min()), rtol=1e-5)
+    # Every edge drawn: |w| over the run-wide scale, as before (widths compare across frames).
+    small = NetworkHistory.from_weights([0, 1], [mlp_weights((4, 5, 3), seed=s) for s in range(2)])
+    f = small.frame(1)
+    np.testing.assert_allclose(f.width[f.link == 0], np.clip(f.magnitude[f.link == 0] / small.width_scales[0], 0, 1))
+
+
+def test_layer_change_is_the_relative_change_of_the_mean_weight():
+    w = [{"a.weight": np.full((3, 2), 1.0 + t), "b.weight": np.full((4, 3), 2.0)} for t in range(3)]
+    h = NetworkHistory.from_weights([0, 1, 2], w)
+    np.testing.assert_allclose(h.layer_change(2), [0.5, 0.0])  # 3 / 2 - 1
+    np.testing.assert_allclose(h.layer_change(2, NetworkSettings(reference="initial")), [2.0, 0.0])
+    np.testing.assert_allclose(h.layer_change(0), [0.0, 0.0])
 
 
 def test_top_k_keeps_exactly_k_edges_per_layer():

@@ -9,6 +9,9 @@ does not exist, a folder that is not a run, a damaged or malformed run or file).
 one line, ``epochscope COMMAND: error: …``, naming the file and the cause; ``-v`` shows the
 traceback. Everything printed goes through :func:`echo`, which shows control characters from a
 run escaped (:func:`epochscope._text.printable`).
+``-q``/``--quiet`` and ``-v``/``--verbose`` are accepted before and after the command
+(``epochscope render RUN --out X -q``). ``-v`` shows epochscope's own debug log and the
+traceback of an error; other libraries' loggers (numba, matplotlib, openTSNE) stay at warnings.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ EXIT_INPUT = 2
 # In order of appearance in --help.
 COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "export", "check")
 
+_QUIET_HELP = "no progress bars or log messages"
+_VERBOSE_HELP = "epochscope's debug log, and the traceback of an error"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
@@ -41,27 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch a neural network learn: record layers every epoch, then draw maps, curves and the network.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log messages")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details (debug level)")
+    parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
-    _add_quiet_verbose(parser)
+    _accept_options_after_command(parser)
     return parser
 
 
-def _add_quiet_verbose(parser: argparse.ArgumentParser) -> None:
-    """``-q``/``-v`` after a command too (``epochscope render RUN --out x -q``), at every level of
-    subcommands. ``SUPPRESS`` leaves the value given before the command when none is given after."""
+def _accept_options_after_command(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command ``-q``/``-v`` too. ``SUPPRESS`` as their default, so a command's
+    parser never resets a flag given before the command to False."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for command in action.choices.values():
-                command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                                     help="no progress bars or log messages")
-                command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                                     help="log details (debug level)")
-                _add_quiet_verbose(command)
+            for child in action.choices.values():
+                if "--quiet" not in child._option_string_actions:
+                    child.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+                    child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                       help=_VERBOSE_HELP)
+                _accept_options_after_command(child)
 
 
 def _version() -> str:
@@ -77,6 +83,8 @@ def echo(text: object = "", *, err: bool = False) -> None:
 
 def exit_status(err: BaseException) -> int:
     """:data:`EXIT_ENVIRONMENT` or :data:`EXIT_INPUT` for an error that ends a command (see the module doc)."""
+    if isinstance(getattr(err, "exit_code", None), int):  # OutputError / OutputPathError say which
+        return err.exit_code
     if isinstance(err, (StorageError, RunLockedError, MissingDependencyError, MemoryError)):
         return EXIT_ENVIRONMENT
     if isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError)):
@@ -100,6 +108,26 @@ class _TerminalSafe(logging.Formatter):
         return printable(super().format(record), keep="\n")
 
 
+def _configure_logging(level: int):
+    """epochscope's logger to stderr at ``level``, for the run of one command; returns a function
+    that undoes it. The root logger is left alone, so other libraries (numba's compiler,
+    matplotlib's font lookups, openTSNE) only show their warnings: ``-v`` is epochscope's own
+    debug log. Records still propagate (to a host's or a test's handlers); the root logger of a
+    plain command line has none."""
+    log = logging.getLogger("epochscope")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TerminalSafe("%(message)s"))
+    before = log.level
+    log.addHandler(handler)
+    log.setLevel(level)
+
+    def undo() -> None:
+        log.removeHandler(handler)
+        log.setLevel(before)
+
+    return undo
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 environment, 2 the user's input; see the module doc)."""
     # torch's OpenMP threads busy-wait by default, which slows training 8-9x when another
@@ -108,11 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_TerminalSafe("%(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    undo_logging = _configure_logging(level)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
+        return status
+    except BrokenPipeError:
+        # `epochscope info --json | head`: the reader stopped reading; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (EpochscopeError, ValueError, TypeError, OSError, MemoryError, RecursionError) as err:
         if args.verbose:
             raise
@@ -121,3 +154,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; every finished epoch is saved", file=sys.stderr)
         return 130
+    finally:
+        undo_logging()

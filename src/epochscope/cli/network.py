@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="expected layer sizes, e.g. --shape 4 5 5 5 3 (an error names a layer that differs)")
     p.add_argument("--layers", nargs="+", default=None, metavar="NAME", help="weight layers to chain, in order")
     p.add_argument("--figsize", type=float, nargs=2, default=(12.0, 5.0), metavar=("W", "H"),
-                   help="figure size in inches (default: 12 5)")
-    p.add_argument("--fps", type=float, default=10.0, help="frames per second (default: 10)")
+                   help="figure size in inches at 100 px an inch, from 6 3 to 40 25 (default: 12 5)")
+    p.add_argument("--duration", type=float, default=None, metavar="MS",
+                   help="milliseconds per epoch (default: 500, as the time-lapse)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second instead of --duration")
     p.set_defaults(func=run)
 
 
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from ..draw.network import network_animation
 
     path = network_animation(args.run, args.out, reference=args.reference, top_k=args.top_k, top_by=args.top_by,
-                             shape=args.shape, figsize=tuple(args.figsize), fps=args.fps, layers=args.layers,
-                             progress=not args.quiet)
-    print(path)
+                             shape=args.shape, figsize=tuple(args.figsize), fps=args.fps, duration_ms=args.duration,
+                             layers=args.layers, progress=not args.quiet)
+    if not args.quiet:
+        print(path)
     return 0

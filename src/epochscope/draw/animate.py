@@ -14,8 +14,9 @@ to choose them (``palette=`` of :func:`write_animation`):
   sampled frames; mapping a frame onto it costs a few milliseconds. For frames that share their
   whole background (the network animation), where ``"shared"`` would cost ~15 ms a frame.
 
-Frames given as an iterator are converted to 8 bits one by one as they come, so memory holds
-one byte per pixel per frame, not three.
+Frames are converted and written one by one as they come (:class:`AnimationWriter`): a GIF is
+streamed frame by frame (only the rectangle that changed since the previous frame), so memory
+holds one frame whatever the number of frames.
 
 Example::
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,9 +36,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .._optional import require
+from .._output import check_output_file, output_error, temp_path
 
-__all__ = ["ANIMATION_SUFFIXES", "OctreePalette", "PALETTES", "SharedPalette", "check_animation_path", "gif_bytes",
-           "palette_sample", "write_animation"]
+__all__ = ["ANIMATION_SUFFIXES", "AnimationWriter", "OctreePalette", "PALETTES", "SharedPalette", "check_animation_path",
+           "gif_bytes", "palette_sample", "write_animation"]
 
 log = logging.getLogger("epochscope")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -90,7 +93,8 @@ def _pack(rgb: np.ndarray) -> np.ndarray:
 class SharedPalette:
     """One 8-bit palette for all frames of an animation, and the mapping of frames onto it.
 
-    Built from pixels sampled in up to ``max_frames`` evenly spaced frames: the ``exact``
+    Built from pixels sampled in up to ``max_frames`` evenly spaced frames of a sequence (or in
+    every frame an iterator gives, e.g. frames drawn for the purpose): the ``exact``
     most frequent colours are kept as they are (background, class colours, text), median
     cut fills the rest (anti-aliased edges). Pillow maps a frame to a given palette with
     reduced colour precision, so pixels of the exact colours are then set to their exact
@@ -99,13 +103,21 @@ class SharedPalette:
     Raises ``ValueError`` when ``exact`` is outside 1..254.
     """
 
-    def __init__(self, frames: Sequence[np.ndarray], *, max_frames: int = 8, exact: int = 64) -> None:
+    def __init__(self, frames: Sequence[np.ndarray] | Iterable[np.ndarray], *, max_frames: int = 8,
+                 exact: int = 64) -> None:
         if not 0 < exact < 255:
             raise ValueError(f"exact must lie in 1..254, got {exact}")
         from PIL import Image
 
-        picks = palette_sample(len(frames), max_frames)
-        sample = np.concatenate([_rgb(frames[i])[::2, ::2] for i in picks], axis=0)
+        if isinstance(frames, Sequence):
+            frames = [frames[i] for i in palette_sample(len(frames), max_frames)]
+        # A quarter of each frame's pixels is enough, and an iterator of frames (drawn on demand)
+        # is never held whole: memory keeps the quarters only.
+        parts = [np.ascontiguousarray(_rgb(f)[::2, ::2]) for f in frames]
+        if not parts:
+            raise ValueError("no frames to fit a palette to")
+        sample = np.concatenate(parts, axis=0)
+        del parts
         values, counts = np.unique(_pack(sample), return_counts=True)
         common = values[np.argsort(counts)[::-1][:exact]]
         colours = [((v >> 16) & 255, (v >> 8) & 255, v & 255) for v in common.tolist()]
@@ -169,7 +181,7 @@ def _checked(frames: Iterable[Any]) -> Iterator[Any]:
     """The frames, refusing none at all and frames of different sizes (checked as they come)."""
     size = None
     for frame in frames:
-        shape = (frame.size[1], frame.size[0]) if hasattr(frame, "getpixel") else tuple(np.shape(frame)[:2])
+        shape = _size(frame)
         if size is None:
             size = shape
         elif shape != size:
@@ -179,31 +191,189 @@ def _checked(frames: Iterable[Any]) -> Iterator[Any]:
         raise ValueError("no frames to write")
 
 
-def _gif_images(frames: Iterable[Any], palette: str | SharedPalette | OctreePalette) -> Iterator[Any]:
-    """Pillow "P" images, one per frame, converted as the frames come."""
-    from PIL import Image
+def _size(frame: Any) -> tuple[int, int]:
+    """``(height, width)`` of an array or a Pillow image."""
+    return (frame.size[1], frame.size[0]) if hasattr(frame, "getpixel") else tuple(np.shape(frame)[:2])
 
+
+def _fitted(frames: Iterable[Any], palette: str | SharedPalette | OctreePalette) -> tuple[Iterable[Any], Any]:
+    """``(frames, palette)`` with a palette object fitted to the frames when ``palette`` names a
+    shared one (the frames are then held as a list: pass a fitted palette to stream them)."""
     if isinstance(palette, str):
         if palette not in PALETTES:
             raise ValueError(f"palette must be one of {', '.join(PALETTES)} or a palette object, got {palette!r}")
         if palette != "adaptive":
-            frames = list(frames)  # the palette is fitted on sampled frames first
-            if not frames:
-                raise ValueError("no frames to write")
+            frames = list(_checked(frames))
             palette = SharedPalette(frames) if palette == "shared" else OctreePalette(frames)
-    for frame in frames:
-        if isinstance(palette, str):
+    return frames, palette
+
+
+class _GifStream:
+    """A GIF written frame by frame: the header with the first frame's (global) palette, then per
+    frame only the rectangle that changed since the previous one (disposal "keep", as Pillow's
+    own writer does), so memory holds one frame and the previous frame's palette indices,
+    whatever the number of frames. Pillow's ``save_all`` holds every frame until the end.
+
+    Built on Pillow's documented ``GifImagePlugin.getheader``/``getdata``.
+    """
+
+    def __init__(self, fp: BinaryIO, palette: str | SharedPalette | OctreePalette, *, duration_ms: float,
+                 loop: int) -> None:
+        self.fp, self.palette, self.duration, self.loop = fp, palette, int(round(duration_ms)), loop
+        self.previous: np.ndarray | None = None
+
+    def _image(self, frame: Any):
+        from PIL import Image
+
+        if isinstance(self.palette, str):  # "adaptive": a palette of its own per frame
             image = frame if isinstance(frame, Image.Image) else Image.fromarray(_rgb(frame))
-            yield image.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+            return image.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+        return self.palette.apply(frame)
+
+    def append(self, frame: Any) -> None:
+        from PIL import GifImagePlugin
+
+        image = self._image(frame)
+        local = isinstance(self.palette, str)
+        index = np.asarray(image)
+        if self.previous is None:
+            header, _ = GifImagePlugin.getheader(image, info={"loop": self.loop, "duration": self.duration})
+            self.fp.write(b"".join(header))
+            box = (0, 0, image.size[0], image.size[1])
         else:
-            yield palette.apply(frame)
+            if local:
+                box = (0, 0, image.size[0], image.size[1])
+            else:
+                diff = index != self.previous
+                rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+                if not len(rows):
+                    box = (0, 0, 1, 1)  # the same picture: a one-pixel frame that keeps the time
+                else:
+                    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        part = image if box == (0, 0, image.size[0], image.size[1]) else image.crop(box)
+        if not local:
+            part.putpalette(image.getpalette())
+        for chunk in GifImagePlugin.getdata(part, offset=box[:2], duration=self.duration, disposal=1,
+                                            include_color_table=local):
+            self.fp.write(chunk)
+        self.previous = index
+
+    def close(self) -> None:
+        if self.previous is None:
+            raise ValueError("no frames to write")
+        self.fp.write(b";")  # trailer
 
 
-def _save_gif(images: Iterable[Any], target: str | Path | BinaryIO, *, duration_ms: float, loop: int) -> None:
-    images = iter(images)
-    first = next(images)
-    first.save(target, format="GIF", save_all=True, append_images=images, duration=int(round(duration_ms)),
-               loop=loop, optimize=False, disposal=1)
+class AnimationWriter:
+    """An animation written frame by frame, so memory holds one frame whatever their number.
+
+    ``append`` frames (``(H, W, 3)`` uint8 arrays or Pillow RGB images of one size); ``close``
+    finishes the file and renames it into place; ``abort`` (or an exception inside ``with``)
+    removes the unfinished file. GIF: one palette (``palette`` a fitted :class:`SharedPalette`
+    or :class:`OctreePalette`, or ``"adaptive"`` for one per frame); MP4: H.264 through
+    imageio-ffmpeg. A disk that fills up or a folder that turns read-only gives an
+    :class:`~epochscope.OutputError` naming the file.
+
+    Example::
+
+        palette = SharedPalette([draw(i) for i in palette_sample(n, 8)])
+        with AnimationWriter("timelapse.gif", duration_ms=500, palette=palette) as gif:
+            for i in range(n):
+                gif.append(draw(i))
+    """
+
+    def __init__(self, path: str | Path, *, duration_ms: float = 500, loop: int = 0,
+                 palette: str | SharedPalette | OctreePalette = "adaptive") -> None:
+        self.path = check_animation_path(path)
+        if self.path.suffix.lower() == ".gif" and isinstance(palette, str) and palette != "adaptive":
+            raise ValueError("a streamed GIF needs a fitted palette (SharedPalette or OctreePalette) or 'adaptive'; "
+                             "use write_animation to fit one to a list of frames")
+        self.duration_ms, self.frames = float(duration_ms), 0
+        self._size: tuple[int, int] | None = None
+        self._tmp = temp_path(self.path)
+        self._gif = self.path.suffix.lower() == ".gif"
+        self._fp: BinaryIO | None = None
+        self._mp4: Any = None
+        self._palette = palette
+        self._loop = loop
+        self._done = False
+
+    def append(self, frame: Any) -> None:
+        """Add one frame (converted and written at once)."""
+        size = _size(frame)
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            self.abort()
+            raise ValueError(f"all frames must have the same size: {self._size[1]} x {self._size[0]}, "
+                             f"then {size[1]} x {size[0]}")
+        try:
+            if self._gif:
+                if self._fp is None:
+                    self._fp = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+                    self._stream = _GifStream(self._fp, self._palette, duration_ms=self.duration_ms, loop=self._loop)
+                self._stream.append(frame)
+            else:
+                rgb = np.ascontiguousarray(_even(_rgb(frame)))
+                if self._mp4 is None:
+                    self._mp4 = _mp4_writer(self._tmp, (rgb.shape[1], rgb.shape[0]), self.duration_ms)
+                self._mp4.send(rgb)
+        except OSError as err:
+            self.abort()
+            raise output_error(self.path, err) from err
+        except BaseException:
+            self.abort()
+            raise
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and rename it into place; returns its path. ``ValueError`` without frames."""
+        if self._done:
+            return self.path
+        if not self.frames:
+            self.abort()
+            raise ValueError("no frames to write")
+        try:
+            if self._gif:
+                self._stream.close()
+                self._fp.close()
+            else:
+                self._mp4.close()
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            self.abort()
+            raise output_error(self.path, err) from err
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and remove the unfinished file (safe to call twice)."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._fp is not None:
+                self._fp.close()
+            if self._mp4 is not None:
+                self._mp4.close()
+        except Exception:  # noqa: BLE001 - the file is removed below anyway
+            pass
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def __enter__(self) -> AnimationWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_animation(frames: Iterable[Any], path: str | Path, *, duration_ms: float = 500, loop: int = 0,
@@ -211,56 +381,49 @@ def write_animation(frames: Iterable[Any], path: str | Path, *, duration_ms: flo
     """Write frames to ``path`` (.gif or .mp4) with ``duration_ms`` per frame; returns the path.
 
     ``frames`` are ``(H, W, 3)`` uint8 arrays or Pillow RGB images of one size, as a sequence or
-    an iterator (converted as they come). GIF: Pillow, looping forever (``loop=0``), colours
-    chosen by ``palette`` (see the module doc; a fitted :class:`SharedPalette` or
-    :class:`OctreePalette` is used as it is). MP4: H.264 through imageio-ffmpeg (which ships its
-    own ffmpeg binary). The file is written under a temporary name and renamed, so a killed
-    render never leaves a half-written file under the final name.
+    an iterator (converted and written as they come: with a fitted palette object or
+    ``"adaptive"``, memory holds one frame). GIF: looping forever (``loop=0``), colours chosen by
+    ``palette`` (see the module doc; ``"shared"``/``"octree"`` fit a palette to the frames first,
+    which holds them as a list). MP4: H.264 through imageio-ffmpeg (which ships its own ffmpeg
+    binary). The file is written under a temporary name unique to the process and renamed, so a
+    killed render never leaves a half-written file under the final name (see
+    :class:`AnimationWriter`).
 
     Raises ``ValueError`` for another suffix, an unknown palette, no frames or frames of
-    different sizes; :class:`~epochscope.MissingDependencyError` for MP4 without imageio-ffmpeg.
+    different sizes; :class:`~epochscope.MissingDependencyError` for MP4 without imageio-ffmpeg;
+    :class:`~epochscope.OutputError` when the file cannot be written.
     """
     path = check_animation_path(path)
     if isinstance(palette, str) and palette not in PALETTES:
         raise ValueError(f"palette must be one of {', '.join(PALETTES)} or a palette object, got {palette!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        if path.suffix.lower() == ".gif":
-            _save_gif(_gif_images(_checked(frames), palette), tmp, duration_ms=duration_ms, loop=loop)
-        else:
-            _write_mp4(_checked(frames), tmp, duration_ms=duration_ms)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(path)
+    check_output_file(path)
+    if path.suffix.lower() == ".gif":
+        frames, palette = _fitted(frames, palette)
+    with AnimationWriter(path, duration_ms=duration_ms, loop=loop, palette=palette) as writer:
+        for frame in frames:
+            writer.append(frame)
     return path
 
 
 def gif_bytes(frames: Iterable[Any], *, duration_ms: float = 500, loop: int = 0,
               palette: str | SharedPalette | OctreePalette = "shared") -> bytes:
     """The GIF :func:`write_animation` would write, as bytes (e.g. for a notebook's inline animation)."""
+    frames, palette = _fitted(frames, palette)
     buf = io.BytesIO()
-    _save_gif(_gif_images(_checked(frames), palette), buf, duration_ms=duration_ms, loop=loop)
+    stream = _GifStream(buf, palette, duration_ms=duration_ms, loop=loop)
+    for frame in _checked(frames):
+        stream.append(frame)
+    stream.close()
     return buf.getvalue()
 
 
-def _write_mp4(frames: Iterable[Any], path: Path, *, duration_ms: float) -> None:
+def _mp4_writer(path: Path, size: tuple[int, int], duration_ms: float):
     # Straight to imageio-ffmpeg's frame writer (it ships its own ffmpeg binary): no need for
     # imageio's plugin layer on top of it.
     import imageio_ffmpeg
 
-    writer = None
-    try:
-        for frame in frames:
-            rgb = np.ascontiguousarray(_even(_rgb(frame)))
-            if writer is None:
-                size = (rgb.shape[1], rgb.shape[0])
-                writer = imageio_ffmpeg.write_frames(str(path), size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                                                     fps=1000.0 / duration_ms, codec="libx264", macro_block_size=1,
-                                                     ffmpeg_log_level="error", output_params=["-f", "mp4"])
-                writer.send(None)  # start the ffmpeg process
-            writer.send(rgb)
-    finally:
-        if writer is not None:
-            writer.close()
+    writer = imageio_ffmpeg.write_frames(str(path), size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                                         fps=1000.0 / duration_ms, codec="libx264", macro_block_size=1,
+                                         ffmpeg_log_level="error", output_params=["-f", "mp4"])
+    writer.send(None)  # start the ffmpeg process
+    return writer

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.confusion import confusion_counts, confusion_split
+from ..analysis.confusion import (
+    MAX_FULL_CLASSES,
+    confusion_classes,
+    confusion_counts,
+    confusion_split,
+    confusion_summary,
+)
 from ..colors import INK
 from . import style
 from .figure import FigureDisplay, as_run, new_figure
@@ -29,6 +35,12 @@ class ConfusionDisplay(FigureDisplay):
     :func:`epochscope.analysis.confusion_split` names (the test set when the run has one), as the
     HTML report does. Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``im_``, ``text_``
     (the count labels, ``None`` when there are too many classes to print them).
+
+    With more than :data:`~epochscope.analysis.confusion.MAX_FULL_CLASSES` classes it shows the
+    20 classes most often confused and one "all other classes" row and column
+    (``n_classes`` says how many there are, ``correct`` counts the right answers over all):
+    counted without any ``n_classes x n_classes`` array, so 20,000 classes cost no more memory
+    than their examples.
     """
 
     counts: np.ndarray
@@ -38,13 +50,21 @@ class ConfusionDisplay(FigureDisplay):
     unknown: int = 0
     #: predictions of a class the run does not name (a model with more outputs than classes)
     outside: int = 0
+    correct: int | None = None
+    n_classes: int | None = None
 
     @property
     def accuracy(self) -> float:
-        """Share of examples on the diagonal, among all examples (examples without a prediction, or
+        """Share of examples predicted right, among all examples (examples without a prediction, or
         predicted as a class outside the run's classes, count as wrong)."""
         total = int(self.counts.sum()) + self.unknown + self.outside
-        return float(np.trace(self.counts)) / total if total else float("nan")
+        right = float(np.trace(self.counts)) if self.correct is None else float(self.correct)
+        return right / total if total else float("nan")
+
+    @property
+    def reduced(self) -> bool:
+        """Whether only some classes are shown (the last row and column pool the others)."""
+        return self.n_classes is not None and self.n_classes > len(self.class_names) - 1
 
     @classmethod
     def from_run(cls, run, *, epoch: int | None = None, split: str | None = None) -> ConfusionDisplay:
@@ -69,9 +89,16 @@ class ConfusionDisplay(FigureDisplay):
         else:
             y_true, y_pred = run.labels, run.predictions(epoch)
         n = len(run.class_names)
-        # Predictions the counts leave out: none recorded (-1), or a class the run does not name.
+        # Predictions the counts leave out: none recorded (-1) or a class the run does not name.
+        unknown, outside = int((y_pred < 0).sum()), int((y_pred >= n).sum())
+        if n > MAX_FULL_CLASSES:
+            classes = confusion_classes(y_true, y_pred, n)
+            summary = confusion_summary(y_true, y_pred, n, classes)
+            names = [run.class_names[c] for c in classes] + [f"all other {n - len(classes):,} classes"]
+            return cls(counts=summary.counts, class_names=names, epoch=epoch, split=split, unknown=unknown,
+                       outside=outside, correct=summary.correct, n_classes=n)
         return cls(counts=confusion_counts(y_true, y_pred, n), class_names=run.class_names, epoch=epoch, split=split,
-                   unknown=int((y_pred < 0).sum()), outside=int((y_pred >= n).sum()))
+                   unknown=unknown, outside=outside)
 
     def plot(self, ax=None, *, values: bool | None = None) -> ConfusionDisplay:
         """Draw on ``ax`` (or a new off-screen figure); ``values`` prints the counts (default: up to
@@ -96,13 +123,16 @@ class ConfusionDisplay(FigureDisplay):
                                                color="white" if peak and c > 0.5 * peak else INK)
         ticks = np.arange(n)
         fontsize = 9 if n <= 20 else 6
-        ax.set_xticks(ticks, [style.plain(c) for c in self.class_names], rotation=45 if n > 10 or
-                      max(len(str(c)) for c in self.class_names) > 3 else 0, ha="right" if n > 10 else "center",
-                      fontsize=fontsize)
-        ax.set_yticks(ticks, [style.plain(c) for c in self.class_names], fontsize=fontsize)
+        names = [style.plain(style.short(c, 24)) for c in self.class_names]
+        slanted = n > 10 or max(len(c) for c in names) > 3
+        ax.set_xticks(ticks, names, rotation=45 if slanted else 0, ha="right" if slanted else "center",
+                      rotation_mode="anchor" if slanted else "default", fontsize=fontsize)
+        ax.set_yticks(ticks, names, fontsize=fontsize)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         where = "Test set" if self.split == "test" else "Probe set"
+        if self.reduced:
+            where += f", the {n - 1} most confused of {self.n_classes:,} classes"
         when = f" at epoch {self.epoch}" if self.epoch is not None else ""
         total = int(self.counts.sum()) + self.unknown + self.outside
         # Short lines: long class names narrow the axes, and one long line was cut off at the figure's edge.

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._output import atomic_output
 from .style import DPI
 
 __all__ = ["FigureDisplay", "FrameDisplay", "as_run", "check_maps", "figure_png", "figure_to_array", "new_figure",
@@ -139,12 +140,12 @@ def figure_png(fig) -> bytes:
 
 def save_figure(fig, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` (format from the suffix) at its own dpi, on white, under a
-    temporary name renamed into place, so no half-written picture is ever left."""
+    temporary name renamed into place (:func:`epochscope._output.atomic_output`), so no
+    half-written picture is ever left; :class:`~epochscope.OutputError` names the file when the
+    disk is full or the folder read-only."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    with own_style():
+    with atomic_output(path) as tmp, own_style():
         fig.savefig(tmp, dpi=fig.dpi, facecolor="white")
-    tmp.replace(path)
     return path
 
 
@@ -158,13 +159,13 @@ def png_bytes(frame: np.ndarray) -> bytes:
 
 
 def save_png(frame: np.ndarray, path: str | Path) -> Path:
-    """Write one ``(H, W, 3)`` uint8 frame as PNG (via a temporary name, so no half-written file is left)."""
+    """Write one ``(H, W, 3)`` uint8 frame as PNG (via a temporary name, so no half-written file is
+    left; see :func:`save_figure`)."""
     from PIL import Image
 
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    Image.fromarray(np.ascontiguousarray(frame)).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(frame)).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return path
 
 

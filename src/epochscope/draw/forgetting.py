@@ -26,7 +26,87 @@ from .figure import FigureDisplay, as_run, check_maps, new_figure, subfigure_at
 from .mapplot import plot_map
 from .samples import as_images
 
-__all__ = ["ForgettingDisplay"]
+__all__ = ["ForgettingDisplay", "place_labels"]
+
+RING_AREA = 170.0  # points² of the ring around each most-forgotten example
+_LABEL_STYLE = {"fontsize": 9, "weight": "bold", "color": "black", "ha": "center", "va": "center", "zorder": 6}
+
+
+def place_labels(ax, xy: np.ndarray, texts: Sequence[str], *, occupied: np.ndarray | None = None,
+                 ring_px: float | None = None) -> list:
+    """Put each text near its point ``xy`` (data coordinates) where it overlaps no other label or
+    ring, stays inside the axes and covers as few map points as it can (none where there is room),
+    with a thin leader line when it had to move away. Greedy, in the order given (#1 first).
+
+    ``occupied`` is a bool image of the axes' pixels holding points (top row first), e.g. the
+    alpha channel of :func:`~epochscope.draw.mapplot.plot_map`'s image. Returns the
+    ``Annotation`` artists.
+    """
+    from matplotlib import patheffects
+
+    fig = ax.get_figure(root=True)
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else fig._get_renderer()
+    box = ax.get_window_extent(renderer)
+    ring_r = ring_px if ring_px is not None else np.sqrt(RING_AREA) / 2 * fig.dpi / 72.0 + 1.0
+    centres = ax.transData.transform(np.asarray(xy, dtype=np.float64).reshape(-1, 2)) if len(xy) else np.empty((0, 2))
+    if occupied is not None:
+        occupied = np.asarray(occupied, dtype=bool)
+        # Summed-area table: the points under any box in O(1).
+        table = np.pad(np.cumsum(np.cumsum(occupied[::-1], axis=0), axis=1), ((1, 0), (1, 0)))
+        scale_x = occupied.shape[1] / max(box.width, 1.0)
+        scale_y = occupied.shape[0] / max(box.height, 1.0)
+
+    def covered(x0: float, y0: float, x1: float, y1: float) -> int:
+        if occupied is None:
+            return 0
+        # Display y grows upwards; the flipped table's row 0 is the axes' bottom edge.
+        c0 = int(np.clip(np.floor((x0 - box.x0) * scale_x), 0, occupied.shape[1]))
+        c1 = int(np.clip(np.ceil((x1 - box.x0) * scale_x), 0, occupied.shape[1]))
+        r0 = int(np.clip(np.floor((y0 - box.y0) * scale_y), 0, occupied.shape[0]))
+        r1 = int(np.clip(np.ceil((y1 - box.y0) * scale_y), 0, occupied.shape[0]))
+        return int(table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0])
+
+    rings = [(cx - ring_r, cy - ring_r, cx + ring_r, cy + ring_r) for cx, cy in centres]
+    placed: list[tuple[float, float, float, float]] = []
+    artists = []
+    angles = np.deg2rad(np.arange(0, 360, 22.5) + 45)
+    for i, (text, (cx, cy)) in enumerate(zip(texts, centres)):
+        probe = ax.text(0, 0, text, **_LABEL_STYLE)
+        ext = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = ext.width + 4, ext.height + 2
+        best = None
+        for dist in (ring_r + 2, ring_r + 10, ring_r + 22, ring_r + 40, ring_r + 65, ring_r + 100, ring_r + 150):
+            for a in angles:
+                # The box's nearest edge ``dist`` away from the centre along the angle.
+                bx = cx + np.cos(a) * (dist + w / 2 * abs(np.cos(a)))
+                by = cy + np.sin(a) * (dist + h / 2 * abs(np.sin(a)))
+                cand = (bx - w / 2, by - h / 2, bx + w / 2, by + h / 2)
+                if cand[0] < box.x0 or cand[2] > box.x1 or cand[1] < box.y0 or cand[3] > box.y1:
+                    continue
+                if any(_overlap(cand, other) for other in placed) or \
+                        any(_overlap(cand, r) for j, r in enumerate(rings) if j != i):
+                    continue
+                cost = covered(*cand) * 1000.0 + dist
+                if best is None or cost < best[0]:
+                    best = (cost, cand, bx, by, dist)
+            if best is not None and best[0] < 1000.0:
+                break  # a place that covers no point, as near as possible
+        if best is None:  # nowhere free inside the axes: next to the ring, as before
+            bx, by, dist = cx + ring_r + w / 2, cy + ring_r + h / 2, ring_r
+            best = (0.0, (bx - w / 2, by - h / 2, bx + w / 2, by + h / 2), bx, by, dist)
+        _, cand, bx, by, dist = best
+        placed.append(cand)
+        arrow = {"arrowstyle": "-", "color": "black", "lw": 0.7, "shrinkA": 0, "shrinkB": ring_r * 72.0 / fig.dpi}
+        artists.append(ax.annotate(text, (xy[i][0], xy[i][1]), xytext=(bx - cx, by - cy), textcoords="offset pixels",
+                                   arrowprops=arrow if dist > ring_r + 6 else None,
+                                   path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
+                                   **_LABEL_STYLE))
+    return artists
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 @dataclass
@@ -34,7 +114,9 @@ class ForgettingDisplay(FigureDisplay):
     """Forgetting events per probe example, the most-forgotten ones shown and ringed on a map.
 
     Attributes after :meth:`plot`: ``figure_``, ``map_ax_``, ``hist_ax_``, ``thumb_axes_``
-    (empty without image inputs) and ``rings_`` (the ring scatter on the map).
+    (empty without image inputs), ``rings_`` (the ring scatter on the map) and ``labels_`` (the
+    ``#1``, ``#2``... annotations, placed by :func:`place_labels` so that none overlaps another or
+    covers a point where there is room).
     """
 
     events: np.ndarray
@@ -87,21 +169,19 @@ class ForgettingDisplay(FigureDisplay):
                 ax.set_xticks([])
                 ax.set_yticks([])
                 j = int(self.top[i])
-                name = style.plain(self.class_names[self.labels[j]])
+                name = style.plain(style.short(self.class_names[self.labels[j]], 14))
                 ax.set_title(f"#{i + 1}: {name}\n{int(self.events[j])}× forgotten", fontsize=8)
                 self.thumb_axes_.append(ax)
         row = 1 if strip else 0
         self.map_ax_ = fig.add_subplot(grid[row, 0])
         self.hist_ax_ = fig.add_subplot(grid[row, 1])
         fig.canvas.draw()  # fix the axes sizes before the map is rasterised to fit them (canvas of the root figure)
-        plot_map(self.map_ax_, self.coords, self.labels, self.class_names, bounds=self.bounds)
+        image = plot_map(self.map_ax_, self.coords, self.labels, self.class_names, bounds=self.bounds)
         ax = self.map_ax_
         xy = self.coords[self.top] if k else np.empty((0, 2))
-        self.rings_ = ax.scatter(xy[:, 0], xy[:, 1], s=170, zorder=4, **{k_: v for k_, v in style.RING_MARKER.items()
-                                                                           if k_ != "marker"}, marker="o")
-        for i, (x, y) in enumerate(xy):
-            ax.annotate(f"#{i + 1}", (x, y), xytext=(7, 7), textcoords="offset points", fontsize=9, weight="bold",
-                        color="black", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        self.rings_ = ax.scatter(xy[:, 0], xy[:, 1], s=RING_AREA, zorder=4,
+                                 **{k_: v for k_, v in style.RING_MARKER.items() if k_ != "marker"}, marker="o")
+        self.labels_ = place_labels(ax, xy, [f"#{i + 1}" for i in range(k)], occupied=np.asarray(image.get_array())[..., 3] > 0)
         ax.set_title(f"Most-forgotten examples ringed on the map at epoch {self.epoch} ({style.plain(self.subtitle)})",
                      fontsize=style.FONT_SIZE)
         if len(self.class_names) <= 20:

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..colors import class_colors
+from ..colors import INK, class_colors
 from . import style
 from .mapframe import padded_bounds
 from .raster import disc_radius_for, splat_discs
 
-__all__ = ["plot_map", "map_image"]
+__all__ = ["plot_map", "map_image", "mark_beyond"]
 
 
 def map_image(coords: np.ndarray, colors: np.ndarray, *, xlim: Sequence[float], ylim: Sequence[float],
@@ -79,4 +79,32 @@ def plot_map(ax, coords: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
     style.style_map_axes(ax)
+    mark_beyond(ax, coords, colors[labels], (xmin, xmax, ymin, ymax), (w, h))
     return artist
+
+
+def mark_beyond(ax, coords: np.ndarray, colors: np.ndarray, limits: Sequence[float], size_px: tuple[int, int]) -> int:
+    """Draw every point of ``coords`` that lies beyond ``limits`` (xmin, xmax, ymin, ymax) at the
+    axes' edge as a small triangle pointing its way, in its colour; returns how many.
+
+    Maps are drawn within robust bounds, so a few outliers may lie beyond them: they are shown,
+    not dropped.
+    """
+    xmin, xmax, ymin, ymax = limits
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    finite = np.isfinite(coords).all(axis=1)
+    over = np.column_stack([xmin - coords[:, 0], coords[:, 0] - xmax, coords[:, 1] - ymax, ymin - coords[:, 1]])
+    over /= np.array([xmax - xmin, xmax - xmin, ymax - ymin, ymax - ymin])
+    out = finite & (over.max(axis=1) > 0)
+    if not out.any():
+        return 0
+    side = over.argmax(axis=1)
+    inset_x, inset_y = 5.0 / size_px[0] * (xmax - xmin), 5.0 / size_px[1] * (ymax - ymin)
+    x = np.clip(coords[:, 0], xmin + inset_x, xmax - inset_x)
+    y = np.clip(coords[:, 1], ymin + inset_y, ymax - inset_y)
+    for k, marker in enumerate("<>^v"):
+        pick = out & (side == k)
+        if pick.any():
+            ax.scatter(x[pick], y[pick], marker=marker, s=style.marker_area(4.5), c=colors[pick], edgecolors=INK,
+                       linewidths=0.6, zorder=3, clip_on=False)
+    return int(out.sum())

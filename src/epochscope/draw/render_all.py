@@ -17,7 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._errors import RunError
+from .._output import check_output_dir
+from ..analysis import run_contents
 from ..run import Run, open_run
+from . import style
 from .animate import check_animation_path
 
 __all__ = ["FORMATS", "check_render_options", "render_maps"]
@@ -40,7 +44,7 @@ def _check_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def check_render_options(run: Run | str | os.PathLike[str], *, formats: Sequence[str] | str = ("gif",),
-                         epoch: int | None = None, duration_ms: float = 500) -> tuple[Run, tuple[str, ...]]:
+                         epoch: int | None = None, duration_ms: float = style.FRAME_MS) -> tuple[Run, tuple[str, ...]]:
     """Check the drawing options before anything is computed or drawn; returns the opened run and
     the animation formats (``"gif,mp4"`` -> ``("gif", "mp4")``).
 
@@ -64,49 +68,60 @@ def check_render_options(run: Run | str | os.PathLike[str], *, formats: Sequence
 def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.PathLike[str], *,
                 layer_maps: Sequence[Any] | None = None, formats: Sequence[str] | str = ("gif",),
                 epoch: int | None = None, progress: bool = True, smooth: bool = False, test_points: bool = False,
-                duration_ms: float = 500) -> list[Path]:
+                duration_ms: float = style.FRAME_MS, network: bool = True) -> list[Path]:
     """Draw every picture of ``run`` with ``maps`` into ``out_dir``; returns the paths written.
 
     Writes ``samples.png`` (image inputs only), ``frames/epoch_NNN.png``,
     ``timelapse.<format>`` (and ``timelapse_smooth.<format>`` with ``smooth=True``),
     ``curves.png``, ``train_test_map.png`` (maps with test coordinates), ``confusion.png`` (and
     ``confusion_epoch_N.png`` with ``epoch=``), ``layers_epochs.png`` (with ``layer_maps`` of
-    two or more layers), ``forgetting.png`` and ``quality.png``. Every file is written under a
-    temporary name and renamed.
+    two or more layers), ``forgetting.png``, ``quality.png`` and ``network.gif`` (when the run
+    holds weights and ``network`` is true). Every file is written under a temporary name and
+    renamed; the time-lapse frames are streamed to their files one at a time, so memory does not
+    grow with the number of epochs.
+
+    ``maps`` may be ``None`` for a run without maps (imported from checkpoints: weights and
+    metrics only): then the pictures of what the run holds are drawn (curves, network) and one
+    log line says what was skipped and why.
 
     Parameters
     ----------
     run : a :class:`~epochscope.Run` or the path of a run directory.
-    maps : the animated layer's :class:`~epochscope.Maps` (or an object with the same fields).
+    maps : the animated layer's :class:`~epochscope.Maps` (or an object with the same fields), or ``None``.
     out_dir : output folder (created if needed; existing files of the same names are replaced).
     layer_maps : one Maps per recorded layer, in the run's layer order, for the layer x epoch grid.
     formats : animation formats, ``("gif",)`` by default; ``"gif,mp4"`` also works.
     epoch : also draw the confusion matrix at this epoch.
-    progress : show progress bars.
+    progress : show progress.
     smooth : also write an animation whose points glide between epochs.
-    test_points : overlay the test set as gold stars on every time-lapse frame (the
-        train + test map always shows them).
-    duration_ms : display time per epoch in the animations (default 500 ms).
+    test_points : lay the test set on every time-lapse frame (the train + test map always shows it).
+    duration_ms : display time per epoch in the animations (default 500 ms), the network's too.
+    network : also draw ``network.gif`` when the run holds the weights of a layer chain.
 
-    Raises the errors of :func:`check_render_options` before anything is drawn.
+    Raises the errors of :func:`check_render_options` before anything is drawn;
+    :class:`~epochscope.OutputPathError` for an ``out_dir`` that is (or lies below) a file and
+    :class:`~epochscope.OutputError` for one that cannot be written, also before drawing.
     """
     run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
+    contents = run_contents(run)
+    if maps is None and contents.maps:
+        raise ValueError("maps: the run records layers, so render_maps needs their maps (epochscope.embed)")
     from .figure import check_maps
 
     # Before the first file, so a refused render writes nothing (the grid draws no test point).
-    check_maps(run, maps, test=True)
+    if maps is not None:
+        check_maps(run, maps, test=True)
     for one in layer_maps or []:
         check_maps(run, one)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir)
     written: list[Path] = []
 
-    def step(name: str, draw: Callable[..., list[Path] | Path | None], *args: Any) -> None:
-        result = draw(*args)
+    def step(what: str, draw: Callable[..., list[Path] | Path | None], *args: Any, **kwargs: Any) -> None:
+        result = draw(*args, **kwargs)
         paths = [] if result is None else [result] if isinstance(result, Path) else list(result)
         written.extend(paths)
         if paths:
-            log.debug("%-15s %s%s", name, paths[0], f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+            log.debug("%-15s %s%s", what, paths[0], f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
 
     from .confusion import ConfusionDisplay
     from .curves import CurvesDisplay
@@ -115,8 +130,11 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     from .quality import QualityDisplay
     from .samples import SamplesDisplay, as_images
     from .testmap import train_test_map
-    from .timelapse import Timelapse
+    from .timelapse import FrameMaker, _metrics_rows, _test_wrong, write_timelapse
 
+    note = contents.skipped_note()
+    if note:
+        log.warning("render: %s", note)
     skipped = dict(getattr(maps, "skipped", None) or {})
     if skipped:
         # Said here too: maps read back from the cache do not repeat the embedder's warning.
@@ -124,7 +142,7 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
                     "s" if len(skipped) > 1 else "", ", ".join(str(e) for e in sorted(skipped)),
                     "; ".join(f"epoch {e}: {why}" for e, why in sorted(skipped.items())))
 
-    inputs = run.probe_inputs
+    inputs = run.probe_inputs if contents.maps else None
     if inputs is not None:
         try:
             as_images(inputs[:1])
@@ -134,31 +152,44 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
         if is_image:
             step("samples", lambda: save_figure(SamplesDisplay.from_run(run).plot().figure_, out / "samples.png"))
 
-    lapse = Timelapse.from_run(run, maps, test_points=test_points, duration_ms=duration_ms, progress=progress)
-    step("frames", lapse.save_frames, out / "frames")
-    for f in fmts:
-        step("timelapse", lapse.save, out / f"timelapse.{f}")
-    if smooth and len(lapse.frames) > 1:
-        smooth_lapse = lapse.smooth(progress=progress)
-        for f in fmts:
-            step("smooth", smooth_lapse.save, out / f"timelapse_smooth.{f}")
-        del smooth_lapse
-    del lapse  # the frames are the largest thing held; the other pictures need none of them
+    if maps is not None:
+        tests = test_points and getattr(maps, "test_coords", None) is not None
+        maker = FrameMaker(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs),
+                           test_points=tests, test_labels=run.test_labels if tests else None,
+                           test_wrong=_test_wrong(run, maps.epochs) if tests else None)
+        try:
+            step("timelapse", write_timelapse, maker, out, formats=fmts, duration_ms=duration_ms, progress=progress)
+            if smooth and len(maker) > 1:
+                step("smooth", write_timelapse, maker, out, formats=fmts, frames_folder=None, name="timelapse_smooth",
+                     smooth_steps=6, duration_ms=duration_ms, progress=progress)
+        finally:
+            maker.close()
 
-    step("curves", lambda: save_figure(CurvesDisplay.from_run(run).plot().figure_, out / "curves.png"))
-    if maps.test_coords is not None:
+    if contents.metrics:
+        step("curves", lambda: save_figure(CurvesDisplay.from_run(run).plot().figure_, out / "curves.png"))
+    if maps is not None and maps.test_coords is not None:
         step("train_test_map", lambda: save_png(train_test_map(run, maps), out / "train_test_map.png"))
-    step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run).plot().figure_, out / "confusion.png"))
-    if epoch is not None:
-        step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run, epoch=epoch).plot().figure_,
-                                              out / f"confusion_epoch_{int(epoch)}.png"))
+    if contents.predictions:
+        step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run).plot().figure_, out / "confusion.png"))
+        if epoch is not None:
+            step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run, epoch=epoch).plot().figure_,
+                                                  out / f"confusion_epoch_{int(epoch)}.png"))
     if layer_maps is not None and len(layer_maps) > 1:
         from .multiples import LayerEpochGrid
 
         step("layers", lambda: save_figure(LayerEpochGrid.from_run(run, layer_maps).plot().figure_,
                                            out / "layers_epochs.png"))
-    step("forgetting", lambda: save_figure(ForgettingDisplay.from_run(run, maps).plot().figure_,
-                                           out / "forgetting.png"))
-    step("quality", lambda: save_figure(QualityDisplay.from_run(run, maps).plot().figure_, out / "quality.png"))
+    if maps is not None:
+        if contents.predictions:
+            step("forgetting", lambda: save_figure(ForgettingDisplay.from_run(run, maps).plot().figure_,
+                                                   out / "forgetting.png"))
+        step("quality", lambda: save_figure(QualityDisplay.from_run(run, maps).plot().figure_, out / "quality.png"))
+    if network and contents.weights:
+        from .network import network_animation
+
+        try:
+            step("network", network_animation, run, out / "network.gif", duration_ms=duration_ms, progress=progress)
+        except (RunError, ValueError) as err:  # weights that form no layer chain: nothing to draw
+            log.info("render: no network.gif (%s)", err)
     log.info("rendered %d files into %s", len(written), out)
     return written

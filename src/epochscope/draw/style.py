@@ -6,28 +6,26 @@ no colour of its own and changes no matplotlib setting (see :mod:`epochscope.dra
 
 from __future__ import annotations
 
-from ..colors import FRAME_EDGE, TEST_POINT, class_colors
+from ..colors import FRAME_EDGE, INK, class_colors
 
-__all__ = ["class_legend_handles", "plain", "too_many_classes_note", "DPI", "FONT_SIZE", "MAP_FIGSIZE",
-           "RING_MARKER", "TEST_MARKER", "marker_area", "test_marker_area", "style_map_axes"]
+__all__ = ["class_legend_handles", "plain", "short", "test_legend_handles", "too_many_classes_note", "DPI",
+           "FONT_SIZE", "FRAME_MS", "MAP_FIGSIZE", "MAX_LEGEND_CLASSES", "NAME_CHARS", "RING_MARKER", "WRONG_MARKER",
+           "marker_area", "style_map_axes"]
 
 DPI = 100
 FONT_SIZE = 10
-# Test points on maps: gold stars with a black edge.
-TEST_MARKER = {"marker": "*", "color": TEST_POINT, "edgecolor": "black", "linewidths": 0.6, "s": 90}
-
+#: Display time of one epoch in every animation (time-lapse and network), milliseconds.
+FRAME_MS = 500.0
 #: Size of a map frame (inches at :data:`DPI`): 800 x 600 pixels.
 MAP_FIGSIZE = (8.0, 6.0)
 #: Points singled out on a map (most-forgotten examples): a black ring around the dot.
 RING_MARKER = {"marker": "o", "facecolors": "none", "edgecolors": "black", "linewidths": 1.3}
-
-
-def test_marker_area(n_test: int) -> float:
-    """Star size (``s``, points²) for ``n_test`` test points: :data:`TEST_MARKER`'s size up to
-    100 points, shrinking with the square root of the count beyond (1,000 full-size stars
-    would hide the map under them), never below a third of the full size."""
-    full = float(TEST_MARKER["s"])
-    return full if n_test <= 100 else max(full / 3, full * (100 / n_test) ** 0.5)
+#: A test point the model got wrong: a black cross over its disc.
+WRONG_MARKER = {"marker": "x", "color": INK, "linewidths": 1.4}
+#: More classes than this get no legend (a note says why), on maps and in the report.
+MAX_LEGEND_CLASSES = 60
+#: Class and layer names are drawn at most this long (a 1 MB name would take minutes to lay out).
+NAME_CHARS = 40
 
 
 def marker_area(radius_px: float, dpi: float = DPI) -> float:
@@ -49,6 +47,17 @@ def plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+def short(text: object, limit: int = NAME_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: names drawn in pictures stay readable,
+    and a huge name costs no time to lay out.
+
+    >>> short("a" * 50, 10)
+    'aaaaaaaaa…'
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[: max(limit - 1, 1)] + "…"
+
+
 def too_many_classes_note(n_classes: int) -> str:
     """What a picture shows instead of a legend with too many entries to read."""
     return f"{n_classes} classes:\ntoo many to list;\ncolours follow the\nclass order round\nthe colour wheel"
@@ -61,7 +70,22 @@ def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0) -
 
     colors = class_colors(len(class_names)) if colors is None else colors
     return [Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor=c,
-                   markeredgecolor="none", label=plain(name)) for name, c in zip(class_names, colors)]
+                   markeredgecolor="none", label=plain(short(name))) for name, c in zip(class_names, colors)]
+
+
+def test_legend_handles(*, markersize: float = 7.0) -> list:
+    """Legend entries that say how a map shows its test set: pale probe points, test points with
+    a dark outline in their class colour, a cross for a misclassified one."""
+    from matplotlib.lines import Line2D
+
+    from ..colors import NEUTRAL_RGB
+
+    pale = tuple(c + (1 - c) * 0.6 for c in NEUTRAL_RGB)
+    return [Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor=pale,
+                   markeredgecolor="none", label="probe (pale)"),
+            Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor="white",
+                   markeredgecolor=INK, label="test (outlined)"),
+            Line2D([], [], linestyle="", marker="x", markersize=markersize, color=INK, label="misclassified")]
 
 
 def style_map_axes(ax) -> None:

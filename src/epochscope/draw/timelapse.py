@@ -10,6 +10,10 @@ Example::
     lapse.smooth(steps=6).save("out/timelapse_smooth.gif")  # positions eased between epochs
     lapse                                                   # in a notebook: the animation, inline
 
+    # Without holding the frames (what ``epochscope render`` does): each frame is drawn once and
+    # goes straight to frames/epoch_NNN.png, timelapse.gif and timelapse.mp4.
+    write_timelapse(FrameMaker(maps, run.labels, run.class_names), "out", formats=("gif", "mp4"))
+
 :class:`MapDisplay` is one epoch's frame alone (the same pixels as ``frames/epoch_NNN.png``).
 """
 
@@ -25,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress as progress_bar
+from . import style
 from .animate import check_animation_path, gif_bytes, write_animation
 from .figure import FrameDisplay, as_run, check_maps, save_png
 from .mapframe import MapFrameRenderer
 
-__all__ = ["MapDisplay", "Timelapse", "epoch_caption", "map_subtitle", "ease_steps"]
+__all__ = ["FrameMaker", "MapDisplay", "Timelapse", "epoch_caption", "map_subtitle", "ease_steps", "write_timelapse"]
 
 
 def _number(value: Any) -> float | None:
@@ -91,13 +96,165 @@ def _metrics_rows(run: Any, epochs: Sequence[int]) -> list[Mapping[str, Any]]:
     return [rows.get(int(e), {}) for e in epochs]
 
 
+def _test_wrong(run: Any, epochs: Sequence[int]) -> list[np.ndarray | None]:
+    """Per epoch, which test examples were predicted wrong (``None`` where none were recorded)."""
+    labels = run.test_labels
+    if labels is None:
+        return [None] * len(epochs)
+    out = []
+    for e in epochs:
+        try:
+            pred = run.test_predictions(int(e))
+        except Exception:  # noqa: BLE001 - predictions are optional: no crosses for that epoch
+            pred = None
+        out.append(None if pred is None or len(pred) != len(labels) else np.asarray(pred) != np.asarray(labels))
+    return out
+
+
+class FrameMaker:
+    """Draws the frames of a map's time-lapse one at a time: frame ``i`` (an epoch) or an eased
+    step between two epochs. What :class:`Timelapse` and :func:`write_timelapse` share.
+
+    Parameters as :meth:`Timelapse.from_maps`; ``test_labels`` colour the test points by their
+    true class and ``test_wrong`` (one bool array per epoch, or ``None``) crosses the
+    misclassified ones.
+    """
+
+    def __init__(self, maps: Any, labels: np.ndarray, class_names: Sequence[str], *,
+                 metrics: Sequence[Mapping[str, Any]] | None = None, test_points: bool = False,
+                 test_labels: np.ndarray | None = None, test_wrong: Sequence[np.ndarray | None] | None = None,
+                 renderer: MapFrameRenderer | None = None) -> None:
+        self.epochs = [int(e) for e in maps.epochs]
+        if not self.epochs:
+            raise ValueError("the maps hold no epoch; there is nothing to draw")
+        coords = maps.coords
+        shape = tuple(np.shape(coords))
+        if len(shape) != 3 or shape[0] != len(self.epochs) or shape[2] != 2:
+            raise ValueError(f"maps.coords must be (n_epochs={len(self.epochs)}, n_points, 2), got {shape}")
+        if metrics is not None and len(metrics) != len(self.epochs):
+            raise ValueError(f"metrics must hold one row per epoch ({len(self.epochs)}), got {len(metrics)}")
+        self.maps, self.coords = maps, coords
+        self.tests = getattr(maps, "test_coords", None) if test_points else None
+        self.test_labels = None if self.tests is None or test_labels is None else np.asarray(test_labels)
+        self.test_wrong = test_wrong if self.tests is not None else None
+        quality = getattr(maps, "quality", None) or {}
+        trust = quality.get("trustworthiness")
+        self.titles = [f"Epoch {e}" for e in self.epochs]
+        self.captions = [epoch_caption(metrics[i] if metrics is not None else None,
+                                       trust[i] if trust is not None else None) for i in range(len(self.epochs))]
+        self._own = renderer is None
+        self.renderer = renderer or MapFrameRenderer(maps.bounds, labels, class_names, subtitle=map_subtitle(maps),
+                                                     test_legend=self.tests is not None)
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def _tests_at(self, i: int) -> dict[str, Any]:
+        if self.tests is None:
+            return {}
+        wrong = self.test_wrong[i] if self.test_wrong is not None else None
+        return {"test_coords": np.asarray(self.tests[i], dtype=np.float64), "test_labels": self.test_labels,
+                "test_wrong": wrong}
+
+    def frame(self, i: int) -> np.ndarray:
+        """The frame of the ``i``-th epoch, ``(H, W, 3)`` uint8."""
+        return self.renderer.draw(np.asarray(self.coords[i], dtype=np.float64), title=self.titles[i],
+                                  caption=self.captions[i], **self._tests_at(i))
+
+    def steps(self, steps: int) -> list[tuple[int, float]]:
+        """``(i, w)`` of every frame of a smooth animation: ``steps`` eased frames from each epoch
+        toward the next, then the last epoch."""
+        weights = ease_steps(steps)
+        return [(i, float(w)) for i in range(len(self.epochs) - 1) for w in weights] + [(len(self.epochs) - 1, 0.0)]
+
+    def between(self, i: int, w: float) -> tuple[np.ndarray, int]:
+        """The frame a share ``w`` (eased) of the way from epoch ``i`` to the next, and the epoch
+        index its text shows (the text switches half way)."""
+        j = min(i + 1, len(self.epochs) - 1)
+        a, b = np.asarray(self.coords[i], dtype=np.float64), np.asarray(self.coords[j], dtype=np.float64)
+        near = i if w < 0.5 else j
+        tests = self._tests_at(near)
+        if tests:
+            ta, tb = np.asarray(self.tests[i], dtype=np.float64), np.asarray(self.tests[j], dtype=np.float64)
+            tests["test_coords"] = ta + (tb - ta) * w
+        frame = self.renderer.draw(a + (b - a) * w, title=self.titles[near], caption=self.captions[near], **tests)
+        return frame, near
+
+    def close(self) -> None:
+        if self._own:
+            self.renderer.close()
+
+
+def write_timelapse(maker: FrameMaker, out_dir: str | Path, *, formats: Sequence[str] = ("gif",),
+                    frames_folder: str | None = "frames", name: str = "timelapse", smooth_steps: int | None = None,
+                    duration_ms: float = 500.0, progress: bool = True) -> list[Path]:
+    """Draw every frame once and hand it at once to every output: ``frames/epoch_NNN.png`` (when
+    ``frames_folder``), ``<name>.gif`` and ``<name>.mp4``. Memory holds one frame (and the writers'
+    own state) whatever the number of epochs; frames are never collected in a list.
+
+    With ``smooth_steps``, the frames glide between epochs (``smooth_steps`` per epoch step, the
+    same duration per epoch) and no PNG files are written. Returns the paths written. If a write
+    fails, the animations begun are removed (PNG frames already written stay, each complete).
+    """
+    from .._output import check_output_dir
+    from .animate import AnimationWriter, SharedPalette, palette_sample
+
+    out = check_output_dir(out_dir)
+    if smooth_steps is None:
+        jobs = [(i, 0.0) for i in range(len(maker))]
+        per_frame = duration_ms
+    else:
+        jobs = maker.steps(smooth_steps)
+        per_frame = duration_ms / smooth_steps
+
+    def draw(job: tuple[int, float]) -> np.ndarray:
+        return maker.frame(job[0]) if job[1] == 0.0 else maker.between(*job)[0]
+
+    writers = []
+    try:
+        if "gif" in formats:
+            # One palette for all frames, fitted to a few frames drawn first (they are drawn again
+            # in turn below rather than kept: memory stays one frame).
+            palette = SharedPalette(draw(jobs[k]) for k in palette_sample(len(jobs), 8))
+            writers.append(AnimationWriter(out / f"{name}.gif", duration_ms=per_frame, palette=palette))
+        if "mp4" in formats:
+            writers.append(AnimationWriter(out / f"{name}.mp4", duration_ms=per_frame))
+        pngs: list[Path] = []
+        folder = None
+        if frames_folder and smooth_steps is None:
+            folder = check_output_dir(out / frames_folder)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = None
+            desc = "drawing smooth frames" if smooth_steps else "drawing frames"
+            for job in progress_bar(jobs, desc=desc, enabled=progress):
+                frame = draw(job)
+                if folder is not None:
+                    # PNG encoding (zlib) releases the GIL: the previous frame is encoded while this
+                    # one goes to the animations; at most two frames are alive.
+                    if pending is not None:
+                        pngs.append(pending.result())
+                    pending = pool.submit(save_png, frame, folder / f"epoch_{maker.epochs[job[0]]:03d}.png")
+                for w in writers:
+                    w.append(frame)
+            if pending is not None:
+                pngs.append(pending.result())
+        paths = [w.close() for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    return pngs + paths
+
+
 @dataclass
 class Timelapse(FrameDisplay):
     """Frames of a map, one per epoch, ready to be written as PNG, GIF or MP4.
 
     Build it with :meth:`from_maps` or :meth:`from_run`; each frame is drawn once and
     reused for every output format. In a notebook it shows itself as the animated GIF
-    (``_repr_html_``); :meth:`plot` shows one frame (``_repr_png_``: the last).
+    (``_repr_html_``); :meth:`plot` shows one frame (``_repr_png_``: the last). It holds every
+    frame in memory (about 1.4 MB each): :func:`write_timelapse`, which ``epochscope render``
+    uses, streams them to the files instead.
 
     Attributes
     ----------
@@ -109,7 +266,7 @@ class Timelapse(FrameDisplay):
 
     frames: list[np.ndarray]
     epochs: list[int]
-    duration_ms: float = 500.0
+    duration_ms: float = style.FRAME_MS
     titles: list[str] = field(default_factory=list)
     captions: list[str] = field(default_factory=list)
     _keys: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -118,8 +275,9 @@ class Timelapse(FrameDisplay):
     @classmethod
     def from_maps(cls, maps: Any, labels: np.ndarray, class_names: Sequence[str], *,
                   metrics: Sequence[Mapping[str, Any]] | None = None, test_points: bool = False,
-                  duration_ms: float = 500.0, progress: bool = True, renderer: MapFrameRenderer | None = None,
-                  ) -> Timelapse:
+                  test_labels: np.ndarray | None = None, test_wrong: Sequence[np.ndarray | None] | None = None,
+                  duration_ms: float = style.FRAME_MS, progress: bool = True,
+                  renderer: MapFrameRenderer | None = None) -> Timelapse:
         """Draw one frame per epoch of ``maps``.
 
         Parameters
@@ -128,45 +286,34 @@ class Timelapse(FrameDisplay):
             ``coords``, ``bounds`` and optionally ``test_coords``, ``quality``).
         labels, class_names : the probe set's classes (colours and legend).
         metrics : one metrics dict per epoch of ``maps.epochs`` (accuracy figures for the caption).
-        test_points : overlay the test set as gold stars on every frame.
+        test_points : lay the test set on every frame (probe points then drawn pale).
+        test_labels : the test set's true classes (the test points' colours; gold without them).
+        test_wrong : per epoch, which test examples were misclassified (crossed), or ``None``.
         duration_ms : display time per frame in animations (default 500 ms).
-        progress : show a progress bar.
+        progress : show progress.
         renderer : draw with this renderer (its axes and look) instead of a new one.
         """
-        epochs = [int(e) for e in maps.epochs]
-        if not epochs:
-            raise ValueError("the maps hold no epoch; there is nothing to draw")
-        coords = np.asarray(maps.coords)
-        if coords.ndim != 3 or coords.shape[0] != len(epochs) or coords.shape[2] != 2:
-            raise ValueError(f"maps.coords must be (n_epochs={len(epochs)}, n_points, 2), got {coords.shape}")
-        if metrics is not None and len(metrics) != len(epochs):
-            raise ValueError(f"metrics must hold one row per epoch ({len(epochs)}), got {len(metrics)}")
-        tests = getattr(maps, "test_coords", None) if test_points else None
-        quality = getattr(maps, "quality", None) or {}
-        trust = quality.get("trustworthiness")
-        own = renderer is None
-        r = renderer or MapFrameRenderer(maps.bounds, labels, class_names, subtitle=map_subtitle(maps))
-        titles = [f"Epoch {e}" for e in epochs]
-        captions = [epoch_caption(metrics[i] if metrics is not None else None,
-                                  trust[i] if trust is not None else None) for i in range(len(epochs))]
+        maker = FrameMaker(maps, labels, class_names, metrics=metrics, test_points=test_points,
+                           test_labels=test_labels, test_wrong=test_wrong, renderer=renderer)
         try:
-            frames = [r.draw(coords[i], title=titles[i], caption=captions[i],
-                             test_coords=None if tests is None else tests[i])
-                      for i in progress_bar(range(len(epochs)), desc="drawing frames", enabled=progress)]
+            frames = [maker.frame(i) for i in progress_bar(range(len(maker)), desc="drawing frames", enabled=progress)]
         finally:
-            if own:
-                r.close()
-        keys = {"maps": maps, "labels": labels, "class_names": class_names, "tests": tests}
-        return cls(frames=frames, epochs=epochs, duration_ms=float(duration_ms), titles=titles,
-                   captions=captions, _keys=keys)
+            maker.close()
+        keys = {"maps": maps, "labels": labels, "class_names": class_names, "test_points": test_points,
+                "test_labels": test_labels, "test_wrong": test_wrong, "metrics": metrics}
+        return cls(frames=frames, epochs=maker.epochs, duration_ms=float(duration_ms), titles=maker.titles,
+                   captions=maker.captions, _keys=keys)
 
     @classmethod
     def from_run(cls, run: Any, maps: Any, **kwargs: Any) -> Timelapse:
-        """:meth:`from_maps` with the labels, class names and metrics read from ``run``; ``maps``
-        are the layer's :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never
-        computes them)."""
+        """:meth:`from_maps` with the labels, class names, metrics and (with ``test_points=True``)
+        the test set's classes and mistakes read from ``run``; ``maps`` are the layer's
+        :class:`~epochscope.Maps` (from :func:`epochscope.embed`: a Display never computes them)."""
         run = as_run(run)
         check_maps(run, maps, test=bool(kwargs.get("test_points")))
+        if kwargs.get("test_points"):
+            kwargs.setdefault("test_labels", run.test_labels)
+            kwargs.setdefault("test_wrong", _test_wrong(run, maps.epochs))
         return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
 
     def _frame(self) -> np.ndarray:
@@ -204,24 +351,19 @@ class Timelapse(FrameDisplay):
         """
         if "maps" not in self._keys:
             raise ValueError("smooth() needs the maps: build the time-lapse with Timelapse.from_maps or from_run")
-        maps, tests = self._keys["maps"], self._keys["tests"]
-        coords = np.asarray(maps.coords, dtype=np.float64)
-        weights = ease_steps(steps)
+        k = self._keys
+        maker = FrameMaker(k["maps"], k["labels"], k["class_names"], metrics=k["metrics"], test_points=k["test_points"],
+                           test_labels=k["test_labels"], test_wrong=k["test_wrong"])
         frames, epochs, titles, captions = [], [], [], []
-        r = MapFrameRenderer(maps.bounds, self._keys["labels"], self._keys["class_names"], subtitle=map_subtitle(maps))
         try:
-            jobs = [(i, w) for i in range(len(self.epochs) - 1) for w in weights] + [(len(self.epochs) - 1, 0.0)]
-            for i, w in progress_bar(jobs, desc="drawing smooth frames", enabled=progress):
-                j = min(i + 1, len(self.epochs) - 1)
-                xy = coords[i] + (coords[j] - coords[i]) * w
-                star = None if tests is None else tests[i] + (tests[j] - tests[i]) * w
-                near = i if w < 0.5 else j  # the text switches half way between two epochs
-                frames.append(r.draw(xy, title=self.titles[near], caption=self.captions[near], test_coords=star))
+            for i, w in progress_bar(maker.steps(steps), desc="drawing smooth frames", enabled=progress):
+                frame, near = maker.between(i, w)
+                frames.append(frame)
                 epochs.append(self.epochs[near])
                 titles.append(self.titles[near])
                 captions.append(self.captions[near])
         finally:
-            r.close()
+            maker.close()
         return replace(self, frames=frames, epochs=epochs, duration_ms=self.duration_ms / steps,
                        titles=titles, captions=captions)
 
@@ -230,8 +372,9 @@ class Timelapse(FrameDisplay):
 
         PNG encoding (zlib) releases the GIL, so frames are encoded on two threads.
         """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        from .._output import check_output_dir
+
+        folder = check_output_dir(folder)
         paths = [folder / pattern.format(epoch=e, index=i) for i, e in enumerate(self.epochs)]
         if len(set(paths)) != len(paths):
             raise ValueError(f"pattern {pattern!r} gives the same file name to several frames; include {{index}}")
@@ -270,7 +413,7 @@ class MapDisplay(FrameDisplay):
     def from_run(cls, run: Any, maps: Any, *, epoch: int | None = None, test_points: bool = False) -> MapDisplay:
         """The frame of ``epoch`` (default: the last embedded) of ``maps`` (the layer's
         :class:`~epochscope.Maps`), with the run's classes and metrics; ``test_points`` lays the
-        test set on it as gold stars. Raises ``ValueError`` for an epoch the maps do not hold."""
+        test set on it (class colours, misclassified crossed). Raises ``ValueError`` for an epoch the maps do not hold."""
         run = as_run(run)
         check_maps(run, maps, test=test_points)
         i, epoch = _frame_index(maps, epoch)
@@ -278,9 +421,13 @@ class MapDisplay(FrameDisplay):
         caption = epoch_caption(_metrics_rows(run, [epoch])[0], trust[i] if trust is not None else None)
         tests = getattr(maps, "test_coords", None) if test_points else None
         title = f"Epoch {epoch}"
-        with MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps)) as r:
-            image = r.draw(np.asarray(maps.coords[i]), title=title, caption=caption,
-                           test_coords=None if tests is None else np.asarray(tests[i]))
+        extra = {}
+        if tests is not None:
+            extra = {"test_coords": np.asarray(tests[i]), "test_labels": run.test_labels,
+                     "test_wrong": _test_wrong(run, [epoch])[0]}
+        with MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps),
+                              test_legend=tests is not None) as r:
+            image = r.draw(np.asarray(maps.coords[i]), title=title, caption=caption, **extra)
         return cls(image=image, epoch=epoch, title=title, caption=caption)
 
     def _frame(self) -> np.ndarray:

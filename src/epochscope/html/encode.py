@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pack_array", "quantise_coords", "script_json", "COORD_MISSING"]
+__all__ = ["pack_array", "quantise_coords", "raw_array", "script_json", "COORD_MISSING"]
 
 # Quantised coordinates use 0..65534; this value marks a point with no position (NaN).
 COORD_MISSING = 65535
@@ -57,6 +57,21 @@ def pack_array(array: np.ndarray, *, delta_axis0: bool = False, level: int = 6) 
         "delta": bool(delta_axis0),
         "b64": base64.b64encode(payload).decode("ascii"),
     }
+
+
+def raw_array(array: np.ndarray) -> dict[str, Any]:
+    """An array as ``{"dtype", "shape", "b64"}``: its little-endian bytes in base64, not deflated,
+    so the viewer can read it synchronously (the first view, drawn before any decoding).
+
+    >>> raw_array(np.arange(3, dtype=np.uint8))["b64"]
+    'AAEC'
+    """
+    array = np.ascontiguousarray(array)
+    if array.dtype.name not in _DTYPES:
+        raise TypeError(f"raw_array: dtype must be one of {sorted(_DTYPES)}, got {array.dtype}")
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return {"dtype": array.dtype.name, "shape": [int(x) for x in array.shape],
+            "b64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
 def quantise_coords(coords: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:

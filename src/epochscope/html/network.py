@@ -15,7 +15,7 @@ import numpy as np
 
 from .._errors import RunError
 from ..colors import diverging_rgb, rgb_to_hex
-from ..network import MAX_LINEWIDTH, MIN_LINEWIDTH, NetworkHistory, NetworkSettings
+from ..network import MAX_LINEWIDTH, MIN_LINEWIDTH, NetworkHistory, NetworkSettings, max_linewidth_for
 from ..run import Run
 from .encode import pack_array
 
@@ -33,7 +33,9 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
     Each frame's edges are packed as ``src``/``dst`` (uint16 node indices), ``width`` and
     ``change`` (uint8: 0..255 for 0..1 and -1..1), concatenated over the frames with
     ``offsets`` marking where each frame starts; ``frameOf`` maps every map epoch to its
-    frame (-1 when that epoch holds no weights).
+    frame (-1 when that epoch holds no weights). ``summaries`` holds per frame and layer the
+    relative change of the layer's mean ``|w|`` and its colour (the GIF's layer summaries), and
+    ``first`` the last frame's edges unpacked, for the page's first view.
 
     Example::
 
@@ -51,7 +53,8 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
     if not wanted:
         return {"available": False, "note": "no network drawn: the mapped epochs hold no weights"}
     position = {f: k for k, f in enumerate(wanted)}
-    src, dst, width, change, offsets = [], [], [], [], [0]
+    src, dst, width, change, offsets, summaries = [], [], [], [], [0], []
+    scales = history.change_scales(settings.reference)
     for f in wanted:
         fr = history.frame(f, settings)
         src.append(fr.src)
@@ -59,8 +62,19 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
         width.append(np.rint(np.clip(fr.width, 0, 1) * _LEVELS))
         change.append(np.rint((np.clip(fr.change, -1, 1) + 1) / 2 * _LEVELS))
         offsets.append(offsets[-1] + len(fr))
+        # Per layer: relative change of its mean |w| (the GIF's layer summary), and the colour of
+        # that change on the edges' scale; none at the first frame against "previous".
+        rel = history.layer_change(f, settings)
+        shown = not (settings.reference == "previous" and f == 0)
+        summaries.append([None if not shown or not np.isfinite(c) else
+                          [round(float(c), 5), rgb_to_hex(diverging_rgb(np.array([np.clip(
+                              c * float(history.magnitudes[i][f].mean()) / scales[i], -1, 1)])) * 0.85)[0]]
+                          for i, c in enumerate(rel)])
     palette = rgb_to_hex(diverging_rgb(np.linspace(-1.0, 1.0, _LEVELS + 1)))
     k = history.effective_top_k(settings)
+    last = len(wanted) - 1
+    first = {"frame": last, "src": src[last].astype(int).tolist(), "dst": dst[last].astype(int).tolist(),
+             "width": width[last].astype(int).tolist(), "change": change[last].astype(int).tolist()}
     return {
         "available": True,
         "nodes": np.round(history.node_xy, 4).tolist(),
@@ -69,12 +83,17 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
         "palette": palette,
         "minWidth": MIN_LINEWIDTH,
         "maxWidth": MAX_LINEWIDTH,
+        "lineWidth": max_linewidth_for(len(history.frame(wanted[0], settings)) / max(len(history.chain), 1)),
+        "counts": list(history.counts),
         "frameOf": [position.get(frame_of_epoch.get(int(e), -1), -1) for e in epochs],
         "offsets": offsets,
         "src": pack_array(np.concatenate(src).astype(np.uint16)),
         "dst": pack_array(np.concatenate(dst).astype(np.uint16)),
         "width": pack_array(np.concatenate(width).astype(np.uint8)),
         "change": pack_array(np.concatenate(change).astype(np.uint8)),
-        "note": ("width: |w|, colour: change of |w| since the previous epoch (red grew, blue shrank)"
-                 + (f"; strongest {k} edges per layer" if k else "")),
+        "summaries": summaries,
+        "first": first,
+        "note": ("width: |w|" + (f" (the strongest {k} edges per layer)" if k else "")
+                 + "; colour: change of |w| since the previous epoch (red grew, blue shrank); "
+                 "between the columns: change of the layer's mean |w|"),
     }

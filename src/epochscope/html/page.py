@@ -61,8 +61,7 @@ def render_page(payload: dict[str, Any], *, test_hook: bool = False) -> str:
     if "</script" in script.lower() or "</style" in style.lower():
         raise RuntimeError("viewer assets must not contain '</script' or '</style'")  # would end the element early
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    info = payload.get("info", {})
-    title = f"epochscope: {payload.get('title', '')} — {info.get('layer', '')}"
+    title = f"{payload.get('title', '')} · epochscope report"
     # One pass over the template, so a placeholder-like text inside the data is never replaced again.
     parts = {
         "__SCRIPT_HASH__": f"sha256-{digest}",

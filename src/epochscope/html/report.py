@@ -13,6 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+from .._output import atomic_output, check_output_file
+from .._progress import task
 from ..run import Run, open_run
 from .network import network_payload
 from .page import render_page
@@ -34,13 +36,15 @@ def check_report_path(out: str | os.PathLike[str]) -> Path:
 
 def write_report(
     run: Run | str | os.PathLike[str],
-    maps: MapsLike,
+    maps: MapsLike | None,
     out: str | os.PathLike[str] = "report.html",
     *,
-    layer: str,
+    layer: str | None,
     method: str,
     max_points: int | None = None,
     test_hook: bool = False,
+    title: str | None = None,
+    progress: bool = False,
 ) -> Path:
     """Write the interactive report of ``run`` with its layer's 2-D ``maps`` to ``out`` and
     return its path.
@@ -56,28 +60,35 @@ def write_report(
     Parameters
     ----------
     run : a :class:`~epochscope.Run` or the path of a run directory.
-    maps : the 2-D maps of ``layer`` (an :class:`epochscope.Maps` or any object with its fields).
+    maps : the 2-D maps of ``layer`` (an :class:`epochscope.Maps` or any object with its fields), or
+        ``None`` for a run without maps (imported from checkpoints: curves and network only).
     out : the HTML file to write (its folder is created); ``ValueError`` unless it ends in ``.html``/``.htm``.
     layer, method : the mapped layer and the map method, shown in the title.
     max_points : show at most this many probe (and test) points, a fixed random subset;
         ``None`` shows all.
     test_hook : add the ``window.epochscope`` scripting API that the browser tests and the
         report benchmark drive; reports for people leave it out.
+    title : the page's title (default: ``"Layer L, epochs A–B: RUN"``).
+    progress : show progress while the data are collected and the page written.
 
     Example::
 
         maps = epochscope.embed(run, "hidden", "pca")
         write_report(run, maps, "report.html", layer="hidden", method="pca")
     """
-    out = check_report_path(out)
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
+        raise ValueError(f"max_points must be a positive integer or None, got {max_points!r}; e.g. max_points=20000")
+    out = check_output_file(check_report_path(out))
     if not isinstance(run, Run):
         run = open_run(run)
-    payload = build_payload(run, maps, layer=layer, method=method, max_points=max_points,
-                            network=network_payload(run, list(maps.epochs)))
-    page = render_page(payload, test_hook=test_hook)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)  # a reader never sees half a report
+    with task(f"writing {out.name}", enabled=progress):
+        epochs = list(maps.epochs) if maps is not None else run.epochs
+        payload = build_payload(run, maps, layer=layer, method=method, max_points=max_points,
+                                network=network_payload(run, epochs), title=title, progress=progress)
+        if payload.get("skippedNote"):
+            log.warning("report: %s", payload["skippedNote"])
+        page = render_page(payload, test_hook=test_hook)
+        with atomic_output(out) as tmp:  # a reader never sees half a report
+            tmp.write_text(page, encoding="utf-8")
     log.debug("report written to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out

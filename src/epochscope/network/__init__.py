@@ -21,7 +21,7 @@ Example::
 """
 
 from ..weight_layout import Link, find_chain, layer_sizes
-from .edges import MAX_LINEWIDTH, MIN_LINEWIDTH, EdgeFrame, link_magnitude, top_k_indices
+from .edges import MAX_LINEWIDTH, MIN_LINEWIDTH, EdgeFrame, link_magnitude, max_linewidth_for, top_k_indices
 from .history import CHANGE_PERCENTILE, WIDTH_PERCENTILE, NetworkHistory, NetworkSettings
 from .layout import collapse, node_groups, node_layout
 
@@ -38,6 +38,7 @@ __all__ = [
     "find_chain",
     "layer_sizes",
     "link_magnitude",
+    "max_linewidth_for",
     "node_groups",
     "node_layout",
     "top_k_indices",

@@ -19,12 +19,23 @@ import numpy as np
 from ..colors import diverging_rgb
 from ..weight_layout import Link
 
-__all__ = ["EdgeFrame", "MAX_LINEWIDTH", "MIN_LINEWIDTH", "link_magnitude", "top_k_indices"]
+__all__ = ["EdgeFrame", "MAX_LINEWIDTH", "MIN_LINEWIDTH", "link_magnitude", "max_linewidth_for", "top_k_indices"]
 
 #: Line width of an edge of width 0 and of width 1 (matplotlib points in the GIF at 100 dpi,
 #: CSS pixels in the report).
 MIN_LINEWIDTH = 0.3
 MAX_LINEWIDTH = 5.0
+
+
+def max_linewidth_for(edges_per_layer: float) -> float:
+    """The widest line for a drawing with this many edges per layer: :data:`MAX_LINEWIDTH` up to 40
+    edges, thinner with the square root of the count beyond (many full-width edges merge into a
+    wall of colour), never below 1.2. Both renderers use it.
+
+    >>> max_linewidth_for(10), round(max_linewidth_for(160), 2)
+    (5.0, 2.5)
+    """
+    return float(np.clip(MAX_LINEWIDTH * np.sqrt(40.0 / max(float(edges_per_layer), 1.0)), 1.2, MAX_LINEWIDTH))
 
 
 def link_magnitude(link: Link, array: np.ndarray) -> np.ndarray:

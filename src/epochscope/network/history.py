@@ -8,7 +8,14 @@ epoch, scaled for drawing (numpy only).
   near zero) cannot wash out the rest.
 - **Wide layers**: columns wider than ``max_nodes`` collapse contiguous neurons into groups
   (edge value = mean magnitude over the block) and ``top_k`` keeps exactly ``k`` edges per
-  layer per frame.
+  layer per frame. Then widths rank the drawn edges within the frame (linear in ``|w|`` from the
+  weakest drawn, thinnest, to the strongest, widest), so the few edges shown are clearly graded
+  even where a collapsed layer's values barely differ; how a layer changes over time is told by
+  the colours and the layer summary. With every edge drawn, widths are ``|w|`` over the layer's
+  run-wide scale, comparable across frames.
+- **Layer summaries**: :meth:`NetworkHistory.layer_change` is the relative change of each
+  layer's mean ``|w|`` against the reference, what a reader needs where every edge of a layer
+  grew alike.
 
 Example::
 
@@ -41,9 +48,11 @@ TOP_BY = ("weight", "change")
 # saturate instead of shrinking everything else to nothing.
 WIDTH_PERCENTILE = 98.0
 CHANGE_PERCENTILE = 90.0
-# Above this many neurons in one column, the default (top_k=None) keeps only the strongest edges.
+# Above this many neurons in one column, the default (top_k=None) keeps only the strongest edges:
+# AUTO_EDGES_PER_NODE per node of the layer's larger column (64 between two 32-node columns), so
+# a reader sees which connections matter instead of a wall of lines.
 AUTO_TOP_K_NODES = 16
-AUTO_TOP_K = 150
+AUTO_EDGES_PER_NODE = 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class NetworkSettings:
     reference : ``"previous"`` colours the change since the previous frame, ``"initial"`` since
         the first recorded epoch.
     top_k : keep exactly this many edges per layer in every frame (the largest by ``top_by``);
-        ``None`` keeps all edges when no column is wider than 16 neurons, else 150 per layer.
+        ``None`` keeps all edges when no column is wider than 16 neurons, else two per node of
+        the layer's larger (displayed) column, e.g. 64 between two 32-node columns.
     top_by : ``"weight"`` ranks edges by ``|w|``, ``"change"`` by the size of the change.
     max_nodes : columns wider than this are collapsed into this many groups of neurons.
 
@@ -224,11 +234,39 @@ class NetworkHistory:
                                               for i in range(len(self.chain))]
         return self._change_scales[reference]
 
-    def effective_top_k(self, settings: NetworkSettings) -> int | None:
-        """The ``top_k`` actually used (``None`` = every edge); see :class:`NetworkSettings`."""
+    def layer_top_k(self, settings: NetworkSettings) -> list[int | None]:
+        """Per layer, the number of edges drawn (``None`` = every edge); see :class:`NetworkSettings`."""
         if settings.top_k is not None:
-            return int(settings.top_k)
-        return AUTO_TOP_K if max(self.sizes) > AUTO_TOP_K_NODES else None
+            return [min(int(settings.top_k), self.counts[i] * self.counts[i + 1]) for i in range(len(self.chain))]
+        if max(self.sizes) <= AUTO_TOP_K_NODES:
+            return [None] * len(self.chain)
+        out: list[int | None] = []
+        for i in range(len(self.chain)):
+            n_edges = self.counts[i] * self.counts[i + 1]
+            k = AUTO_EDGES_PER_NODE * max(self.counts[i], self.counts[i + 1])
+            out.append(None if k >= n_edges else k)
+        return out
+
+    def effective_top_k(self, settings: NetworkSettings) -> int | None:
+        """The largest number of edges drawn in one layer (``None`` = every edge everywhere)."""
+        ks = [k for k in self.layer_top_k(settings) if k is not None]
+        return max(ks) if ks else None
+
+    def layer_change(self, index: int, settings: NetworkSettings = NetworkSettings()) -> np.ndarray:
+        """Per layer, the relative change of its mean ``|w|`` at frame ``index`` against the
+        reference (``0.031`` = 3.1 % larger); NaN where the reference mean is 0.
+
+        >>> w = [{"a.weight": np.full((3, 2), float(t + 1))} for t in range(3)]
+        >>> NetworkHistory.from_weights([0, 1, 2], w).layer_change(2).round(3).tolist()
+        [0.5]
+        """
+        index = int(index) % len(self)
+        out = []
+        for m in self.magnitudes:
+            now = float(m[index].mean())
+            ref = float(m[max(index - 1, 0)].mean() if settings.reference == "previous" else m[0].mean())
+            out.append((now - ref) / ref if ref > 0 else np.nan)
+        return np.asarray(out)
 
     def frame(self, index: int, settings: NetworkSettings = NetworkSettings()) -> EdgeFrame:
         """The edges of frame ``index`` (position in :attr:`epochs`) under ``settings``.
@@ -239,10 +277,11 @@ class NetworkHistory:
         if not -len(self) <= index < len(self):
             raise IndexError(f"frame {index} out of range: the history has {len(self)} frames")
         index %= len(self)
-        k = self.effective_top_k(settings)
+        ks = self.layer_top_k(settings)
         scales = self.change_scales(settings.reference)
         parts = []
         for i in range(len(self.chain)):
+            k = ks[i]
             mag = self.magnitudes[i][index].ravel()
             if settings.reference == "previous":
                 ref = self.magnitudes[i][index - 1].ravel() if index > 0 else mag
@@ -252,8 +291,13 @@ class NetworkHistory:
             keep = np.arange(mag.size) if k is None else top_k_indices(mag if settings.top_by == "weight"
                                                                        else np.abs(delta), k)
             src, dst = self._edge_ends[i]
-            parts.append((src[keep], dst[keep], np.full(len(keep), i), mag[keep], delta[keep],
-                          np.clip(mag[keep] / self.width_scales[i], 0.0, 1.0),
+            if k is None:  # every edge: |w| over the layer's run-wide scale, comparable across frames
+                width = np.clip(mag[keep] / self.width_scales[i], 0.0, 1.0)
+            else:  # the strongest few: ranked within the frame, weakest drawn thin, strongest wide
+                shown = mag[keep]
+                lo, hi = (float(shown.min()), float(shown.max())) if len(shown) else (0.0, 0.0)
+                width = (shown - lo) / (hi - lo) if hi > lo else np.full(len(shown), 0.5)
+            parts.append((src[keep], dst[keep], np.full(len(keep), i), mag[keep], delta[keep], width,
                           np.clip(delta[keep] / scales[i], -1.0, 1.0)))
         src, dst, link, mag, delta, width, change = (np.concatenate(c) for c in zip(*parts))
         order = np.argsort(np.abs(change), kind="stable")  # most changed on top
@@ -261,13 +305,14 @@ class NetworkHistory:
                          change[order].astype(np.float32), mag[order], delta[order])
 
     def column_labels(self) -> list[str]:
-        """One label per column: ``"input\\n4"``, ``"l1\\n5"``, ..., noting conv channels and collapsed columns."""
+        """One label per column, one line per fact: ``"input\\n4"``, ``"l1\\n5"``, ...,
+        ``"conv2D_1\\n32 ch"``, ``"hidden\\n512\\n(32 groups)"`` (a collapsed column)."""
         names = ["input", *(lk.name for lk in self.chain)]
         convs = [self.chain[0].kind == "conv", *(lk.kind == "conv" for lk in self.chain)]
         labels = []
         for name, size, count, conv in zip(names, self.sizes, self.counts, convs):
             text = f"{name}\n{size}{' ch' if conv else ''}"
-            labels.append(text + (f" ({count} groups)" if count < size else ""))
+            labels.append(text + (f"\n({count} groups)" if count < size else ""))
         return labels
 
 

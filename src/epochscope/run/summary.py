@@ -26,16 +26,26 @@ def describe(run: Run) -> str:
     """
     m = run.manifest
     epochs = run.epochs
+    # An importer's stand-in probe (one example of class 0, no prediction) and its invented class
+    # names are not data: say what the run holds instead (see epochscope/importers/_common.py).
+    placeholder = (m.info or {}).get("probe") == "placeholder"
     lines = [
         f"run       {_shown(run.path, 4096)}",
         f"framework {_shown(m.framework)}   schema {m.schema_version}   created {_shown(m.created)}",
-        f"epochs    {f'{epochs[0]}..{epochs[-1]} ({len(epochs)} finished)' if epochs else 'none finished'}",
-        f"probe     {m.probe_size} examples, {len(m.class_names)} classes"
-        + (f", inputs {tuple(m.input_shape)}" if m.has_probe_inputs and m.input_shape else ""),
-        f"test      {m.test_size} examples" if m.test_size else "test      none",
-        "classes   " + ", ".join(_shown(c) for c in m.class_names[:20]) + (" …" if len(m.class_names) > 20 else ""),
-        "layers:",
+        "epochs    " + (f"{epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs else "none finished"),
     ]
+    if placeholder:
+        source = (m.info or {}).get("imported_from") or m.framework
+        lines += [f"probe     none: imported from {_shown(source)} checkpoints, which hold weights and metrics only",
+                  f"classes   {len(m.class_names)} outputs (names not recorded)"]
+    else:
+        lines += [
+            f"probe     {_plural(m.probe_size, 'example')}, {_plural(len(m.class_names), 'class', 'classes')}"
+            + (f", inputs {tuple(m.input_shape)}" if m.has_probe_inputs and m.input_shape else ""),
+            f"test      {_plural(m.test_size, 'example')}" if m.test_size else "test      none",
+            "classes   " + ", ".join(_shown(c) for c in m.class_names[:20]) + (" …" if len(m.class_names) > 20 else ""),
+        ]
+    lines.append("layers:" if m.layers else "layers    none recorded")
     for info in m.layers:
         red = ""
         if info.reduction:
@@ -50,9 +60,27 @@ def describe(run: Run) -> str:
             more = " …" if len(weights) > 8 else ""
             lines.append(f"weights   {len(weights)} arrays: " + ", ".join(_shown(w) for w in list(weights)[:8]) + more)
         last = run.epoch_metrics(epochs[-1])
-        shown = {k: v for k, v in last.items() if k != "epoch" and isinstance(v, (int, float))}
-        lines.append(f"last      epoch {epochs[-1]}: " + ", ".join(f"{_shown(k)}={v:.4g}" for k, v in shown.items()))
+        shown = {k: v for k, v in last.items() if k != "epoch" and isinstance(v, (int, float))
+                 and not isinstance(v, bool)}
+        lines.append(f"last      epoch {epochs[-1]}: " + ", ".join(f"{_shown(k)}={_value(k, v)}" for k, v in shown.items()))
     return "\n".join(lines)
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def _value(key: str, value: float) -> str:
+    """A metric as a person reads it: ``wall_time`` as a UTC date, durations in seconds."""
+    import datetime as dt
+    import math
+
+    if key == "wall_time" and math.isfinite(value) and 0 < value < 1e11:
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if (key in ("elapsed",) or key.endswith(("_seconds", "_time"))) and math.isfinite(value):
+        return f"{value:.3g} s"
+    return f"{value:.4g}"
 
 
 def _shown(name: object, limit: int = 100) -> str:

@@ -1,6 +1,7 @@
 // Playback (the animation-frame loop) and every control: buttons, slider, legend, zoom, pan, keys.
 // ------------------------------------------------------------------ playback
 function setPos(p) {
+  if (!S.ready) return;   // the first view stays until the data are decoded (a fraction of a second)
   S.pos = Math.max(0, Math.min(NE - 1, p));
   $("slider").value = String(S.pos);
   S.dirty = true;
@@ -34,7 +35,7 @@ function tick(now) {
   }
   if (S.dirty) {
     S.dirty = false;
-    drawMap();
+    if (HAS_MAP) drawMap();
     for (const ch of charts) drawChart(ch);
     updateLabels();
     S.frames++;
@@ -52,19 +53,27 @@ function setupControls() {
   $("play").addEventListener("click", () => (S.playing ? pause() : play()));
   const speed = $("speed");
   for (const v of [0.5, 1, 2, 5, 10, 20]) {
-    const o = document.createElement("option"); o.value = String(v); o.textContent = `${v} epochs/s`; speed.append(o);
+    const o = document.createElement("option"); o.value = String(v); o.textContent = `${v} epoch${v === 1 ? "" : "s"}/s`;
+    speed.append(o);
   }
   const nearestSpeed = [0.5, 1, 2, 5, 10, 20].reduce((a, b) => (Math.abs(b - S.speed) < Math.abs(a - S.speed) ? b : a));
   S.speed = nearestSpeed; speed.value = String(nearestSpeed);
   speed.addEventListener("change", () => { S.speed = parseFloat(speed.value); });
   $("loop").addEventListener("change", (ev) => { S.loop = ev.target.checked; });
+  $("show-test").checked = S.showTest;
   $("show-test").addEventListener("change", (ev) => { S.showTest = ev.target.checked; S.dirty = true; });
-  if (!T) $("test-toggle").hidden = true;
+  if (!DATA.test) $("test-toggle").hidden = true;
+  if (!HAS_MAP) { $("test-toggle").hidden = true; $("highlight").parentElement.hidden = true; $("reset-view").hidden = true; }
   $("highlight").addEventListener("change", (ev) => { S.highlight = ev.target.checked; S.dirty = true; });
   $("reset-view").addEventListener("click", resetView);
 
   const legend = $("legend");
-  DATA.classNames.forEach((name, c) => {
+  if (HAS_MAP && !DATA.legend) {  // too many classes for a legend (as the static maps)
+    const note = document.createElement("p"); note.className = "note";
+    note.textContent = `${NC.toLocaleString()} classes: too many to list; colours follow the class order round the colour wheel, and hovering a point names its class`;
+    legend.append(note);
+  }
+  if (HAS_MAP && DATA.legend) DATA.classNames.forEach((name, c) => {
     const b = document.createElement("button");
     b.type = "button"; b.className = "legend-item"; b.dataset.cls = String(c); b.setAttribute("aria-pressed", "true");
     const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = DATA.colors[c];
@@ -103,7 +112,8 @@ function setupControls() {
     else if (ev.key === "ArrowRight") { pause(); setPos(Math.floor(S.pos) + 1); }
     else if (ev.key === "ArrowLeft") { pause(); setPos(Math.ceil(S.pos) - 1); }
   });
-  window.addEventListener("resize", () => { resizeAll(); });
+  // Resizing a canvas clears it: redraw in the same task, so no frame (or screenshot) shows it blank.
+  window.addEventListener("resize", () => { resizeAll(); drawAll(); });
 }
 
 function resetView() { S.view = { k: 1, tx: 0, ty: 0 }; S.dirty = true; }
@@ -116,7 +126,7 @@ function toggleClass(c, visible) {
 }
 
 function resizeAll() {
-  resizeMap();
+  if (HAS_MAP) resizeMap(); else dpr = window.devicePixelRatio || 1;
   for (const ch of charts) renderChartBackground(ch);
   S.lastShownEpoch = -1;
   S.dirty = true;

@@ -1,80 +1,145 @@
 // Accuracy, loss and map-quality curves with the linked time cursor; a click jumps to that epoch.
-function seriesRange(list) {
+// Axes as curves.png draws them: rounded ticks over the data's range; an axis whose data are never
+// negative never goes below 0, one whose data lie in [0, 1] never leaves it. Legends in words, laid out
+// in rows above the plot, where they cover no curve and no tick label.
+
+// "Nice" ticks: a step of 1, 2, 2.5 or 5 times a power of ten, at most maxTicks of them over [lo, hi].
+function niceTicks(lo, hi, maxTicks, integer = false) {
+  const raw = (hi - lo) / Math.max(1, maxTicks);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  let step = 10 * mag;
+  for (const m of (integer ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10])) if (m * mag >= raw * (1 - 1e-9)) { step = m * mag; break; }
+  if (integer) step = Math.max(1, Math.round(step));
+  const a = Math.floor(lo / step + 1e-9) * step, b = Math.ceil(hi / step - 1e-9) * step;
+  const ticks = [];
+  for (let k = 0, v = a; v <= b + step * 1e-6 && k < 50; k++, v = a + k * step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  let digits = 0;
+  while (digits < 6 && Math.abs(Math.round(step * 10 ** digits) - step * 10 ** digits) > 1e-6) digits++;
+  return { lo: a, hi: b, ticks, digits };
+}
+
+function dataRange(list) {
   let lo = Infinity, hi = -Infinity;
   for (const s of list) for (const v of s.values) if (v != null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   if (!(hi >= lo)) return [0, 1];
-  if (hi === lo) return [lo - 0.5, hi + 0.5];
-  const pad = (hi - lo) * 0.06;
-  return [lo - pad, hi + pad];
+  if (hi === lo) {  // one value: a small range around it that keeps the axis' sign rules
+    const d = Math.abs(lo) * 0.1 || 0.5;
+    return [lo >= 0 ? Math.max(0, lo - d) : lo - d, hi <= 1 && lo >= 0 ? Math.min(1, hi + d) : hi + d];
+  }
+  return [lo, hi];
 }
 
 function makeChart(canvas, xs, list, note) {
-  const chart = { canvas, xs, list, bg: document.createElement("canvas"), note };
+  const chart = { canvas, xs, list, bg: document.createElement("canvas"), note, m: { l: 0, r: 0, t: 0, b: 0 } };
   const xmin = Math.min(...EPOCHS, ...(xs.length ? xs : [0])), xmax = Math.max(...EPOCHS, ...(xs.length ? xs : [1]));
   chart.x0 = xmin; chart.x1 = xmax > xmin ? xmax : xmin + 1;
   canvas.addEventListener("click", (ev) => {
-    const r = canvas.getBoundingClientRect();
-    const ep = chart.x0 + ((ev.clientX - r.left) / r.width * canvas.width - chart.m.l) / (canvas.width - chart.m.l - chart.m.r) * (chart.x1 - chart.x0);
-    jumpToEpoch(ep);
+    const r = canvas.getBoundingClientRect(), m = chart.m;
+    const px = (ev.clientX - r.left) * dpr;
+    jumpToEpoch(chart.x0 + (px - m.l) / (canvas.width - m.l - m.r) * (chart.x1 - chart.x0));
   });
   return chart;
 }
 
 function renderChartBackground(ch) {
   const c = ch.canvas;
-  c.width = Math.round(c.clientWidth * dpr); c.height = Math.round(c.clientHeight * dpr);
+  c.width = Math.max(1, Math.round(c.clientWidth * dpr)); c.height = Math.max(1, Math.round(c.clientHeight * dpr));
   ch.bg.width = c.width; ch.bg.height = c.height;
+  clearTexts(c);
   const g = ch.bg.getContext("2d");
-  g.font = `${10 * dpr}px system-ui, sans-serif`;
-  // Lay the legend out first (wrapping), so the plot starts below it and no line hides a name.
-  const m = ch.m = { l: 34 * dpr, r: 6 * dpr, t: 4 * dpr, b: 16 * dpr };
-  const spots = [];
-  let lx = m.l, row = 0;
-  for (const s of ch.list) {
-    const tw = g.measureText(s.name).width;
-    if (lx + tw > c.width - m.r && lx > m.l) { lx = m.l; row++; }
-    spots.push([lx, row]);
-    lx += tw + 10 * dpr;
-  }
-  if (ch.list.length) m.t = (6 + 11 * (row + 1)) * dpr;
-  const W = c.width - m.l - m.r, H = c.height - m.t - m.b;
+  const px = (v) => v * dpr;
   g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
-  g.font = `${10 * dpr}px system-ui, sans-serif`;
-  g.fillStyle = "#666"; g.strokeStyle = "#ddd"; g.lineWidth = 1;
-  if (!ch.list.length) { g.fillText(ch.note || "nothing recorded", m.l, m.t + 14 * dpr); return; }
-  const [lo, hi] = seriesRange(ch.list);
-  const X = (x) => m.l + (x - ch.x0) / (ch.x1 - ch.x0) * W, Y = (y) => m.t + (1 - (y - lo) / (hi - lo)) * H;
-  g.strokeRect(m.l, m.t, W, H);
-  g.textAlign = "right";
-  for (const v of [lo, (lo + hi) / 2, hi]) g.fillText(fmt(v), m.l - 3 * dpr, Y(v) + 3 * dpr);
-  g.textAlign = "center";
-  g.fillText(String(ch.x0), m.l, c.height - 3 * dpr); g.fillText(String(ch.x1), m.l + W, c.height - 3 * dpr);
-  g.textAlign = "left";
-  ch.list.forEach((s, k) => {
-    g.strokeStyle = s.color; g.lineWidth = 1.5 * dpr; g.beginPath();
+  g.font = `${px(11)}px ${FONT}`;
+  g.textBaseline = "alphabetic"; g.textAlign = "left";
+  const lineH = px(14), swatch = px(14), gap = px(12);
+  if (!ch.list.length) {
+    g.fillStyle = "#666";
+    drawText(g, c, fitText(g, ch.note || "nothing recorded", c.width - px(8)), px(4), px(16));
+    ch.m = { l: 0, r: 0, t: 0, b: 0 };
+    return;
+  }
+  // The legend: entries (a short line in the series' colour, then its name) wrapped into rows.
+  const spots = [];
+  let lx = px(4), row = 0;
+  for (const s of ch.list) {
+    const name = fitText(g, s.name, c.width - px(8) - swatch - px(4));
+    const w = swatch + px(4) + textWidth(g, name);
+    if (lx + w > c.width - px(4) && lx > px(4)) { lx = px(4); row++; }
+    spots.push([lx, row, name]);
+    lx += w + gap;
+  }
+  const legendH = (row + 1) * lineH + px(4);
+  // The axes: ticks first, so the margins hold their labels.
+  const [dlo, dhi] = dataRange(ch.list);
+  const plotHGuess = c.height - legendH - px(30);
+  const y = niceTicks(dlo, dhi, Math.max(2, Math.min(6, Math.floor(plotHGuess / px(26)))));
+  const yLabels = y.ticks.map((v) => v.toFixed(y.digits));
+  const yw = Math.max(...yLabels.map((t) => textWidth(g, t)));
+  const m = ch.m = { l: yw + px(8), r: px(6), t: legendH + px(8), b: px(20) };
+  const xw0 = c.width - m.l - m.r;
+  const span = ch.x1 - ch.x0;
+  const xt = niceTicks(ch.x0, ch.x1, Math.max(1, Math.min(8, Math.floor(xw0 / px(48)))), true);
+  const xStep = Math.max(1, xt.ticks.length > 1 ? xt.ticks[1] - xt.ticks[0] : 1);
+  const xTicks = [];
+  for (let v = Math.ceil(ch.x0 / xStep) * xStep; v <= ch.x1 + 1e-9; v += xStep) xTicks.push(Math.round(v));
+  // The last (and first) tick label is centred on its tick: the margins hold its half.
+  if (xTicks.length) {
+    const lastW = textWidth(g, String(xTicks[xTicks.length - 1])), firstW = textWidth(g, String(xTicks[0]));
+    const atEnd = (xTicks[xTicks.length - 1] - ch.x0) / span, atStart = (xTicks[0] - ch.x0) / span;
+    m.r = Math.max(m.r, lastW / 2 + px(3) - (1 - atEnd) * xw0);
+    m.l = Math.max(m.l, firstW / 2 + px(3) - atStart * xw0);
+  }
+  const W = c.width - m.l - m.r, H = c.height - m.t - m.b;
+  const X = (x) => m.l + (x - ch.x0) / span * W, Y = (v) => m.t + (1 - (v - y.lo) / (y.hi - y.lo)) * H;
+  ch.X = X;
+  g.strokeStyle = "#e4e4e4"; g.lineWidth = 1;
+  for (const v of y.ticks) { g.beginPath(); g.moveTo(m.l, Math.round(Y(v)) + 0.5); g.lineTo(m.l + W, Math.round(Y(v)) + 0.5); g.stroke(); }
+  g.strokeStyle = "#bbb"; g.strokeRect(m.l + 0.5, m.t + 0.5, W - 1, H - 1);
+  g.fillStyle = "#555";
+  g.textAlign = "right"; g.textBaseline = "middle";
+  y.ticks.forEach((v, k) => drawText(g, c, yLabels[k], m.l - px(4), Y(v)));
+  g.textAlign = "center"; g.textBaseline = "top";
+  for (const v of xTicks) {
+    g.strokeStyle = "#bbb"; g.beginPath(); g.moveTo(X(v), m.t + H); g.lineTo(X(v), m.t + H + px(3)); g.stroke();
+    drawText(g, c, String(v), X(v), m.t + H + px(5));
+  }
+  // The curves, clipped to the plot.
+  g.save(); g.beginPath(); g.rect(m.l, m.t, W, H); g.clip();
+  for (const s of ch.list) {
+    g.strokeStyle = s.color; g.fillStyle = s.color; g.lineWidth = 1.6 * dpr; g.beginPath();
     let pen = false;
-    s.xs.forEach((x, j) => {
-      const v = s.values[j];
+    s.values.forEach((v, j) => {
       if (v == null) { pen = false; return; }
+      const x = s.xs[j];
       if (pen) g.lineTo(X(x), Y(v)); else g.moveTo(X(x), Y(v));
       pen = true;
-      if (s.xs.length === 1) g.arc(X(x), Y(v), 2 * dpr, 0, 2 * Math.PI);
     });
     g.stroke();
-    g.fillStyle = g.strokeStyle;
-    g.fillText(s.name, spots[k][0], (13 + 11 * spots[k][1]) * dpr);
+    if (s.xs.length <= 30) s.values.forEach((v, j) => {   // few epochs: a dot per epoch, as curves.png
+      if (v == null) return;
+      g.beginPath(); g.arc(X(s.xs[j]), Y(v), 2.2 * dpr, 0, 2 * Math.PI); g.fill();
+    });
+  }
+  g.restore();
+  // The legend rows.
+  g.textAlign = "left"; g.textBaseline = "middle";
+  ch.list.forEach((s, k) => {
+    const [x0, r, name] = spots[k], yy = px(4) + r * lineH + lineH / 2;
+    g.strokeStyle = s.color; g.lineWidth = 2 * dpr;
+    g.beginPath(); g.moveTo(x0, yy); g.lineTo(x0 + swatch, yy); g.stroke();
+    g.fillStyle = "#333";
+    drawText(g, c, name, x0 + swatch + px(4), yy);
   });
 }
-
-function fmt(v) { return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3); }
 
 function drawChart(ch) {
   const c = ch.canvas, g = c.getContext("2d");
   g.drawImage(ch.bg, 0, 0);
-  if (!ch.list.length) return;
-  const x = ch.m.l + (currentEpochValue() - ch.x0) / (ch.x1 - ch.x0) * (c.width - ch.m.l - ch.m.r);
-  g.strokeStyle = "#e00"; g.lineWidth = 1.5 * dpr;
+  if (!ch.list.length || !ch.X) return;
+  const x = ch.X(currentEpochValue());
+  g.strokeStyle = CURSOR; g.globalAlpha = 0.6; g.lineWidth = 1.5 * dpr;
   g.beginPath(); g.moveTo(x, ch.m.t); g.lineTo(x, c.height - ch.m.b); g.stroke();
+  g.globalAlpha = 1;
 }
 
 function currentEpochValue() {
@@ -92,13 +157,10 @@ function jumpToEpoch(ep) {
 let charts = [];
 function buildCharts() {
   const M = DATA.metrics, Q = DATA.quality;
-  // Colours by name from the payload (epochscope.colors), as curves.png and quality.png draw them.
-  const pick = (keys) => keys.map((k) => ({ name: k, xs: M.epochs, values: M.series[k], color: M.colors[k] }));
-  const quality = Object.keys(Q.series).filter((k) => Q.series[k].some((v) => v != null))
-    .map((k) => ({ name: k, xs: Q.epochs, values: Q.series[k], color: Q.colors[k] }));
+  const withX = (list, xs) => list.map((s) => ({ ...s, xs }));
   charts = [
-    makeChart($("curve-accuracy"), M.epochs, pick(M.accuracy), "no accuracy recorded"),
-    makeChart($("curve-loss"), M.epochs, pick(M.loss), "no loss recorded"),
-    makeChart($("curve-quality"), Q.epochs, quality, "no quality figures"),
+    makeChart($("curve-accuracy"), M.epochs, withX(M.accuracy, M.epochs), "no accuracy recorded"),
+    makeChart($("curve-loss"), M.epochs, withX(M.loss, M.epochs), "no loss recorded"),
+    makeChart($("curve-quality"), Q.epochs, withX(Q.series, Q.epochs), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
   ];
 }

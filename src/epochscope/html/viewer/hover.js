@@ -10,6 +10,7 @@ function nearest(set, x, y, r2) {
 }
 
 function updateHover() {
+  if (!S.ready) return;   // the first view has no predictions to show yet
   const x = S.mouse.x * dpr, y = S.mouse.y * dpr, r2 = (8 * dpr) ** 2;
   let [i, d] = nearest(P, x, y, r2);
   let hit = i >= 0 ? { split: "probe", i } : null;
@@ -22,6 +23,20 @@ function updateHover() {
 }
 
 function className(c) { return c < NC ? DATA.classNames[c] : "(none)"; }
+
+// How far to trust where a test point was placed (epochscope.analysis.placement): it is laid on the map
+// after the fit, and a point far from every probe point, or among several classes, sits "between
+// clusters" whatever the model made of it.
+function placementLines(set, e, i) {
+  const flags = set.placement[e * set.n + i], k = set.neighbours;
+  const major = set.neighbourClass[e * set.n + i], count = set.neighbourCount[e * set.n + i];
+  const near = major < NC ? `nearest probe points on the map: ${count} of ${k} are ${className(major)}` : "";
+  const out = [];
+  if (flags & 1) out.push("placed far from every probe point: where it lies between clusters says little");
+  else if (flags & 2) out.push("placed among probe points of several classes: its place on the map is uncertain");
+  if (flags && near) out.push(near);
+  return out;
+}
 
 function showTooltip() {
   const tip = $("tooltip");
@@ -36,6 +51,7 @@ function showTooltip() {
       : `predicted at epoch ${EPOCHS[e]}: ${className(pred)} ${pred === label ? "✓" : "✗"}`,
   ];
   if (set.forgetting) lines.push(`forgotten ${set.forgetting[i]} time${set.forgetting[i] === 1 ? "" : "s"}`);
+  if (set.placement) lines.push(...placementLines(set, e, i));
   $("tip-text").textContent = lines.join("\n");
   // An example's text (or a tabular example's values): data, set as text so markup in it shows as written.
   const example = $("tip-example");

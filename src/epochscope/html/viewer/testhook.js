@@ -1,6 +1,6 @@
 // window.epochscope: the scripting API for the browser tests and the benchmark (only in reports built
 // with test_hook=True; reports for people do not carry it).
-function fresh() { if (S.dirty) drawMap(); }  // the hook reads positions of the state just set, not the last frame
+function fresh() { if (S.dirty && HAS_MAP) drawMap(); }  // the hook reads positions of the state just set, not the last frame
 
 function screenPos(set, i) {
   fresh();
@@ -14,8 +14,8 @@ window.epochscope = {
   epochs: () => EPOCHS.slice(),
   epoch: () => EPOCHS[Math.round(S.pos)],
   position: () => S.pos,
-  setEpoch(epoch) { const k = EPOCHS.indexOf(epoch); if (k < 0) throw new Error(`no map for epoch ${epoch}`); pause(); setPos(k); drawMap(); updateLabels(); },
-  setPosition(p) { pause(); setPos(p); drawMap(); updateLabels(); },
+  setEpoch(epoch) { const k = EPOCHS.indexOf(epoch); if (k < 0) throw new Error(`no map for epoch ${epoch}`); pause(); setPos(k); drawAll(); },
+  setPosition(p) { pause(); setPos(p); drawAll(); },
   play, pause, isPlaying: () => S.playing,
   setSpeed(v) { S.speed = v; },
   setLoop(v) { S.loop = !!v; $("loop").checked = !!v; },
@@ -41,4 +41,26 @@ window.epochscope = {
   },
   toggleClass,
   label: (i, split = "probe") => className((split === "test" ? T : P).labels[i]),
+  showTest(v) { S.showTest = !!v; $("show-test").checked = !!v; S.dirty = true; drawAll(); },
+  beyond: () => { fresh(); return S.beyond || 0; },
+  discRadius: () => (discK ? discK.reach : 0),
+  // Every text a canvas panel drew, as page boxes: [{canvas, text, box: [x0, y0, x1, y1], panel: [x0, y0, x1, y1]}].
+  textBoxes() {
+    const out = [];
+    for (const [id, list] of TEXTS) {
+      const c = $(id);
+      if (!c || c.hidden || !c.offsetParent) continue;
+      const r = c.getBoundingClientRect();
+      for (const t of list) {
+        out.push({ canvas: id, text: t.text, box: [r.left + t.box[0], r.top + t.box[1], r.left + t.box[2], r.top + t.box[3]],
+                   panel: [r.left, r.top, r.right, r.bottom] });
+      }
+    }
+    return out;
+  },
+  // The plot area of a curve panel in page pixels: [x0, y0, x1, y1] and the epochs at its ends.
+  chartArea(id) {
+    const ch = charts.find((c) => c.canvas.id === id), r = ch.canvas.getBoundingClientRect(), m = ch.m;
+    return { box: [r.left + m.l / dpr, r.top + m.t / dpr, r.right - m.r / dpr, r.bottom - m.b / dpr], x0: ch.x0, x1: ch.x1 };
+  },
 };

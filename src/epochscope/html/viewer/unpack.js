@@ -34,12 +34,30 @@ async function unpack(spec) {
   return arr;
 }
 
+// A plain (not deflated) array of the payload, decoded synchronously: the first view (encode.raw_array).
+function rawArray(spec) {
+  const bytes = b64bytes(spec.b64), T = CTORS[spec.dtype];
+  return new T(bytes.buffer, 0, bytes.length / T.BYTES_PER_ELEMENT);
+}
+
+// The first view's point set: one epoch of positions, enough to draw before anything is inflated.
+function firstSet(spec, full) {
+  if (!spec) return null;
+  const coords = rawArray(spec.coords), labels = rawArray(spec.labels), n = labels.length;
+  return { n, coords, labels, index: null, predictions: null, forgetting: null, unknown: full.unknownClass,
+           outside: full.outsideClass,
+           mostForgotten: [], oneEpoch: true, texts: full.texts || null,
+           sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
+}
+
 async function unpackSet(set) {
   if (!set) return null;
-  const [index, coords, labels, predictions, forgetting] = await Promise.all(
-    [set.index, set.coords, set.labels, set.predictions, set.forgetting].map((s) => (s ? unpack(s) : null)));
+  const [index, coords, labels, predictions, forgetting, placement, neighbourClass, neighbourCount] = await Promise.all(
+    [set.index, set.coords, set.labels, set.predictions, set.forgetting, set.placement, set.neighbourClass,
+     set.neighbourCount].map((s) => (s ? unpack(s) : null)));
   const n = set.count;
   return { n, index, coords, labels, predictions, forgetting, unknown: set.unknownClass, outside: set.outsideClass,
-           mostForgotten: set.mostForgotten || [], texts: set.texts || null,
+           placement, neighbourClass, neighbourCount, neighbours: set.neighbours || 0,
+           mostForgotten: set.mostForgotten || [], oneEpoch: false, texts: set.texts || null,
            sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
 }

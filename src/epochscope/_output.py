@@ -1,0 +1,165 @@
+"""Writing output files safely, in one place for the pictures, the animations and the report.
+
+- Every file is written under a temporary name unique to the process and the call
+  (``.timelapse.4711-1a2b3c.partial.gif``), then renamed into place: a reader never sees half
+  a file, two renders into one folder never write into each other's temporary files, and a
+  failed write removes its temporary file.
+- Output paths are checked before any slow work: ``--out`` that is a file where a folder is
+  needed, or that lies below a file, is the caller's mistake (:class:`OutputPathError`);
+  a read-only folder, missing permission or a full disk is the environment's
+  (:class:`OutputError`). Both say which file and why in one line.
+
+Example::
+
+    out = check_output_dir("pictures")                 # created if needed
+    with atomic_output(out / "curves.png") as tmp:
+        fig.savefig(tmp)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ._errors import OutputError, OutputPathError
+
+__all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "remove_stale_temporaries",
+           "temp_path"]
+
+# The temporary names of temp_path: ".<stem>.<pid>-<6 hex>.partial<suffix>".
+_TEMP = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.partial(\.[^.]*)?$")
+
+_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; choose another output folder",
+    errno.EACCES: "permission denied; choose a folder you can write to",
+    errno.EPERM: "permission denied; choose a folder you can write to",
+}
+
+
+def temp_path(path: str | os.PathLike[str]) -> Path:
+    """A hidden temporary name beside ``path``, unique to this process and call, keeping the suffix
+    (matplotlib and Pillow choose the format from it).
+
+    >>> temp_path("out/a.png").name.startswith(".a.") and temp_path("out/a.png").name.endswith(".partial.png")
+    True
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(3)}.partial{path.suffix}")
+
+
+def output_error(path: str | os.PathLike[str], err: OSError) -> OutputError:
+    """``err`` as one line that names ``path`` and the cause (with what to do for the usual causes)."""
+    cause = err.strerror or str(err) or type(err).__name__
+    hint = _HINTS.get(err.errno or -1)
+    return OutputError(f"cannot write {path}: {cause}" + (f" ({hint})" if hint else ""))
+
+
+def check_output_dir(path: str | os.PathLike[str], *, param: str = "out") -> Path:
+    """``path`` as a folder that exists (created with its parents if needed) and can be written.
+
+    Raises :class:`OutputPathError` when ``path`` or one of its parents is a file, and
+    :class:`OutputError` when the folder cannot be created or written (read-only, no permission).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{param}: {path} is a file, not a folder; give a folder for the pictures "
+                              "(it is created if needed)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"{param}: {path} lies below {parent}, which is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(path, err) from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise output_error(path, PermissionError(errno.EACCES, "the folder is read-only"))
+    remove_stale_temporaries(path)
+    return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files (:func:`temp_path`) that a process which no longer runs left in
+    ``folder`` (killed while writing); returns what was removed. Files of a running process, and
+    any other file, are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False) or _alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def check_output_file(path: str | os.PathLike[str], *, param: str = "out") -> Path:
+    """``path`` as a file that can be written: its folder is checked (and created) as
+    :func:`check_output_dir` does; a folder of that name is an :class:`OutputPathError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{param}: {path} is a folder; give a file name, e.g. {path / 'out'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"{param}: {path} lies below {parent}, which is a file, not a folder")
+            break
+    check_output_dir(path.parent if str(path.parent) else Path("."), param=param)
+    return path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write ``path`` to; rename it into place when the block ends,
+    remove it when the block raises. An ``OSError`` (disk full, read-only) becomes an
+    :class:`OutputError` naming ``path``.
+
+    Example::
+
+        with atomic_output("report.html") as tmp:
+            tmp.write_text(page, encoding="utf-8")
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        raise output_error(path, err) from err
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
