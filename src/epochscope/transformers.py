@@ -4,6 +4,6 @@ Importing this module imports torch and transformers; ``import epochscope`` alon
 """
 
 from .record.probe import stratified_probe
-from .record.transformers import Recorder, default_tokens
+from .record.transformers import Recorder, default_tokens, default_weights
 
-__all__ = ["Recorder", "default_tokens", "stratified_probe"]
+__all__ = ["Recorder", "default_tokens", "default_weights", "stratified_probe"]

@@ -19,7 +19,8 @@ pytest.importorskip("accelerate")  # what transformers' Trainer needs to run on 
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
 
 from epochscope import open_run  # noqa: E402
-from epochscope.transformers import Recorder, default_tokens  # noqa: E402
+from epochscope.transformers import Recorder, default_tokens, default_weights  # noqa: E402
+from epochscope.weight_layout import find_chain, layer_sizes  # noqa: E402
 
 VOCAB, WIDTH, PAD = 40, 10, 0
 
@@ -115,6 +116,11 @@ def test_layers_predictions_metrics_and_epochs_match_the_model(tmp_path):
         assert row["loss"] == pytest.approx(losses[epoch]["loss"])
         assert row["step"] == 4 * epoch and "eval_loss" not in row
     assert "val_loss" not in run.epoch_metrics(0)
+    # Weights: the classification head's, which chain as the model wires them (pooler dense -> classifier).
+    weights = run.weights(2)
+    assert sorted(weights) == ["bert.pooler.dense.bias", "bert.pooler.dense.weight", "classifier.bias", "classifier.weight"]
+    np.testing.assert_allclose(weights["classifier.weight"], model.classifier.weight.detach().numpy(), atol=1e-6)
+    assert layer_sizes(find_chain(weights)) == (16, 16, 2)
 
 
 def test_mean_over_real_tokens_and_the_loss_of_every_logged_step(tmp_path):
@@ -188,6 +194,21 @@ def test_a_malformed_probe_is_refused_when_made(tmp_path):
     with pytest.raises(TypeError, match="unexpected keyword argument 'token'"):
         Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run", token="first")
     assert not (tmp_path / "run").exists()
+
+
+def test_default_weights_are_the_classification_heads_chain():
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, RobertaConfig
+    from transformers import RobertaForSequenceClassification
+
+    assert default_weights(tiny_bert()) == ("bert.pooler.dense", "classifier")
+    distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=VOCAB, dim=16, n_layers=1, n_heads=2,
+                                                                  hidden_dim=32, max_position_embeddings=WIDTH))
+    assert default_weights(distil) == ("pre_classifier", "classifier")
+    roberta = RobertaForSequenceClassification(RobertaConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1,
+                                                             num_attention_heads=2, intermediate_size=32,
+                                                             max_position_embeddings=WIDTH + 2))
+    assert default_weights(roberta) == ("classifier.dense", "classifier.out_proj")
+    assert default_weights(tiny_bert().bert) is None  # no head: no weights rather than a chain the model lacks
 
 
 def test_default_tokens_first_for_encoder_classifiers_only():

@@ -41,7 +41,7 @@ from .torch import _to_numpy, find_modules, find_weights, select_torch_examples 
 torch = require("torch", extra="transformers", purpose="recording Hugging Face Trainer runs")
 hf = require("transformers", extra="transformers", purpose="recording Hugging Face Trainer runs")
 
-__all__ = ["FIRST_TOKEN_MODEL_TYPES", "Recorder", "default_tokens"]
+__all__ = ["FIRST_TOKEN_MODEL_TYPES", "Recorder", "default_tokens", "default_weights"]
 
 log = logging.getLogger("epochscope")
 
@@ -67,6 +67,43 @@ def default_tokens(model: Any) -> str:
     if type(model).__name__.endswith("ForSequenceClassification") and model_type in FIRST_TOKEN_MODEL_TYPES:
         return "first"
     return "mean"
+
+
+def default_weights(model: Any) -> tuple[str, ...] | None:
+    """The weights recorded when ``weights=`` is not given: the Linear layers of the model's
+    classification head, in the order the forward pass applies them, when they are known to
+    form a chain (each one's output the next one's input), so the network drawing, which
+    infers the chain from the recorded layers' shapes, draws the model's real wiring:
+
+    - ``<base>.pooler.dense`` (or ``<base>.pooler`` itself, ALBERT) -> ``classifier``: BERT-like
+      models pool the first token through a dense layer, the classifier reads the pooled state;
+    - ``pre_classifier`` -> ``classifier`` (DistilBERT);
+    - ``classifier.dense`` -> ``classifier.out_proj`` (RoBERTa, XLM-R, ELECTRA, CamemBERT);
+    - else a lone Linear ``classifier`` or ``score`` (the head of decoder classifiers).
+
+    ``None`` (no weights) when the model has none of these. Every Linear layer of a
+    transformer (``weights="auto"``) would chain by their shapes (query -> key -> value ...)
+    where the model does not: the drawing would show wiring the model does not have.
+    """
+    modules = dict(model.named_modules())
+
+    def linear(name: str) -> bool:
+        return isinstance(modules.get(name), torch.nn.Linear)
+
+    def chained(first: str, second: str) -> bool:
+        return linear(first) and linear(second) and modules[first].out_features == modules[second].in_features
+
+    base = getattr(model, "base_model_prefix", "") or ""
+    for pooler in (f"{base}.pooler.dense", f"{base}.pooler"):
+        if base and chained(pooler, "classifier"):
+            return (pooler, "classifier")
+    for first, second in (("pre_classifier", "classifier"), ("classifier.dense", "classifier.out_proj")):
+        if chained(first, second):
+            return (first, second)
+    for name in ("classifier", "score"):
+        if linear(name):
+            return (name,)
+    return None
 
 
 def _whole_epoch(value: float | None) -> int | None:
@@ -183,6 +220,8 @@ class Recorder(hf.TrainerCallback):
     encoder classifier (:func:`default_tokens`), else the mean over the real tokens; the
     probe's ``attention_mask`` says which tokens are real. The manifest records the
     reduction of each layer. Predictions are the argmax of the model's ``logits``.
+    **Weights**: by default those of the classification head (:func:`default_weights`), whose
+    chain the network drawing shows as the model wires it.
 
     **Metrics** come from the Trainer's log history (:func:`epoch_metrics`): the epoch's mean
     training loss as ``loss``, the evaluation run at the epoch's end as ``val_loss``,
@@ -204,7 +243,8 @@ class Recorder(hf.TrainerCallback):
         padding=True, truncation=True, max_length=max_length, return_tensors="pt")``).
     max_length : tokens kept per text.
     texts, test_texts : the texts of tokenized inputs (one per example), kept for the hover.
-    **options : the settings every recorder shares (``class_names``, ``weights``,
+    **options : the settings every recorder shares (``class_names``, ``weights`` (default: the
+        head's, see :func:`default_weights`; ``"auto"``: every Linear layer),
         ``probe_size``, ``batch_size``, ``reduce``, ``max_width``, ``reduced_width``,
         ``tokens``, ``seed``, ``resume``, ``overwrite``, ``replace_epochs``, ...), as for
         :class:`epochscope.torch.Recorder`.
@@ -230,7 +270,7 @@ class Recorder(hf.TrainerCallback):
         super().__init__()
         settings = settings_from_options(run_dir, layers, options, who="Recorder")
         self._start(probe, test, settings, tokenizer=tokenizer, max_length=max_length, texts=texts,
-                    test_texts=test_texts, auto_tokens="tokens" not in options)
+                    test_texts=test_texts, auto_tokens="tokens" not in options, auto_weights="weights" not in options)
 
     @classmethod
     def from_settings(cls, probe: tuple[Any, Any], settings: RecordSettings, test: tuple[Any, Any] | None = None, *,
@@ -240,11 +280,11 @@ class Recorder(hf.TrainerCallback):
         recorder = cls.__new__(cls)
         hf.TrainerCallback.__init__(recorder)
         recorder._start(probe, test, settings, tokenizer=tokenizer, max_length=max_length, texts=texts,
-                        test_texts=test_texts, auto_tokens=False)
+                        test_texts=test_texts, auto_tokens=False, auto_weights=False)
         return recorder
 
     def _start(self, probe: Any, test: Any, settings: RecordSettings, *, tokenizer: Any, max_length: int,
-               texts: Any, test_texts: Any, auto_tokens: bool) -> None:
+               texts: Any, test_texts: Any, auto_tokens: bool, auto_weights: bool) -> None:
         if not isinstance(probe, (tuple, list)) or len(probe) != 2:
             raise TypeError(f"probe: expected a pair (texts or inputs, labels), got {type(probe).__name__}; pass "
                             "probe=(texts, labels) with tokenizer=..., or probe=(tokenizer(texts, ...), labels)")
@@ -263,6 +303,7 @@ class Recorder(hf.TrainerCallback):
         self._texts, self._test_texts = select_texts(settings, _to_numpy(probe[1]), texts,
                                                      None if test is None else _to_numpy(test[1]), test_texts)
         self._auto_tokens = auto_tokens
+        self._auto_weights = auto_weights
         self.recorder: TorchRecorder | None = None  # only ever set on the main process
         self._opened = False
         self._pending: int | None = None  # the epoch that ended and waits for its metrics
@@ -294,7 +335,8 @@ class Recorder(hf.TrainerCallback):
             raise TypeError("Recorder.on_train_begin: the Trainer passed no model; use it as "
                             "Trainer(..., callbacks=[recorder])")
         find_modules(model, self.settings.layers)
-        find_weights(model, self.settings.weights)
+        if not self._auto_weights:
+            find_weights(model, self.settings.weights)
         self._history_from = len(state.log_history)
         self._loss_from_step = state.global_step
         self._pending = None
@@ -306,11 +348,13 @@ class Recorder(hf.TrainerCallback):
                                            overwrite=self.settings.overwrite and not self._opened)
             if self._auto_tokens:
                 settings = dataclasses.replace(settings, tokens=default_tokens(model))
+            if self._auto_weights:
+                settings = dataclasses.replace(settings, weights=default_weights(model))
             self._opened = True
             self.recorder = _TransformersCapture.from_settings(model, self._probe, settings, test=self._test,
                                                                texts=self._texts, test_texts=self._test_texts)
-            log.info("recording %s of %s into %s (sequences: tokens=%r)", list(settings.layers), type(model).__name__,
-                     settings.run_dir, settings.tokens)
+            log.info("recording %s of %s into %s (sequences: tokens=%r; weights: %s)", list(settings.layers),
+                     type(model).__name__, settings.run_dir, settings.tokens, settings.weights)
         epoch = _whole_epoch(state.epoch)
         if epoch is not None and epoch not in self.recorder.epochs:
             self.recorder._record(epoch, None, counters={"step": state.global_step})
