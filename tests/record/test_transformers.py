@@ -197,8 +197,12 @@ def test_a_malformed_probe_is_refused_when_made(tmp_path):
 
 
 def test_default_weights_are_the_classification_heads_chain():
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, RobertaConfig
-    from transformers import RobertaForSequenceClassification
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        RobertaConfig,
+        RobertaForSequenceClassification,
+    )
 
     assert default_weights(tiny_bert()) == ("bert.pooler.dense", "classifier")
     distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=VOCAB, dim=16, n_layers=1, n_heads=2,
