@@ -357,7 +357,11 @@ class Recorder(hf.TrainerCallback):
                      type(model).__name__, settings.run_dir, settings.tokens, settings.weights)
         epoch = _whole_epoch(state.epoch)
         if epoch is not None and epoch not in self.recorder.epochs:
-            self.recorder._record(epoch, None, counters={"step": state.global_step})
+            try:
+                self.recorder._record(epoch, None, counters={"step": state.global_step})
+            except BaseException:
+                self.close()  # training stops with this error: the run is not left locked
+                raise
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Refuse, before the epoch is trained, an epoch number the run already holds (unless replacing)."""
