@@ -18,6 +18,9 @@ CASES = {
     # Lightning needs torch too: one install of the lightning extra brings both.
     "lightning without torch": (["torch", "lightning"], "import epochscope.lightning", "lightning"),
     "lightning alone missing": (["lightning"], "import epochscope.lightning", "lightning"),
+    # The transformers extra brings torch too.
+    "transformers without torch": (["torch", "transformers"], "import epochscope.transformers", "transformers"),
+    "transformers alone missing": (["transformers"], "import epochscope.transformers", "transformers"),
     # The default maps need numba (their own cached kernels), not umap-learn; the classic recipe needs umap-learn.
     "umap maps": (["numba"], "import numpy as np, epochscope\n"
                   "from epochscope.maps.api import embed\n"
@@ -31,6 +34,9 @@ CASES = {
     # The demo trains for minutes before it draws: what the drawing needs is asked first.
     "demo without umap": (["umap"], "from epochscope.demo import run_demo\n"
                           "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
+    "text demo without transformers": (["transformers"], "from epochscope.demo import run_demo\n"
+                                       "run_demo(OUT + '/demo', dataset='text', epochs=1, show_progress=False)",
+                                       "demo,transformers"),
     "demo without torch": (["torch"], "from epochscope.demo import run_demo\n"
                            "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
 }
