@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import report
 
     options = {} if args.n_neighbors is None else {"n_neighbors": args.n_neighbors}
-    path = report(args.run[0] if len(args.run) == 1 else list(args.run), args.out, layer=args.layer, method=args.method, max_points=args.max_points,
+    runs = args.run[0] if len(args.run) == 1 else list(args.run)
+    path = report(runs, args.out, layer=args.layer, method=args.method, max_points=args.max_points,
                   progress=not args.quiet, **options)
     size = path.stat().st_size
     print(f"report written to {path} ({size / 1e6:.1f} MB); open it in a browser, no server needed")

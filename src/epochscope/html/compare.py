@@ -180,12 +180,14 @@ def overlay_curves(payloads: Sequence[dict[str, Any]], names: Sequence[str]) -> 
             payload["metrics"][panel] = series
 
 
-def compare_payloads(runs: Sequence[Run], maps: Sequence[MapsLike | None], build: Any) -> list[dict[str, Any]]:
+def compare_payloads(runs: Sequence[Run], maps: Sequence[MapsLike | None], build: Any,
+                     names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One payload per run, made comparable (see the module doc): maps aligned to the first run's, one
     shared first view, curves overlaid, ``compare`` naming every run shown.
 
     ``build(run, maps)`` makes one run's payload (e.g. :func:`epochscope.html.payload.build_payload`
-    with the caller's options). Raises :class:`ProbeMismatchError` for runs with different probes.
+    with the caller's options); ``names`` are the runs' names in the legends and titles (default: each
+    payload's ``runName``, numbered where two are the same). Raises :class:`ProbeMismatchError` for runs with different probes.
     """
     check_same_probe(runs)
     aligned: list[AlignedMaps | None] = []
@@ -204,7 +206,7 @@ def compare_payloads(runs: Sequence[Run], maps: Sequence[MapsLike | None], build
         if a is not None:
             a = replace(a, bounds=view)
         payloads.append(build(run, a))
-    names = _distinct_names([p["runName"] for p in payloads])
+    names = _distinct_names(list(names) if names is not None else [p["runName"] for p in payloads])
     overlay_curves(payloads, names)
     for i, (payload, a) in enumerate(zip(payloads, aligned)):
         payload["compare"] = {

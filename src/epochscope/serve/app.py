@@ -21,7 +21,6 @@ import base64
 import hashlib
 import html
 import ipaddress
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ..html.encode import script_json
 from .runs import UnsafeNameError, run_folder
 from .worker import Embedder, one_line
 
@@ -176,7 +176,7 @@ class LiveServer(ThreadingHTTPServer):
                         payloads = [self._build(runs[0], shown[0][1], shown[0][3])]
                     else:
                         payloads = compare_payloads(runs, [m for _, m, _, _ in shown],
-                                                    lambda run, m: self._build(run, m, None))
+                                                    lambda run, m: self._build(run, m, None), names=names)
                 except (ValueError, OSError, KeyError, PermissionError) as err:
                     raise _Failure(HTTPStatus.CONFLICT if isinstance(err, ValueError) else HTTPStatus.NOT_FOUND,
                                    one_line(err)) from None
@@ -229,7 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: HTTPStatus, data: Any) -> None:
-        body = json.dumps(data, ensure_ascii=True, allow_nan=False).encode("ascii")
+        # As inside the report's page: '<', '>' and '&' escaped too, so no answer holds markup at all.
+        body = script_json(data).encode("ascii")
         self._send(status, body, "application/json", "default-src 'none'; frame-ancestors 'none'")
 
     def _fail(self, err: _Failure) -> None:

@@ -199,7 +199,8 @@ class Embedder(threading.Thread):
                 if state.shown_epochs != epochs_all:
                     state.shown_epochs = list(epochs_all)
                     state.version += 1
-                state.error, state.status = None, f"no activations recorded: curves and network, epochs {epochs_all[0]}–{epochs_all[-1]}"
+                state.error = None
+                state.status = f"no activations recorded: curves and network, epochs {epochs_all[0]}–{epochs_all[-1]}"
                 return None
             mapped = [int(e) for e in state.maps.epochs] if state.maps is not None else None
             requested = list(epochs)

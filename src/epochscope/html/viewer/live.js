@@ -3,7 +3,7 @@
 // do) and, when a version changed, swaps the newer payload in without a reload. The user's place is kept:
 // the epoch under the cursor (a cursor on the newest epoch follows new epochs, as a live view should),
 // zoom and pan, the hovered point, hidden classes and the toggles.
-const LIVE = DATA.live || null;   // {runs: [paths relative to LOGDIR], token, payload: URL, poll: ms}
+let LIVE = DATA.live || null;   // {runs: [paths relative to LOGDIR], token, payload: URL, poll: ms}
 let liveBusy = false, liveUpdates = 0;
 const liveStatus = document.createElement("p");
 liveStatus.id = "live-status";
@@ -26,9 +26,13 @@ async function replaceData(next) {
   if (next.thumbnails && (!DATA.thumbnails || next.thumbnails.uri !== DATA.thumbnails.uri)) {
     sprite = new Image(); sprite.src = next.thumbnails.uri; await sprite.decode();
   }
-  // From here on synchronous, so no frame draws half old, half new data.
+  // From here on synchronous, so no frame draws half old, half new data. The first view's box stays the
+  // one the page opened with, so a point that did not move stays under the cursor (the newer box is
+  // taken by "reset zoom" or a double-click).
   const newest = S.pos >= NE - 1 - 1e-9, at = currentEpochValue();
-  DATA = next; EPOCHS = next.epochs; NE = EPOCHS.length; FIRST = NE - 1; CN = (next.confusionNames || []).length;
+  liveView = next.view || null;
+  if (DATA.view && next.view) next.view = DATA.view;
+  DATA = next; LIVE = next.live || LIVE; EPOCHS = next.epochs; NE = EPOCHS.length; FIRST = NE - 1; CN = (next.confusionNames || []).length;
   P = probe; T = test; confusion = conf; NET = net; thumbs = next.thumbnails ? sprite : null;
   if (S.hover && S.hover.i >= (S.hover.split === "test" ? (T ? T.n : 0) : (P ? P.n : 0))) S.hover = null;
   S.pos = newest && !S.playing ? NE - 1 : positionOfEpoch(at);
@@ -77,6 +81,11 @@ async function livePoll() {
   }
 }
 
+let liveView = null;   // the newest data's first-view box, taken when the user resets the view
+function takeLiveView() { if (liveView) { DATA.view = liveView; liveView = null; S.dirty = true; } }
+
 if (LIVE) {
+  $("reset-view").addEventListener("click", takeLiveView);
+  map.addEventListener("dblclick", takeLiveView);
   ready.then(() => { livePoll(); window.setInterval(livePoll, LIVE.poll || 1000); });
 }
