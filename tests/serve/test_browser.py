@@ -147,6 +147,11 @@ def test_live_view_follows_a_recording_process(tmp_path, browser_context):
         (frame_b,) = _viewer_frames(page, 1)
         assert frame_b.evaluate("window.epochscope.epochs()") == [0, 1, 2, 3, 4]
         assert errors == []
+        # Nothing outside LOGDIR can be fetched from the page either (the refusals log console errors).
+        statuses = page.evaluate("""async () => Promise.all(['/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd',
+            '/payload.json?run=..%2F..%2Fetc', '/payload.json?run=%2e%2e%2fa', '/view?run=%2Fetc%2Fpasswd',
+            '/a/manifest.json'].map((u) => fetch(u).then((r) => r.status)))""")
+        assert statuses == [404, 404, 400, 400, 400, 404], statuses
         assert all(u.startswith((url, "data:", "blob:", "about:")) for u in requests), requests
     finally:
         page.close()
