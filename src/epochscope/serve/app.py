@@ -113,6 +113,14 @@ class LiveServer(ThreadingHTTPServer):
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{port}/"
 
+    def handle_error(self, request, client_address) -> None:
+        """A browser closing a kept-alive connection is not an error (socketserver would print a traceback)."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        log.exception("serve: a request from %s failed", client_address[0])
+
     def start(self) -> None:
         """Start the embedder (the caller then runs :meth:`serve_forever`)."""
         self.embedder.start()
