@@ -30,8 +30,15 @@ FORBIDDEN: dict[str, set[str]] = {
     # The integrations (notebook, TensorBoard, W&B) read runs and compose maps, pictures and the report;
     # they never record, import or check a run; only the command line imports them.
     "integrations": {"record", "importers", "checking", "cli"},
-    "pipeline": {"cli", "integrations"},
+    "pipeline": {"cli", "integrations", "serve"},
+    # The live view (epochscope serve) reads runs and composes maps and the report's viewer; it never
+    # records, imports, checks or draws; only the command line imports it.
+    "serve": {"record", "importers", "checking", "draw", "cli", "integrations", "pipeline"},
 }
+# No room below the command line imports the live view.
+for _room in ("run", "draw", "html", "network", "analysis", "colors", "importers", "record", "maps", "checking",
+              "metric_names", "weight_layout", "integrations"):
+    FORBIDDEN[_room] = FORBIDDEN[_room] | {"serve"}
 
 #: room -> third-party packages it must never import: the report, the colours, the shared counts,
 #: the network model and the run directory are matplotlib-free (the report draws in the browser).
@@ -91,7 +98,7 @@ MODULES = _modules()
 
 def test_the_walk_sees_every_room():
     rooms = {name.split(".")[0] for name, _ in MODULES}
-    assert {"run", "record", "maps", "draw", "html", "importers", "checking", "cli", "pipeline"} <= rooms
+    assert {"run", "record", "maps", "draw", "html", "importers", "checking", "cli", "pipeline", "serve"} <= rooms
     # and it understands relative imports: draw imports the run through "..run"
     assert any(_room(t) == "run" for name, p in MODULES if name.startswith("draw.") for t in _imports(name, p))
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-__all__ = ["DELAY", "INTERVAL", "progress", "task"]
+__all__ = ["DELAY", "INTERVAL", "observe", "progress", "task"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,35 @@ class _Ticker:
             self._emit(self._line(final=True))
 
 
+_observer = threading.local()
+
+
+@contextmanager
+def observe(callback) -> Iterator[None]:
+    """Call ``callback(desc, done, total)`` for every step of every :func:`progress` loop run by this
+    thread inside the block, shown or not (``epochscope serve`` shows the embedding's progress in
+    its page). One observer per thread; the block restores the one before.
+
+    Example::
+
+        with observe(lambda desc, done, total: print(desc, done, total)):
+            epochscope.embed(run, "hidden", progress=False)
+    """
+    before = getattr(_observer, "callback", None)
+    _observer.callback = callback
+    try:
+        yield
+    finally:
+        _observer.callback = before
+
+
+def _observed(iterable: Iterable[T], desc: str, total: int | None, callback) -> Iterator[T]:
+    callback(desc, 0, total)
+    for done, item in enumerate(iterable, 1):
+        yield item
+        callback(desc, done, total)
+
+
 def progress(iterable: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:
     """``iterable``, showing its progress on stderr (see the module doc); ``enabled=False`` shows nothing.
 
@@ -85,13 +114,16 @@ def progress(iterable: Iterable[T], *, desc: str, enabled: bool = True, total: i
         for epoch in progress(epochs, desc="umap hidden", enabled=not quiet):
             ...
     """
-    if not enabled:
-        return iter(iterable)
     if total is None:
         try:
             total = len(iterable)  # type: ignore[arg-type]
         except TypeError:
             total = None
+    callback = getattr(_observer, "callback", None)
+    if callback is not None:
+        iterable = _observed(iterable, desc, total, callback)
+    if not enabled:
+        return iter(iterable)
     if _interactive():
         from tqdm.auto import tqdm
 

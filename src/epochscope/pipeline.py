@@ -108,7 +108,8 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     return written
 
 
-def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "report.html", *,
+def report(run: Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]],
+           out: str | os.PathLike[str] = "report.html", *,
            layer: str | None = None, method: str = "umap", max_points: int | None = None, progress: bool = True,
            title: str | None = None, **embed_options: Any) -> Path:
     """Write the interactive report of ``run`` to ``out`` and return its path.
@@ -124,7 +125,10 @@ def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "rep
 
     Parameters
     ----------
-    run : a :class:`~epochscope.Run` or the path of a run directory.
+    run : a :class:`~epochscope.Run` or the path of a run directory; or a list of two or more runs
+        with the same probe set, shown side by side (epoch cursors linked, maps aligned to the
+        first run's, curves overlaid: :mod:`epochscope.html.compare`); runs with different probes
+        are refused with a ``ValueError`` before anything is embedded.
     out : the HTML file to write (its folder is created).
     layer : the recorded layer to map; ``None`` takes the embedder's default (the first).
     method : the map method passed to :func:`epochscope.embed` (``"umap"``, ``"pca"``, ...).
@@ -154,6 +158,9 @@ def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "rep
     if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
         raise ValueError(f"max_points must be a positive integer or None, got {max_points!r}")
     out = check_output_file(check_report_path(out))
+    if isinstance(run, (list, tuple)):
+        return _compare_report(run, out, layer=layer, method=method, max_points=max_points, progress=progress,
+                               embed_options=embed_options)
     if not isinstance(run, Run):
         run = open_run(run)
     if not run_contents(run).maps:  # imported from checkpoints: no map to make
@@ -164,3 +171,24 @@ def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "rep
     log.info("maps of %r (%s) ready in %.1f s", maps.layer, method, time.perf_counter() - t0)
     return write_report(run, maps, out, layer=maps.layer, method=method, max_points=max_points, title=title,
                         progress=progress)
+
+
+def _compare_report(runs: Sequence[Run | str | os.PathLike[str]], out: Path, *, layer: str | None, method: str,
+                    max_points: int | None, progress: bool, embed_options: dict[str, Any]) -> Path:
+    """The side-by-side report of ``runs`` (see :func:`report`)."""
+    from .analysis import run_contents
+    from .html.compare import check_same_probe, write_compare_report
+
+    opened = [r if isinstance(r, Run) else open_run(r) for r in runs]
+    if len(opened) == 1:
+        return report(opened[0], out, layer=layer, method=method, max_points=max_points, progress=progress,
+                      **embed_options)
+    check_same_probe(opened)  # refused before minutes of embedding
+    if layer is None:
+        layer = opened[0].layers[0] if opened[0].layers else None
+    for r in opened:
+        if layer is not None and run_contents(r).maps and layer not in r.layers:
+            raise ValueError(f"layer {layer!r} is not recorded in {r.path} (its layers: {', '.join(r.layers)}); "
+                             "runs side by side show the same layer: pick one with --layer")
+    maps = [_embed(r, layer, method, progress, embed_options) if run_contents(r).maps else None for r in opened]
+    return write_compare_report(opened, maps, out, layer=layer, method=method, max_points=max_points, progress=progress)

@@ -12,7 +12,7 @@ from epochscope.cli import build_parser, main
 def test_every_command_has_help(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"demo", "info", "embed", "render", "network", "report", "import", "export", "check"}
+    assert set(commands) == {"demo", "info", "embed", "render", "network", "report", "serve", "import", "export", "check"}
     for name in commands:
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])

@@ -47,13 +47,14 @@ def test_placeholders_inside_the_data_are_not_replaced():
 def test_every_viewer_module_is_joined_once_in_order():
     from importlib import resources
 
-    from epochscope.html.page import TEST_HOOK_MODULE, VIEWER_MODULES, viewer_script
+    from epochscope.html.page import LINK_MODULE, LIVE_MODULE, TEST_HOOK_MODULE, VIEWER_MODULES, viewer_script
 
     folder = resources.files("epochscope.html").joinpath("viewer")
     on_disk = sorted(p.name for p in folder.iterdir() if p.name.endswith(".js"))
-    assert on_disk == sorted((*VIEWER_MODULES, TEST_HOOK_MODULE))  # no module left out of the page
-    script = viewer_script(test_hook=True)
-    at = [script.index(f"// ---- viewer/{name}\n") for name in (*VIEWER_MODULES, TEST_HOOK_MODULE)]
+    every = (*VIEWER_MODULES, LIVE_MODULE, LINK_MODULE, TEST_HOOK_MODULE)
+    assert on_disk == sorted(every)  # no module left out of the page
+    script = viewer_script(test_hook=True, live=True, linked=True)
+    at = [script.index(f"// ---- viewer/{name}\n") for name in every]
     assert at == sorted(at) and all(script.count(f"// ---- viewer/{n}\n") == 1 for n in on_disk)
     assert script.startswith("// epochscope report viewer") and script.rstrip().endswith("})();")
     # One function scope: no module may declare a name another declares (a later one would throw).
@@ -73,7 +74,7 @@ def test_viewer_sets_run_text_only_as_text():
     """The viewer builds no markup from data: no innerHTML & co., so a name can only ever be text."""
     from epochscope.html.page import viewer_script
 
-    js = viewer_script(test_hook=True)
+    js = viewer_script(test_hook=True, live=True, linked=True)
     code = re.sub(r"//[^\n]*", "", js)  # comments may name what the code avoids
     for sink in (r"\.innerHTML\b", r"\.outerHTML\b", r"insertAdjacentHTML", r"document\.write", r"\beval\(",
                  r"new Function", r"setAttribute\(\s*[\"']on", r"srcdoc"):

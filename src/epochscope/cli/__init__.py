@@ -37,7 +37,7 @@ EXIT_ENVIRONMENT = 1
 EXIT_INPUT = 2
 
 # In order of appearance in --help.
-COMMANDS = ("demo", "info", "embed", "render", "network", "report", "import_", "export", "check")
+COMMANDS = ("demo", "info", "embed", "render", "network", "report", "serve", "import_", "export", "check")
 
 _QUIET_HELP = "no progress bars or log messages"
 _VERBOSE_HELP = "epochscope's debug log, and the traceback of an error"

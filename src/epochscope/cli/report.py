@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "hover with input thumbnails, class toggles), the accuracy/loss and map-quality curves with a "
                     "linked time cursor, the confusion matrix and the network of the current epoch. "
                     "Maps are computed (or read from the run's cache) with the chosen method.")
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", nargs="+", help="run directory; two or more runs with the same probe are shown side by side "
+                                          "(epoch cursors linked, maps aligned to the first run's, curves overlaid)")
     p.add_argument("--out", default="report.html", help="HTML file to write (default: report.html)")
     p.add_argument("--layer", default=None, help="recorded layer to map (default: the run's first layer)")
     p.add_argument("--method", default="umap", choices=METHOD_NAMES, help="map method (default: umap)")
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import report
 
     options = {} if args.n_neighbors is None else {"n_neighbors": args.n_neighbors}
-    path = report(args.run, args.out, layer=args.layer, method=args.method, max_points=args.max_points,
+    runs = args.run[0] if len(args.run) == 1 else list(args.run)
+    path = report(runs, args.out, layer=args.layer, method=args.method, max_points=args.max_points,
                   progress=not args.quiet, **options)
     size = path.stat().st_size
     print(f"report written to {path} ({size / 1e6:.1f} MB); open it in a browser, no server needed")

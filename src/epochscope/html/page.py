@@ -17,13 +17,18 @@ from typing import Any
 
 from .encode import script_json
 
-__all__ = ["render_page", "viewer_script", "VIEWER_MODULES", "TEST_HOOK_MODULE"]
+__all__ = ["render_page", "viewer_script", "VIEWER_MODULES", "TEST_HOOK_MODULE", "LIVE_MODULE", "LINK_MODULE"]
 
 #: The viewer's scripts in the order they are joined: each may use what the ones before it define
 #: (``main.js`` starts the viewer, so it comes after every module it calls).
 VIEWER_MODULES = ("state.js", "unpack.js", "map.js", "hover.js", "curves.js", "panels.js", "controls.js", "main.js")
 #: ``window.epochscope``, the scripting API of the browser tests and the benchmark; only in test reports.
 TEST_HOOK_MODULE = "testhook.js"
+#: Swaps in newer data of the same run without a reload (pages served by ``epochscope serve``).
+LIVE_MODULE = "live.js"
+#: Links the epoch cursor with the other runs shown side by side (through the parent page's messages).
+LINK_MODULE = "link.js"
+_OPTIONAL_MODULES = (LIVE_MODULE, LINK_MODULE)
 
 _PROLOGUE = ("// epochscope report viewer: a small canvas viewer with no dependencies, joined from\n"
              "// epochscope/html/viewer/*.js. Every text from the run is set with textContent (never\n"
@@ -36,19 +41,24 @@ def _asset(name: str) -> str:
     return resources.files("epochscope.html").joinpath(name).read_text(encoding="utf-8")
 
 
-def viewer_script(*, test_hook: bool = False) -> str:
+def viewer_script(*, test_hook: bool = False, live: bool = False, linked: bool = False) -> str:
     """The viewer's inline script: the modules of :data:`VIEWER_MODULES` joined in order in one
-    function scope, plus :data:`TEST_HOOK_MODULE` when ``test_hook`` is true."""
-    names = VIEWER_MODULES + ((TEST_HOOK_MODULE,) if test_hook else ())
+    function scope, then :data:`LIVE_MODULE` when ``live``, :data:`LINK_MODULE` when ``linked``
+    and :data:`TEST_HOOK_MODULE` when ``test_hook`` is true."""
+    extra = tuple(name for name, on in ((LIVE_MODULE, live), (LINK_MODULE, linked)) if on)
+    names = VIEWER_MODULES + extra + ((TEST_HOOK_MODULE,) if test_hook else ())
     parts = [f"\n// ---- viewer/{name}\n{_asset(f'viewer/{name}')}" for name in names]
     return _PROLOGUE + "".join(parts) + _EPILOGUE
 
 
-def render_page(payload: dict[str, Any], *, test_hook: bool = False) -> str:
+def render_page(payload: dict[str, Any], *, test_hook: bool = False, live: bool = False, linked: bool = False) -> str:
     """The report page for ``payload`` (from :func:`epochscope.html.payload.build_payload`).
 
     ``test_hook`` adds ``window.epochscope`` (see ``viewer/testhook.js``), the API the browser
     tests and ``benchmarks/bench_report.py`` drive; a report for people leaves it out.
+    ``live`` adds ``viewer/live.js`` (the page polls the server it came from for newer data, so
+    its policy allows requests to that origin only: ``connect-src 'self'``); ``linked`` adds
+    ``viewer/link.js`` (the epoch cursor follows and leads the other runs shown side by side).
 
     >>> page = render_page(payload)  # doctest: +SKIP
     >>> page.startswith("<!DOCTYPE html>")  # doctest: +SKIP
@@ -56,7 +66,7 @@ def render_page(payload: dict[str, Any], *, test_hook: bool = False) -> str:
     """
     from .. import __version__
 
-    script = viewer_script(test_hook=test_hook)
+    script = viewer_script(test_hook=test_hook, live=live, linked=linked)
     style = _asset("viewer.css")
     if "</script" in script.lower() or "</style" in style.lower():
         raise RuntimeError("viewer assets must not contain '</script' or '</style'")  # would end the element early
@@ -65,6 +75,7 @@ def render_page(payload: dict[str, Any], *, test_hook: bool = False) -> str:
     # One pass over the template, so a placeholder-like text inside the data is never replaced again.
     parts = {
         "__SCRIPT_HASH__": f"sha256-{digest}",
+        "__CONNECT__": " connect-src 'self';" if live else "",
         "__VERSION__": html.escape(__version__),
         "__TITLE__": html.escape(title),
         "__STYLE__": style,

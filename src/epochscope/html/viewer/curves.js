@@ -112,6 +112,7 @@ function renderChartBackground(ch) {
   g.save(); g.beginPath(); g.rect(m.l, m.t, W, H); g.clip();
   for (const s of ch.list) {
     g.strokeStyle = s.color; g.fillStyle = s.color; g.lineWidth = 1.6 * dpr; g.beginPath();
+    g.setLineDash((s.dash || []).map((v) => v * dpr));   // another run's series (runs side by side)
     let pen = false;
     s.values.forEach((v, j) => {
       if (v == null) { pen = false; return; }
@@ -120,6 +121,7 @@ function renderChartBackground(ch) {
       pen = true;
     });
     g.stroke();
+    g.setLineDash([]);
     if (s.xs.length <= 30) s.values.forEach((v, j) => {   // few epochs: a dot per epoch, as curves.png
       if (v == null) return;
       g.beginPath(); g.arc(X(s.xs[j]), Y(v), 2.2 * dpr, 0, 2 * Math.PI); g.fill();
@@ -130,8 +132,8 @@ function renderChartBackground(ch) {
   g.textAlign = "left"; g.textBaseline = "middle";
   ch.list.forEach((s, k) => {
     const [x0, r, name] = spots[k], yy = px(4) + r * lineH + lineH / 2;
-    g.strokeStyle = s.color; g.lineWidth = 2 * dpr;
-    g.beginPath(); g.moveTo(x0, yy); g.lineTo(x0 + swatch, yy); g.stroke();
+    g.strokeStyle = s.color; g.lineWidth = 2 * dpr; g.setLineDash((s.dash || []).map((v) => v * dpr));
+    g.beginPath(); g.moveTo(x0, yy); g.lineTo(x0 + swatch, yy); g.stroke(); g.setLineDash([]);
     g.fillStyle = "#333";
     drawText(g, c, name, x0 + swatch + px(4), yy);
   });
@@ -152,6 +154,16 @@ function currentEpochValue() {
   return EPOCHS[f.e0] + (EPOCHS[f.e1] - EPOCHS[f.e0]) * f.t;
 }
 
+// The (fractional) position of epoch number v among EPOCHS, clamped to the ends: where a linked cursor
+// (runs side by side) or a live update puts the slider.
+function positionOfEpoch(v) {
+  if (!(v > EPOCHS[0])) return 0;
+  if (v >= EPOCHS[NE - 1]) return NE - 1;
+  let k = 0;
+  while (k < NE - 2 && EPOCHS[k + 1] <= v) k++;
+  return k + (v - EPOCHS[k]) / (EPOCHS[k + 1] - EPOCHS[k]);
+}
+
 function jumpToEpoch(ep) {
   let best = 0;
   EPOCHS.forEach((e, k) => { if (Math.abs(e - ep) < Math.abs(EPOCHS[best] - ep)) best = k; });
@@ -162,10 +174,12 @@ function jumpToEpoch(ep) {
 let charts = [];
 function buildCharts() {
   const M = DATA.metrics, Q = DATA.quality;
-  const withX = (list, xs) => list.map((s) => ({ ...s, xs }));
+  // A series may carry its own epochs (another run's, side by side); the x axis spans them all.
+  const withX = (list, xs) => list.map((s) => ({ xs, ...s }));
+  const allX = (list) => [...M.epochs, ...list.flatMap((s) => s.xs || [])];
   charts = [
-    makeChart($("curve-accuracy"), M.epochs, withX(M.accuracy, M.epochs), "no accuracy recorded"),
-    makeChart($("curve-loss"), M.epochs, withX(M.loss, M.epochs), "no loss recorded"),
+    makeChart($("curve-accuracy"), allX(M.accuracy), withX(M.accuracy, M.epochs), "no accuracy recorded"),
+    makeChart($("curve-loss"), allX(M.loss), withX(M.loss, M.epochs), "no loss recorded"),
     makeChart($("curve-quality"), Q.epochs, withX(Q.series, Q.epochs), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
   ];
 }

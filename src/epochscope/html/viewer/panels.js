@@ -3,7 +3,7 @@
 // Counts of the split DATA.confusionSplit names (the test set when the run has one, as confusion.png), of
 // the classes DATA.confusionNames (every class, or the most confused ones and "all other classes").
 let confusion = null;
-const CN = (DATA.confusionNames || []).length;
+let CN = (DATA.confusionNames || []).length;
 
 function confusionAt(e) {   // the K x K counts of epoch index e, or null while only the first view is known
   if (confusion) return confusion.subarray(e * CN * CN, (e + 1) * CN * CN);

@@ -1,21 +1,21 @@
 // The report's data, constants, class colours, the viewer's mutable state and the text registry, read by
 // every module. The modules share one function scope: epochscope/html/page.py joins them in the order of
-// VIEWER_MODULES.
-const DATA = JSON.parse(document.getElementById("epochscope-data").textContent);
+// VIEWER_MODULES. DATA and what follows from it are `let`: a served page swaps in newer data (live.js).
+let DATA = JSON.parse(document.getElementById("epochscope-data").textContent);
 const $ = (id) => document.getElementById(id);
 const MISSING = 65535;           // quantised coordinate of a point without a position
 const QMAX = 65534;
-const EPOCHS = DATA.epochs;
-const NE = EPOCHS.length;
-const NC = DATA.classNames.length;
-const HAS_MAP = !!DATA.probe;
-const FIRST = DATA.first ? DATA.first.index : NE - 1;   // the first view: the last epoch, the trained model
+let EPOCHS = DATA.epochs;
+let NE = EPOCHS.length;
+let NC = DATA.classNames.length;
+let HAS_MAP = !!DATA.probe;
+let FIRST = DATA.first ? DATA.first.index : NE - 1;   // the first view: the last epoch, the trained model
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const CURSOR = "#222222";        // the epoch cursor on the curves (epochscope.colors.MARKER)
 
 // ------------------------------------------------------------------ colours
 function hexToRgb(h) { return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)]; }
-const RGB = DATA.colors.map(hexToRgb);
+let RGB = DATA.colors.map(hexToRgb);
 
 // ------------------------------------------------------------------ state
 const S = {

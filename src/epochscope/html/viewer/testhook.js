@@ -35,6 +35,8 @@ window.epochscope = {
     return ms;
   },
   hovered: () => (S.hover ? { split: S.hover.split, index: S.hover.i } : null),
+  view: () => ({ ...S.view }),   // zoom and pan
+  liveUpdates: () => (typeof liveUpdates === "undefined" ? 0 : liveUpdates),   // newer data swapped in (live.js)
   confusion() {   // the counts the panel shows at the current epoch, as rows of [true][predicted]
     const base = Math.round(S.pos) * NC * NC;
     return Array.from({ length: NC }, (_, r) => Array.from(confusion.subarray(base + r * NC, base + (r + 1) * NC)));

@@ -1,0 +1,243 @@
+"""The background embedder of ``epochscope serve``: one thread, one run at a time.
+
+Every :data:`SCAN_SECONDS` it walks LOGDIR (:func:`~epochscope.serve.runs.find_runs`), reads each
+run's finished epochs and, for one run whose maps are behind its epochs, calls the public
+:func:`epochscope.embed` (which caches its result in the run; incremental embedding, when the maps
+have it, makes this cheaper without any change here). Runs the page looks at go first.
+
+A run being recorded is read as any reader reads it: the epoch list is the list of epoch folders a
+writer renamed into place (``epochs/NNNNNN``), so an epoch still being written
+(``epochs/.partial-*``) is never seen, and the recorder's lock is never touched. A run that cannot be
+read keeps its one-line error in the list; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._errors import NotARunError, RunError
+from .._progress import observe
+from ..run import open_run
+from .runs import FoundRun, find_runs
+
+__all__ = ["Embedder", "RunState", "SCAN_SECONDS", "RETRY_SECONDS"]
+
+log = logging.getLogger("epochscope")
+
+#: Seconds between two walks of LOGDIR when there is nothing to embed.
+SCAN_SECONDS = 1.0
+#: A run whose embedding failed is tried again after this long, or as soon as its epochs change.
+RETRY_SECONDS = 30.0
+_ERROR_CHARS = 400
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line of at most a few hundred characters."""
+    text = " ".join((str(err) or type(err).__name__).split())
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+
+
+@dataclass
+class RunState:
+    """What the server knows of one run (read and written under :attr:`Embedder.lock`)."""
+
+    path: str
+    folder: Path
+    name: str = ""
+    layers: list = field(default_factory=list)
+    epochs: list = field(default_factory=list)
+    layer: str | None = None
+    #: The maps shown (an ``epochscope.Maps``), ``None`` before the first embedding (or for a run
+    #: without activations, which shows curves and network only).
+    maps: Any = None
+    #: Grows by one each time what the page shows changes (new maps, or new epochs of a run without maps).
+    version: int = 0
+    status: str = "waiting"
+    error: str | None = None
+    progress: tuple | None = None
+    has_maps: bool = True
+    failed: tuple | None = None  # (epochs, time) of the last failed embedding
+    requested: list | None = None  # the epochs the maps were asked for
+    shown_epochs: list | None = None  # a run without maps: the epochs its curves show
+    seen: float = 0.0  # when the page last asked for this run
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry of ``GET /runs.json``."""
+        mapped = [int(e) for e in self.maps.epochs] if self.maps is not None else []
+        done, total = self.progress[1:] if self.progress else (None, None)
+        return {"name": self.name, "path": self.path, "layers": list(self.layers), "epochs": list(self.epochs),
+                "layer": self.layer, "mapped": mapped, "version": self.version, "ready": self.version > 0,
+                "status": self.status, "error": self.error,
+                "progress": None if self.progress is None else {"step": self.progress[0], "done": done, "total": total}}
+
+
+def _display_name(path: str, folder: Path) -> str:
+    return folder.resolve().name if path == "." else path
+
+
+class Embedder(threading.Thread):
+    """The background thread: walks LOGDIR and embeds one run at a time (see the module doc).
+
+    Parameters
+    ----------
+    logdir : the folder of runs.
+    method : the map method (``"umap"``, ``"pca"``, ...), as :func:`epochscope.embed` takes it.
+    layer : the layer to map in every run (default: each run's first recorded layer).
+    options : the method's settings, passed to :func:`epochscope.embed`.
+    scan_seconds : seconds between two walks when idle.
+    """
+
+    def __init__(self, logdir: str | Path, *, method: str = "umap", layer: str | None = None,
+                 options: dict[str, Any] | None = None, scan_seconds: float = SCAN_SECONDS) -> None:
+        super().__init__(name="epochscope serve: embedder", daemon=True)
+        self.logdir = Path(logdir)
+        self.method, self.layer, self.options = method, layer, dict(options or {})
+        self.scan_seconds = scan_seconds
+        self.lock = threading.Lock()
+        self.runs: dict[str, RunState] = {}
+        self.found: dict[str, FoundRun] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    # -------------------------------------------------------------- read by the request threads
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every run's ``/runs.json`` entry, sorted by path."""
+        with self.lock:
+            return [self.runs[k].as_json() for k in sorted(self.runs)]
+
+    def listed(self) -> dict[str, FoundRun]:
+        """The runs found by the last walk, by path."""
+        with self.lock:
+            return dict(self.found)
+
+    def shown(self, path: str) -> tuple[Any, int, RunState]:
+        """``(maps, version, state)`` of one run, as one consistent pair; ``KeyError`` when not listed.
+        Marks the run as looked at (it goes first in the queue)."""
+        with self.lock:
+            state = self.runs[path]
+            state.seen = time.monotonic()
+            self._wake.set()
+            return state.maps, state.version, state
+
+    def stop(self) -> None:
+        """Ask the thread to end after the embedding in progress (if any)."""
+        self._stop.set()
+        self._wake.set()
+
+    # -------------------------------------------------------------- the thread
+    def run(self) -> None:  # noqa: D102 (threading.Thread's)
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # the thread must not die: a surprise is logged, the walk goes on
+                log.exception("serve: the embedder failed; trying again")
+                busy = False
+            if not busy:
+                self._wake.wait(self.scan_seconds)
+                self._wake.clear()
+
+    def step(self) -> bool:
+        """One walk of LOGDIR and at most one embedding; ``True`` when something was embedded."""
+        found = {r.path: r for r in find_runs(self.logdir)}
+        with self.lock:
+            self.found = found
+            for path in list(self.runs):
+                if path not in found:
+                    del self.runs[path]
+            for path, f in found.items():
+                state = self.runs.get(path)
+                if state is None or state.folder != f.folder:
+                    state = self.runs[path] = RunState(path, f.folder, name=_display_name(path, f.folder))
+                if f.error:
+                    state.error, state.status = f.error, "not shown"
+        todo = []
+        for path, f in found.items():
+            if f.error:
+                continue
+            work = self._refresh(path, f.folder)
+            if work is not None:
+                todo.append(work)
+        if not todo:
+            return False
+        # The run the page looked at last goes first, then the others by path.
+        todo.sort(key=lambda w: (-w[0].seen, w[0].path))
+        state, run, epochs = todo[0]
+        self._embed(state, run, epochs)
+        return True
+
+    def _refresh(self, path: str, folder: Path):
+        """Read one run's epochs; returns ``(state, run, epochs)`` when it needs embedding, else ``None``."""
+        state = self.runs.get(path)
+        if state is None:
+            return None
+        try:
+            run = open_run(folder)
+            layers = run.layers
+            layer = self.layer or (layers[0] if layers else None)
+            epochs_all = run.epochs
+            with self.lock:
+                state.layers, state.epochs = layers, epochs_all
+            if layer is not None and layer not in layers:
+                raise ValueError(f"layer {layer!r} is not recorded in this run (its layers: {', '.join(layers)})")
+            epochs = run.layer_epochs(layer) if layer is not None else []
+        except (RunError, NotARunError, ValueError, OSError) as err:
+            with self.lock:
+                state.error, state.status = one_line(err), "cannot be read"
+            return None
+        with self.lock:
+            state.layer = layer
+            state.has_maps = bool(epochs)
+            if not epochs_all:
+                state.error, state.status = None, "waiting for the first epoch"
+                return None
+            if not epochs:  # no activations (imported from checkpoints): curves and network only
+                if state.shown_epochs != epochs_all:
+                    state.shown_epochs = list(epochs_all)
+                    state.version += 1
+                state.error = None
+                state.status = f"no activations recorded: curves and network, epochs {epochs_all[0]}–{epochs_all[-1]}"
+                return None
+            mapped = [int(e) for e in state.maps.epochs] if state.maps is not None else None
+            requested = list(epochs)
+            if mapped is not None and state.requested == requested:
+                return None
+            if state.failed and state.failed[0] == requested and time.monotonic() - state.failed[1] < RETRY_SECONDS:
+                return None
+            state.status = "queued"
+        return state, run, requested
+
+    def _embed(self, state: RunState, run, epochs: list[int]) -> None:
+        from ..maps.api import embed
+
+        span = f"epochs {epochs[0]}–{epochs[-1]}" if len(epochs) > 1 else f"epoch {epochs[0]}"
+
+        def report(desc: str, done: int, total: int | None) -> None:
+            with self.lock:
+                state.progress = (desc, done, total)
+                state.status = f"embedding {span} ({self.method})" + (f": {done}/{total}" if total else "")
+
+        with self.lock:
+            state.status = f"embedding {span} ({self.method})"
+            state.progress = None
+        t0 = time.perf_counter()
+        try:
+            with observe(report):
+                maps = embed(run, state.layer, self.method, epochs=epochs, progress=False, **self.options)
+        except Exception as err:  # noqa: BLE001 (one run's failure is its error line; the server goes on)
+            with self.lock:
+                state.error, state.status, state.progress = one_line(err), "cannot be embedded", None
+                state.failed = (epochs, time.monotonic())
+            log.info("serve: %s: %s", state.path, one_line(err))
+            return
+        seconds = time.perf_counter() - t0
+        with self.lock:
+            state.maps, state.requested = maps, epochs
+            state.version += 1
+            state.error, state.progress, state.failed = None, None, None
+            state.status = f"up to date: {span} mapped in {seconds:.1f} s"
+        log.info("serve: %s: %s mapped in %.1f s", state.path, span, seconds)

@@ -1,0 +1,53 @@
+"""``epochscope serve`` on the command line: options, errors, the warning for a non-local address."""
+
+from __future__ import annotations
+
+import pytest
+
+from epochscope.cli import build_parser, main
+
+
+def test_defaults():
+    args = build_parser().parse_args(["serve", "runs"])
+    assert (args.logdir, args.port, args.host, args.method, args.layer) == ("runs", 8787, "127.0.0.1", "umap", None)
+
+
+def test_missing_logdir_is_one_line_and_status_2(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nothere"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err and "LOGDIR" in err
+
+
+def test_bad_options_fail_before_listening(tmp_path, capsys):
+    assert main(["serve", str(tmp_path), "--port", "70000"]) == 2
+    assert "port" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--max-points", "0"]) == 2
+
+
+def test_a_non_local_address_is_warned_about(tmp_path, capsys, monkeypatch):
+    import epochscope.serve as serve_mod
+
+    seen = {}
+    monkeypatch.setattr(serve_mod, "serve", lambda logdir, **kw: seen.update(kw))
+    assert main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 0
+    assert "WARNING" in capsys.readouterr().err and seen["host"] == "0.0.0.0"
+    assert main(["serve", str(tmp_path)]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host,local", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),
+                                        ("0.0.0.0", False), ("192.168.1.5", False), ("example.com", False)])
+def test_is_loopback(host, local):
+    from epochscope.serve import is_loopback
+
+    assert is_loopback(host) is local
+
+
+def test_progress_observer_sees_every_step():
+    from epochscope._progress import observe, progress
+
+    seen = []
+    with observe(lambda desc, done, total: seen.append((desc, done, total))):
+        assert list(progress(range(3), desc="x", enabled=False)) == [0, 1, 2]
+    assert seen == [("x", 0, 3), ("x", 1, 3), ("x", 2, 3), ("x", 3, 3)]
+    assert list(progress(range(2), desc="y", enabled=False)) == [0, 1] and len(seen) == 4  # none outside the block
