@@ -31,7 +31,8 @@ function dataRange(list) {
 
 function makeChart(canvas, xs, list, note) {
   const chart = { canvas, xs, list, bg: document.createElement("canvas"), note, m: { l: 0, r: 0, t: 0, b: 0 } };
-  const xmin = Math.min(...EPOCHS, ...(xs.length ? xs : [0])), xmax = Math.max(...EPOCHS, ...(xs.length ? xs : [1]));
+  const ex = EPOCHS.map(xOf);
+  const xmin = Math.min(...ex, ...(xs.length ? xs : [0])), xmax = Math.max(...ex, ...(xs.length ? xs : [1]));
   chart.x0 = xmin; chart.x1 = xmax > xmin ? xmax : xmin + 1;
   canvas.addEventListener("click", (ev) => {
     const r = canvas.getBoundingClientRect(), m = chart.m;
@@ -144,12 +145,12 @@ function drawChart(ch) {
 
 function currentEpochValue() {
   const f = frameOf(S.pos);
-  return EPOCHS[f.e0] + (EPOCHS[f.e1] - EPOCHS[f.e0]) * f.t;
+  return xOf(EPOCHS[f.e0]) + (xOf(EPOCHS[f.e1]) - xOf(EPOCHS[f.e0])) * f.t;
 }
 
 function jumpToEpoch(ep) {
   let best = 0;
-  EPOCHS.forEach((e, k) => { if (Math.abs(e - ep) < Math.abs(EPOCHS[best] - ep)) best = k; });
+  EPOCHS.forEach((e, k) => { if (Math.abs(xOf(e) - ep) < Math.abs(xOf(EPOCHS[best]) - ep)) best = k; });
   pause();
   setPos(best);
 }
@@ -158,9 +159,10 @@ let charts = [];
 function buildCharts() {
   const M = DATA.metrics, Q = DATA.quality;
   const withX = (list, xs) => list.map((s) => ({ ...s, xs }));
+  const mx = M.epochs.map(xOf), qx = Q.epochs.map(xOf);   // records on the time axis (a step run: fractional epochs)
   charts = [
-    makeChart($("curve-accuracy"), M.epochs, withX(M.accuracy, M.epochs), "no accuracy recorded"),
-    makeChart($("curve-loss"), M.epochs, withX(M.loss, M.epochs), "no loss recorded"),
-    makeChart($("curve-quality"), Q.epochs, withX(Q.series, Q.epochs), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
+    makeChart($("curve-accuracy"), mx, withX(M.accuracy, mx), "no accuracy recorded"),
+    makeChart($("curve-loss"), mx, withX(M.loss, mx), "no loss recorded"),
+    makeChart($("curve-quality"), qx, withX(Q.series, qx), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
   ];
 }
