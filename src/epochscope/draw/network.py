@@ -305,7 +305,7 @@ class NetworkFigure:
         if plotted:
             ax.legend(loc="best", fontsize=FONT_SIZE - 2, frameon=False)
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=self.timeline is None))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=self.timeline is None, steps=[1, 2, 2.5, 5, 10]))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         first, last = self._x(np.array([self.history.epochs[0], self.history.epochs[-1]]))
         if len(epochs):
@@ -324,7 +324,8 @@ class NetworkFigure:
 
         W, H = self.fig.bbox.width, self.fig.bbox.height
         cmap = ListedColormap(diverging_rgb(np.linspace(-1, 1, 256)))
-        since = "previous epoch" if self.settings.reference == "previous" else "first epoch"
+        record = "record" if self.timeline is not None else "epoch"  # a step run's frames are records
+        since = f"previous {record}" if self.settings.reference == "previous" else f"first {record}"
         bar_title = f"colour: change of |w| since {since}"
         bar_w = min(200.0, 0.3 * W)
         # The title and the end labels are centred on the bar and its ends: room for their halves.

@@ -130,8 +130,10 @@ class FrameMaker:
     def __init__(self, maps: Any, labels: np.ndarray, class_names: Sequence[str], *,
                  metrics: Sequence[Mapping[str, Any]] | None = None, test_points: bool = False,
                  test_labels: np.ndarray | None = None, test_wrong: Sequence[np.ndarray | None] | None = None,
-                 renderer: MapFrameRenderer | None = None, titles: Sequence[str] | None = None) -> None:
+                 renderer: MapFrameRenderer | None = None, titles: Sequence[str] | None = None,
+                 by_step: bool = False) -> None:
         self.epochs = [int(e) for e in maps.epochs]
+        self.by_step = by_step  # records numbered by step (a run recorded inside epochs): frame files say so
         if not self.epochs:
             raise ValueError("the maps hold no epoch; there is nothing to draw")
         coords = maps.coords
@@ -158,6 +160,10 @@ class FrameMaker:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+    def frame_file(self, i: int) -> str:
+        """The PNG name of frame ``i``: ``epoch_NNN.png``, or ``step_NNNNNN.png`` when records count steps."""
+        return f"step_{self.epochs[i]:06d}.png" if self.by_step else f"epoch_{self.epochs[i]:03d}.png"
 
     def _tests_at(self, i: int) -> dict[str, Any]:
         if self.tests is None:
@@ -199,7 +205,8 @@ def write_timelapse(maker: FrameMaker, out_dir: str | Path, *, formats: Sequence
                     frames_folder: str | None = "frames", name: str = "timelapse", smooth_steps: int | None = None,
                     duration_ms: float = 500.0, progress: bool = True) -> list[Path]:
     """Draw every frame once and hand it at once to every output: ``frames/epoch_NNN.png`` (when
-    ``frames_folder``), ``<name>.gif`` and ``<name>.mp4``. Memory holds one frame (and the writers'
+    ``frames_folder``; ``frames/step_NNNNNN.png`` for a run recorded inside epochs), ``<name>.gif``
+    and ``<name>.mp4``. Memory holds one frame (and the writers'
     own state) whatever the number of epochs; frames are never collected in a list.
 
     With ``smooth_steps``, the frames glide between epochs (``smooth_steps`` per epoch step, the
@@ -243,7 +250,7 @@ def write_timelapse(maker: FrameMaker, out_dir: str | Path, *, formats: Sequence
                     # one goes to the animations; at most two frames are alive.
                     if pending is not None:
                         pngs.append(pending.result())
-                    pending = pool.submit(save_png, frame, folder / f"epoch_{maker.epochs[job[0]]:03d}.png")
+                    pending = pool.submit(save_png, frame, folder / maker.frame_file(job[0]))
                 for w in writers:
                     w.append(frame)
             if pending is not None:
