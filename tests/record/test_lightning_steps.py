@@ -107,3 +107,24 @@ def test_resuming_from_a_checkpoint_keeps_the_steps(tmp_path):
     fit(Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=5, replace_epochs=True), 2,
         tmp_path, Counter(), ckpt_path=tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
     assert open_run(tmp_path / "r").epochs == [0, 3, 4, 5, 8]
+
+
+def test_ddp_records_steps_from_rank_zero_and_every_rank_stops_alike(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    env.pop("MASTER_PORT", None)
+    script = Path(__file__).parent / "lightning_ddp_script.py"
+    # 64 examples over 2 ranks in batches of 16: 2 optimizer steps an epoch, 2 epochs, a record every step
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(tmp_path), "2", "1"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = {r: json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)}
+    # a new Trainer starts at step 0 while the run holds up to step 4: both ranks stop, none waits
+    assert all("holds records up to step 4, but training is at step 0" in (ranks[r]["refused"] or "") for r in (0, 1))
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1, 2, 3, 4] and run.timeline.epochs == (0.0, 0.5, 1.0, 1.5, 2.0)
+    assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == [f"{s:06d}" for s in range(5)]
+    assert (tmp_path / "run" / ".lock").read_text().strip() == f"pid {ranks[0]['pid']}"

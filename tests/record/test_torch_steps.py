@@ -125,3 +125,12 @@ def test_step_runs_and_epoch_runs_do_not_mix(tmp_path):
         Recorder(model, ["1"], (x, y), tmp_path / "s")
     with pytest.raises(ValueError, match="every_n_steps: expected a number of optimizer steps >= 1"):
         Recorder(model, ["1"], (x, y), tmp_path / "x", every_n_steps=0)
+
+
+def test_a_new_run_starts_at_step_0_epoch_0_without_record_0(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    train(rec, x, y, model, opt, 1)  # no rec.record(0): the first record is step 2
+    rec.close()
+    tl = open_run(tmp_path / "r").timeline
+    assert tl.records == (2, 4, 5) and tl.epochs == (0.4, 0.8, 1.0)

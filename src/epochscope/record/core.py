@@ -392,6 +392,10 @@ class RecordingSession:
         An epoch the run already holds raises ``ValueError`` saying how to go on, unless
         ``settings.replace_epochs``: then it replaces that epoch and every later one on commit.
         """
+        if self.schedule.by_step:
+            raise ValueError("this recorder records every N optimizer steps (every_n_steps): its records are numbered "
+                             "by step and taken by its hooks (rec.step() and rec.record(epoch) with PyTorch); an "
+                             "epoch-numbered record cannot be added to such a run")
         epoch = self.next_epoch if epoch is None else int(epoch)
         held = self.writer.epochs
         replace = epoch in held

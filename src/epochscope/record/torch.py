@@ -592,6 +592,11 @@ class Recorder:
             else self._step
         if not last and self.session.epochs:
             self._epoch = self.session.epochs[-1]
+        # A new run recorded every N steps starts where training starts: step 0, epoch 0 (so the first
+        # epoch's records have their fraction even without rec.record(0)).
+        self._fresh = not self.session.epochs
+        if self._fresh and self.session.schedule.by_step:
+            self._epoch = 0
 
     @property
     def global_step(self) -> int:
@@ -700,7 +705,10 @@ class Recorder:
             raise ValueError("record(step=...): this recorder records once an epoch, numbered by epoch; pass "
                              "every_n_steps=N to Recorder to number records by optimizer step")
         if epoch is None:  # the epoch after the last one given (recorded or left out by every_n_epochs)
-            epoch = self._epoch + 1 if self._epoch is not None else (0 if schedule.by_step else self.session.next_epoch)
+            if schedule.by_step and self._fresh:
+                epoch = 0 if not self.session.epochs and self._step == 0 else self._epoch + 1
+            else:
+                epoch = self._epoch + 1 if self._epoch is not None else (0 if schedule.by_step else self.session.next_epoch)
         epoch = int(epoch)
         first = not self.session.epochs
         if schedule.by_step:
