@@ -51,6 +51,16 @@ def make_synthetic_run(path: Path, *, n_probe: int = 120, n_test: int = 30, n_cl
     return path
 
 
+def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0) -> dict[str, np.ndarray]:
+    """The weights of a dense chain ``l1``..``lN`` (PyTorch's ``(out, in)`` layout, float64) of ``sizes``."""
+    rng = np.random.default_rng(seed)
+    w = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        w[f"l{i}.weight"] = rng.normal(size=(n_out, n_in)) * scale
+        w[f"l{i}.bias"] = rng.normal(size=n_out)
+    return w
+
+
 #: The records of :func:`make_step_run`: (step, epochs done) with 5 steps an epoch, recorded every 3
 #: steps and at epoch ends.
 STEP_RECORDS = ((0, 0.0), (3, 0.6), (5, 1.0), (6, 1.2), (9, 1.8), (10, 2.0))

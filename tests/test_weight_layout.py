@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import mlp_weights
 
 from epochscope import RunError
 from epochscope.weight_layout import FLATTEN_ORDER_KEY, find_chain, flatten_order, layer_sizes
-
-
-def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    w = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        w[f"l{i}.weight"] = rng.normal(size=(n_out, n_in)) * scale
-        w[f"l{i}.bias"] = rng.normal(size=n_out)
-    return w
 
 
 def test_sizes_come_from_the_weight_matrices():

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._errors import OutputError, OutputPathError
+from .run.lock import pid_alive
 
 __all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "remove_stale_temporaries",
            "temp_path"]
@@ -97,7 +98,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMP.match(entry.name)
-        if not m or not entry.is_file(follow_symlinks=False) or _alive(int(m.group(1))):
+        if not m or not entry.is_file(follow_symlinks=False) or pid_alive(int(m.group(1))):
             continue
         try:
             os.unlink(entry.path)
@@ -106,17 +107,6 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
             pass
     return removed
 
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def check_output_file(path: str | os.PathLike[str], *, param: str = "out") -> Path:

@@ -11,13 +11,12 @@ byte for byte, whether or not repair was forced.
 
 import os
 import shutil
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from limits import time_limit
 from synthetic import make_synthetic_run
 
 import epochscope
@@ -42,20 +41,6 @@ def files_of(root: Path) -> dict[str, bytes]:
             if p.is_file() and not p.is_symlink():
                 out[p.relative_to(root).as_posix()] = p.read_bytes()
     return out
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def fail(*_):
-        raise TimeoutError(f"check --repair took more than {seconds} s (a FIFO opened for reading?)")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 HOW = ["truncate", "flip", "delete", "garbage", "partial", "tempfile", "link-file", "link-cache", "fifo"]

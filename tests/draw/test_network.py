@@ -298,3 +298,17 @@ def test_a_conv_net_is_drawn_with_few_graded_edges_and_layer_summaries():
         assert labels[0].startswith("input") and "conv2D_4" in labels[4] and "(32 groups)" in labels[5]
     finally:
         fig.close()
+
+
+def test_a_change_that_rounds_to_zero_reads_plus_zero_not_minus_zero():
+    from synthetic import mlp_weights
+
+    w0 = mlp_weights((4, 5, 3))
+    w1 = {k: v * (1 - 1e-5) for k, v in w0.items()}  # shrank by 0.001 %: "-0.0%" would read as a loss
+    fig = NetworkFigure(NetworkHistory.from_weights([0, 1], [w0, w1]), {})
+    try:
+        fig.render(1)
+        texts = [t.get_text() for t in fig.summary_texts]
+        assert texts and all(t.endswith("+0.0%") for t in texts), texts
+    finally:
+        fig.close()

@@ -28,10 +28,12 @@ def test_play_advances_the_epoch(report_file, open_report):
     r = open_report(report_file)
     assert r.js("window.epochscope.epoch()") == 5  # the first view: the trained model's map
     frames = r.js("window.epochscope.frames()")
-    r.js("window.epochscope.setSpeed(5); window.epochscope.setLoop(true)")  # looping: never stops by itself
+    # 1 epoch/s while the start is checked: a loaded machine may take a few hundred ms to answer.
+    r.js("window.epochscope.setSpeed(1); window.epochscope.setLoop(true)")  # looping: never stops by itself
     r.page.click("#play")
     assert r.js("window.epochscope.isPlaying()")
     assert r.js("window.epochscope.position()") < 1  # play from the last epoch starts over at the first
+    r.js("window.epochscope.setSpeed(5)")
     r.page.wait_for_function("() => window.epochscope.position() >= 2")
     assert r.js("window.epochscope.frames()") > frames + 5
     assert r.js("window.epochscope.fps()") > 1  # the page's own animation-frame counter runs

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import mlp_weights
 
 from epochscope import RunError
 from epochscope.colors import NEUTRAL_RGB
 from epochscope.network import NetworkHistory, NetworkSettings
 from epochscope.run import RunWriter, open_run
 from epochscope.weight_layout import FLATTEN_ORDER_KEY
-
-
-def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    w = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        w[f"l{i}.weight"] = rng.normal(size=(n_out, n_in)) * scale
-        w[f"l{i}.bias"] = rng.normal(size=n_out)
-    return w
 
 
 def test_a_784_512_10_network_reads_as_32_32_10_nodes_with_top_k():

@@ -10,14 +10,13 @@ The reader's guards one by one are tested in test_fileio.py, test_manifest.py an
 """
 
 import shutil
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from limits import time_limit
 from synthetic import make_synthetic_run
 
 from epochscope import RunError, check_run, open_run
@@ -32,20 +31,6 @@ def template(tmp_path_factory) -> Path:
 
 def run_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def fail(*_):
-        raise TimeoutError(f"reading a damaged run took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def read_everything(path: Path) -> None:

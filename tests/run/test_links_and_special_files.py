@@ -8,12 +8,11 @@ or hung.
 
 import os
 import shutil
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from limits import time_limit
 
 import epochscope
 from epochscope import RunError, check_run, open_run
@@ -28,20 +27,6 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="links and
 
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@contextmanager
-def time_limit(seconds: int = 20):
-    def fail(*_):
-        raise TimeoutError(f"took more than {seconds} s: a FIFO was opened for reading")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture

@@ -100,3 +100,33 @@ def test_interrupted_creation_can_be_recorded_into_again(tmp_path):
     (other / "probe" / "data.csv").write_text("a user's file")
     with pytest.raises(RunError, match="not empty and holds no manifest.json"):
         RunWriter.open(other, framework="t", labels=[0, 1], class_names=["a", "b"])
+
+
+def test_the_next_writer_removes_temporary_files_of_killed_writers_and_nothing_else(tmp_path):
+    """A writer killed while writing probe/inputs.npy left probe/.inputs.npy.tmp-PID: the next writer
+    (holding the lock) removes what dead writers left; a live writer's file and links stay."""
+    import subprocess
+    import sys
+
+    from synthetic import make_synthetic_run
+
+    path = make_synthetic_run(tmp_path / "run", n_epochs=2)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    left = [path / "probe" / f".inputs.npy.tmp-{dead}", path / "test" / f".labels.npy.tmp-{dead}",
+            path / f".manifest.json.tmp-{dead}"]
+    for p in left:
+        p.write_bytes(b"half")
+    alive = path / "probe" / f".labels.npy.tmp-{os.getpid()}"
+    alive.write_bytes(b"being written")
+    outside = tmp_path / "mine.txt"
+    outside.write_bytes(b"keep")
+    link = path / "probe" / f".x.npy.tmp-{dead}"
+    link.symlink_to(outside)
+    assert len(check_run(path).findings) >= 3  # the checker sees them as leftovers
+    labels = np.arange(120) % 3
+    with RunWriter.open(path, framework="synthetic", labels=labels, class_names=[f"class {i}" for i in range(3)],
+                        test_labels=np.arange(30) % 3, resume=True):
+        pass
+    assert not any(p.exists() for p in left)
+    assert alive.read_bytes() == b"being written" and link.is_symlink() and outside.read_bytes() == b"keep"

@@ -367,7 +367,8 @@ class NetworkFigure:
             if not np.isfinite(change) or (self.settings.reference == "previous" and index == 0):
                 text.set_text("")
                 continue
-            text.set_text(self._summary_forms[0].format(100.0 * change))
+            pct = round(100.0 * change, 1) + 0.0  # + 0.0: a change that rounds to zero reads "+0.0%", not "-0.0%"
+            text.set_text(self._summary_forms[0].format(pct))
             mean_now = float(self.history.magnitudes[link][index].mean())
             text.set_color(diverging_rgb(np.array([np.clip(change * mean_now / scales[link], -1, 1)]))[0] * 0.85)
 

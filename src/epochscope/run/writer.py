@@ -50,9 +50,10 @@ from .layout import (
     layer_key,
     metrics_file,
     predictions_file,
+    temporary_pid,
     weights_file,
 )
-from .lock import RunLock
+from .lock import RunLock, pid_alive
 from .manifest import LayerInfo, Manifest
 from .reader import MAX_METRICS_BYTES, Run
 from .timeline import EPOCHS_DONE_KEY, RECORD_UNITS, STEP_KEY, check_time_point
@@ -458,9 +459,26 @@ def _remove_run(path: Path) -> None:
 
 
 def _remove_partials(path: Path) -> None:
+    """What an interrupted writer left (called holding the run's lock): unfinished epoch folders,
+    and temporary files (``.NAME.tmp-PID``) of writers no longer running in the run's root, probe,
+    test and reductions folders. Only regular files and the writer's own folders; never a link."""
     for p in RunLayout(path).partial_epoch_dirs():
         log.info("removing unfinished epoch %s left by an interrupted writer", p)
         shutil.rmtree(p, ignore_errors=True)
+    for folder in (path, *(path / s for s in SPLITS), path / REDUCTIONS_DIR):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            pid = temporary_pid(entry.name)
+            if not is_temporary(entry.name) or pid is None or pid_alive(pid) or not entry.is_file(follow_symlinks=False):
+                continue
+            log.info("removing %s, a temporary file left by an interrupted writer", entry.path)
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 class LayerFile:

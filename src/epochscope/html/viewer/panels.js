@@ -152,7 +152,9 @@ function drawNetwork(e) {
     g.font = `${px(9)}px ${FONT}`; g.textBaseline = "top";
     sums.forEach((sm, k) => {
       if (!sm) return;
-      const pct = (100 * sm[0]).toFixed(1), sign = sm[0] >= 0 ? "+" : "";
+      let pct = (100 * sm[0]).toFixed(1);
+      if (pct === "-0.0") pct = "0.0";   // a change that rounds to zero reads "+0.0%", as in network.gif
+      const sign = pct.startsWith("-") ? "" : "+";
       const text = [`mean |w| ${sign}${pct}%`, `|w| ${sign}${pct}%`, `${sign}${pct}%`]
         .find((t) => textWidth(g, t) <= slot - px(4));
       if (!text) return;
