@@ -109,6 +109,7 @@ def test_resuming_from_a_checkpoint_keeps_the_steps(tmp_path):
     assert open_run(tmp_path / "r").epochs == [0, 3, 4, 5, 8]
 
 
+@pytest.mark.slow
 def test_ddp_records_steps_from_rank_zero_and_every_rank_stops_alike(tmp_path):
     import json
     import os
@@ -128,3 +129,27 @@ def test_ddp_records_steps_from_rank_zero_and_every_rank_stops_alike(tmp_path):
     assert run.epochs == [0, 1, 2, 3, 4] and run.timeline.epochs == (0.0, 0.5, 1.0, 1.5, 2.0)
     assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == [f"{s:06d}" for s in range(5)]
     assert (tmp_path / "run" / ".lock").read_text().strip() == f"pid {ranks[0]['pid']}"
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """An iterable of 4 batches a pass: Lightning does not know the epoch's length."""
+
+    def __iter__(self):
+        x, y = data()
+        for b in range(4):
+            yield x[b * 16:(b + 1) * 16], y[b * 16:(b + 1) * 16]
+
+
+def test_an_epoch_of_unknown_length_keeps_only_the_step_inside_it(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    counter = Counter()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[
+                             counter, Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=2)])
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(Batches(), batch_size=None))
+    run = open_run(tmp_path / "r")
+    assert counter.epoch_ends == [4, 8] and run.epochs == [0, 2, 4, 6, 8]
+    # inside an epoch the fraction is not guessed; epoch ends (the batch records at steps 4 and 8 replaced) know it
+    assert run.timeline.epochs == (0.0, None, 1.0, None, 2.0) and run.timeline.axis == "step"
+    for step in run.epochs:
+        np.testing.assert_allclose(run.weights(step)["net.hidden.weight"], counter.weights[step])
