@@ -80,16 +80,18 @@ def warm_up(methods: list[str]) -> dict[str, float]:
         import umap
 
         from epochscope.maps import umap_chain
+        from epochscope.maps.fuzzy import fuzzy_graph
         from epochscope.maps.knn import place_points
 
+        # the chain's kernels compile once per machine (numba's on-disk cache); this loads them
         x = rng.normal(size=(400, 16)).astype(np.float32)
-        graph, _ = umap_chain._graph(x, 15, 0)
+        knn, dists = umap_chain.nearest_neighbours(x, 15)
+        graph = fuzzy_graph(knn, dists)
         layout = umap_chain.umap_layout(graph, umap_chain._spectral_start(x, graph, 0), n_epochs=5)
         place_points(x, layout, x[:20], n_neighbors=15, n_epochs=5)
-        # the chain's NN-descent, cold and warm-started (init_graph compiles its own path)
         big = rng.normal(size=(4200, 16)).astype(np.float32)
-        _, knn = umap_chain._graph(big, 15, 0, knn="nndescent")
-        umap_chain._graph(big, 15, 0, knn="nndescent", previous=knn)
+        knn, _ = umap_chain.nearest_neighbours(big, 15)
+        umap_chain.nearest_neighbours(big, 15, previous=knn)
         out["umap chain"] = time.perf_counter() - t0
         if "umap-independent" in methods or "aligned-umap" in methods:
             t0 = time.perf_counter()

@@ -43,8 +43,9 @@ FRAMEWORKS = ("torch", "keras", "lightning", "pytorch_lightning", "tensorflow", 
 #: The only modules that may import or name a framework: the adapters, and the example models,
 #: training loop and demo that are written in PyTorch on purpose.
 ADAPTERS = {
-    "torch", "keras", "lightning",                       # epochscope.torch / .keras / .lightning
+    "torch", "keras", "lightning", "transformers",       # epochscope.torch / .keras / .lightning / .transformers
     "record.torch", "record.keras", "record.lightning",   # the recorders
+    "record.transformers",
     "importers.checkpoints",                             # reads PyTorch state_dict files (torch.load)
     "models", "train", "demo", "datasets",               # example models and loop, in PyTorch
 }

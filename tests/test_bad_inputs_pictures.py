@@ -207,7 +207,8 @@ def make_nasty_names(tmp: Path) -> Path:
 def check_nasty_names(run: Path, out: Path, text: str) -> None:
     # Every file is one of render's own names, inside the output folder; nothing was written beside it.
     expected = {"samples.png", "timelapse.gif", "curves.png", "train_test_map.png", "confusion.png",
-                "layers_epochs.png", "forgetting.png", "quality.png", "frames/epoch_000.png", "frames/epoch_001.png"}
+                "layers_epochs.png", "forgetting.png", "quality.png", "frames/epoch_000.png", "frames/epoch_001.png",
+                ".epochscope-render.json"}  # the list of what this render wrote, for the next one
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert sorted(p.name for p in out.parent.iterdir()) == ["out", "run"]
     assert not (out.parent.parent / "x").exists()

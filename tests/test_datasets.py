@@ -36,5 +36,5 @@ def test_mnist_from_a_path_and_the_missing_file_message(tmp_path):
 
 
 def test_unknown_dataset_lists_the_choices():
-    with pytest.raises(ValueError, match="choose one of mnist-5k, digits, iris, mnist"):
+    with pytest.raises(ValueError, match="choose one of mnist-5k, digits, iris, text, mnist"):
         load_dataset("cifar")

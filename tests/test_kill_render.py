@@ -199,7 +199,7 @@ def assert_pictures_whole(out: Path, ref_out: Path, what: str) -> None:
 
 
 def same_pictures(out: Path, ref_out: Path) -> None:
-    names = sorted(str(p.relative_to(ref_out)) for p in ref_out.rglob("*") if p.is_file())
+    names = sorted(str(p.relative_to(ref_out)) for p in ref_out.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")) \
         == names
     for name in names:
@@ -248,7 +248,7 @@ def test_render_killed_at_random_instants(setup):
         watch = out / "frames" if i == 3 else out
         killed = kill_when(forker, ["--quiet", "render", path, "--out", out, "--method", "pca"], delay=delay,
                            watch=watch, rng=rng)
-        partial = [p for p in out.rglob(".*") if p.is_file()] if out.is_dir() else []
+        partial = [p for p in out.rglob(".*") if p.is_file() and ".partial" in p.name] if out.is_dir() else []
         killed_writing += killed and bool(partial)
         assert_pictures_whole(out, ref_out, what)
         assert_cache_consistent(path, setup["ref_maps"], what)

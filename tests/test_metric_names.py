@@ -47,6 +47,11 @@ RULES = [
     ("chainer log", {"main/loss": 0.4, "main/accuracy": 0.9, "validation/main/loss": 0.5,
                      "validation/main/accuracy": 0.85, "validation/main/map": 0.7, "elapsed_time": 12.5, "lr": 0.01},
      {"loss": 0.4, "accuracy": 0.9, "val_loss": 0.5, "val_accuracy": 0.85, "val_map": 0.7, "elapsed": 12.5, "lr": 0.01}),
+    # Hugging Face Trainer's state.log_history at an epoch's end (compute_metrics returning {"accuracy": ...})
+    ("hugging face trainer", {"loss": 0.69, "grad_norm": 0.24, "learning_rate": 6.25e-06, "eval_loss": 0.693,
+                              "eval_accuracy": 0.5, "eval_runtime": 0.0287, "eval_samples_per_second": 557.8},
+     {"loss": 0.69, "grad_norm": 0.24, "learning_rate": 6.25e-06, "val_loss": 0.693, "val_accuracy": 0.5,
+      "eval_runtime": 0.0287, "eval_samples_per_second": 557.8}),
     # names that must stay as they are
     ("other names", {"train_seconds": 3.5, "val_f1": 0.4, "grad_norm": 2.0, "ACC": 0.3},
      {"train_seconds": 3.5, "val_f1": 0.4, "grad_norm": 2.0, "accuracy": 0.3}),

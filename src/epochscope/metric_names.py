@@ -19,7 +19,8 @@ The rules, for each name:
    ``lr-Adam_pg1``).
 3. **Synonyms** of the canonical names (case-insensitive): ``acc``, ``train_acc``,
    ``train_accuracy``, ``training_accuracy`` -> ``accuracy``; ``train_loss`` -> ``loss``;
-   ``val_acc``, ``valid_*``, ``validation_*`` -> ``val_accuracy``/``val_loss``;
+   ``val_acc``, ``valid_*``, ``validation_*``, ``eval_*`` (Hugging Face's ``Trainer``) ->
+   ``val_accuracy``/``val_loss``;
    ``test_acc`` -> ``test_accuracy``; Chainer's ``elapsed_time`` -> ``elapsed``. Other names
    are kept as they are (``train_seconds``, ``lr-Adam``, ``val_f1``).
 4. **Keras' descriptive accuracies** (``sparse_categorical_accuracy``,
@@ -61,7 +62,8 @@ RESERVED = frozenset({"epoch", "step", "epochs_done", "wall_time", "elapsed", "r
                       "test_accuracy"})
 
 # A split word and the prefix it gives the metric's name.
-_SPLITS = {"train": "", "training": "", "val": "val_", "valid": "val_", "validation": "val_", "test": "test_"}
+_SPLITS = {"train": "", "training": "", "val": "val_", "valid": "val_", "validation": "val_", "eval": "val_",
+           "test": "test_"}
 # Base names with one spelling (matched case-insensitively).
 _BASES = {"loss": "loss", "acc": "accuracy", "accuracy": "accuracy"}
 # Kept as they are, and copied to accuracy / val_accuracy when no accuracy was logged.

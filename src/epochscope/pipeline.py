@@ -27,7 +27,11 @@ from typing import Any
 
 from .run import Run, open_run
 
-__all__ = ["render", "report"]
+__all__ = ["render", "report", "RENDER_RECORD"]
+
+#: What the last render wrote into its output folder (paths relative to it), so the next render
+#: into that folder removes what it does not write again.
+RENDER_RECORD = ".epochscope-render.json"
 
 log = logging.getLogger("epochscope")
 
@@ -80,7 +84,7 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     -------
     >>> paths = render("runs/mnist", "pictures", method="pca", formats="gif,mp4")  # doctest: +SKIP
     """
-    from ._output import check_output_dir
+    from ._output import check_output_dir, replace_earlier_output
     from .analysis import run_contents
     from .draw.render_all import check_render_options, render_maps
 
@@ -96,8 +100,12 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     if maps is not None and len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
         layer_maps = [maps if name == maps.layer else _embed(run, name, maps.method, progress, embed_options)
                       for name in run.layers]
-    return render_maps(run, maps, out_dir, layer_maps=layer_maps, formats=fmts, epoch=epoch, progress=progress,
-                       smooth=smooth, test_points=test_points, duration_ms=duration_ms, network=network)
+    written = render_maps(run, maps, out_dir, layer_maps=layer_maps, formats=fmts, epoch=epoch, progress=progress,
+                          smooth=smooth, test_points=test_points, duration_ms=duration_ms, network=network)
+    # What an earlier render wrote here and this one did not (another run's extra frames, a layer
+    # grid, another format) goes: the folder shows this render only.
+    replace_earlier_output(out_dir, [Path(p) for p in written], RENDER_RECORD)
+    return written
 
 
 def report(run: Run | str | os.PathLike[str], out: str | os.PathLike[str] = "report.html", *,

@@ -125,7 +125,8 @@ def test_repair_keeps_intact_epochs_and_never_touches_the_outside(template, tmp_
     assert report.repaired
 
     assert files_of(outside) == outside_before, "repair touched a file outside the run"
-    assert (run / "epochs/000001/probe/linked-notes.npy").is_symlink()
+    # The link itself goes only with its epoch (a damaged trailing epoch that repair drops); its target never.
+    assert (run / "epochs/000001/probe/linked-notes.npy").is_symlink() or not (run / "epochs/000001").exists()
     now = files_of(run)
     for name, expected in intact.items():
         assert (run / "epochs" / name).is_dir(), f"repair removed intact epoch {name}:\n{report}"

@@ -167,3 +167,45 @@ def test_an_imported_run_renders_in_python_too(tmp_path, caplog):
     assert sorted(p.name for p in paths) == ["curves.png", "network.gif"]
     assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 1
     assert open_run(run).epochs == [1, 2, 3, 4]
+
+
+def test_characters_missing_from_the_font_are_told_once_and_quiet_means_quiet(tmp_path):
+    """Class names in a script the font lacks (here a private-use character no font has):
+    matplotlib warns once per character per place a text is laid out (24 lines for four CJK
+    names); the command line says it in one line, and -q prints nothing."""
+    from epochscope.run import RunWriter
+
+    labels = np.arange(30) % 3
+    with RunWriter.open(tmp_path / "run", framework="synthetic", labels=labels, class_names=["\ue000a", "\ue001b", "c"],
+                        test_labels=labels[:9]) as w:
+        w.declare_layer("hidden", (4,), 4, None)
+        for epoch in range(2):
+            with w.epoch(epoch) as ep:
+                ep.set_activations("hidden", np.random.default_rng(epoch).normal(size=(30, 4)).astype(np.float32))
+                ep.set_activations("hidden", np.random.default_rng(9).normal(size=(9, 4)).astype(np.float32), split="test")
+                ep.set_predictions(labels)
+                ep.set_predictions(labels[:9], split="test")
+                ep.set_metrics({"loss": 1.0 / (epoch + 1), "accuracy": 0.5})
+    quiet = cli("render", tmp_path / "run", "--out", tmp_path / "q", "--method", "pca", "--no-network", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    loud = cli("render", tmp_path / "run", "--out", tmp_path / "l", "--method", "pca", "--no-network")
+    assert loud.returncode == 0, loud.stderr
+    assert "Warning" not in loud.stderr, loud.stderr
+    told = [line for line in loud.stderr.splitlines() if "font" in line]
+    assert len(told) == 1 and "\\ue000" in told[0] and "\\ue001" in told[0], loud.stderr
+
+
+def test_a_run_from_pytorch_checkpoints_is_not_called_checkpoints_checkpoints(tmp_path, capsys):
+    """The PyTorch importer records ``imported_from: "pytorch checkpoints"``; info and the skipped
+    note read "imported from pytorch checkpoints", once."""
+    from epochscope.analysis import run_contents
+    from epochscope.importers._common import write_imported_run
+
+    w = {"fc.weight": np.ones((3, 4), np.float32)}
+    run = write_imported_run(tmp_path / "run", framework="torch", frames=[(1, w, {"loss": 1.0})],
+                             info={"imported_from": "pytorch checkpoints", "source": "x"})
+    assert main(["info", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "imported from pytorch checkpoints, which" in text and "checkpoints checkpoints" not in text
+    note = run_contents(open_run(run)).skipped_note()
+    assert "imported from pytorch checkpoints, which" in note and "checkpoints checkpoints" not in note

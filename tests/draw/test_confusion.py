@@ -41,3 +41,18 @@ def test_unknown_predictions_are_left_out_but_count_as_wrong():
 def test_many_classes_drop_the_cell_values():
     disp = ConfusionDisplay(counts=np.eye(40, dtype=np.int64), class_names=[str(i) for i in range(40)]).plot()
     assert disp.text_ is None
+
+
+def test_a_run_imported_from_checkpoints_has_no_confusion_matrix_to_draw(tmp_path):
+    """An imported run's one-example probe is a placeholder: drawing it gave "Probe set at epoch 3,
+    accuracy 0.000 (1 examples)" with invented class names. It must say what the run lacks instead."""
+    import numpy as np
+
+    from epochscope import open_run
+    from epochscope.importers._common import write_imported_run
+
+    w = {"fc.weight": np.ones((3, 4), np.float32)}
+    path = write_imported_run(tmp_path / "run", framework="chainer", frames=[(1, w, {"loss": 1.0}), (2, w, {"loss": 0.5})],
+                              info={"imported_from": "chainer", "source": "x"})
+    with pytest.raises(ValueError, match="no predictions.*imported from chainer checkpoints"):
+        ConfusionDisplay.from_run(open_run(path))

@@ -312,3 +312,14 @@ def test_a_change_that_rounds_to_zero_reads_plus_zero_not_minus_zero():
         assert texts and all(t.endswith("+0.0%") for t in texts), texts
     finally:
         fig.close()
+
+
+@pytest.mark.parametrize("figsize, why", [((5, 3), "smaller cannot hold the labels"),
+                                          ((1000, 1000), "bigger than any screen"),
+                                          ((float("nan"), 4), "finite")])
+def test_figsize_out_of_range_says_which_way(figsize, why):
+    from epochscope.draw.network import _check_figsize
+
+    with pytest.raises(ValueError, match=why) as err:
+        _check_figsize(figsize)
+    assert ("cannot hold the labels" in str(err.value)) == (why.startswith("smaller"))

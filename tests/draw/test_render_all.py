@@ -29,7 +29,8 @@ def test_render_writes_every_picture(two_layer_run, tmp_path):
     assert sorted(p.name for p in (out / "frames").iterdir()) == [f.split("/")[1] for f in frames]
     with Image.open(out / "timelapse.gif") as gif:
         assert gif.n_frames == 4 and gif.info["duration"] == 500 and gif.info["loop"] == 0
-    assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+    # no temporary files left behind; the one hidden file lists what this render wrote
+    assert [p.name for p in out.rglob(".*")] == [epochscope.pipeline.RENDER_RECORD]
     with Image.open(out / "network.gif") as gif:  # the network shares the time-lapse's timing
         assert gif.n_frames == 4 and gif.info["duration"] == 500
 
@@ -106,3 +107,29 @@ def test_render_with_the_default_umap_maps(tmp_path):
     paths = epochscope.render(run, tmp_path / "pics", progress=False, n_neighbors=10)
     assert (tmp_path / "pics" / "timelapse.gif").exists()
     assert len([p for p in paths if p.parent.name == "frames"]) == 3
+
+
+def test_a_second_render_into_the_same_folder_leaves_nothing_of_the_first(tmp_path):
+    """Rendering run B where run A was rendered: the folder shows B only (A's extra frames and its
+    layer grid were left beside B's pictures, a folder of two runs); files epochscope did not write
+    there, and files reached through a link, are left alone."""
+    a = make_synthetic_run(tmp_path / "a", n_epochs=6, layers=("hidden", "other"))
+    b = make_synthetic_run(tmp_path / "b", n_epochs=3)
+    out = tmp_path / "pics"
+    epochscope.render(epochscope.open_run(a), out, method="pca", progress=False, network=False)
+    assert (out / "frames" / "epoch_005.png").is_file() and (out / "layers_epochs.png").is_file()
+    (out / "notes.txt").write_text("mine")
+    (out / "frames" / "epoch_099.png").write_text("mine too: not written by epochscope")
+    outside = tmp_path / "outside.png"
+    outside.write_text("outside")
+    written = epochscope.render(epochscope.open_run(b), out, method="pca", progress=False, network=False)
+    frames = sorted(p.name for p in (out / "frames").iterdir())
+    assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png", "epoch_099.png"]
+    assert not (out / "layers_epochs.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert all(p.exists() for p in written)
+    # A render that fails part-way removes nothing: the earlier pictures stay until a render succeeds.
+    with pytest.raises(ValueError):
+        epochscope.render(epochscope.open_run(a), out, method="pca", progress=False, epoch=99)
+    assert (out / "frames" / "epoch_002.png").is_file()
+    assert outside.read_text() == "outside"

@@ -280,3 +280,26 @@ def test_a_report_for_people_plays_without_the_test_hook(plain_report_file, open
     r.page.wait_for_function("() => !document.getElementById('epoch-label').textContent.startsWith('epoch 5 ')")
     r.page.wait_for_function("() => document.getElementById('epoch-label').textContent.startsWith('epoch 5 ')")
     assert r.errors == [] and [m for m in r.console if m[0] in ("error", "warning")] == []
+
+
+def test_curves_of_a_one_epoch_run_show_their_points(tmp_path, open_report):
+    """One recorded epoch: the x axis ran from 0 to an epoch 1 the run lacks and the y axis ended
+    exactly at the two values, so each point sat hidden in a corner of an empty chart. Each point
+    must be drawn inside the plot (below the legend rows, where the curves are)."""
+    from epochscope.colors import CURVE_COLORS, hex_to_rgb
+
+    run = open_run(make_report_run(tmp_path / "run", n_epochs=1))
+    r = open_report(write_report(run, make_maps(run), tmp_path / "r.html", layer="h", method="fake", test_hook=True))
+
+    def count_in_plot(canvas: str, color: str) -> int:
+        rgb = [int(v) for v in (hex_to_rgb([color])[0] * 255).round()]
+        return r.js(f"""(() => {{ const c = document.getElementById('{canvas}'), g = c.getContext('2d');
+            const top = Math.ceil(30 * window.devicePixelRatio);  // below the legend row
+            const d = g.getImageData(0, top, c.width, c.height - top).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+              if (Math.abs(d[i] - {rgb[0]}) + Math.abs(d[i + 1] - {rgb[1]}) + Math.abs(d[i + 2] - {rgb[2]}) < 30) n++;
+            return n; }})()""")
+
+    for canvas in ("curve-accuracy", "curve-loss"):
+        for series in ("train", "val"):
+            assert count_in_plot(canvas, CURVE_COLORS[series]) >= 1, (canvas, series)  # the cursor covers part of it

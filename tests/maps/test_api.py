@@ -29,7 +29,8 @@ def test_maps_contract_shapes_and_dtypes(synthetic_run):
     assert maps.epochs == [0, 1, 2, 3, 4] and maps.skipped == {}
     assert maps.coords.shape == (5, 120, 2) and maps.coords.dtype == np.float32
     assert maps.test_coords.shape == (5, 30, 2) and maps.test_coords.dtype == np.float32
-    assert set(maps.quality) == {"trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous"}
+    assert set(maps.quality) == {"trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous",
+                                 "separation", "separation_layer"}
     np.testing.assert_array_equal(maps.frame(3), maps.coords[3])
     np.testing.assert_array_equal(maps.test_frame(3), maps.test_coords[3])
     xmin, xmax, ymin, ymax = maps.bounds
@@ -129,6 +130,10 @@ def test_quality_figures_are_in_range_and_reproduce(synthetic_run):
         assert np.all((q[name][1:] >= 0) & (q[name][1:] <= 1))
     # the clusters form: late epochs classify well, the first does not
     assert q["knn_accuracy_layer"][-1] > 0.95 > q["knn_accuracy_layer"][0]
+    # and separate: silhouettes lie in [-1, 1] and rise over training, in the layer and in the map
+    for name in ("separation", "separation_layer"):
+        assert np.all((q[name] >= -1) & (q[name] <= 1))
+        assert q[name][-1] > q[name][0] + 0.3
 
 
 def test_clear_errors_for_bad_layer_method_option_and_epochs(synthetic_run):

@@ -11,7 +11,7 @@ import pytest
 
 import epochscope
 from epochscope import open_run
-from epochscope.maps.cache import ENTRY_STATUSES, cache_key, load_maps, maps_cache_dir, scan_entries
+from epochscope.maps.cache import ENTRY_STATUSES, cache_key, load_maps, maps_cache_dir, save_maps, scan_entries
 from epochscope.run import MANIFEST_FILE
 
 
@@ -124,3 +124,57 @@ def test_unfinished_writes_and_links(cached, tmp_path):
     assert {found[n].status for n in found if n.startswith(".tmp")} == {"unfinished"}
     assert found["linked"].status == "damaged" and "a link" in found["linked"].reasons[0]
     assert found[entry.name].status == "ok"
+
+
+# --------------------------------------------------------------------------- growing entries (incremental maps)
+
+
+def _save_growing(run, epochs, *, n=120, fill=0.0):
+    """A growing entry as embed(epochs=None) writes it for an incremental method, with its state."""
+    key = cache_key(run, "hidden", "umap", {"n_neighbors": 15}, None)
+    coords = np.full((len(epochs), n, 2), fill, dtype=np.float32)
+    quality = {"trustworthiness": np.ones(len(epochs))}
+    state = {"layout": np.zeros((n, 2), np.float32), "knn": np.zeros((n, 15), np.int32), "step": np.int64(len(epochs))}
+    meta = {"layer": "hidden", "method": "umap", "params": {"n_neighbors": 15}, "epochs": list(epochs),
+            "requested": list(epochs), "bounds": [-1.0, 1.0, -1.0, 1.0], "skipped": {}}
+    return save_maps(run, key, meta, coords, None, quality, state=state)
+
+
+def test_a_growing_entry_is_keyed_without_its_epochs_and_holds_its_state(synthetic_run):
+    run = open_run(synthetic_run)
+    folder = _save_growing(run, [0, 1, 2])
+    assert folder.name == cache_key(run, "hidden", "umap", {"n_neighbors": 15}, None)
+    assert folder.name != cache_key(run, "hidden", "umap", {"n_neighbors": 15}, [0, 1, 2])
+    found = only(synthetic_run)
+    assert (found.status, found.epochs) == ("ok", (0, 1, 2))
+    hit = load_maps(run, folder.name)
+    assert int(hit["state"]["step"]) == 3 and hit["state"]["knn"].shape == (120, 15)
+    assert json.loads((folder / "meta.json").read_text())["growing"] is True
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda e: (e / "state.npz").unlink(), "state.npz: file missing"),
+    (lambda e: (e / "state.npz").write_bytes(b"PK\x03\x04 no"), "state.npz"),
+    (lambda e: np.savez(e / "state.npz", layout=np.zeros((120, 2))), "no integer 'step'"),
+    (lambda e: edit_json(e / "meta.json", growing="yes"), "growing"),
+])
+def test_a_growing_entry_without_a_whole_state_is_damaged_and_missed(synthetic_run, damage, reason):
+    run = open_run(synthetic_run)
+    folder = _save_growing(run, [0, 1, 2])
+    damage(folder)
+    found = only(synthetic_run)
+    assert found.status == "damaged" and reason in "; ".join(found.reasons), found.reasons
+    assert load_maps(run, folder.name, warn=False) is None
+
+
+def test_a_growing_entry_replaces_the_one_it_extends_or_one_for_epochs_the_run_lost(synthetic_run):
+    run = open_run(synthetic_run)
+    _save_growing(run, [0, 1, 2], fill=1.0)
+    folder = _save_growing(run, [0, 1, 2, 3], fill=2.0)  # the run gained epoch 3
+    assert load_maps(run, folder.name)["meta"]["requested"] == [0, 1, 2, 3]
+    _save_growing(run, [0, 1, 2], fill=3.0)  # the run lost epoch 3 (repair dropped it)
+    hit = load_maps(run, folder.name)
+    assert hit["meta"]["requested"] == [0, 1, 2] and float(hit["coords"][0, 0, 0]) == 3.0
+    _save_growing(run, [0, 1, 2], fill=4.0)  # the same epochs from another process: the first one stays
+    assert float(load_maps(run, folder.name)["coords"][0, 0, 0]) == 3.0
+    assert len(list(maps_cache_dir(run).iterdir())) == 1

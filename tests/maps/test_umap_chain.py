@@ -1,11 +1,13 @@
-"""The UMAP-based methods on a small synthetic run (slow: numba compiles UMAP once per process)."""
+"""The UMAP-based methods on small synthetic runs (slow: fresh UMAP fits and umap-learn's numba JIT)."""
 
 import numpy as np
 import pytest
 from synthetic import make_synthetic_run
 
 import epochscope
+from epochscope.maps.quality import separation
 from epochscope.maps.umap_chain import UmapChainSettings
+from epochscope.run import RunWriter
 
 pytestmark = pytest.mark.slow
 
@@ -88,10 +90,14 @@ def test_other_umap_methods_fill_the_contract(run_path, method):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match="direction"):
-        UmapChainSettings(direction="sideways")
+    with pytest.raises(ValueError, match="coherence"):
+        UmapChainSettings(coherence=-0.1)
     with pytest.raises(ValueError, match="warm_epochs"):
         UmapChainSettings(warm_epochs=0)
+    with pytest.raises(ValueError, match="first_epochs"):
+        UmapChainSettings(first_epochs=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        UmapChainSettings(learning_rate=0)
 
 
 def test_chain_with_nndescent_neighbours_matches_the_exact_one(run_path):
@@ -130,6 +136,60 @@ def test_short_test_placement_agrees_with_the_long_one(chain, run_path):
     assert np.mean(beside(short) == run.test_labels) > 0.9
 
 
+def _run_from_factors(path, factors, *, n=400, n_classes=5, width=16, seed=0):
+    """A run whose epoch ``e`` holds class centres scaled by ``factors[e]`` plus fixed noise and a little jitter.
+
+    Each point keeps its own noise from epoch to epoch (as a layer keeps most neighbourhoods),
+    so the classes separate exactly as fast as the factors grow.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    centres = rng.normal(size=(n_classes, width)) * 2.0
+    base = rng.normal(size=(n, width))
+    with RunWriter.open(path, framework="synthetic", labels=labels,
+                        class_names=[f"class {c}" for c in range(n_classes)]) as w:
+        w.declare_layer("hidden", (width,), width, None)
+        for epoch, factor in enumerate(factors):
+            with w.epoch(epoch) as ep:
+                jitter = 0.3 * rng.normal(size=base.shape)
+                ep.set_activations("hidden", (factor * centres[labels] + base + jitter).astype(np.float32))
+    return path
+
+
+def _shares(values):
+    """Each step's share of the whole rise from the first epoch to the last."""
+    values = np.asarray(values, dtype=float)
+    return np.diff(values) / (values[-1] - values[0])
+
+
+def test_frames_separate_as_the_layer_does_without_a_last_frame_jump(tmp_path):
+    # classes pull apart over six epochs, then the layer stays as it is for two more
+    factors = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.6]
+    path = _run_from_factors(tmp_path / "run", factors)
+    maps = epochscope.embed(path, "hidden", cache=False, progress=False)
+    sep, layer = maps.quality["separation"], maps.quality["separation_layer"]
+    # the map's story is the layer's: it rises as the layer's separation rises ...
+    assert sep[-1] > sep[0] + 0.5
+    ranks = np.argsort(np.argsort(sep[:7])), np.argsort(np.argsort(layer[:7]))
+    assert np.corrcoef(*ranks)[0, 1] > 0.8
+    # ... and stays when the layer stays: no jump at the end (the old chain's fault)
+    assert np.all(np.abs(np.diff(layer[6:])) < 0.01)
+    assert np.all(np.abs(np.diff(sep[6:])) < 0.05)
+    # No step takes a larger share of the whole rise than the layer's own step does, beyond
+    # what UMAP itself shows: a fresh UMAP per epoch shows noise as noise until the classes
+    # part, then snaps them into clusters (its steps' shares deviate from the layer's by up to
+    # 0.08 here), so the margin is the fresh fits' own deviation plus 0.05 of seed noise.
+    import umap
+
+    run = epochscope.open_run(path)
+    fresh = [separation(umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0)
+                        .fit_transform(np.asarray(run.activations("hidden", e))), run.labels) for e in run.epochs]
+    umap_own = np.maximum(_shares(fresh) - _shares(layer), 0.0)
+    assert np.all(_shares(sep) <= _shares(layer) + umap_own + 0.05), (np.round(sep, 3), np.round(fresh, 3))
+    # and every frame is as separated as the fresh fit of its epoch (seed-to-seed spread 0.025 here)
+    assert np.max(np.abs(sep - np.asarray(fresh))) < 0.05
+
+
 @pytest.mark.parametrize("knn", ["exact", "nndescent"])
 def test_map_shows_no_clusters_the_layer_does_not_have(run_path, knn):
     # Epoch 0 of the synthetic run is pure noise: its classes are not separable in the layer.
@@ -140,3 +200,23 @@ def test_map_shows_no_clusters_the_layer_does_not_have(run_path, knn):
     assert q["knn_accuracy_map"][0] < q["knn_accuracy_layer"][0] + 0.2, (
         f"map k-NN accuracy {q['knn_accuracy_map'][0]:.2f} vs layer {q['knn_accuracy_layer'][0]:.2f} at epoch 0")
     assert q["knn_accuracy_map"][-1] > 0.95
+
+
+def test_a_layer_that_loses_its_clusters_loses_them_on_the_map(tmp_path):
+    # Forward in time a frame starts from the previous one: when the layer falls back to
+    # noise (a reset, a diverging run), the clusters of the frame before must not survive.
+    path = _run_from_factors(tmp_path / "run", [0.0, 0.6, 0.6, 0.0])
+    maps = epochscope.embed(path, "hidden", cache=False, progress=False)
+    q = maps.quality
+    assert q["knn_accuracy_map"][2] > 0.95 and q["knn_accuracy_layer"][3] < 0.6
+    assert q["knn_accuracy_map"][3] < q["knn_accuracy_layer"][3] + 0.2
+    assert q["separation"][3] < 0.1
+
+
+def test_adding_an_epoch_leaves_the_frames_before_it_unchanged(tmp_path):
+    # What incremental embedding relies on: a frame depends only on the epochs up to it.
+    path = _run_from_factors(tmp_path / "run", [0.0, 0.2, 0.4, 0.6], n=200)
+    short = epochscope.embed(path, "hidden", epochs=[0, 1, 2], cache=False, progress=False)
+    full = epochscope.embed(path, "hidden", cache=False, progress=False)
+    np.testing.assert_array_equal(full.coords[:3], short.coords)
+    np.testing.assert_array_equal(full.quality["separation"][:3], short.quality["separation"])

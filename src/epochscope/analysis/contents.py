@@ -37,7 +37,8 @@ class RunContents:
         """One line: what ``render``/``report`` leave out and why (empty when nothing is left out)."""
         if self.maps and self.predictions:
             return ""
-        why = (f"the run was imported from {self.imported_from} checkpoints, which hold weights and metrics but no "
+        source = (self.imported_from or "").removesuffix(" checkpoints")  # "pytorch checkpoints" names its files already
+        why = (f"the run was imported from {source} checkpoints, which hold weights and metrics but no "
                "probe examples" if self.imported_from else "the run recorded no layer")
         left = []
         if not self.maps:

@@ -1,5 +1,5 @@
-"""Checks of the files at the run's root: the manifest, the probe and test sets, the
-projection matrices, and leftovers, links or unknown names beside them.
+"""Checks of the files at the run's root: the manifest, the probe and test sets (their texts
+in :mod:`.texts`), the projection matrices, and leftovers, links or unknown names beside them.
 
 Every path comes from :mod:`epochscope.run.layout`; the manifest is read by the run's own
 reader, so the checker accepts exactly what readers accept.
@@ -22,6 +22,7 @@ from ..run.layout import (
 from ..run.reader import Run
 from .agreement import Agreement
 from .context import CheckContext, strip_where
+from .texts import check_texts_files
 
 __all__ = ["check_manifest", "check_run_files"]
 
@@ -128,6 +129,7 @@ def check_run_files(ctx: CheckContext, agree: Agreement) -> None:
                 ctx.link(p, "in the run", belongs=entry.name in SPLIT_FILES)
             elif entry.name not in SPLIT_FILES or (split == "test" and not m.test_size):
                 ctx.add("warning", p, "unknown file (ignored; not removed by repair)")
+    check_texts_files(ctx)
     _check_reductions(ctx)
 
 

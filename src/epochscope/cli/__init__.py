@@ -17,11 +17,14 @@ traceback of an error; other libraries' loggers (numba, matplotlib, openTSNE) st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from .._errors import EpochscopeError, MissingDependencyError, RunLockedError, StorageError
 from .._text import printable
@@ -128,6 +131,39 @@ def _configure_logging(level: int):
     return undo
 
 
+#: matplotlib's warning for a character its font cannot draw (it is drawn as a box).
+_MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
+
+
+@contextlib.contextmanager
+def _missing_glyphs_told_once() -> Iterator[None]:
+    """matplotlib warns about a character its font lacks once per character and per place a text
+    is laid out: a run whose class names are in a script the font lacks printed dozens of warning
+    lines (also under ``-q``). Inside the block those warnings are gathered and told in one log
+    line at the end (silenced by ``-q``); every other warning is shown as before."""
+    missing: set[str] = set()
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            found = _MISSING_GLYPH.search(str(message))
+            if found:
+                missing.add(chr(int(found.group(1))))
+                return
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            if missing:
+                chars = ", ".join(printable(c) if c.isprintable() else ascii(c)[1:-1] for c in sorted(missing))
+                logging.getLogger("epochscope").info(
+                    "the drawing font has no glyph for %d character%s in the run's names (%s): they are drawn as "
+                    "boxes; install a font that has them (e.g. Noto) for matplotlib to use", len(missing),
+                    "" if len(missing) == 1 else "s", chars)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 environment, 2 the user's input; see the module doc)."""
     # torch's OpenMP threads busy-wait by default, which slows training 8-9x when another
@@ -138,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
     undo_logging = _configure_logging(level)
     try:
-        status = int(args.func(args) or 0)
+        with _missing_glyphs_told_once():
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
         return status
     except BrokenPipeError:

@@ -10,8 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo", help="train an example model on an embedded dataset and draw how it learns",
-        description="Train the classic MNIST CNN on 5,000 embedded digits (or the Iris MLP with --dataset iris), "
-                    "record it every epoch into OUT/run and write the pictures into OUT.",
+        description="Train the classic MNIST CNN on 5,000 embedded digits (or the Iris MLP with --dataset iris, "
+                    "or fine-tune a tiny BERT on 3,000 shipped reviews with --dataset text), record it every epoch "
+                    "into OUT/run and write the pictures into OUT.",
     )
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--dataset", default="mnist-5k", choices=DATASETS, help="dataset (default: mnist-5k)")

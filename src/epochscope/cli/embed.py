@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from .._text import plural
 from ..maps.methods import METHOD_NAMES
 
 
@@ -12,12 +13,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed", help="compute a layer's 2-D maps over the epochs (cached in the run)",
         description="Embed a recorded layer into aligned 2-D maps at every epoch, store them in the run's cache "
-                    "and print per-epoch quality: trustworthiness, frame-to-frame motion, k-NN class accuracy "
-                    "in the map and in the layer, and linear CKA to the previous epoch.")
+                    "and print per-epoch quality: trustworthiness, frame-to-frame motion, class separation "
+                    "(silhouette by class) in the map and in the layer, k-NN class accuracy in the map and in "
+                    "the layer, and linear CKA to the previous epoch.")
     p.add_argument("run", help="run directory")
     p.add_argument("--layer", default=None, help="recorded layer (default: the run's first layer)")
     p.add_argument("--method", default="umap", choices=METHOD_NAMES,
-                   help="umap: warm-started chain (default); umap-independent: the classic fresh UMAP per epoch")
+                   help="umap: every frame a converged UMAP of its epoch held in place by the frame before "
+                        "(default); umap-independent: the classic fresh UMAP per epoch")
     p.add_argument("--epochs", default=None,
                    help="epochs to embed: '0,5,10', '3-9' or a mix (default: all finished epochs)")
     p.add_argument("--no-cache", action="store_true", help="recompute and do not store the result")
@@ -57,12 +60,19 @@ def _fmt(value: float) -> str:
 
 def quality_table(maps, unit: str = "epoch") -> str:
     """The per-epoch quality of ``maps`` as aligned text columns (``unit="step"``: a run recorded
-    inside epochs, whose records are numbered by step)."""
+    inside epochs, whose records are numbered by step).
+
+    ``sep-map`` / ``sep-layer``: class separation (silhouette) of the map's points and of the
+    layer's values; a faithful time-lapse shows them rising and falling together.
+    """
     q = maps.quality
-    lines = [f"{unit:<5}  trust  motion  knn-map  knn-layer  cka-prev"]
+    nan = [float("nan")] * len(maps.epochs)
+    sep, sep_layer = q.get("separation", nan), q.get("separation_layer", nan)
+    lines = [f"{unit:<5}  trust  motion  sep-map  sep-layer  knn-map  knn-layer  cka-prev"]
     for i, epoch in enumerate(maps.epochs):
-        lines.append(f"{epoch:5d} {_fmt(q['trustworthiness'][i])} {_fmt(q['motion'][i])}  {_fmt(q['knn_accuracy_map'][i])}"
-                     f"     {_fmt(q['knn_accuracy_layer'][i])}    {_fmt(q['cka_previous'][i])}")
+        lines.append(f"{epoch:5d} {_fmt(q['trustworthiness'][i])} {_fmt(q['motion'][i])}  {_fmt(sep[i])}"
+                     f"     {_fmt(sep_layer[i])}   {_fmt(q['knn_accuracy_map'][i])}     {_fmt(q['knn_accuracy_layer'][i])}"
+                     f"    {_fmt(q['cka_previous'][i])}")
     for epoch, why in sorted(maps.skipped.items()):
         lines.append(f"{epoch:5d}  skipped: {why}")
     return "\n".join(lines)
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                                 cache=not args.no_cache, progress=not args.quiet, **options)
     seconds = time.perf_counter() - t0
     source = "read from the cache" if "cached" in timings else f"computed in {seconds:.1f} s"
-    echo(f"{maps.method} maps of layer '{maps.layer}': {len(maps.epochs)} epochs, {maps.coords.shape[1]} probe"
+    echo(f"{maps.method} maps of layer '{maps.layer}': {plural(len(maps.epochs), 'epoch')}, {maps.coords.shape[1]:,} probe"
           + (f" + {maps.test_coords.shape[1]} test" if maps.test_coords is not None else "") + f" points, {source}")
     from ..run import open_run
 

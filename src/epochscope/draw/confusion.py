@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._text import plural
 from ..analysis.confusion import (
     MAX_FULL_CLASSES,
     confusion_classes,
@@ -73,7 +74,8 @@ class ConfusionDisplay(FigureDisplay):
         """From the predictions the run recorded at ``epoch`` (default: the last one).
 
         ``split`` is ``"test"`` (default when the run recorded a test set) or ``"probe"``.
-        Raises ``ValueError`` for another split, a test split the run lacks, or a run without epochs.
+        Raises ``ValueError`` for another split, a test split the run lacks, a run without epochs,
+        or a run imported from checkpoints (its one-example probe is a placeholder, not data).
         """
         display = cls._from_run(as_run(run), epoch=epoch, split=split)
         if display.epoch is not None and as_run(run).manifest.record_unit == "step":
@@ -82,9 +84,15 @@ class ConfusionDisplay(FigureDisplay):
 
     @classmethod
     def _from_run(cls, run, *, epoch: int | None, split: str | None) -> ConfusionDisplay:
+        from ..analysis import run_contents
+
         epochs = run.epochs
         if not epochs:
             raise ValueError(f"the run {run.path} has no finished epoch yet")
+        contents = run_contents(run)
+        if not contents.predictions:
+            raise ValueError(f"the run {run.path} holds no predictions to count: "
+                             f"{contents.skipped_note().split(': ', 1)[-1]}; draw its curves or network instead")
         epoch = epochs[-1] if epoch is None else int(epoch)
         if split is None:
             split = confusion_split(run)
@@ -147,8 +155,8 @@ class ConfusionDisplay(FigureDisplay):
         left_out = [f"{self.unknown} without prediction" if self.unknown else "",
                     f"{self.outside} predicted outside the classes" if self.outside else ""]
         notes = ", ".join(n for n in left_out if n)
-        ax.set_title(f"{where}{when}\naccuracy {self.accuracy:.3f} ({total} examples)" + (f"\n{notes}" if notes else ""),
-                     fontsize=style.FONT_SIZE + 1)
+        title = f"{where}{when}\naccuracy {self.accuracy:.3f} ({plural(total, 'example')})"
+        ax.set_title(title + (f"\n{notes}" if notes else ""), fontsize=style.FONT_SIZE + 1)
         if own:
             fig.tight_layout()
         self.figure_, self.ax_ = fig, ax

@@ -226,10 +226,7 @@ class MapFrameRenderer:
             self.test_radius = float(np.clip(self.radius * 1.2, 2.4, 6.0))
             extra = style.test_legend_handles() if test_legend else []
             if shown_classes:
-                self.fig.legend(handles=style.class_legend_handles(self.class_names, self.colors) + extra,
-                                loc="center left", bbox_to_anchor=(right - 0.01, 0.49), frameon=False,
-                                ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0,
-                                columnspacing=1.2)
+                self._class_legend(extra, right, legend_cols)
             else:  # a legend of more names than fit cannot be read; say so where it would be
                 self.fig.text(right, 0.49, style.too_many_classes_note(n_classes), ha="left", va="center",
                               fontsize=style.FONT_SIZE, color=MUTED)
@@ -376,6 +373,31 @@ class MapFrameRenderer:
         self._title_text.stamp(frame, title, max_lines=1)
         self._caption_text.stamp(frame, caption, max_lines=2)
         return frame
+
+    def _class_legend(self, extra: list, right: float, legend_cols: int) -> None:
+        """The class legend right of the map, its names shortened until it ends inside the figure
+        (an 800-pixel frame holds about 18 characters a name in one column, fewer in three)."""
+        renderer = self.fig.canvas.get_renderer()
+
+        def legend_at(limit: int):
+            legend = self.fig.legend(handles=style.class_legend_handles(self.class_names, self.colors, limit=limit) + extra,
+                                     loc="center left", bbox_to_anchor=(right - 0.01, 0.49), frameon=False,
+                                     ncol=legend_cols, fontsize=style.FONT_SIZE, handletextpad=0.3, borderaxespad=0,
+                                     columnspacing=1.2)
+            box = legend.get_window_extent(renderer)
+            return legend, box.x1 <= self.fig.bbox.x1 - 2
+
+        legend, fits = legend_at(style.NAME_CHARS)
+        if fits:
+            return
+        legend.remove()
+        lo, hi = 4, style.NAME_CHARS - 1  # the longest limit that fits, by bisection (a few legends)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            legend, fits = legend_at(mid)
+            legend.remove()
+            lo, hi = (mid, hi) if fits else (lo, mid - 1)
+        legend_at(lo)
 
     def close(self) -> None:
         """Drop the figure (frames already returned stay valid)."""

@@ -32,7 +32,7 @@ from ..colors import CURVE_COLORS, MARKER, diverging_rgb
 from ..network import MIN_LINEWIDTH, NetworkHistory, NetworkSettings, max_linewidth_for
 from .animate import OctreePalette, check_animation_path, palette_sample, write_animation
 from .figure import FigureDisplay, as_run, figure_to_array, new_figure, own_style, subfigure_at
-from .style import DPI, FONT_SIZE, FRAME_MS, plain
+from .style import DPI, FONT_SIZE, FRAME_MS, fit_lines, plain
 
 __all__ = ["MAX_FIGSIZE", "MIN_FIGSIZE", "NetworkDisplay", "NetworkFigure", "fit_lines", "network_animation"]
 
@@ -136,28 +136,16 @@ def _check_figsize(figsize: Any) -> tuple[float, float]:
         raise ValueError(f"figsize must be (width, height) in inches, got {figsize!r}") from err
     (wmin, hmin), (wmax, hmax) = MIN_FIGSIZE, MAX_FIGSIZE
     if not (math.isfinite(w) and math.isfinite(h)) or w < wmin or h < hmin or w > wmax or h > hmax:
+        why = ("smaller cannot hold the labels" if (w < wmin or h < hmin) else
+               "a larger frame is bigger than any screen" if (w > wmax or h > hmax) else "give two finite numbers")
         raise ValueError(f"figsize must be between {wmin:g} x {hmin:g} and {wmax:g} x {hmax:g} inches (width, height; "
-                         f"100 px an inch), got {w:g} x {h:g}; smaller cannot hold the labels")
+                         f"100 px an inch), got {w:g} x {h:g}; {why}")
     return w, h
 
 
 def _curve(metrics: dict[int, dict[str, Any]], epochs: np.ndarray, key: str) -> np.ndarray:
     vals = [metrics.get(int(e), {}).get(key) for e in epochs]
     return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in vals], float)
-
-
-def fit_lines(lines: Sequence[str], width_px: float, measure: Any) -> list[str]:
-    """``lines`` each cut (with an ellipsis) until ``measure(line)`` (its width in pixels) fits
-    ``width_px``; a line that cannot fit even as one character and the ellipsis becomes ``"…"``."""
-    out = []
-    for line in lines:
-        text = line
-        while measure(text) > width_px and len(text) > 1:
-            text = text[:-2] + "…" if len(text) > 2 else "…"
-            if text == "…":
-                break
-        out.append(text)
-    return out
 
 
 class NetworkFigure:

@@ -100,10 +100,16 @@ class SamplesDisplay(FigureDisplay):
         grey = mosaic.ndim == 2
         self.image_ = ax.imshow(mosaic, cmap="gray" if grey else None, interpolation="nearest", aspect="equal",
                                 extent=(0, cols * cell[1], rows * cell[0], 0))
+        # Each title on one line and cut to its cell's width: a long name would run over its
+        # neighbours' titles (the same names are measured once).
+        ax.apply_aspect()
+        width = ax.bbox.width / cols - 4
+        measure = style.text_measure(fig, 8)
+        fitted = {name: style.fit_lines([style.short(name)], width, measure)[0] for name in set(self.titles)}
         self.titles_ = []
         for i in range(n):
             r, c = divmod(i, cols)
-            self.titles_.append(ax.text((c + 0.5) * cell[1], r * cell[0] + cell[0] * 0.2, style.plain(self.titles[i]),
+            self.titles_.append(ax.text((c + 0.5) * cell[1], r * cell[0] + cell[0] * 0.2, style.plain(fitted[self.titles[i]]),
                                         ha="center", va="center", fontsize=8, color="black"))
         ax.set_axis_off()
         ax.set_title("Probe examples", fontsize=style.FONT_SIZE + 2)

@@ -6,11 +6,12 @@ no colour of its own and changes no matplotlib setting (see :mod:`epochscope.dra
 
 from __future__ import annotations
 
+from .._text import printable
 from ..colors import FRAME_EDGE, INK, class_colors
 
-__all__ = ["class_legend_handles", "plain", "short", "test_legend_handles", "too_many_classes_note", "DPI",
-           "FONT_SIZE", "FRAME_MS", "MAP_FIGSIZE", "MAX_LEGEND_CLASSES", "NAME_CHARS", "RING_MARKER", "WRONG_MARKER",
-           "marker_area", "style_map_axes"]
+__all__ = ["class_legend_handles", "fit_lines", "plain", "short", "text_measure", "test_legend_handles",
+           "too_many_classes_note", "DPI", "FONT_SIZE", "FRAME_MS", "MAP_FIGSIZE", "MAX_LEGEND_CLASSES", "NAME_CHARS",
+           "RING_MARKER", "WRONG_MARKER", "marker_area", "style_map_axes"]
 
 DPI = 100
 FONT_SIZE = 10
@@ -47,15 +48,45 @@ def plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def short(text: object, limit: int = NAME_CHARS) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis: names drawn in pictures stay readable,
-    and a huge name costs no time to lay out.
+#: Line breaks in a name become spaces when it is drawn: a label is one line.
+_BREAKS = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x85\u2028\u2029"})
 
-    >>> short("a" * 50, 10)
-    'aaaaaaaaa…'
+
+def short(text: object, limit: int = NAME_CHARS) -> str:
+    r"""``text`` on one line, control characters shown escaped, cut to ``limit`` characters with an
+    ellipsis: names drawn in pictures stay readable (a name of several lines would stack over its
+    neighbours; an escape character would be drawn as a missing-glyph box, with a warning), and a
+    huge name costs no time to lay out.
+
+    >>> short("a" * 50, 10), short("two\nlines"), short("\x1b[2J")
+    ('aaaaaaaaa…', 'two lines', '\\x1b[2J')
     """
-    text = str(text)
+    text = printable(str(text)[: 4 * limit + 4].replace("\r\n", "\n").translate(_BREAKS))
     return text if len(text) <= limit else text[: max(limit - 1, 1)] + "…"
+
+
+def text_measure(figure, fontsize: float):
+    """A function giving the width in pixels of a line of plain text drawn at ``fontsize`` on
+    ``figure`` (its renderer and matplotlib's default font)."""
+    from matplotlib.font_manager import FontProperties
+
+    renderer = figure.canvas.get_renderer()
+    prop = FontProperties(size=fontsize)
+    return lambda line: renderer.get_text_width_height_descent(line, prop, ismath=False)[0]
+
+
+def fit_lines(lines, width_px: float, measure) -> list[str]:
+    """``lines`` each cut (with an ellipsis) until ``measure(line)`` (its width in pixels) fits
+    ``width_px``; a line that cannot fit even as one character and the ellipsis becomes ``"…"``."""
+    out = []
+    for line in lines:
+        text = line
+        while measure(text) > width_px and len(text) > 1:
+            text = text[:-2] + "…" if len(text) > 2 else "…"
+            if text == "…":
+                break
+        out.append(text)
+    return out
 
 
 def too_many_classes_note(n_classes: int) -> str:
@@ -63,14 +94,15 @@ def too_many_classes_note(n_classes: int) -> str:
     return f"{n_classes} classes:\ntoo many to list;\ncolours follow the\nclass order round\nthe colour wheel"
 
 
-def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0) -> list:
-    """Legend entries (coloured dots) for ``class_names``, in class order (names shown literally);
-    ``colors`` defaults to :func:`epochscope.colors.class_colors`."""
+def class_legend_handles(class_names, colors=None, *, markersize: float = 7.0, limit: int = NAME_CHARS) -> list:
+    """Legend entries (coloured dots) for ``class_names``, in class order (names shown literally,
+    each cut to ``limit`` characters by :func:`short`); ``colors`` defaults to
+    :func:`epochscope.colors.class_colors`."""
     from matplotlib.lines import Line2D
 
     colors = class_colors(len(class_names)) if colors is None else colors
     return [Line2D([], [], linestyle="", marker="o", markersize=markersize, markerfacecolor=c,
-                   markeredgecolor="none", label=plain(short(name))) for name, c in zip(class_names, colors)]
+                   markeredgecolor="none", label=plain(short(name, limit))) for name, c in zip(class_names, colors)]
 
 
 def test_legend_handles(*, markersize: float = 7.0) -> list:

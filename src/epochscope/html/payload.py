@@ -219,6 +219,10 @@ def build_payload(
         payload["test"] = _point_set(test_coords, bounds, test_labels, test_pred, test_idx, n_classes)
         payload["test"].update(_placements(coords, labels, test_coords[:, test_idx], n_classes))
     payload["thumbnails"] = _thumbnails(run, probe_idx, test_idx if payload["test"] else None)
+    # What hovering shows where there is no image: the example's text, or a tabular example's values.
+    payload["probe"]["texts"] = _hover_texts(run.probe_texts, run.probe_inputs, probe_idx)
+    if payload["test"]:
+        payload["test"]["texts"] = _hover_texts(run.test_texts, run.test_inputs, test_idx)
     payload["first"] = _first_view(payload, coords, test_coords, bounds, labels, test_labels, probe_idx, test_idx,
                                    n_classes)
     if last_confusion is not None:  # the first view's counts, unpacked (the last epoch's)
@@ -424,6 +428,27 @@ def _quality(maps: MapsLike | None, epochs: Sequence[int]) -> dict[str, Any]:
         if len(vals) == len(epochs) and any(x is not None for x in vals):
             series.append(_series(k, vals, colors[str(k)]))
     return {"epochs": list(epochs), "series": series}
+
+
+#: The most characters of an example's text the hover shows (the run keeps up to 1,000).
+HOVER_TEXT_CHARS = 300
+#: A tabular example's values are shown on hover when it has at most this many.
+HOVER_MAX_FEATURES = 16
+
+
+def _hover_texts(texts: Sequence[str] | None, inputs: np.ndarray | None, idx: np.ndarray) -> list[str] | None:
+    """Per shown example, the line hovering shows under its label: its text (cut to
+    :data:`HOVER_TEXT_CHARS`; data, which the viewer sets as text, never as markup), or for
+    flat numeric inputs of at most :data:`HOVER_MAX_FEATURES` values (Iris) those values;
+    ``None`` when the run holds neither (or images, shown as thumbnails)."""
+    if texts is not None:
+        return [t if len(t) <= HOVER_TEXT_CHARS else t[:HOVER_TEXT_CHARS - 1] + "…" for t in (texts[i] for i in idx)]
+    if inputs is None:
+        return None
+    x = np.asarray(inputs)
+    if x.ndim != 2 or x.shape[1] > HOVER_MAX_FEATURES or x.dtype.kind not in "biuf":
+        return None
+    return ["inputs: " + ", ".join(f"{float(v):.4g}" for v in x[i]) for i in idx]
 
 
 def _thumbnails(run: Run, probe_idx: np.ndarray, test_idx: np.ndarray | None) -> dict[str, Any] | None:

@@ -45,12 +45,15 @@ def _apply(points: np.ndarray | None, rotation: np.ndarray, centre: np.ndarray, 
 
 
 def align_chain(frames: Sequence[np.ndarray], test_frames: Sequence[np.ndarray | None] | None = None, *,
-                anchor: str = "first") -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+                anchor: str = "first", previous: np.ndarray | None = None
+                ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Align each frame onto its neighbour in the chain, starting from the anchor frame.
 
     ``anchor="first"`` keeps the first frame as it is (centred) and aligns each later frame
     onto the aligned frame before it; ``"last"`` goes backwards from the last frame. Test
     points of a frame get exactly the same transform as the frame's probe points.
+    ``previous`` (with ``anchor="first"``): the aligned frame that precedes ``frames[0]``,
+    which is then aligned onto it (continuing a chain aligned before).
 
     >>> f = [np.eye(2), -np.eye(2)]
     >>> aligned, _ = align_chain(f)
@@ -63,8 +66,9 @@ def align_chain(frames: Sequence[np.ndarray], test_frames: Sequence[np.ndarray |
     tests: list[np.ndarray | None] = list(test_frames) if test_frames is not None else [None] * n
     out: list[np.ndarray | None] = [None] * n
     out_test: list[np.ndarray | None] = [None] * n
+    if previous is not None and anchor != "first":
+        raise ValueError("previous continues a chain forward: it needs anchor='first'")
     order = range(n) if anchor == "first" else range(n - 1, -1, -1)
-    previous: np.ndarray | None = None
     for i in order:
         frame = np.asarray(frames[i], dtype=np.float64)
         if previous is None:

@@ -23,14 +23,15 @@ from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
 from .cache import cache_key, load_maps, save_maps
 from .methods import METHODS
-from .quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
+from .quality import CkaTerm, frame_quality, motion, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
 
 __all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
 
 log = logging.getLogger("epochscope")
 
-QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous")
+QUALITY_NAMES = ("trustworthiness", "motion", "knn_accuracy_map", "knn_accuracy_layer", "cka_previous",
+                 "separation", "separation_layer")
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +48,10 @@ class Maps:
         transform, or ``None`` when the run holds no test set.
     quality : per-epoch float arrays of length ``n_epochs``: ``trustworthiness``,
         ``motion`` (NaN for the first), ``knn_accuracy_map``, ``knn_accuracy_layer``,
-        ``cka_previous`` (NaN for the first).
+        ``cka_previous`` (NaN for the first), ``separation`` (silhouette of the frame's
+        points by class) and ``separation_layer`` (the same in the layer's own space): a
+        map tells the layer's story when the two rise and fall together
+        (:mod:`epochscope.maps.quality`).
     bounds : ``(xmin, xmax, ymin, ymax)``, the same axes for every frame.
     skipped : ``{epoch: reason}`` for requested epochs that were not embedded.
 
@@ -153,23 +157,44 @@ def _choose_epochs(run: Run, layer: str, epochs: Sequence[int] | None) -> list[i
     return chosen
 
 
-def _quality(source: LayerSequence, coords: list[np.ndarray]) -> dict[str, np.ndarray]:
+def _quality(source: LayerSequence, coords: list[np.ndarray], *,
+             before: tuple[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Quality figures of each frame; ``before``: ``(epoch, aligned frame)`` of the frame that
+    precedes ``source.epochs[0]`` (an extended growing entry), for its motion and CKA."""
     sub = quality_subsample(source.n_probe)
     labels = source.labels[sub]
     n = len(coords)
     q = {name: np.full(n, np.nan) for name in QUALITY_NAMES}
-    previous_layer = None
+    previous_layer = previous_frame = None
+    if before is not None:
+        previous_layer, previous_frame = CkaTerm(source.probe(before[0])[sub]), before[1]
     for i, epoch in enumerate(source.epochs):
         x = source.probe(epoch)[sub]
-        y = coords[i][sub]
-        q["trustworthiness"][i] = trustworthiness(x, y, k=10)
-        q["knn_accuracy_map"][i] = knn_accuracy(y, labels, k=10)
-        q["knn_accuracy_layer"][i] = knn_accuracy(x, labels, k=10)
-        if i:
-            q["motion"][i] = motion(coords[i - 1], coords[i])
-            q["cka_previous"][i] = linear_cka(previous_layer, x)
-        previous_layer = x
+        for name, value in frame_quality(x, coords[i][sub], labels, k=10).items():
+            q[name][i] = value
+        layer = CkaTerm(x)
+        if previous_layer is not None:
+            q["motion"][i] = motion(previous_frame, coords[i])
+            q["cka_previous"][i] = previous_layer.cka(layer)
+        previous_layer, previous_frame = layer, coords[i]
     return q
+
+
+def _maps_from_entry(layer: str, method: str, params: dict, hit: dict[str, Any]) -> Maps:
+    meta = hit["meta"]
+    return Maps(layer=layer, method=method, params=params, epochs=[int(e) for e in meta["epochs"]],
+                coords=hit["coords"], test_coords=hit["test_coords"],
+                quality={k: hit["quality"][k] for k in QUALITY_NAMES},
+                bounds=tuple(float(b) for b in meta["bounds"]),
+                skipped={int(k): str(v) for k, v in meta["skipped"].items()})
+
+
+def _extends(hit: dict[str, Any] | None, requested: list[int]) -> bool:
+    """Whether a growing entry holds the first epochs of ``requested`` and can be continued to the rest."""
+    if hit is None or hit.get("state") is None:
+        return False
+    done = [int(e) for e in hit["meta"]["requested"]]
+    return len(done) < len(requested) and requested[:len(done)] == done and bool(hit["meta"]["epochs"])
 
 
 def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, method: str = "umap", *,
@@ -186,49 +211,70 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     settings = method_settings(method, options)
     requested = _choose_epochs(run, layer, epochs)
     params = settings.params()
-    key = cache_key(run, layer, method, params, requested)
+    # One growing entry per layer, method and settings for a method that can continue its
+    # sequence (all epochs requested): a run that gained epochs computes only the new frames.
+    growing = epochs is None and settings.incremental
+    key = cache_key(run, layer, method, params, None if growing else requested)
     timings: dict[str, float] = {}
+    hit = None
     if cache:
         t0 = time.perf_counter()
         hit = load_maps(run, key, quality=QUALITY_NAMES)
-        if hit is not None:
-            meta = hit["meta"]
+        if hit is not None and [int(e) for e in hit["meta"]["requested"]] == requested:
             timings["cached"] = time.perf_counter() - t0
             log.debug("maps of %r (%s) read from the cache %s", layer, method, key)
-            return Maps(layer=layer, method=method, params=params, epochs=[int(e) for e in meta["epochs"]],
-                        coords=hit["coords"], test_coords=hit["test_coords"],
-                        quality={k: hit["quality"][k] for k in QUALITY_NAMES},
-                        bounds=tuple(float(b) for b in meta["bounds"]),
-                        skipped={int(k): str(v) for k, v in meta["skipped"].items()}), timings
+            return _maps_from_entry(layer, method, params, hit), timings
+    resume = hit if growing and _extends(hit, requested) else None
+    todo = requested[len(resume["meta"]["requested"]):] if resume is not None else requested
 
-    skipped = find_unusable_epochs(run, layer, requested)
+    skipped = find_unusable_epochs(run, layer, todo)
     if skipped:
         log.warning("layer %r: epochs %s hold NaN/Inf activations (diverged training?); embedding the others",
                     layer, sorted(skipped))
-    usable = [e for e in requested if e not in skipped]
-    if not usable:
+    usable = [e for e in todo if e not in skipped]
+    if resume is not None:
+        skipped = {**{int(k): str(v) for k, v in resume["meta"]["skipped"].items()}, **skipped}
+    if not usable and resume is None:
         raise RunError(f"layer {layer!r}: every requested epoch holds NaN/Inf activations ({sorted(skipped)}); "
                        "nothing can be embedded")
     source = LayerSequence(run, layer, usable)
     if source.n_probe < settings.min_examples:
         # Suggest only a setting the method has (pca has none to lower).
         knob = next((name for name in ("n_neighbors", "perplexity") if name in params), None)
-        todo = f"lower {knob} or record a larger probe set" if knob else "record a larger probe set"
+        fix = f"lower {knob} or record a larger probe set" if knob else "record a larger probe set"
         raise ValueError(f"layer {layer!r} has {source.n_probe} probe examples but method {method!r} with "
-                         f"{params} needs at least {settings.min_examples}; {todo}")
+                         f"{params} needs at least {settings.min_examples}; {fix}")
 
-    result: SequenceResult = settings.embed_sequence(source, progress=progress)
-    timings.update(result.timings)
-    t0 = time.perf_counter()
-    if result.align == "procrustes":
-        coords, tests = align_chain(result.coords, result.test_coords, anchor=result.anchor)
-    else:
-        coords, tests = [np.asarray(c, np.float32) for c in result.coords], list(result.test_coords)
-    timings["align"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    quality = _quality(source, coords)
-    timings["quality"] = time.perf_counter() - t0
+    before = None
+    if resume is not None:
+        log.debug("maps of %r (%s): continuing the cached %d epochs with %d new", layer, method,
+                  len(resume["meta"]["epochs"]), len(usable))
+        before = (int(resume["meta"]["epochs"][-1]), np.asarray(resume["coords"][-1]))
+    if usable:
+        state = resume["state"] if resume is not None else None
+        result: SequenceResult = (settings.embed_sequence(source, progress=progress, state=state) if state is not None
+                                  else settings.embed_sequence(source, progress=progress))
+        timings.update(result.timings)
+        t0 = time.perf_counter()
+        if result.align == "procrustes":
+            coords, tests = align_chain(result.coords, result.test_coords, anchor=result.anchor,
+                                        previous=None if before is None else before[1])
+        else:
+            coords, tests = [np.asarray(c, np.float32) for c in result.coords], list(result.test_coords)
+        timings["align"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        quality = _quality(source, coords, before=before)
+        timings["quality"] = time.perf_counter() - t0
+        new_state = result.state
+    else:  # every new epoch is unusable: the entry only learns that
+        coords, tests, quality, new_state = [], [], {k: np.zeros(0) for k in QUALITY_NAMES}, resume["state"]
     has_test = source.has_test and all(t is not None for t in tests)
+    if resume is not None:
+        has_test = has_test and resume["test_coords"] is not None
+        coords = [*resume["coords"], *coords]
+        tests = [*(resume["test_coords"] if has_test else [None] * len(resume["coords"])), *tests]
+        quality = {k: np.concatenate([resume["quality"][k], quality[k]]) for k in QUALITY_NAMES}
+        usable = [int(e) for e in resume["meta"]["epochs"]] + usable
     coords_arr = np.stack(coords).astype(np.float32)
     tests_arr = np.stack(tests).astype(np.float32) if has_test else None
     bounds = robust_bounds([*coords, *(tests if has_test else [])])
@@ -238,7 +284,7 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
         save_maps(run, key, {"layer": layer, "method": method, "params": params, "epochs": usable,
                              "requested": requested, "bounds": list(bounds),
                              "skipped": {str(k): v for k, v in skipped.items()}},
-                  coords_arr, tests_arr, quality)
+                  coords_arr, tests_arr, quality, state=new_state if growing else None)
     return maps, timings
 
 
@@ -250,14 +296,17 @@ def embed(run: Run | str | os.PathLike[str], layer: str | None = None, method: s
     ----------
     run : a :class:`~epochscope.Run` or the path of a run directory.
     layer : a recorded layer (default: the run's first layer).
-    method : ``"umap"`` (default: the warm-started UMAP chain, fast and steady),
+    method : ``"umap"`` (default: every frame a converged UMAP of its epoch, held in place
+        by the frame before),
         ``"umap-independent"`` (the classic recipe: a fresh UMAP with n_neighbors=40 per
         epoch), ``"aligned-umap"`` (umap-learn's AlignedUMAP, slow), ``"pca"`` (fast,
         sign-aligned), ``"tsne"`` (openTSNE, warm-started).
     epochs : which epochs to embed (default: all finished ones). Epochs whose activations
         hold NaN/Inf are skipped, logged and listed in ``Maps.skipped``.
     cache : read the maps from ``run.cache_dir/maps`` when the same layer, method, settings
-        and epochs were embedded before, and store them there otherwise.
+        and epochs were embedded before, and store them there otherwise. With the default
+        method and ``epochs=None`` the entry grows with the run: epochs added since it was
+        written are computed (only they) and appended (docs/maps.md, "Incremental maps").
     progress : show a progress bar over the epochs.
     **options : the method's settings, e.g. ``n_neighbors=15``, ``warm_epochs=60`` for
         ``umap``; an unknown option raises ``TypeError`` listing the valid ones.

@@ -19,7 +19,9 @@ class SequenceResult:
     ``align`` says how :func:`epochscope.embed` aligns them: ``"procrustes"`` (rotation and
     mirror onto the neighbouring frame, starting from ``anchor``) or ``"none"`` (the method
     aligned them itself, e.g. PCA's sign alignment). ``timings`` holds seconds per phase
-    (``"fit"``, ``"test"``, ``"first_epoch"``) for benchmarks.
+    (``"fit"``, ``"test"``, ``"first_epoch"``) for benchmarks. ``state``: what a method that
+    can continue a sequence (:attr:`MethodSettings.incremental`) needs to compute the frames
+    of later epochs without recomputing these (named arrays; ``None`` for other methods).
     """
 
     coords: list[np.ndarray]
@@ -27,6 +29,7 @@ class SequenceResult:
     align: str = "procrustes"
     anchor: str = "first"
     timings: dict[str, float] = field(default_factory=dict)
+    state: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class MethodSettings:
     """Base of each method's settings: a frozen dataclass whose fields key the cache."""
 
     name: ClassVar[str] = ""
+    #: Whether :meth:`embed_sequence` accepts the ``state`` of an earlier call and computes
+    #: only the frames of the later epochs (frame ``t`` depends only on epochs up to ``t``).
+    incremental: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The settings as a plain dict (these key the cache and are stored in ``Maps.params``)."""
@@ -44,7 +50,10 @@ class MethodSettings:
         """The fewest probe examples the method can embed with these settings."""
         return 3
 
-    def embed_sequence(self, source: Any, *, progress: bool = True) -> SequenceResult:  # pragma: no cover
+    def embed_sequence(self, source: Any, *, progress: bool = True,
+                       state: dict[str, np.ndarray] | None = None) -> SequenceResult:  # pragma: no cover
+        """The raw frames of ``source.epochs``; ``state`` (incremental methods only): continue
+        from the :attr:`SequenceResult.state` of the epochs before them."""
         raise NotImplementedError
 
 

@@ -48,6 +48,8 @@ __all__ = ["CACHE_FORMAT", "CacheEntry", "cache_key", "load_maps", "save_maps", 
 log = logging.getLogger("epochscope")
 
 CACHE_FORMAT = 1
+#: The file of a growing entry holding its method's state (see :func:`save_maps`).
+STATE_FILE = "state.npz"
 _ARRAYS = ("coords", "test_coords")
 
 
@@ -56,8 +58,12 @@ def maps_cache_dir(run: Run) -> Path:
     return run.cache_dir / "maps"
 
 
-def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs: list[int]) -> str:
+def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs: list[int] | None) -> str:
     """A 24-hex-digit key from what determines the maps: layer, method, settings, epochs, run identity.
+
+    ``epochs=None``: the key of the *growing* entry, one per layer, method and settings, that
+    holds every epoch embedded so far and is extended as the run gains epochs (methods that
+    can continue a sequence, with ``embed(epochs=None)``).
 
     >>> cache_key(run, "hidden", "pca", {"scale": "rms"}, [0, 1, 2])  # doctest: +SKIP
     '5f0c9b2e0d4d41a7b1c3e8aa'
@@ -67,7 +73,7 @@ def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs:
         "layer": layer,
         "method": method,
         "params": params,
-        "epochs": [int(e) for e in epochs],
+        "epochs": "growing" if epochs is None else [int(e) for e in epochs],
         # A run recreated in the same folder must not reuse the old run's maps.
         "created": run.manifest.created,
         "probe_size": run.manifest.probe_size,
@@ -108,6 +114,7 @@ def load_maps(run: Run, key: str, *, warn: bool = True, quality: Iterable[str] =
         lacking = [q for q in quality if q not in figures or figures[q].shape != (n,)]
         if lacking:
             raise RunError(f"{folder / 'quality.npz'}: no figures of {n} epochs for {', '.join(lacking)}")
+        state = _load_state(run, folder) if meta.get("growing") else None
     except FileNotFoundError:
         return None
     except (RunError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as err:
@@ -116,12 +123,24 @@ def load_maps(run: Run, key: str, *, warn: bool = True, quality: Iterable[str] =
         return None
     if meta.get("format") != CACHE_FORMAT:
         return None
-    return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": figures}
+    return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": figures, "state": state}
+
+
+def _load_state(run: Run, folder: Path) -> dict[str, np.ndarray]:
+    """A growing entry's ``state.npz``: what its method needs to continue the sequence."""
+    state = load_npz(folder / STATE_FILE, root=run.path)
+    if "step" not in state or state["step"].shape != () or state["step"].dtype.kind not in "iu":
+        raise RunError(f"{folder / STATE_FILE}: no integer 'step' (the frames the state follows)")
+    return state
 
 
 def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test_coords: np.ndarray | None,
-              quality: dict[str, np.ndarray]) -> Path | None:
-    """Write one entry atomically; returns its folder, or ``None`` when the run is read-only."""
+              quality: dict[str, np.ndarray], *, state: dict[str, np.ndarray] | None = None) -> Path | None:
+    """Write one entry atomically; returns its folder, or ``None`` when the run is read-only.
+
+    ``state`` makes it a growing entry (``meta["growing"]``, key ``cache_key(..., None)``):
+    the arrays are stored in ``state.npz`` and the entry replaces the shorter one it extends.
+    """
     root = maps_cache_dir(run)
     final = root / key
     tmp = root / f".tmp-{key}-{os.getpid()}"
@@ -139,10 +158,18 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
             np.save(tmp / "test_coords.npy", np.asarray(test_coords, dtype=np.float32), allow_pickle=False)
         with open(tmp / "quality.npz", "wb") as fh:
             np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in quality.items()})
-        write_json_atomic(tmp / "meta.json", {**meta, "format": CACHE_FORMAT, "has_test": test_coords is not None})
+        if state is not None:
+            with open(tmp / STATE_FILE, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v) for k, v in state.items()})
+        write_json_atomic(tmp / "meta.json", {**meta, "format": CACHE_FORMAT, "has_test": test_coords is not None,
+                                              **({"growing": True} if state is not None else {})})
         if final.exists() or final.is_symlink():
-            # Another process finished the same maps first; theirs are as good.
-            if load_maps(run, key, warn=False) is not None:
+            # Another process finished the same maps first; theirs are as good. A growing entry
+            # replaces one built for other epochs: the shorter one it extends, or one holding
+            # epochs the run no longer has (if a concurrent call had gone further, the next
+            # call extends this one again).
+            theirs = load_maps(run, key, warn=False)
+            if theirs is not None and (state is None or list(theirs["meta"]["requested"]) == list(meta["requested"])):
                 shutil.rmtree(tmp, ignore_errors=True)
                 return final
             # A damaged entry (truncated array, missing file, ...) is replaced, so it is recomputed
@@ -154,7 +181,8 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
                 damaged.unlink()  # a link in the entry's place: removed as a link, its target untouched
             else:
                 shutil.rmtree(damaged, ignore_errors=True)
-            log.info("replacing the damaged maps cache entry %s", final)
+            if theirs is None:
+                log.info("replacing the damaged maps cache entry %s", final)
         os.rename(tmp, final)
         return final
     except OSError as err:
@@ -196,6 +224,8 @@ def _meta_problems(meta: Any) -> list[str]:
         wrong.append("skipped")
     if not isinstance(meta.get("has_test"), bool):
         wrong.append("has_test")
+    if "growing" in meta and meta["growing"] is not True:
+        wrong.append("growing")
     return wrong
 
 
@@ -270,7 +300,8 @@ def _scan_entry(run: Run, folder: Path) -> CacheEntry:
     if wrong:
         return CacheEntry(folder, "damaged", (f"{meta_file}: missing or malformed {', '.join(wrong)}",))
     requested = tuple(meta["requested"])
-    damage = _file_damage(run, folder, len(meta["epochs"]), meta["has_test"])
+    growing = meta.get("growing", False)
+    damage = _file_damage(run, folder, len(meta["epochs"]), meta["has_test"], growing)
     if damage:
         return CacheEntry(folder, "damaged", tuple(damage), requested)
     stale = []
@@ -279,13 +310,14 @@ def _scan_entry(run: Run, folder: Path) -> CacheEntry:
     gone = sorted((set(meta["epochs"]) | set(requested)) - set(run.epochs))
     if gone:
         stale.append(f"built from epoch{'s' * (len(gone) > 1)} {epoch_spans(gone)} that the run no longer holds")
-    if not stale and cache_key(run, meta["layer"], meta["method"], meta["params"], list(requested)) != folder.name:
+    if not stale and cache_key(run, meta["layer"], meta["method"], meta["params"],
+                               None if growing else list(requested)) != folder.name:
         stale.append("its settings no longer key it on this run (the run was recreated in this folder, or the "
                      "entry was renamed or edited)")
     return CacheEntry(folder, "stale" if stale else "ok", tuple(stale), requested)
 
 
-def _file_damage(run: Run, folder: Path, n_epochs: int, has_test: bool) -> list[str]:
+def _file_damage(run: Run, folder: Path, n_epochs: int, has_test: bool, growing: bool = False) -> list[str]:
     """Why the entry's arrays cannot be read back as save_maps wrote them (empty when they can)."""
     damage = []
     for name in ("coords.npy", "test_coords.npy") if has_test else ("coords.npy",):
@@ -309,4 +341,11 @@ def _file_damage(run: Run, folder: Path, n_epochs: int, has_test: bool) -> list[
         load_npz(folder / "quality.npz", root=run.path)  # small; reading it verifies the checksums
     except RunError as err:
         damage.append(str(err))
+    if growing:
+        try:
+            _load_state(run, folder)
+        except FileNotFoundError:
+            damage.append(f"{folder / STATE_FILE}: missing")
+        except RunError as err:
+            damage.append(str(err))
     return damage

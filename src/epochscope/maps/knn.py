@@ -4,7 +4,8 @@ For a few thousand examples an exact k-nearest-neighbour search by blocked matri
 products is both faster and better than an approximate index (measured: see docs/maps.md),
 and it needs no warm start. Placing test points follows ``umap.UMAP.transform`` step for
 step (fuzzy weights to the k nearest probe points, weighted-mean start, a short
-optimisation with the probe layout held fixed), but on the exact neighbours and without
+optimisation with the probe layout held fixed), but on the exact neighbours, with the
+kernels of :mod:`.fuzzy` and :mod:`.sgd` (nothing compiled per process) and without
 needing the ``UMAP`` object, so any 2-D layout of the probe set can receive test points.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_knn", "place_points", "KNN_BLOCK_PAIRS"]
+__all__ = ["exact_knn", "forest_knn", "refine_knn", "refine_query_knn", "changed_fraction", "place_points", "KNN_BLOCK_PAIRS"]
 
 #: Query-data pairs whose distances one block of :func:`exact_knn` holds at a time (2**22:
 #: 16 MiB of float32 distances plus 32 MiB of argpartition's int64 indices).
@@ -67,8 +68,172 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
     return indices, distances
 
 
+def changed_fraction(indices: np.ndarray, previous: np.ndarray) -> float:
+    """Mean fraction of each point's neighbours (itself excluded) that are not among its previous ones.
+
+    >>> changed_fraction(np.array([[0, 1, 2], [1, 0, 2]]), np.array([[0, 1, 3], [1, 0, 2]]))
+    0.25
+    """
+    new, old = np.asarray(indices)[:, 1:], np.asarray(previous)[:, 1:]
+    both = np.sort(np.concatenate([new, old], axis=1), axis=1)
+    shared = np.count_nonzero(both[:, 1:] == both[:, :-1], axis=1)
+    return float(1.0 - np.mean(shared) / max(new.shape[1], 1))
+
+
+def _reverse(graph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # CSR of who lists each point as a neighbour (the point itself, column 0, left out)
+    n = len(graph)
+    targets = graph[:, 1:].reshape(-1)
+    sources = np.repeat(np.arange(n, dtype=np.int32), graph.shape[1] - 1)
+    keep = targets >= 0
+    targets, sources = targets[keep], sources[keep]
+    order = np.argsort(targets, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(targets, minlength=n), out=ptr[1:])
+    return ptr, np.ascontiguousarray(sources[order], dtype=np.int32)
+
+
+def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, tolerance: float = 0.02
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest neighbours of every row of ``data``, searched among the neighbours of a start graph.
+
+    ``start`` is an ``(n, k)`` neighbour graph (itself first), typically the previous
+    epoch's: each round looks at every point's neighbours and reverse neighbours in the
+    current graph and at *their* neighbours (the local join of NN-descent, Dong, Moses &
+    Li 2011), with exact distances in ``data``, and keeps the ``k`` nearest. Rounds stop
+    when fewer than ``tolerance`` of the neighbours change (measured on a 5,000 x 512 CNN
+    layer: two rounds from the previous epoch's graph find 99.6 % of the exact neighbours,
+    0.2 s a round against 0.8-1.7 s for the exact search; the first epoch of training,
+    where half the neighbours change, needs four for 99.1 %). Between two epochs of training
+    a layer keeps most neighbourhoods, so this finds nearly all exact neighbours for a
+    fraction of an exact search's cost (check it with :func:`.umap_chain.sampled_recall`).
+    A numba kernel compiled once per machine (``cache=True``), unlike pynndescent's, which
+    recompiles in every process (measured 60-75 s on 2 busy cores).
+
+    Returns ``(indices int32, distances float32)``, ``(n, k)``, nearest first.
+    """
+    from .._optional import require
+
+    require("numba", extra="maps", purpose="the warm-started neighbour search")
+    from ._knn_kernels import refine
+    from .sgd import _threads
+
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    graph = np.ascontiguousarray(start, dtype=np.int32)
+    if graph.shape[0] != data.shape[0]:
+        raise ValueError(f"start graph has {graph.shape[0]} rows for {data.shape[0]} points")
+    k = graph.shape[1]
+    d2 = None
+    for _ in range(max(1, rounds)):
+        ptr, rev = _reverse(graph)
+        found, d2 = refine(data, graph, ptr, rev, k, 4 * _threads())
+        changed = changed_fraction(found, graph)
+        graph = found
+        if changed < tolerance:
+            break
+    return graph, np.sqrt(np.maximum(d2, 0.0))
+
+
+def _tree_leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    # A random projection tree (Dasgupta & Freund 2008, as pynndescent's initialisation):
+    # split every node at the median of the points' projection on the line through two of
+    # its random points, until leaves hold at most leaf_size points.
+    leaves, stack = [], [np.arange(len(data))]
+    while stack:
+        node = stack.pop()
+        if len(node) <= leaf_size:
+            leaves.append(node)
+            continue
+        a, b = rng.choice(len(node), size=2, replace=False)
+        normal = data[node[a]] - data[node[b]]
+        if not np.any(normal):
+            normal = rng.normal(size=data.shape[1]).astype(np.float32)
+        side = data[node] @ normal
+        order = np.argsort(side, kind="stable")
+        half = len(node) // 2
+        stack.extend([node[order[:half]], node[order[half:]]])
+    return leaves
+
+
+def forest_knn(data: np.ndarray, k: int, *, trees: int = 3, leaf_size: int = 128, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest neighbours of every row without an all-pairs search: a cold start for large probes.
+
+    Candidates: each point's nearest among the points sharing a leaf of ``trees`` random
+    projection trees (numpy: one small matrix product per leaf); then :func:`refine_knn`
+    searches their neighbourhoods with exact distances until the graph settles (the
+    initialisation and local join of NN-descent, Dong, Moses & Li 2011, as pynndescent
+    does it, but with kernels compiled once per machine instead of in every process).
+    Check the result with :func:`.umap_chain.sampled_recall`. Returns ``(indices int32,
+    distances float32)``, itself first. Measured on the MNIST CNN's 512-wide layer: 98.9 %
+    of the exact neighbours for 5,000 examples, 97.9 % for 60,000 (97 s on 2 busy cores,
+    where pynndescent spends 60-75 s compiling before it starts). At least two trees:
+    one tree's leaves are closed neighbourhoods the local join cannot leave.
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    n = len(data)
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    best_d = np.full((n, k), np.inf, dtype=np.float32)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    best_i[:, 0], best_d[:, 0] = np.arange(n), -1.0  # itself first
+    for _ in range(max(1, trees)):
+        for leaf in _tree_leaves(data, max(leaf_size, 2 * k), rng):
+            sub = data[leaf]
+            sq = np.einsum("ij,ij->i", sub, sub)
+            d2 = sq[:, None] + sq[None, :] - 2.0 * (sub @ sub.T)
+            np.fill_diagonal(d2, np.inf)  # itself is already in place
+            # merge the leaf's candidates with what earlier trees found, without duplicates
+            cand_i = np.concatenate([best_i[leaf], np.broadcast_to(leaf, d2.shape)], axis=1)
+            cand_d = np.concatenate([best_d[leaf], d2.astype(np.float32)], axis=1)
+            order = np.argsort(cand_i, axis=1, kind="stable")
+            sorted_i = np.take_along_axis(cand_i, order, axis=1)
+            dup = np.zeros(sorted_i.shape, dtype=bool)
+            dup[:, 1:] = sorted_i[:, 1:] == sorted_i[:, :-1]
+            cand_d[np.arange(len(leaf))[:, None], order[:, 1:]] = np.where(
+                dup[:, 1:], np.inf, cand_d[np.arange(len(leaf))[:, None], order[:, 1:]])
+            keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
+            best_i[leaf] = np.take_along_axis(cand_i, keep, axis=1)
+            best_d[leaf] = np.take_along_axis(cand_d, keep, axis=1)
+    start = np.where(np.isfinite(best_d), best_i, -1).astype(np.int32)
+    return refine_knn(data, start, rounds=8)
+
+
+def refine_query_knn(data: np.ndarray, queries: np.ndarray, start: np.ndarray, graph: np.ndarray, *,
+                     rounds: int = 4, tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of ``data`` for each query, searched near a start guess (as :func:`refine_knn`).
+
+    ``start`` is ``(m, k)``: each query's guessed neighbours among ``data`` (e.g. the test
+    points' neighbours at the previous epoch); ``graph`` is ``data``'s own neighbour graph
+    (itself first). Each round looks at the current neighbours and their ``graph``
+    neighbours, with exact distances. Returns ``(indices int32, distances float32)``,
+    ``(m, k)``, nearest first.
+    """
+    from .._optional import require
+
+    require("numba", extra="maps", purpose="the warm-started neighbour search")
+    from ._knn_kernels import refine_queries
+    from .sgd import _threads
+
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    current = np.ascontiguousarray(start, dtype=np.int32)
+    graph = np.ascontiguousarray(graph, dtype=np.int32)
+    k = current.shape[1]
+    d2 = None
+    for _ in range(max(1, rounds)):
+        found, d2 = refine_queries(queries, data, current, graph, k, 4 * _threads())
+        # (column 0 is a neighbour here, not the query itself: compare whole rows)
+        changed = changed_fraction(np.pad(found, ((0, 0), (1, 0))), np.pad(current, ((0, 0), (1, 0))))
+        current = found
+        if changed < tolerance:
+            break
+    return current, np.sqrt(np.maximum(d2, 0.0))
+
+
 def place_points(probe_data: np.ndarray, probe_layout: np.ndarray, new_data: np.ndarray, *, n_neighbors: int = 15,
-                 n_epochs: int = 100, min_dist: float = 0.1, spread: float = 1.0, seed: int = 0) -> np.ndarray:
+                 n_epochs: int = 100, min_dist: float = 0.1, spread: float = 1.0, seed: int = 0,
+                 neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Place ``new_data`` on a fitted 2-D ``probe_layout`` the way ``umap.UMAP.transform`` does.
 
     Parameters
@@ -79,21 +244,29 @@ def place_points(probe_data: np.ndarray, probe_layout: np.ndarray, new_data: np.
     n_neighbors, min_dist, spread : as for the UMAP that made the layout.
     n_epochs : optimisation epochs with the probe layout held fixed (UMAP uses 100 for
         small data); 0 keeps the fuzzy-weighted mean of the neighbours' positions.
+    neighbours : the new points' ``(indices, distances)`` among the probe points, when
+        already known (otherwise :func:`exact_knn` finds them).
+
+    The steps are ``UMAP.transform``'s: fuzzy weights to the ``n_neighbors`` nearest probe
+    points (local connectivity one less than in the fit), a start at their weighted mean,
+    then UMAP's optimiser (:mod:`.sgd`, learning rate 0.25) with the probe layout held
+    fixed. No ``UMAP`` object and nothing compiled per process is needed.
 
     Example::
 
         test_xy = place_points(x_probe, maps.frame(9), x_test)
     """
     import scipy.sparse
-    from umap.layouts import optimize_layout_euclidean
-    from umap.umap_ import compute_membership_strengths, find_ab_params, make_epochs_per_sample, smooth_knn_dist
+
+    from .fuzzy import ab_params, epochs_per_sample, membership_strengths, smooth_knn_dist
+    from .sgd import optimize_layout
 
     layout = np.ascontiguousarray(probe_layout, dtype=np.float32)
     k = min(n_neighbors, len(layout))
-    indices, dists = exact_knn(probe_data, k, queries=new_data)
+    indices, dists = exact_knn(probe_data, k, queries=new_data) if neighbours is None else neighbours
     # Same membership strengths as UMAP.transform: local connectivity one less than in fit.
     sigmas, rhos = smooth_knn_dist(dists, float(k), local_connectivity=0.0)
-    rows, cols, vals, _ = compute_membership_strengths(indices, dists, sigmas, rhos, bipartite=True)
+    rows, cols, vals = membership_strengths(indices, dists, sigmas, rhos, bipartite=True)
     graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(new_data), len(layout)))
     csr = graph.tocsr()
     csr.eliminate_zeros()
@@ -102,12 +275,9 @@ def place_points(probe_data: np.ndarray, probe_layout: np.ndarray, new_data: np.
         return placed
     graph.data[graph.data < graph.data.max() / float(n_epochs)] = 0.0
     graph.eliminate_zeros()
-    a, b = find_ab_params(spread, min_dist)
-    rng_state = np.random.default_rng(seed).integers(-(2**31) + 1, 2**31 - 1, 3).astype(np.int64)
-    return optimize_layout_euclidean(
-        placed, layout.copy(), graph.row, graph.col, n_epochs, len(layout),
-        make_epochs_per_sample(graph.data, n_epochs), a, b, rng_state, 1.0, 0.25, 5.0, parallel=False,
-    ).astype(np.float32)
+    a, b = ab_params(spread, min_dist)
+    return optimize_layout(placed, layout, graph.row, graph.col, epochs_per_sample(graph.data, n_epochs), n_epochs,
+                           a=a, b=b, initial_alpha=0.25, seed=seed).astype(np.float32)
 
 
 def _weighted_start(graph, layout: np.ndarray, nearest: np.ndarray) -> np.ndarray:

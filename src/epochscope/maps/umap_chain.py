@@ -1,23 +1,33 @@
-"""The default map method: a warm-started UMAP chain over the epochs.
+"""The default map method: every frame a converged UMAP of its own epoch, held in place by the frame before.
 
-Each epoch's map starts from its neighbour's finished map instead of from scratch:
+A time-lapse must show what each epoch's layer holds, as a fresh UMAP of that epoch would
+show it (clusters as tight or as loose, as mixed or as separate), while points keep their
+places from frame to frame wherever the layer did not move them. Forward in time:
 
-1. exact k nearest neighbours of the probe set in the layer (blocked matrix products;
-   for a few thousand examples faster than building an approximate index),
-2. UMAP's fuzzy graph from those neighbours (``umap.umap_.fuzzy_simplicial_set``),
-3. UMAP's layout optimiser (``optimize_layout_euclidean``) started from the
-   neighbouring epoch's layout for a few passes at a reduced learning rate, so the map
-   moves only as much as the layer changed: ``warm_epochs`` passes when 40 % of the
-   neighbours changed, proportionally fewer (at least ``min_warm_epochs``) when fewer did;
-4. test points placed as ``UMAP.transform`` places them (see :mod:`.knn`);
-5. (in :func:`epochscope.embed`) orthogonal Procrustes onto the neighbouring frame.
+1. the k nearest neighbours of the probe set in the layer (exact up to 4,096 examples;
+   above, the previous epoch's graph refined by NN-descent's local join, :mod:`.knn`);
+2. UMAP's fuzzy graph from them (:mod:`.fuzzy`);
+3. the first epoch: UMAP's own fit (spectral start, :mod:`.spectral`, then UMAP's
+   optimiser for as many passes as ``umap.UMAP`` would run);
+4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (a
+   fifth of UMAP's own fit) at UMAP's learning rate (enough to converge: the clusters
+   tighten or loosen as the layer's do), started from the previous frame's layout and
+   pulled toward it with weight ``coherence``: the temporal coherence term of dynamic
+   t-SNE (Rauber, Falcão & Telea 2016) on UMAP's objective (McInnes, Healy & Melville 2018), optimised one frame
+   at a time instead of jointly as umap-learn's ``AlignedUMAP`` does (:mod:`.sgd`);
+5. test points placed as ``UMAP.transform`` places them (:func:`.knn.place_points`);
+6. (in :func:`epochscope.embed`) orthogonal Procrustes onto the previous frame.
 
-Only the anchor frame gets a full, spectrally initialised fit, and any warm frame whose map
-separates the classes clearly better than its layer does (it inherited clusters from its
-neighbour's map that the layer does not have). By default the chain runs
-backwards from the last epoch: the trained model's map is the cleanest, so its cluster
-placement is the one every earlier frame inherits, and played forward the classes pull
-apart into the places where they end up (see docs/maps.md for the measurements).
+Why forward: a frame depends only on the frames before it, so adding an epoch to an
+embedded run computes one frame and changes none of the others (incremental maps), and the
+first frame is the untrained layer's own fit, not the trained model's clusters carried
+back. The pass count and the coherence weight were chosen by measurement (docs/maps.md):
+with them each frame's class separation stays within the seed-to-seed spread of fresh
+UMAP fits of that epoch, while frames move about a third as much as the classic recipe's.
+
+A warm frame whose map separates the classes clearly better than its layer does (it kept
+clusters from the previous frame that the layer no longer has) is fitted again from a
+spectral start.
 """
 
 from __future__ import annotations
@@ -30,67 +40,81 @@ import numpy as np
 from .._optional import require
 from .._progress import progress as progress_bar
 from .base import MethodSettings, SequenceResult, Stopwatch
-from .knn import exact_knn, place_points
+from .fuzzy import ab_params, epochs_per_sample, fuzzy_graph
+from .knn import exact_knn, forest_knn, place_points, refine_knn, refine_query_knn
+from .sgd import optimize_layout
+from .spectral import spectral_start
 
-__all__ = ["UmapChainSettings", "umap_layout"]
+__all__ = ["UmapChainSettings", "umap_layout", "umap_default_epochs"]
 
 
-#: Above this many probe examples the exact search gives way to NN-descent (umap-learn
-#: switches at the same size). Measured on 5,000 x 512: exact 0.5-1.2 s per epoch,
-#: NN-descent 0.4 s cold and 0.11 s warm-started from the previous epoch's graph (recall 0.998).
+#: Above this many probe examples the exact search gives way to a search warm-started from
+#: the previous epoch's graph (umap-learn switches to NN-descent at the same size).
+#: Measured on 5,000 x 512: exact 0.8-1.7 s per epoch, refined from the previous graph
+#: 0.4 s (two rounds, 99.6 % of the exact neighbours).
 EXACT_KNN_LIMIT = 4096
 
-#: Fraction of changed neighbours at which a warm frame gets all ``warm_epochs`` passes; a
-#: frame whose graph changed less gets proportionally fewer (at least ``min_warm_epochs``).
-#: Measured on the benchmark run: 13-18 % of the neighbours change between late epochs,
-#: 48 % between epochs 0 and 1.
-FULL_CHANGE = 0.4
-
 #: A warm frame whose map separates the classes better than the layer itself does (k-NN
-#: class accuracy in the map above the layer's by more than this) has inherited structure
-#: from its neighbour's map that the layer does not have: it is fitted again from scratch.
+#: class accuracy in the map above the layer's by more than this) has kept structure
+#: from the previous frame that the layer does not have: it is fitted again from scratch.
 #: Labels only detect the failure; the refit itself never sees them.
 MAX_INVENTED_SEPARATION = 0.15
 
-#: A warm-started NN-descent must find at least this share of the exact neighbours of a
-#: sample of points, or the search is redone cold: started from another epoch's graph it
-#: can stay in that graph's neighbourhoods when the layer changed a lot.
-MIN_WARM_RECALL = 0.9
+#: Cold searches (the first epoch, or a refined graph that failed its check) stay exact up
+#: to this many examples; above, random projection trees and the local join
+#: (:func:`.knn.forest_knn`) are faster (measured: 3.5 s against 0.8-2.5 s exact at 5,000
+#: examples, and the exact search grows with the square of the probe size).
+COLD_EXACT_LIMIT = 10_000
+
+#: A warm-started search must find at least this share of the exact neighbours of a
+#: sample of points, or it is redone cold: started from another epoch's graph it can stay
+#: in that graph's neighbourhoods when the layer changed a lot.
+MIN_WARM_RECALL = 0.95
 RECALL_SAMPLE = 256
 
 
-def changed_fraction(indices: np.ndarray, previous: np.ndarray) -> float:
-    """Mean fraction of each point's neighbours (itself excluded) that are not among its previous ones.
+#: Warm frames run 1/WARM_SHARE of the passes UMAP's own fit would: 100 of 500 up to 10,000
+#: examples (measured: converged, see docs/maps.md), 40 of 200 above, where umap-learn
+#: itself runs fewer passes.
+WARM_SHARE = 5
 
-    >>> changed_fraction(np.array([[0, 1, 2], [1, 0, 2]]), np.array([[0, 1, 3], [1, 0, 2]]))
-    0.25
+
+def umap_default_epochs(n: int) -> int:
+    """The optimisation passes ``umap.UMAP`` runs on ``n`` points: 500 up to 10,000, else 200.
+
+    >>> umap_default_epochs(5000), umap_default_epochs(60000)
+    (500, 200)
     """
-    new, old = np.asarray(indices)[:, 1:], np.asarray(previous)[:, 1:]
-    both = np.sort(np.concatenate([new, old], axis=1), axis=1)
-    shared = np.count_nonzero(both[:, 1:] == both[:, :-1], axis=1)
-    return float(1.0 - np.mean(shared) / max(new.shape[1], 1))
-
-
-def warm_passes(changed: float, warm_epochs: int, min_warm_epochs: int) -> int:
-    """Optimisation passes for a warm frame whose neighbour graph changed by ``changed`` (0..1).
-
-    >>> warm_passes(0.4, 20, 5), warm_passes(0.15, 20, 5), warm_passes(0.0, 20, 5)
-    (20, 8, 5)
-    """
-    return int(min(warm_epochs, max(min_warm_epochs, round(warm_epochs * changed / FULL_CHANGE))))
+    return 500 if n <= 10_000 else 200
 
 
 def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
                        previous: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_neighbors`` nearest probe examples of each probe example in the layer.
+    """The ``n_neighbors`` nearest probe examples of each probe example in the layer (itself first).
 
-    ``method="exact"``: blocked matrix products (:func:`.knn.exact_knn`), free of numba
-    compilation; ``"nndescent"``: pynndescent, warm-started from ``previous`` (the
-    neighbouring epoch's neighbour indices) when given, which makes it several times faster
-    than a cold search; ``"auto"``: exact up to :data:`EXACT_KNN_LIMIT` examples.
+    ``method="exact"``: blocked matrix products (:func:`.knn.exact_knn`), nothing to compile;
+    ``"nndescent"``: pynndescent, warm-started from ``previous`` when given (pynndescent
+    compiles its search in every process: 60-75 s measured on 2 busy cores); ``"auto"``:
+    exact up to :data:`EXACT_KNN_LIMIT` examples; above, the ``previous`` epoch's graph
+    refined in the new layer (:func:`.knn.refine_knn`, compiled once per machine) when it
+    finds at least :data:`MIN_WARM_RECALL` of the exact neighbours of a sample of points,
+    else a cold search: exact up to :data:`COLD_EXACT_LIMIT` examples, else random
+    projection trees refined by the same local join (:func:`.knn.forest_knn`), checked the
+    same way, and pynndescent only if that check fails.
     """
     if method == "exact" or (method == "auto" and len(x) <= EXACT_KNN_LIMIT):
         return exact_knn(x, n_neighbors)
+    if method == "auto":
+        if previous is not None and previous.shape == (len(x), n_neighbors):
+            indices, dists = refine_knn(x, previous)
+            if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
+                return indices, dists
+        if len(x) <= COLD_EXACT_LIMIT:
+            return exact_knn(x, n_neighbors)
+        indices, dists = forest_knn(x, n_neighbors, seed=seed)
+        if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
+            return indices, dists
+        previous = None
     from pynndescent import NNDescent
 
     def search(init_graph: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -105,145 +129,149 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
     return indices, dists
 
 
+def test_neighbours(x: np.ndarray, test: np.ndarray, n_neighbors: int, *, previous: np.ndarray | None = None,
+                    graph: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_neighbors`` nearest probe examples of each test example (for :func:`.knn.place_points`).
+
+    Exact up to :data:`EXACT_KNN_LIMIT` probe examples. Above, when the test points'
+    neighbours at the previous epoch (``previous``) and the probe set's neighbour graph
+    (``graph``) are given, they are searched near those (:func:`.knn.refine_query_knn`)
+    and kept if they hold :data:`MIN_WARM_RECALL` of the exact neighbours of a sample of
+    test points; otherwise exactly.
+    """
+    k = min(n_neighbors, len(x))
+    if previous is not None and graph is not None and len(x) > EXACT_KNN_LIMIT and previous.shape == (len(test), k):
+        indices, dists = refine_query_knn(x, test, previous, graph)
+        if sampled_recall(x, indices, queries=test, seed=seed) >= MIN_WARM_RECALL:
+            return indices, dists
+    return exact_knn(x, k, queries=test)
+
+
 def invented_separation(layout: np.ndarray, knn: np.ndarray, labels: np.ndarray) -> float:
     """How much better the map's neighbours share a class than the layer's neighbours do.
 
     Both are k-NN class agreement (``knn`` holds each point's layer neighbours, itself first);
     a clearly positive value means the map shows class structure the layer does not have.
     """
-    from sklearn.neighbors import NearestNeighbors
+    from scipy.spatial import cKDTree
 
     labels = np.asarray(labels)
     k = knn.shape[1]
     in_layer = float(np.mean(labels[knn[:, 1:]] == labels[:, None]))
-    map_knn = NearestNeighbors(n_neighbors=k).fit(layout).kneighbors(layout, return_distance=False)
+    _, map_knn = cKDTree(layout).query(layout, k=k)  # a 2-D k-d tree: milliseconds for thousands of points
     in_map = float(np.mean(labels[map_knn[:, 1:]] == labels[:, None]))
     return in_map - in_layer
 
 
-def sampled_recall(x: np.ndarray, indices: np.ndarray, *, sample: int = RECALL_SAMPLE, seed: int = 0) -> float:
+def sampled_recall(x: np.ndarray, indices: np.ndarray, *, queries: np.ndarray | None = None,
+                   sample: int = RECALL_SAMPLE, seed: int = 0) -> float:
     """Share of the exact ``k`` nearest neighbours that ``indices`` holds, on a random sample of rows.
+
+    ``indices`` are the neighbours among ``x`` of each row of ``x`` (or of ``queries``).
 
     >>> x = np.arange(10.0)[:, None]
     >>> sampled_recall(x, exact_knn(x, 3)[0])
     1.0
     """
-    rows = np.random.default_rng(seed).choice(len(x), size=min(sample, len(x)), replace=False)
-    exact, _ = exact_knn(x, indices.shape[1], queries=x[rows])
+    source = x if queries is None else queries
+    rows = np.random.default_rng(seed).choice(len(source), size=min(sample, len(source)), replace=False)
+    exact, _ = exact_knn(x, indices.shape[1], queries=source[rows])
     found = [len(np.intersect1d(exact[i], indices[r], assume_unique=True)) for i, r in enumerate(rows)]
     return float(np.sum(found) / exact.size)
 
 
-def _graph(x: np.ndarray, n_neighbors: int, seed: int, *, knn: str = "auto", previous: np.ndarray | None = None):
-    from umap.umap_ import fuzzy_simplicial_set
-
-    indices, dists = nearest_neighbours(x, n_neighbors, method=knn, previous=previous, seed=seed)
-    graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, np.random.RandomState(seed), "euclidean",
-                                       knn_indices=indices, knn_dists=dists)
-    return graph, indices
-
-
 def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
-                spread: float = 1.0, seed: int = 0, parallel: bool = True) -> np.ndarray:
+                spread: float = 1.0, anchor: np.ndarray | None = None, coherence: float = 0.0, seed: int = 0,
+                parallel: bool = False) -> np.ndarray:
     """Optimise a 2-D layout of UMAP's fuzzy ``graph`` for ``n_epochs`` passes, starting from ``init``.
 
-    The same steps as ``umap.umap_.simplicial_set_embedding`` after its initialisation,
-    except that ``init`` is used as it is: umap-learn would rescale it to [0, 10] per axis,
-    which distorts the aspect ratio of a finished map at every epoch.
+    The same steps as ``umap.umap_.simplicial_set_embedding`` after its initialisation
+    (edges too weak to be sampled once in ``n_epochs`` passes dropped, UMAP's ``a, b`` and
+    sampling schedule), except that ``init`` is used as it is (umap-learn would rescale it to
+    [0, 10] per axis, distorting a finished map) and that each point may be pulled toward
+    its ``anchor`` with weight ``coherence`` (:mod:`.sgd`).
 
     Example::
 
-        layout = umap_layout(graph, previous_layout, n_epochs=40, learning_rate=0.5)
+        layout = umap_layout(graph, previous, n_epochs=100, anchor=previous, coherence=0.01)
     """
-    from umap.layouts import optimize_layout_euclidean
-    from umap.umap_ import find_ab_params, make_epochs_per_sample
-
     graph = graph.tocoo()
     graph.sum_duplicates()
-    # Edges too weak to be sampled even once in n_epochs only add noise (as in umap-learn).
     graph.data[graph.data < graph.data.max() / float(max(n_epochs, 10))] = 0.0
     graph.eliminate_zeros()
-    a, b = find_ab_params(spread, min_dist)
-    rng_state = np.random.default_rng(seed).integers(-(2**31) + 1, 2**31 - 1, 3).astype(np.int64)
-    layout = np.array(init, dtype=np.float32, order="C", copy=True)
-    return optimize_layout_euclidean(
-        layout, layout, graph.row, graph.col, n_epochs, graph.shape[1], make_epochs_per_sample(graph.data, n_epochs),
-        a, b, rng_state, gamma=1.0, initial_alpha=learning_rate, negative_sample_rate=5.0, parallel=parallel,
-        move_other=True,
-    )
+    a, b = ab_params(spread, min_dist)
+    return optimize_layout(init, None, graph.row, graph.col, epochs_per_sample(graph.data, n_epochs), n_epochs,
+                           a=a, b=b, initial_alpha=learning_rate, anchor=anchor, coherence=coherence, seed=seed,
+                           parallel=parallel)
 
 
 def _spectral_start(x: np.ndarray, graph, seed: int) -> np.ndarray:
-    from umap.spectral import spectral_layout
-    from umap.umap_ import noisy_scale_coords
-
-    rs = np.random.RandomState(seed)
-    try:
-        start = spectral_layout(x, graph, 2, rs, metric="euclidean", metric_kwds={})
-    except Exception:  # noqa: BLE001 - a disconnected or degenerate graph: fall back like umap-learn does
-        start = rs.uniform(-10, 10, size=(graph.shape[0], 2))
-    start = noisy_scale_coords(np.asarray(start, dtype=np.float32), rs, max_coord=10, noise=0.0001)
-    return 10.0 * (start - start.min(axis=0)) / np.maximum(start.max(axis=0) - start.min(axis=0), 1e-12)
+    return spectral_start(x, graph, seed)
 
 
 @dataclass(frozen=True)
 class UmapChainSettings(MethodSettings):
-    """Settings of ``method="umap"``, the warm-started chain.
+    """Settings of ``method="umap"``: every frame a converged UMAP of its epoch, pulled toward the frame before.
 
     Parameters
     ----------
     n_neighbors : neighbours per point in the layer (UMAP's ``n_neighbors``).
     min_dist : UMAP's ``min_dist``.
-    first_epochs : optimisation passes of the anchor frame (a full fit).
-    warm_epochs : passes of a frame started from its neighbour's map whose neighbour graph
-        changed a lot (40 % of the neighbours or more); frames that changed less get
-        proportionally fewer passes, at least ``min_warm_epochs`` (set it equal to
-        ``warm_epochs`` for a fixed count).
-    min_warm_epochs : the fewest passes of a warm frame.
-    warm_learning_rate : initial learning rate of the warm passes (UMAP's default is 1.0);
-        lower keeps frames steadier.
-    direction : ``"backward"`` (anchor = last epoch; default) or ``"forward"`` (anchor = first).
+    first_epochs : optimisation passes of the first frame (a fresh UMAP fit); ``None``:
+        as many as ``umap.UMAP`` runs (500 up to 10,000 examples, else 200).
+    warm_epochs : passes of every later frame, started from the previous frame's layout
+        at UMAP's learning rate; ``None``: a fifth of what ``umap.UMAP`` runs (100 up to
+        10,000 examples, else 40). Enough to converge on the frame's own graph (measured:
+        150 change nothing, 60 start to lag); far fewer let a frame keep the previous
+        frame's tightness.
+    learning_rate : initial learning rate of every later frame, falling to 0 (UMAP's 1.0;
+        the first frame always uses 1.0). Lower keeps frames steadier but less converged.
+    coherence : weight of the pull of each point toward its place in the previous frame
+        (0: none). Chosen by measurement (docs/maps.md): 0.015 keeps each frame's class
+        separation within the seed-to-seed spread of fresh UMAP fits on the benchmark runs
+        while frames move a fifth to a third as much as the classic recipe's; 0.02 and more
+        let frames lag behind their layer.
     test_epochs : passes when placing test points (UMAP's transform uses 100; 0 keeps
         the weighted mean of the neighbours' positions).
     knn : ``"auto"`` (exact neighbours up to 4,096 examples, else NN-descent warm-started
-        from the neighbouring epoch's graph), ``"exact"`` or ``"nndescent"``.
+        from the previous epoch's graph), ``"exact"`` or ``"nndescent"``.
     seed : random seed of the spectral start and the sampling.
-    parallel : numba-parallel layout (faster on several cores; the maps then vary
+    parallel : optimise on numba's threads (faster with free cores; the maps then vary
         slightly from call to call, like umap-learn without ``random_state``).
 
     Example::
 
-        maps = epochscope.embed(run, "hidden", method="umap", warm_epochs=60, direction="forward")
+        maps = epochscope.embed(run, "hidden", method="umap", coherence=0.0)
     """
 
     name: ClassVar[str] = "umap"
+    incremental: ClassVar[bool] = True
     n_neighbors: int = 15
     min_dist: float = 0.1
-    first_epochs: int = 100
-    warm_epochs: int = 20
-    min_warm_epochs: int = 5
-    warm_learning_rate: float = 0.5
-    direction: str = "backward"
+    first_epochs: int | None = None
+    warm_epochs: int | None = None
+    learning_rate: float = 1.0
+    coherence: float = 0.015
     test_epochs: int = 10
     knn: str = "auto"
     seed: int = 0
-    parallel: bool = True
+    parallel: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_neighbors", "first_epochs", "warm_epochs", "min_warm_epochs"):
+        for name in ("n_neighbors", "first_epochs", "warm_epochs"):
             value = getattr(self, name)
+            if name != "n_neighbors" and value is None:
+                continue
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (2 if name == "n_neighbors" else 1):
                 raise ValueError(f"{name} must be an integer >= {2 if name == 'n_neighbors' else 1}, got {value!r}")
-        if self.min_warm_epochs > self.warm_epochs:
-            raise ValueError(f"min_warm_epochs ({self.min_warm_epochs}) must not exceed warm_epochs ({self.warm_epochs})")
         if not isinstance(self.test_epochs, int) or self.test_epochs < 0:
             raise ValueError(f"test_epochs must be an integer >= 0, got {self.test_epochs!r}")
-        if not 0 < self.warm_learning_rate <= 10:
-            raise ValueError(f"warm_learning_rate must lie in (0, 10], got {self.warm_learning_rate!r}")
+        if not 0 < self.learning_rate <= 10:
+            raise ValueError(f"learning_rate must lie in (0, 10], got {self.learning_rate!r}")
+        if not 0 <= self.coherence < 1:
+            raise ValueError(f"coherence must lie in [0, 1), got {self.coherence!r}")
         if not 0 <= self.min_dist <= 1:
             raise ValueError(f"min_dist must lie in [0, 1], got {self.min_dist!r}")
-        if self.direction not in ("backward", "forward"):
-            raise ValueError(f"direction must be 'backward' or 'forward', got {self.direction!r}")
         if self.knn not in ("auto", "exact", "nndescent"):
             raise ValueError(f"knn must be 'auto', 'exact' or 'nndescent', got {self.knn!r}")
 
@@ -251,41 +279,68 @@ class UmapChainSettings(MethodSettings):
     def min_examples(self) -> int:
         return self.n_neighbors + 1
 
-    def embed_sequence(self, source, *, progress: bool = True) -> SequenceResult:
-        require("umap", extra="maps", purpose="UMAP maps")
+    def _warm_passes(self, n: int) -> int:
+        # a fifth of UMAP's own fit: 100 passes up to 10,000 examples, 40 above
+        return self.warm_epochs or umap_default_epochs(n) // WARM_SHARE
+
+    def _fresh(self, x: np.ndarray, graph) -> np.ndarray:
+        passes = self.first_epochs or umap_default_epochs(len(x))
+        return umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=passes, learning_rate=1.0,
+                           min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
+
+    def embed_sequence(self, source, *, progress: bool = True, state: dict[str, np.ndarray] | None = None
+                       ) -> SequenceResult:
+        """Every frame of ``source.epochs`` in order; ``state`` (a :attr:`SequenceResult.state`
+        of these settings) continues an earlier sequence: the first epoch here is then a warm
+        frame started from that sequence's last one, exactly as in one longer call."""
         epochs = list(source.epochs)
-        order = list(range(len(epochs)))
-        if self.direction == "backward":
-            order.reverse()
+        if self.knn == "nndescent":
+            require("pynndescent", extra="maps", purpose="knn='nndescent'")
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
-        previous = previous_knn = None
-        for step, i in enumerate(progress_bar(order, desc=f"umap {source.layer}", enabled=progress)):
+        previous = previous_knn = previous_test_knn = None
+        start = 0
+        if state is not None:
+            previous, previous_knn = state["layout"], state["knn"]
+            previous_test_knn = state.get("test_knn")
+            start = int(state["step"])
+            if previous.shape != (source.n_probe, 2) or previous_knn.shape != (source.n_probe, self.n_neighbors):
+                raise ValueError(f"state holds a layout {previous.shape} and neighbours {previous_knn.shape}, "
+                                 f"expected ({source.n_probe}, 2) and ({source.n_probe}, {self.n_neighbors})")
+        for step, epoch in enumerate(progress_bar(epochs, desc=f"umap {source.layer}", enabled=progress), start=start):
+            i = step - start
             with Stopwatch(timings, "fit"):
-                x = source.probe(epochs[i])
-                graph, knn = _graph(x, self.n_neighbors, self.seed, knn=self.knn, previous=previous_knn)
+                x = source.probe(epoch)
+                with Stopwatch(timings, "knn"):
+                    knn, dists = nearest_neighbours(x, self.n_neighbors, method=self.knn, previous=previous_knn,
+                                                    seed=self.seed)
+                graph = fuzzy_graph(knn, dists, self.n_neighbors)
                 layout = None
                 if previous is not None:
-                    passes = warm_passes(changed_fraction(knn, previous_knn), self.warm_epochs, self.min_warm_epochs)
-                    timings["warm_passes"] = timings.get("warm_passes", 0.0) + passes
-                    layout = umap_layout(graph, previous, n_epochs=passes,
-                                         learning_rate=self.warm_learning_rate, min_dist=self.min_dist,
+                    layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
+                                         learning_rate=self.learning_rate,
+                                         min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
                                          seed=self.seed + step, parallel=self.parallel)
                     if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
                         timings["restarts"] = timings.get("restarts", 0.0) + 1
                         layout = None
                 if layout is None:
-                    layout = umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=self.first_epochs,
-                                         min_dist=self.min_dist, seed=self.seed, parallel=self.parallel)
+                    layout = self._fresh(x, graph)
             if step == 0:
                 timings["first_epoch"] = timings["fit"]
             coords[i] = layout
             previous, previous_knn = layout, knn
             with Stopwatch(timings, "test"):
-                t = source.test(epochs[i])
+                t = source.test(epoch)
                 if t is not None:
+                    near = test_neighbours(x, t, self.n_neighbors, previous=previous_test_knn, graph=knn,
+                                           seed=self.seed)
+                    previous_test_knn = near[0]
                     tests[i] = place_points(x, layout, t, n_neighbors=self.n_neighbors, n_epochs=self.test_epochs,
-                                            min_dist=self.min_dist, seed=self.seed)
-        return SequenceResult(coords, tests, align="procrustes",
-                              anchor="last" if self.direction == "backward" else "first", timings=timings)
+                                            min_dist=self.min_dist, seed=self.seed, neighbours=near)
+        state = {"layout": np.array(previous, dtype=np.float32), "knn": np.asarray(previous_knn, dtype=np.int32),
+                 "step": np.int64(start + len(epochs))}
+        if previous_test_knn is not None:
+            state["test_knn"] = np.asarray(previous_test_knn, dtype=np.int32)
+        return SequenceResult(coords, tests, align="procrustes", anchor="first", timings=timings, state=state)

@@ -266,6 +266,9 @@ class RecordingSession:
     info : extra facts for the manifest (model name, backend...).
     resume_help : the adapter's sentence on how to continue a run in its framework, used when
         an epoch the run holds is recorded again; ``{next}`` and ``{last}`` are filled in.
+    probe_texts, test_texts : one text per example (a text model's sentences), kept in a new
+        run for the report's hover (``RUN/<split>/texts.json``, bounded; see
+        :mod:`epochscope.run.texts`); checked by the writer.
 
     Example::
 
@@ -288,6 +291,8 @@ class RecordingSession:
         test_inputs: np.ndarray | None = None,
         info: Mapping[str, Any] | None = None,
         resume_help: str = "the next epoch to record is {next}",
+        probe_texts: Collection[str] | None = None,
+        test_texts: Collection[str] | None = None,
     ) -> None:
         if not isinstance(settings, RecordSettings):
             raise TypeError(f"settings: expected a RecordSettings, got {type(settings).__name__}; "
@@ -330,6 +335,8 @@ class RecordingSession:
             resume=settings.resume,
             fingerprints=fingerprints,
             overwrite=settings.overwrite,
+            probe_texts=probe_texts,
+            test_texts=test_texts if test is not None else None,
         )
         try:  # a resume that leaves out a layer or reduces one otherwise is refused now, before training
             self.writer.check_layers(self.layers, lambda info: reduction_description(info, self.reduction, settings.tokens))

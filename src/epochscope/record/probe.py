@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from ..run.texts import check_texts
 from .labels import encode_labels
 from .settings import RecordSettings
 
-__all__ = ["check_pair", "select_examples", "stratified_indices", "stratified_probe"]
+__all__ = ["check_pair", "probe_indices", "select_examples", "select_texts", "stratified_indices", "stratified_probe"]
 
 
 def check_pair(n_x: int, n_y: int, what: str = "") -> None:
@@ -64,8 +65,8 @@ def select_examples(
     x, y = _pair(probe, "probe")
     y = labels(y)
     check_pair(count(x, "probe x"), len(y), "probe")
-    if settings.probe_size is not None:
-        index = stratified_indices(y, settings.probe_size, seed=settings.seed)
+    index = probe_indices(settings, y)
+    if index is not None:
         x, y = take(x, index), y[index]
     encode_labels(y, settings.class_names, what="probe labels")
     if test is None:
@@ -75,6 +76,39 @@ def select_examples(
     check_pair(count(xt, "test x"), len(yt), "test")
     encode_labels(yt, settings.class_names, what="test labels")
     return (x, y), (xt, yt)
+
+
+def probe_indices(settings: RecordSettings, labels: np.ndarray) -> np.ndarray | None:
+    """The probe examples recorded: the class-balanced subset ``settings.probe_size`` asks for
+    (:func:`stratified_indices`, seed ``settings.seed``), or ``None`` for every example."""
+    if settings.probe_size is None:
+        return None
+    return stratified_indices(labels, settings.probe_size, seed=settings.seed)
+
+
+def select_texts(settings: RecordSettings, probe_labels: Any, texts: Any, test_labels: Any = None,
+                 test_texts: Any = None) -> tuple[list[str] | None, list[str] | None]:
+    """The texts of the examples :func:`select_examples` keeps, in their order: the probe's
+    ``texts`` (one string per example of ``probe``, whose labels are ``probe_labels`` as
+    given, before any subset) and the test set's ``test_texts``.
+
+    Raises ``TypeError``/``ValueError`` (:func:`epochscope.run.texts.check_texts`) for texts that
+    are not one string per example; ``test_texts`` without a test set is refused.
+    """
+    chosen = None
+    if texts is not None:
+        y = np.asarray(probe_labels)
+        chosen = check_texts(texts, len(y), "texts")
+        index = probe_indices(settings, y)
+        if index is not None:
+            chosen = [chosen[i] for i in index]
+    test_chosen = None
+    if test_texts is not None:
+        if test_labels is None:
+            raise ValueError("test_texts: given without a test set; pass test=(x_test, y_test) too, or leave "
+                             "test_texts out")
+        test_chosen = check_texts(test_texts, len(np.asarray(test_labels)), "test_texts")
+    return chosen, test_chosen
 
 
 def stratified_indices(labels: np.ndarray, size: int, *, seed: int = 0) -> np.ndarray:

@@ -41,7 +41,7 @@ from ..run import open_run
 from ..run.timeline import check_time_point
 from .core import RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
-from .probe import select_examples
+from .probe import select_examples, select_texts
 from .schedule import fractional_epoch, last_time
 from .settings import RecordSettings, settings_from_options, with_options_signature
 
@@ -501,6 +501,10 @@ class Recorder:
         tuple (positional arguments); labels as integers, one-hot rows or strings.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(x_test, y_test)``, also recorded every epoch (laid onto the map).
+    texts, test_texts : optional, one string per example of ``probe`` (as given, before any
+        ``probe_size`` subset) and of ``test``: the sentences a text model reads, kept in the
+        run so the report shows an example's text on hover (bounded; see
+        :mod:`epochscope.run.texts`).
     **options : the settings every recorder shares, checked by
         :class:`~epochscope.record.settings.RecordSettings`: ``class_names``, ``weights``
         (``"auto"``: every Linear and Conv layer; or module or parameter names; or ``None``),
@@ -538,18 +542,22 @@ class Recorder:
 
     @with_options_signature
     def __init__(self, model: nn.Module, layers: Sequence[str], probe: tuple[Any, Any], run_dir: str,
-                 test: tuple[Any, Any] | None = None, **options: Any) -> None:
-        self._start(model, probe, test, settings_from_options(run_dir, layers, options, who="Recorder"))
+                 test: tuple[Any, Any] | None = None, *, texts: Sequence[str] | None = None,
+                 test_texts: Sequence[str] | None = None, **options: Any) -> None:
+        self._start(model, probe, test, settings_from_options(run_dir, layers, options, who="Recorder"),
+                    texts=texts, test_texts=test_texts)
 
     @classmethod
     def from_settings(cls, model: nn.Module, probe: tuple[Any, Any], settings: RecordSettings,
-                      test: tuple[Any, Any] | None = None) -> Recorder:
+                      test: tuple[Any, Any] | None = None, *, texts: Sequence[str] | None = None,
+                      test_texts: Sequence[str] | None = None) -> Recorder:
         """A recorder for ``model`` from settings already built (one settings object, several recorders)."""
         recorder = cls.__new__(cls)
-        recorder._start(model, probe, test, settings)
+        recorder._start(model, probe, test, settings, texts=texts, test_texts=test_texts)
         return recorder
 
-    def _start(self, model: nn.Module, probe: Any, test: Any, settings: RecordSettings) -> None:
+    def _start(self, model: nn.Module, probe: Any, test: Any, settings: RecordSettings, *,
+               texts: Sequence[str] | None = None, test_texts: Sequence[str] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}; pass the network "
                             "being trained")
@@ -560,6 +568,9 @@ class Recorder:
         self.modules = {name: modules[spec.layer] for name, spec in self.specs.items()}
         self._weights = find_weights(model, settings.weights)
         (x, y), test_pair = select_torch_examples(settings, probe, test)
+        # The texts of the examples kept (the probe_size subset drawn from the labels as given).
+        probe_texts, kept_test_texts = select_texts(settings, _to_numpy(probe[1]), texts,
+                                                    None if test is None else _to_numpy(test[1]), test_texts)
         # Kept in the dtype given: the model's floating dtype is applied per batch (see _to_model).
         self.x_probe = _map_inputs(x, _to_tensor)
         self.x_test = _map_inputs(test_pair[0], _to_tensor) if test_pair is not None else None
@@ -574,6 +585,8 @@ class Recorder:
             framework=self.framework,
             info={"model": type(model).__name__},
             resume_help=self.resume_help,
+            probe_texts=probe_texts,
+            test_texts=kept_test_texts,
         )
         self._start_clock()
 

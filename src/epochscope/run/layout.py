@@ -11,6 +11,8 @@ a file's path instead of spelling it, so the layout can change in one place. Lay
       probe/inputs.npy              optional, float16 (n_probe, *input_shape)
       test/labels.npy               optional, int64 (n_test,)
       test/inputs.npy               optional, float16 (n_test, *input_shape)
+      probe/texts.json              optional, a JSON list of one text per probe example (bounded, UTF-8)
+      test/texts.json               optional, the same for the test set
       reductions/<layer-key>.npy    fixed projection matrices of wide layers
       epochs/000000/                one folder per finished epoch, renamed into place
         probe/<layer-key>.npy       float16 (n_probe, width): the layer's outputs
@@ -55,6 +57,7 @@ __all__ = [
     "ROOT_NAMES",
     "SPLITS",
     "SPLIT_FILES",
+    "TEXTS_FILE",
     "WEIGHTS_FILE",
     "RunLayout",
     "check_key",
@@ -81,8 +84,10 @@ CACHE_DIR = "cache"
 SPLITS = ("probe", "test")
 LABELS_FILE = "labels.npy"
 INPUTS_FILE = "inputs.npy"
+#: The examples' texts (a text model's probe): a JSON list of strings, one per example.
+TEXTS_FILE = "texts.json"
 #: What a split's folder at the run's root may hold.
-SPLIT_FILES = (LABELS_FILE, INPUTS_FILE)
+SPLIT_FILES = (LABELS_FILE, INPUTS_FILE, TEXTS_FILE)
 PREDICTIONS_FILES = {"probe": "predictions.npy", "test": "test_predictions.npy"}
 WEIGHTS_FILE = "weights.npz"
 METRICS_FILE = "metrics.json"
@@ -281,6 +286,10 @@ class RunLayout:
     def inputs(self, split: str) -> Path:
         """``RUN/<split>/inputs.npy`` (kept only for small inputs)."""
         return self.split_dir(split) / INPUTS_FILE
+
+    def texts(self, split: str) -> Path:
+        """``RUN/<split>/texts.json``: one text per example (kept for text models)."""
+        return self.split_dir(split) / TEXTS_FILE
 
     def reduction(self, key: str) -> Path:
         """``RUN/reductions/<key>.npy``: a reduced layer's fixed projection matrix."""

@@ -81,6 +81,9 @@ class Manifest:
     input_shape: tuple[int, ...] | None = None
     has_probe_inputs: bool = False
     has_test_inputs: bool = False
+    #: ``RUN/probe/texts.json`` / ``RUN/test/texts.json`` hold the examples' texts.
+    has_probe_texts: bool = False
+    has_test_texts: bool = False
     created: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     #: ``{"probe": ..., "test": ...}``: :func:`inputs_fingerprint` of the examples the run was
@@ -148,6 +151,8 @@ class Manifest:
                 input_shape=tuple(int(s) for s in d["input_shape"]) if d.get("input_shape") is not None else None,
                 has_probe_inputs=bool(d.get("has_probe_inputs", False)),
                 has_test_inputs=bool(d.get("has_test_inputs", False)),
+                has_probe_texts=bool(d.get("has_probe_texts", False)),
+                has_test_texts=bool(d.get("has_test_texts", False)),
                 created=str(d.get("created", "")),
                 info=dict(d.get("info") or {}),
                 fingerprints={str(k): str(v) for k, v in dict(d.get("fingerprints") or {}).items()},

@@ -16,6 +16,7 @@ from .._errors import NotARunError, RunError
 from .fileio import is_real_dir, is_regular, load_npy, load_npz, read_json
 from .layout import MANIFEST_FILE, RunLayout, layer_file, metrics_file, predictions_file, weights_file
 from .manifest import LayerInfo, Manifest
+from .texts import MAX_TEXTS_BYTES, parse_texts
 from .timeline import Timeline
 
 __all__ = ["MAX_METRICS_BYTES", "Run", "open_run"]
@@ -128,6 +129,26 @@ class Run:
         if not self.manifest.has_test_inputs:
             return None
         return load_npy(self.layout.inputs("test"), root=self.path, shape=self._input_shape(self.manifest.test_size))
+
+    @property
+    def probe_texts(self) -> list[str] | None:
+        """The probe examples' texts (one string each) when the run kept them, else ``None``."""
+        return self._texts("probe", self.manifest.has_probe_texts, self.manifest.probe_size)
+
+    @property
+    def test_texts(self) -> list[str] | None:
+        """The test examples' texts when the run kept them, else ``None``."""
+        return self._texts("test", self.manifest.has_test_texts, self.manifest.test_size)
+
+    def _texts(self, split: str, kept: bool, n: int) -> list[str] | None:
+        if not kept or not n:
+            return None
+        path = self.layout.texts(split)
+        try:
+            value = read_json(path, root=self.path, max_bytes=MAX_TEXTS_BYTES)
+        except FileNotFoundError as err:
+            raise RunError(f"{path}: file missing from the run") from err
+        return parse_texts(value, n, str(path))
 
     def _input_shape(self, n: int) -> tuple[int, ...] | None:
         shape = self.manifest.input_shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import RunError
-from .._text import printable
+from .._text import plural, printable
 from .fileio import npz_members
 from .layout import weights_file
 
@@ -45,14 +45,14 @@ def describe(run: Run) -> str:
             except RunError as err:
                 lines.append(f"time      {_shown(str(err), 300)}")
     if placeholder:
-        source = (m.info or {}).get("imported_from") or m.framework
+        source = str((m.info or {}).get("imported_from") or m.framework).removesuffix(" checkpoints")
         lines += [f"probe     none: imported from {_shown(source)} checkpoints, which hold weights and metrics only",
                   f"classes   {len(m.class_names)} outputs (names not recorded)"]
     else:
         lines += [
-            f"probe     {_plural(m.probe_size, 'example')}, {_plural(len(m.class_names), 'class', 'classes')}"
+            f"probe     {plural(m.probe_size, 'example')}, {plural(len(m.class_names), 'class', 'classes')}"
             + (f", inputs {tuple(m.input_shape)}" if m.has_probe_inputs and m.input_shape else ""),
-            f"test      {_plural(m.test_size, 'example')}" if m.test_size else "test      none",
+            f"test      {plural(m.test_size, 'example')}" if m.test_size else "test      none",
             "classes   " + ", ".join(_shown(c) for c in m.class_names[:20]) + (" …" if len(m.class_names) > 20 else ""),
         ]
     lines.append("layers:" if m.layers else "layers    none recorded")
@@ -74,11 +74,6 @@ def describe(run: Run) -> str:
                  and not isinstance(v, bool)}
         lines.append(f"last      epoch {epochs[-1]}: " + ", ".join(f"{_shown(k)}={_value(k, v)}" for k, v in shown.items()))
     return "\n".join(lines)
-
-
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    """``"1 epoch"``, ``"2 epochs"``."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def _value(key: str, value: float) -> str:

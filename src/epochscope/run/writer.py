@@ -56,6 +56,7 @@ from .layout import (
 from .lock import RunLock, pid_alive
 from .manifest import LayerInfo, Manifest
 from .reader import MAX_METRICS_BYTES, Run
+from .texts import bound_texts, check_texts
 from .timeline import EPOCHS_DONE_KEY, RECORD_UNITS, STEP_KEY, check_time_point
 
 __all__ = ["EpochBuilder", "RunWriter"]
@@ -100,6 +101,8 @@ class RunWriter:
         resume: bool = True,
         fingerprints: Mapping[str, str] | None = None,
         overwrite: bool = False,
+        probe_texts: Sequence[str] | None = None,
+        test_texts: Sequence[str] | None = None,
     ) -> RunWriter:
         """Create the run at ``path``, or reopen it to append (``resume=True``).
 
@@ -110,6 +113,9 @@ class RunWriter:
         ``overwrite=True`` removes the run the folder holds and starts a fresh one; it removes
         only a folder that opens as an epochscope run (or one a killed writer left half-created)
         and refuses, removing nothing, a folder that holds anything else.
+        ``probe_texts`` / ``test_texts``: one text per example, kept in a new run as
+        ``RUN/<split>/texts.json`` (bounded, see :mod:`epochscope.run.texts`); a resumed run
+        keeps the texts it holds.
         A run holding a link where one of its own files or folders belongs is refused: a writer
         never writes through a link. Raises :class:`RunError` with the reason, and
         :class:`~epochscope.StorageError` when the file system refuses.
@@ -117,6 +123,9 @@ class RunWriter:
         path = Path(path)
         labels = np.asarray(labels, dtype=np.int64)
         test_labels = None if test_labels is None else np.asarray(test_labels, dtype=np.int64)
+        texts = {"probe": None if probe_texts is None else check_texts(probe_texts, len(labels), "probe_texts"),
+                 "test": None if test_texts is None or test_labels is None
+                 else check_texts(test_texts, len(test_labels), "test_texts")}
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -143,7 +152,7 @@ class RunWriter:
                     raise RunError(f"{path} exists, is not empty and holds no {MANIFEST_FILE}; "
                                    "choose an empty or new folder")
                 manifest = _create(path, framework, labels, class_names, test_labels, probe_inputs, test_inputs, info,
-                                   fingerprints or {})
+                                   fingerprints or {}, texts)
             _remove_partials(path)
             return cls(path, manifest, lock)
         except BaseException as err:
@@ -360,6 +369,7 @@ def _create(
     test_inputs: np.ndarray | None,
     info: Mapping[str, Any] | None,
     fingerprints: Mapping[str, str],
+    texts: Mapping[str, list[str] | None],
 ) -> Manifest:
     if labels.ndim != 1:
         raise ValueError(f"labels must be one integer per probe example, got shape {labels.shape}")
@@ -380,6 +390,8 @@ def _create(
         input_shape=tuple(probe_inputs.shape[1:]) if probe_inputs is not None else None,
         has_probe_inputs=probe_inputs is not None,
         has_test_inputs=test_inputs is not None,
+        has_probe_texts=texts.get("probe") is not None,
+        has_test_texts=texts.get("test") is not None,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         info=dict(info or {}),
         fingerprints={str(k): str(v) for k, v in fingerprints.items() if v},
@@ -394,6 +406,12 @@ def _create(
         save_npy_atomic(layout.labels("test"), test_labels)
         if test_inputs is not None:
             save_npy_atomic(layout.inputs("test"), test_inputs)
+    for split, given in texts.items():
+        if given is not None:
+            stored, cut = bound_texts(given)
+            if cut:
+                log.info("%d %s texts were cut to fit the run's bounds (epochscope.run.texts)", cut, split)
+            write_json_atomic(layout.texts(split), stored)
     layout.epochs_dir.mkdir(exist_ok=True)
     # The manifest goes last: a folder is a run only once everything it names exists.
     write_json_atomic(layout.manifest, manifest.to_json())

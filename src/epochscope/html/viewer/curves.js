@@ -26,14 +26,19 @@ function dataRange(list) {
     const d = Math.abs(lo) * 0.1 || 0.5;
     return [lo >= 0 ? Math.max(0, lo - d) : lo - d, hi <= 1 && lo >= 0 ? Math.min(1, hi + d) : hi + d];
   }
-  return [lo, hi];
+  // A margin of 5% each side (as curves.png has), within the same sign rules: a point at the
+  // data's extreme is drawn whole, not cut in half by the plot's edge.
+  const pad = (hi - lo) * 0.05;
+  return [lo >= 0 ? Math.max(0, lo - pad) : lo - pad, hi <= 1 && lo >= 0 ? Math.min(1, hi + pad) : hi + pad];
 }
 
 function makeChart(canvas, xs, list, note) {
   const chart = { canvas, xs, list, bg: document.createElement("canvas"), note, m: { l: 0, r: 0, t: 0, b: 0 } };
   const ex = EPOCHS.map(xOf);
   const xmin = Math.min(...ex, ...(xs.length ? xs : [0])), xmax = Math.max(...ex, ...(xs.length ? xs : [1]));
-  chart.x0 = xmin; chart.x1 = xmax > xmin ? xmax : xmin + 1;
+  // One epoch: half an epoch each side, so its point sits in the middle (not on the edge of an
+  // axis running to an epoch the run lacks).
+  chart.x0 = xmax > xmin ? xmin : xmin - 0.5; chart.x1 = xmax > xmin ? xmax : xmin + 0.5;
   canvas.addEventListener("click", (ev) => {
     const r = canvas.getBoundingClientRect(), m = chart.m;
     const px = (ev.clientX - r.left) * dpr;

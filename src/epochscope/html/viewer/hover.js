@@ -1,4 +1,4 @@
-// Hover: the point under the cursor and its tooltip (label, prediction, forgetting, thumbnail).
+// Hover: the point under the cursor and its tooltip (label, prediction, forgetting, thumbnail, text).
 function nearest(set, x, y, r2) {
   let best = -1, bd = r2;
   const { n, sx, sy } = set;
@@ -53,6 +53,10 @@ function showTooltip() {
   if (set.forgetting) lines.push(`forgotten ${set.forgetting[i]} time${set.forgetting[i] === 1 ? "" : "s"}`);
   if (set.placement) lines.push(...placementLines(set, e, i));
   $("tip-text").textContent = lines.join("\n");
+  // An example's text (or a tabular example's values): data, set as text so markup in it shows as written.
+  const example = $("tip-example");
+  example.hidden = !set.texts;
+  example.textContent = set.texts ? set.texts[i] : "";
   const thumb = $("tip-thumb");
   const tile = !thumbs ? -1 : S.hover.split === "test" ? (DATA.thumbnails.testOffset == null ? -1 : DATA.thumbnails.testOffset + i) : i;
   thumb.hidden = !(tile >= 0);

@@ -21,7 +21,7 @@ function fillText() {
   const split = DATA.confusionSplit || "probe";
   $("confusion-caption").textContent = DATA.confusion ? `Confusion matrix (${split} set)` : "Confusion matrix";
   if (HAS_MAP && info.shownPoints < info.probeSize) notes.push(`showing a random ${info.shownPoints.toLocaleString()} of ${info.probeSize.toLocaleString()} probe points; the confusion matrix counts every ${split} example`);
-  if (HAS_MAP && !DATA.thumbnails) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
+  if (HAS_MAP && !DATA.thumbnails && !DATA.probe.texts) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
   if (HAS_MAP && DATA.test) notes.push("test points (when shown) are rings in their class colour, placed on the map after it was fitted; hovering one says when its place is uncertain");
   const ul = $("notes");
   for (const n of notes) { const li = document.createElement("li"); li.textContent = n; ul.append(li); }

@@ -46,7 +46,7 @@ function firstSet(spec, full) {
   const coords = rawArray(spec.coords), labels = rawArray(spec.labels), n = labels.length;
   return { n, coords, labels, index: null, predictions: null, forgetting: null, unknown: full.unknownClass,
            outside: full.outsideClass,
-           mostForgotten: [], oneEpoch: true,
+           mostForgotten: [], oneEpoch: true, texts: full.texts || null,
            sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
 }
 
@@ -58,6 +58,6 @@ async function unpackSet(set) {
   const n = set.count;
   return { n, index, coords, labels, predictions, forgetting, unknown: set.unknownClass, outside: set.outsideClass,
            placement, neighbourClass, neighbourCount, neighbours: set.neighbours || 0,
-           mostForgotten: set.mostForgotten || [], oneEpoch: false,
+           mostForgotten: set.mostForgotten || [], oneEpoch: false, texts: set.texts || null,
            sx: new Float32Array(n).fill(NaN), sy: new Float32Array(n).fill(NaN) };
 }

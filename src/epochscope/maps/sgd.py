@@ -1,0 +1,110 @@
+"""UMAP's layout optimiser with a coherence term, compiled once per machine.
+
+Why epochscope owns this kernel instead of calling umap-learn's ``optimize_layout_euclidean``:
+
+- **the coherence term.** A frame of the time-lapse is optimised on its own epoch's fuzzy
+  graph, exactly as UMAP would optimise it, plus a pull of each point toward its place in
+  the previous frame (the temporal coherence term of dynamic t-SNE: Rauber, Falcão & Telea
+  2016, "Visualizing time-dependent data using dynamic t-SNE", EuroVis short papers;
+  umap-learn's ``AlignedUMAP`` adds the same kind of term but optimises all epochs jointly).
+  umap-learn's optimiser has no such term;
+- **compilation once per machine.** umap-learn compiles its layout kernels with numba in
+  every new process (measured: 20-45 s of a first embed on 2 cores) because they are not
+  cached on disk. These kernels use ``cache=True``: the first call on a machine compiles
+  and stores them in numba's cache, later processes load them in well under a second.
+
+The SGD itself is UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426, section 3.2
+and umap-learn's ``_optimize_layout_euclidean_single_epoch``): each edge is sampled every
+``epochs_per_sample`` passes and pulls its two ends together with the gradient of
+``log(1 / (1 + a d^(2b)))``, clipped to [-4, 4]; each sample also pushes the head away
+from ``negative_sample_rate`` random points with the repulsive gradient ``2 gamma b /
+((0.001 + d^2)(1 + a d^(2b)))``; the learning rate falls linearly from ``initial_alpha``
+to 0. The coherence term adds, once per pass, ``-alpha * coherence * (y_i - anchor_i)``
+to every point: the gradient of ``coherence / 2 * |y_i - anchor_i|^2``. A test checks
+that on the same fuzzy graph this optimiser's layouts are as trustworthy and as separated
+as umap-learn's (``tests/maps/test_sgd.py``).
+
+Where the compiled code is kept: numba's cache, next to this file in ``__pycache__`` when
+that folder is writable, else in the user's cache folder (``~/.cache/numba`` on Linux);
+``NUMBA_CACHE_DIR`` overrides both (numba's own rules). A changed source file is
+recompiled once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["optimize_layout", "compiled_kernels"]
+
+_kernels = None
+
+
+def compiled_kernels():
+    """The numba kernels ``(serial, parallel)``, compiled or loaded from numba's on-disk cache on first use."""
+    global _kernels
+    if _kernels is None:
+        from .._optional import require
+
+        require("numba", extra="maps", purpose="UMAP maps")
+        from . import _sgd_kernels
+
+        _kernels = (_sgd_kernels.optimize_serial, _sgd_kernels.optimize_parallel)
+    return _kernels
+
+
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | None, head: np.ndarray,
+                    tail: np.ndarray, epochs_per_sample: np.ndarray, n_epochs: int, *, a: float, b: float,
+                    gamma: float = 1.0, initial_alpha: float = 1.0, negative_sample_rate: float = 5.0,
+                    anchor: np.ndarray | None = None, coherence: float = 0.0, seed: int = 0,
+                    parallel: bool = False) -> np.ndarray:
+    """Run UMAP's SGD on a 2-D layout for ``n_epochs`` passes; returns the optimised layout.
+
+    Parameters
+    ----------
+    head_embedding : ``(n, 2)`` start of the points being laid out (copied, not changed).
+    tail_embedding : ``None`` to lay out one graph on itself (UMAP's fit; both ends of an
+        edge move), or an ``(m, 2)`` layout held fixed that the heads are placed against
+        (UMAP's transform); edges then point from heads to rows of ``tail_embedding``.
+    head, tail : int edge ends; ``epochs_per_sample`` float per edge (see
+        :func:`.fuzzy.epochs_per_sample`; -1 never samples the edge).
+    a, b, gamma, initial_alpha, negative_sample_rate : UMAP's parameters (:func:`.fuzzy.ab_params`).
+    anchor : ``(n, 2)`` place of each head point in the neighbouring frame, or ``None``.
+    coherence : weight of the pull toward ``anchor`` (0: plain UMAP).
+    seed : seed of the negative sampling.
+    parallel : edges in parallel threads (numba ``prange``; as umap-learn's ``parallel=True``,
+        the result then depends on thread timing and is not reproducible).
+
+    Example::
+
+        graph = fuzzy_graph(idx, dist).tocoo()
+        layout = optimize_layout(start, None, graph.row, graph.col, epochs_per_sample(graph.data, 200),
+                                 200, a=1.577, b=0.895)
+    """
+    head_embedding = np.array(head_embedding, dtype=np.float32, order="C", copy=True)
+    if head_embedding.ndim != 2 or head_embedding.shape[1] != 2:
+        raise ValueError(f"head_embedding must be (n, 2), got {head_embedding.shape}")
+    move_other = tail_embedding is None
+    tail_arr = head_embedding if move_other else np.ascontiguousarray(tail_embedding, dtype=np.float32)
+    if anchor is None or coherence <= 0:
+        anchor_arr = np.zeros((0, 2), dtype=np.float32)
+        coherence = 0.0
+    else:
+        anchor_arr = np.ascontiguousarray(anchor, dtype=np.float32)
+        if anchor_arr.shape != head_embedding.shape:
+            raise ValueError(f"anchor {anchor_arr.shape} must match the layout {head_embedding.shape}")
+    if len(head) == 0 or n_epochs <= 0:
+        return head_embedding
+    serial, threaded = compiled_kernels()
+    kernel = threaded if parallel else serial
+    kernel(head_embedding, tail_arr, np.ascontiguousarray(head, dtype=np.int32),
+           np.ascontiguousarray(tail, dtype=np.int32), np.ascontiguousarray(epochs_per_sample, dtype=np.float64),
+           np.int64(n_epochs), np.float64(a), np.float64(b), np.float64(gamma), np.float64(initial_alpha),
+           np.float64(negative_sample_rate), bool(move_other), anchor_arr, np.float64(coherence),
+           np.int64(seed), np.int64(4 * _threads() if parallel else 1))
+    return head_embedding

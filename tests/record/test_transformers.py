@@ -1,0 +1,244 @@
+"""The Hugging Face Trainer recorder on a tiny BERT built from a config (random weights, no download).
+
+Every recorded value is checked against the model's own outputs computed here
+(``output_hidden_states``, ``pooler_output``, ``logits``) and every metric against the
+Trainer's ``state.log_history``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")  # what transformers' Trainer needs to run on PyTorch
+
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+
+from epochscope import open_run  # noqa: E402
+from epochscope.transformers import Recorder, default_tokens, default_weights  # noqa: E402
+from epochscope.weight_layout import find_chain, layer_sizes  # noqa: E402
+
+VOCAB, WIDTH, PAD = 40, 10, 0
+
+
+def assert_stored(stored, computed):
+    """Layers are stored as float16: equal to the model's float32 output within float16's rounding."""
+    np.testing.assert_allclose(np.asarray(stored, np.float32), computed, rtol=2e-3, atol=2e-3)
+
+
+def tiny_bert(seed: int = 0) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=WIDTH, num_labels=2, pad_token_id=PAD)
+    return BertForSequenceClassification(config)
+
+
+def token_ids(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """[CLS]=1 then 2..9 random tokens, right-padded; label: whether token 5 occurs."""
+    rng = np.random.default_rng(seed)
+    ids = np.full((n, WIDTH), PAD, np.int64)
+    for i in range(n):
+        length = rng.integers(3, WIDTH + 1)
+        ids[i, 0] = 1
+        ids[i, 1:length] = rng.integers(2, VOCAB, length - 1)
+    y = (ids == 5).any(axis=1).astype(np.int64)
+    return {"input_ids": ids, "attention_mask": (ids != PAD).astype(np.int64)}, y
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self, n: int, seed: int) -> None:
+        self.x, self.y = token_ids(n, seed)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"input_ids": torch.as_tensor(self.x["input_ids"][i]),
+                "attention_mask": torch.as_tensor(self.x["attention_mask"][i]), "labels": int(self.y[i])}
+
+
+def accuracy(prediction) -> dict[str, float]:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+def trainer(model, out, epochs, recorder, **args) -> Trainer:
+    settings = dict(output_dir=str(out), num_train_epochs=epochs, per_device_train_batch_size=8, learning_rate=1e-3,
+                    eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True,
+                    disable_tqdm=True, seed=0)
+    settings.update(args)
+    return Trainer(model=model, args=TrainingArguments(**settings), train_dataset=Examples(32, 1),
+                   eval_dataset=Examples(16, 2), compute_metrics=accuracy, callbacks=[recorder])
+
+
+def outputs(model, x) -> dict[str, np.ndarray]:
+    """What the recorder must store, from the model's own outputs."""
+    model.eval()
+    inputs = {k: torch.as_tensor(v) for k, v in x.items()}
+    with torch.no_grad():
+        out = model(**inputs, output_hidden_states=True)
+        pooled = model.bert(**inputs).pooler_output
+    mask = inputs["attention_mask"].unsqueeze(-1).float()
+    last = out.hidden_states[2]  # hidden_states[0] is the embeddings, [k] encoder layer k-1's output
+    return {"cls": last[:, 0].numpy(), "mean": ((last * mask).sum(1) / mask.sum(1)).numpy(),
+            "pooler": pooled.numpy(), "predictions": out.logits.argmax(-1).numpy()}
+
+
+def test_layers_predictions_metrics_and_epochs_match_the_model(tmp_path):
+    model = tiny_bert()
+    x, y = token_ids(24, seed=3)
+    start = outputs(copy.deepcopy(model), x)
+    recorder = Recorder(layers=["bert.encoder.layer.1", "bert.pooler"], probe=(x, y), run_dir=tmp_path / "run",
+                        class_names=["without 5", "with 5"])
+    t = trainer(model, tmp_path / "out", 2, recorder)
+    t.train()
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1, 2] and run.framework == "transformers"
+    end = outputs(model, x)
+    for epoch, want in ((0, start), (2, end)):
+        # An encoder classifier's layer is stored as its first ([CLS]) token, as the classifier reads it.
+        assert_stored(run.activations("bert.encoder.layer.1", epoch), want["cls"])
+        assert_stored(run.activations("bert.pooler", epoch), want["pooler"])
+        np.testing.assert_array_equal(run.predictions(epoch), want["predictions"])
+    assert not np.allclose(start["cls"], end["cls"], atol=1e-3)  # training changed the layer: the test can fail
+    assert run.layer_info("bert.encoder.layer.1").reduction["tokens"] == "first"
+    assert run.layer_info("bert.pooler").reduction is None
+    # Metrics under the common names, equal to what the Trainer logged at each epoch's end.
+    logged = {round(e["epoch"]): e for e in t.state.log_history if "eval_loss" in e}
+    losses = {round(e["epoch"]): e for e in t.state.log_history if "loss" in e}
+    for epoch in (1, 2):
+        row = run.epoch_metrics(epoch)
+        assert row["val_loss"] == pytest.approx(logged[epoch]["eval_loss"])
+        assert row["val_accuracy"] == pytest.approx(logged[epoch]["eval_accuracy"])
+        assert row["loss"] == pytest.approx(losses[epoch]["loss"])
+        assert row["step"] == 4 * epoch and "eval_loss" not in row
+    assert "val_loss" not in run.epoch_metrics(0)
+    # Weights: the classification head's, which chain as the model wires them (pooler dense -> classifier).
+    weights = run.weights(2)
+    assert sorted(weights) == ["bert.pooler.dense.bias", "bert.pooler.dense.weight", "classifier.bias", "classifier.weight"]
+    np.testing.assert_allclose(weights["classifier.weight"], model.classifier.weight.detach().numpy(), atol=1e-6)
+    assert layer_sizes(find_chain(weights)) == (16, 16, 2)
+
+
+def test_mean_over_real_tokens_and_the_loss_of_every_logged_step(tmp_path):
+    """tokens="mean" honours the attention mask; the epoch's loss is the mean of its steps' losses."""
+    model = tiny_bert(1)
+    x, y = token_ids(12, seed=4)
+    assert (x["attention_mask"] == 0).any()  # padding that a plain mean would count
+    recorder = Recorder(layers=["bert.encoder.layer.1"], probe=(x, y), run_dir=tmp_path / "run", tokens="mean")
+    t = trainer(model, tmp_path / "out", 1, recorder, logging_strategy="steps", logging_steps=1, eval_strategy="no")
+    t.train()
+    run = open_run(tmp_path / "run")
+    assert_stored(run.activations("bert.encoder.layer.1", 1), outputs(model, x)["mean"])
+    step_losses = [e["loss"] for e in t.state.log_history if "loss" in e]
+    assert len(step_losses) == 4
+    assert run.epoch_metrics(1)["loss"] == pytest.approx(np.mean(step_losses))
+    assert "val_loss" not in run.epoch_metrics(1)  # no evaluation ran
+
+
+def test_resume_from_checkpoint_keeps_the_epoch_numbers(tmp_path):
+    model = tiny_bert()
+    x, y = token_ids(16, seed=3)
+    first = trainer(model, tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run"),
+                    save_strategy="epoch")
+    first.train()
+    # A new process would build everything again: a new model, recorder and Trainer, 3 epochs in all.
+    model = tiny_bert(5)
+    second = trainer(model, tmp_path / "out", 3, Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run"),
+                     save_strategy="epoch")
+    second.train(resume_from_checkpoint=True)
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1, 2, 3]
+    assert [m["epoch"] for m in run.metrics] == [0, 1, 2, 3]
+    assert run.epoch_metrics(3)["step"] == 12
+    assert_stored(run.activations("bert.pooler", 3), outputs(model, x)["pooler"])
+    # Training again from scratch into the same run is refused before the first epoch is trained.
+    third = trainer(tiny_bert(), tmp_path / "out2", 1, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                                run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="resume_from_checkpoint"):
+        third.train()
+    assert open_run(tmp_path / "run").epochs == [0, 1, 2, 3]
+
+
+def test_texts_are_tokenized_and_kept_for_the_hover(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad", "film", "plot", "<b>"]
+    core = tokenizers.Tokenizer(tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    core.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]")
+    texts = ["good film", "bad plot <b>", "good plot", "bad film film", "<script>bad</script>", "good"]
+    y = [1, 0, 1, 0, 0, 1]
+    test_texts = ["good good good film plot", "bad"]  # longer than every probe text: one padded length for both
+    recorder = Recorder(layers=["bert.encoder.layer.0"], probe=(texts, y), tokenizer=tokenizer, max_length=WIDTH,
+                        test=(test_texts, [1, 0]), run_dir=tmp_path / "run")
+    assert recorder._probe[0]["input_ids"].shape == (6, 5) and recorder._test[0]["input_ids"].shape == (2, 5)
+    assert recorder._probe[0]["attention_mask"][:, 3:].sum() == 0  # the padding is masked
+    trainer(tiny_bert(), tmp_path / "out", 1, recorder, eval_strategy="no").train()
+    run = open_run(tmp_path / "run")
+    assert run.probe_texts == texts and run.test_texts == test_texts
+    with pytest.raises(ValueError, match="the examples are texts already; leave texts out"):
+        Recorder(layers=[], probe=(texts, y), tokenizer=tokenizer, texts=texts, run_dir=tmp_path / "run2")
+
+
+def test_a_malformed_probe_is_refused_when_made(tmp_path):
+    x, y = token_ids(4, seed=0)
+    with pytest.raises(TypeError, match="texts need a tokenizer"):
+        Recorder(layers=[], probe=(["a", "b", "c", "d"], y), run_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match="probe x has 4 examples but y has 3"):
+        Recorder(layers=[], probe=(x, y[:3]), run_dir=tmp_path / "run")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'token'"):
+        Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run", token="first")
+    assert not (tmp_path / "run").exists()
+
+
+def test_default_weights_are_the_classification_heads_chain():
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        RobertaConfig,
+        RobertaForSequenceClassification,
+    )
+
+    assert default_weights(tiny_bert()) == ("bert.pooler.dense", "classifier")
+    distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=VOCAB, dim=16, n_layers=1, n_heads=2,
+                                                                  hidden_dim=32, max_position_embeddings=WIDTH))
+    assert default_weights(distil) == ("pre_classifier", "classifier")
+    roberta = RobertaForSequenceClassification(RobertaConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1,
+                                                             num_attention_heads=2, intermediate_size=32,
+                                                             max_position_embeddings=WIDTH + 2))
+    assert default_weights(roberta) == ("classifier.dense", "classifier.out_proj")
+    assert default_weights(tiny_bert().bert) is None  # no head: no weights rather than a chain the model lacks
+
+
+def test_default_tokens_first_for_encoder_classifiers_only():
+    assert default_tokens(tiny_bert()) == "first"
+    assert default_tokens(tiny_bert().bert) == "mean"  # the bare encoder: no classifier reads its [CLS]
+
+
+def test_resume_from_the_middle_of_an_epoch_records_only_whole_epochs(tmp_path):
+    x, y = token_ids(16, seed=3)
+    first = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                               run_dir=tmp_path / "run"),
+                    save_strategy="steps", save_steps=6)
+    first.train()
+    assert open_run(tmp_path / "run").epochs == [0, 1, 2]
+    checkpoint = tmp_path / "out" / "checkpoint-6"  # epoch 1.5: holds no finished epoch
+    assert checkpoint.is_dir()
+    # Epoch 2 is held: training it again is refused before it is trained ...
+    again = trainer(tiny_bert(5), tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                                run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="epoch 2"):
+        again.train(resume_from_checkpoint=str(checkpoint))
+    # ... or replaces it when asked; the mid-epoch model at the start is not recorded as any epoch.
+    model = tiny_bert(5)
+    replace = trainer(model, tmp_path / "out", 2, Recorder(layers=["bert.pooler"], probe=(x, y),
+                                                           run_dir=tmp_path / "run", replace_epochs=True))
+    replace.train(resume_from_checkpoint=str(checkpoint))
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1, 2]
+    assert_stored(run.activations("bert.pooler", 2), outputs(model, x)["pooler"])
