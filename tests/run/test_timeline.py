@@ -45,8 +45,10 @@ def test_a_run_written_before_record_units_existed_opens_unchanged(tmp_path):
     Lightning run whose rows hold the trainer's step as a metric: still epochs, not steps."""
     path = make_synthetic_run(tmp_path / "r", n_epochs=3)
     raw = json.loads((path / MANIFEST_FILE).read_text())
-    assert set(raw) == {"framework", "probe_size", "class_names", "test_size", "layers", "input_shape", "has_probe_inputs",
-                        "has_test_inputs", "created", "info", "fingerprints", "schema_version"}
+    old_keys = {"framework", "probe_size", "class_names", "test_size", "layers", "input_shape", "has_probe_inputs",
+                "has_test_inputs", "created", "info", "fingerprints", "schema_version"}  # what schema 1 wrote
+    assert "record_unit" not in raw and raw["schema_version"] == 1
+    (path / MANIFEST_FILE).write_text(json.dumps({k: v for k, v in raw.items() if k in old_keys}))
     for e in range(3):  # the Lightning adapter stored trainer.global_step as "step" in epoch runs
         row_file = path / "epochs" / f"{e:06d}" / "metrics.json"
         row_file.write_text(json.dumps({**json.loads(row_file.read_text()), "step": 8 * e}))
