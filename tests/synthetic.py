@@ -59,3 +59,35 @@ def mlp_weights(sizes=(4, 5, 5, 5, 3), seed=0, scale=1.0) -> dict[str, np.ndarra
         w[f"l{i}.weight"] = rng.normal(size=(n_out, n_in)) * scale
         w[f"l{i}.bias"] = rng.normal(size=n_out)
     return w
+
+
+#: The records of :func:`make_step_run`: (step, epochs done) with 5 steps an epoch, recorded every 3
+#: steps and at epoch ends.
+STEP_RECORDS = ((0, 0.0), (3, 0.6), (5, 1.0), (6, 1.2), (9, 1.8), (10, 2.0))
+
+
+def make_step_run(path: Path, *, records=STEP_RECORDS, n_probe: int = 120, n_test: int = 30, n_classes: int = 3,
+                  width: int = 16, seed: int = 0) -> Path:
+    """A small run recorded inside epochs (records numbered by step, schema 2), with weights and metrics."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_probe) % n_classes
+    test_labels = np.arange(n_test) % n_classes
+    names = [f"class {i}" for i in range(n_classes)]
+    w1, w2 = rng.normal(size=(5, 4)), rng.normal(size=(n_classes, 5))
+    n = len(records)
+    with RunWriter.open(path, framework="synthetic", labels=labels, class_names=names, test_labels=test_labels) as w:
+        w.set_record_unit("step")
+        w.declare_layer("hidden", (width,), width, None)
+        for i, (step, done) in enumerate(records):
+            with w.epoch(step) as ep:
+                ep.set_time(step, done)
+                ep.set_activations("hidden", blob_activations(labels, i, n, width, seed + i))
+                ep.set_activations("hidden", blob_activations(test_labels, i, n, width, seed + 99 + i), split="test")
+                acc = min(1.0, 0.3 + 0.7 * i / max(n - 1, 1))
+                ep.set_predictions(np.where(rng.random(n_probe) < acc, labels, (labels + 1) % n_classes))
+                ep.set_predictions(np.where(rng.random(n_test) < acc, test_labels, (test_labels + 1) % n_classes),
+                                   split="test")
+                ep.set_weights({"l1.weight": w1 * (1 + 0.1 * i), "l1.bias": np.zeros(5),
+                                "l2.weight": w2 * (1 - 0.05 * i), "l2.bias": np.zeros(n_classes)})
+                ep.set_metrics({"loss": 1.0 / (i + 1), "accuracy": acc})
+    return path

@@ -224,7 +224,7 @@ def test_a_run_from_a_newer_schema(tmp_path):
     run = record(tmp_path)
     manifest = json.loads((run.path / MANIFEST_FILE).read_text())
     (run.path / MANIFEST_FILE).write_text(json.dumps({**manifest, "schema_version": 7}))
-    message = r"schema version 7 is newer than this epochscope reads \(1\); upgrade epochscope \(pip install -U epochscope\)"
+    message = r"schema version 7 is newer than this epochscope reads \(2\); upgrade epochscope \(pip install -U epochscope\)"
     with pytest.raises(RunError, match=message):
         open_run(run.path)
     with pytest.raises(RunError, match=message):  # and it is not appended to

@@ -30,7 +30,7 @@ The rules, for each name:
    spelled ``x`` already wins and the other keeps its own name (``/`` as ``_``):
    ``{"acc": .1, "accuracy": .2}`` stays as given.
 6. **Reserved names** are what epochscope writes into a metrics row itself
-   (:data:`RESERVED`: ``epoch``, ``step``, ``wall_time``, ``elapsed``, ``record_seconds``,
+   (:data:`RESERVED`: ``epoch``, ``step``, ``epochs_done``, ``wall_time``, ``elapsed``, ``record_seconds``,
    ``probe_accuracy``, ``test_accuracy``). A user metric that would land on one never
    replaces it: it is kept as ``user_<name>`` (``{"epoch": 3}`` -> ``{"user_epoch": 3}``)
    and a warning says so. An importer passes the names it writes itself (``epoch``).
@@ -56,8 +56,9 @@ CANONICAL = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 #: Names epochscope writes into a recorded run's metrics row itself: the run's ``epoch``; the
 #: recording core's ``wall_time``, ``elapsed``, ``record_seconds``, ``probe_accuracy`` and
-#: ``test_accuracy``; the Lightning adapter's ``step`` (the trainer's global step).
-RESERVED = frozenset({"epoch", "step", "wall_time", "elapsed", "record_seconds", "probe_accuracy",
+#: ``test_accuracy``; the Lightning adapter's ``step`` (the trainer's global step); a step run's
+#: ``step`` and ``epochs_done`` (see epochscope.run.timeline).
+RESERVED = frozenset({"epoch", "step", "epochs_done", "wall_time", "elapsed", "record_seconds", "probe_accuracy",
                       "test_accuracy"})
 
 # A split word and the prefix it gives the metric's name.

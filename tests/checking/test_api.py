@@ -70,7 +70,7 @@ DAMAGE = [
     ("manifest from a newer version",
      lambda r: (r / MANIFEST_FILE).write_text(json.dumps({**json.loads((r / MANIFEST_FILE).read_text()),
                                                           "schema_version": 99})),
-     MANIFEST_FILE, r"schema version 99 is newer than this epochscope reads \(1\); upgrade epochscope"),
+     MANIFEST_FILE, r"schema version 99 is newer than this epochscope reads \(2\); upgrade epochscope"),
     ("manifest deleted", lambda r: (r / MANIFEST_FILE).unlink(),
      MANIFEST_FILE, r"missing; the manifest was deleted: the epochs cannot be read without it"),
 ]

@@ -214,3 +214,15 @@ def test_the_command_line_exports(synthetic_run, tmp_path, capsys):
     assert main(["-q", "export", "tensorboard", str(synthetic_run), "--out", str(tmp_path / "tb")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
 
+
+
+def test_a_run_recorded_inside_epochs_exports_its_steps_and_fractional_epochs(tmp_path):
+    from synthetic import STEP_RECORDS, make_step_run
+
+    run = open_run(make_step_run(tmp_path / "run"))
+    result = export_tensorboard(run, tmp_path / "tb", sprite=False, progress=False)
+    scalars = read_scalars(tmp_path / "tb")
+    assert result.step == "global" and [s for s, _ in scalars["loss"]] == [s for s, _ in STEP_RECORDS]
+    assert scalars["epoch"] == [(s, pytest.approx(d)) for s, d in STEP_RECORDS] and "epochs_done" not in scalars
+    with pytest.raises(ValueError, match="recorded inside epochs .* use step='global'"):
+        export_tensorboard(run, tmp_path / "tb2", step="epoch", progress=False)

@@ -2,7 +2,7 @@
 
 Run by tests/record/test_lightning.py as a separate process, because the "ddp" strategy
 starts the other rank by running this same script again (it would re-run pytest otherwise).
-Usage: python lightning_ddp_script.py RUN_DIR OUT_DIR EPOCHS
+Usage: python lightning_ddp_script.py RUN_DIR OUT_DIR EPOCHS [EVERY_N_STEPS]
 Each rank writes OUT_DIR/rank-<global rank>.json saying what it did. Then a second, new
 Trainer fits into the same run: its first epoch is one the run holds, so every rank must stop
 with the recorder's message (written as "refused"), none left waiting for the others.
@@ -56,13 +56,14 @@ class Tiny(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.5)
 
 
-def main(run_dir, out_dir, epochs):
+def main(run_dir, out_dir, epochs, every_n_steps=None):
     torch.set_num_threads(1)  # two processes share two cores
     pl.seed_everything(0, verbose=False)
     x, y = data()
     xv, yv = data(32, seed=1)
+    steps = {"every_n_steps": every_n_steps} if every_n_steps else {}
     recorder = Recorder(layers=["net.hidden"], probe=(x[:24], y[:24]), test=(xv[:10], yv[:10]), run_dir=run_dir,
-                        batch_size=10)
+                        batch_size=10, **steps)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=epochs, callbacks=[recorder],
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=1)
@@ -71,7 +72,7 @@ def main(run_dir, out_dir, epochs):
               "epochs_trained": trainer.current_epoch, "recorder_opened": recorder.recorder is not None}
     again = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=epochs, logger=False,
                        callbacks=[Recorder(layers=["net.hidden"], probe=(x[:24], y[:24]), test=(xv[:10], yv[:10]),
-                                           run_dir=run_dir, batch_size=10)],
+                                           run_dir=run_dir, batch_size=10, **steps)],
                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     try:
         again.fit(Tiny(), DataLoader(TensorDataset(x, y), batch_size=16))
@@ -83,4 +84,4 @@ def main(run_dir, out_dir, epochs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)

@@ -14,7 +14,8 @@ def test_manifest_round_trips_through_json():
     m = Manifest(framework="t", probe_size=3, class_names=("a", "b"), test_size=2, layers=(info,),
                  input_shape=(1, 4, 4), has_probe_inputs=True, created="2024-01-01T00:00:00")
     back = Manifest.from_json(json.loads(json.dumps(m.to_json())))
-    assert back == m and back.schema_version == SCHEMA_VERSION and back.layer("conv") == info
+    # A run recorded once an epoch keeps schema 1 (an older epochscope still opens it).
+    assert back == m and back.schema_version == 1 < SCHEMA_VERSION and back.layer("conv") == info
 
 
 def test_edited_manifest_key_is_refused(synthetic_run):

@@ -39,6 +39,7 @@ from ..run.reader import MAX_METRICS_BYTES
 from ..run.summary import epoch_spans
 from .agreement import Agreement
 from .context import CheckContext, strip_where
+from .timeline import check_timeline
 
 __all__ = ["check_epochs", "plan_drops"]
 
@@ -80,6 +81,7 @@ def check_epochs(ctx: CheckContext, agree: Agreement) -> None:
     beyond: dict[int, int] = {}  # epoch -> highest predicted class beyond the class names
     for epoch in epochs:
         _check_epoch(ctx, agree, epoch, ctx.layout.epoch_dir(epoch), first_seen, fields, widths, beyond)
+    check_timeline(ctx, epochs)
     if beyond and not ctx.classes_short:
         n = len(m.class_names)
         ctx.add("note", EPOCHS_DIR, f"predictions of classes beyond the {n} class names (up to class {max(beyond.values())}) "
@@ -101,6 +103,9 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
     the billions).
     """
     if not epochs:
+        return
+    if ctx.manifest is not None and ctx.manifest.record_unit == "step":
+        # Records every N steps and at epoch ends: uneven gaps are the rule, not a loss.
         return
     gaps = [b - a for a, b in zip(epochs, epochs[1:])]
     if gaps and len(set(gaps)) == 1 and gaps[0] != 1:

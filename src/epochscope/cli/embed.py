@@ -58,8 +58,9 @@ def _fmt(value: float) -> str:
     return "     -" if value is None or math.isnan(value) else f"{value:6.3f}"
 
 
-def quality_table(maps) -> str:
-    """The per-epoch quality of ``maps`` as aligned text columns.
+def quality_table(maps, unit: str = "epoch") -> str:
+    """The per-epoch quality of ``maps`` as aligned text columns (``unit="step"``: a run recorded
+    inside epochs, whose records are numbered by step).
 
     ``sep-map`` / ``sep-layer``: class separation (silhouette) of the map's points and of the
     layer's values; a faithful time-lapse shows them rising and falling together.
@@ -67,7 +68,7 @@ def quality_table(maps) -> str:
     q = maps.quality
     nan = [float("nan")] * len(maps.epochs)
     sep, sep_layer = q.get("separation", nan), q.get("separation_layer", nan)
-    lines = ["epoch  trust  motion  sep-map  sep-layer  knn-map  knn-layer  cka-prev"]
+    lines = [f"{unit:<5}  trust  motion  sep-map  sep-layer  knn-map  knn-layer  cka-prev"]
     for i, epoch in enumerate(maps.epochs):
         lines.append(f"{epoch:5d} {_fmt(q['trustworthiness'][i])} {_fmt(q['motion'][i])}  {_fmt(sep[i])}"
                      f"     {_fmt(sep_layer[i])}   {_fmt(q['knn_accuracy_map'][i])}     {_fmt(q['knn_accuracy_layer'][i])}"
@@ -93,5 +94,7 @@ def run(args: argparse.Namespace) -> int:
     source = "read from the cache" if "cached" in timings else f"computed in {seconds:.1f} s"
     echo(f"{maps.method} maps of layer '{maps.layer}': {plural(len(maps.epochs), 'epoch')}, {maps.coords.shape[1]:,} probe"
           + (f" + {maps.test_coords.shape[1]} test" if maps.test_coords is not None else "") + f" points, {source}")
-    echo(quality_table(maps))
+    from ..run import open_run
+
+    echo(quality_table(maps, open_run(args.run).manifest.record_unit))
     return 0

@@ -49,6 +49,8 @@ class ConfusionDisplay(FigureDisplay):
     epoch: int | None = None
     split: str = "test"
     unknown: int = 0
+    #: How the title names the record (``"epoch 0.26 · step 120"`` in a run recorded inside epochs; ``None``: ``"epoch N"``).
+    epoch_label: str | None = None
     #: predictions of a class the run does not name (a model with more outputs than classes)
     outside: int = 0
     correct: int | None = None
@@ -75,9 +77,15 @@ class ConfusionDisplay(FigureDisplay):
         Raises ``ValueError`` for another split, a test split the run lacks, a run without epochs,
         or a run imported from checkpoints (its one-example probe is a placeholder, not data).
         """
+        display = cls._from_run(as_run(run), epoch=epoch, split=split)
+        if display.epoch is not None and as_run(run).manifest.record_unit == "step":
+            display.epoch_label = as_run(run).timeline.label(display.epoch)
+        return display
+
+    @classmethod
+    def _from_run(cls, run, *, epoch: int | None, split: str | None) -> ConfusionDisplay:
         from ..analysis import run_contents
 
-        run = as_run(run)
         epochs = run.epochs
         if not epochs:
             raise ValueError(f"the run {run.path} has no finished epoch yet")
@@ -141,7 +149,7 @@ class ConfusionDisplay(FigureDisplay):
         where = "Test set" if self.split == "test" else "Probe set"
         if self.reduced:
             where += f", the {n - 1} most confused of {self.n_classes:,} classes"
-        when = f" at epoch {self.epoch}" if self.epoch is not None else ""
+        when = f" at {self.epoch_label or f'epoch {self.epoch}'}" if self.epoch is not None else ""
         total = int(self.counts.sum()) + self.unknown + self.outside
         # Short lines: long class names narrow the axes, and one long line was cut off at the figure's edge.
         left_out = [f"{self.unknown} without prediction" if self.unknown else "",

@@ -42,6 +42,9 @@ class CurvesDisplay(FigureDisplay):
 
     epochs: np.ndarray
     series: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The x axis: ``"epoch"``, or ``"step"`` for a run recorded inside epochs whose epochs are not all
+    #: known (``epochs`` then holds steps); a step run's fractional epochs otherwise (run.timeline).
+    axis_label: str = "epoch"
 
     @classmethod
     def from_metrics(cls, rows: Sequence[Mapping[str, Any]]) -> CurvesDisplay:
@@ -52,8 +55,14 @@ class CurvesDisplay(FigureDisplay):
 
     @classmethod
     def from_run(cls, run) -> CurvesDisplay:
-        """From the run's metrics rows."""
-        return cls.from_metrics(as_run(run).metrics)
+        """From the run's metrics rows, each at its place on the run's time axis (:attr:`Run.timeline`:
+        the epoch; a record inside an epoch at its fractional epoch, or at its step)."""
+        run = as_run(run)
+        display = cls.from_metrics(run.metrics)
+        timeline = run.timeline
+        if timeline.by_step:
+            display.epochs, display.axis_label = timeline.values(), timeline.axis
+        return display
 
     def plot(self, ax: Any = None) -> CurvesDisplay:
         """Draw on two new axes side by side (a new off-screen figure), on the pair
@@ -83,14 +92,14 @@ class CurvesDisplay(FigureDisplay):
                     (self.lines_[key],) = axis.plot(self.epochs[ok], y[ok], marker="o", markersize=4, color=color,
                                                     label=name)
             axis.set_title(what.capitalize())
-            axis.set_xlabel("epoch")
+            axis.set_xlabel(self.axis_label)
             axis.grid(alpha=0.3)
             if what in self.series or f"val_{what}" in self.series:
                 axis.legend(frameon=False)
             else:
                 axis.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center", transform=axis.transAxes,
                           color=MUTED)
-            if len(self.epochs) and len(self.epochs) <= 12:
+            if len(self.epochs) and len(self.epochs) <= 12 and np.all(np.mod(self.epochs, 1) == 0):
                 axis.set_xticks(self.epochs)
         if ax is None:
             fig.tight_layout()

@@ -129,6 +129,7 @@ class ForgettingDisplay(FigureDisplay):
     images: np.ndarray | None = None
     subtitle: str = ""
     n_epochs: int | None = None  # recorded epochs the events were counted over (None: not known)
+    epoch_label: str | None = None  # "epoch 0.26 · step 120" in a run recorded inside epochs; None: "epoch N"
 
     @classmethod
     def from_run(cls, run: Any, maps: Any, *, k: int = 10) -> ForgettingDisplay:
@@ -148,7 +149,8 @@ class ForgettingDisplay(FigureDisplay):
         epoch = int(maps.epochs[-1])
         return cls(events=events, top=top, coords=np.asarray(maps.coords[-1]), labels=run.labels,
                    class_names=run.class_names, bounds=maps.bounds, epoch=epoch, images=images,
-                   subtitle=f"layer {maps.layer} · {maps.method}", n_epochs=len(run.epochs))
+                   subtitle=f"layer {maps.layer} · {maps.method}", n_epochs=len(run.epochs),
+                   epoch_label=run.timeline.label(epoch) if run.manifest.record_unit == "step" else None)
 
     def plot(self, ax: Any = None) -> ForgettingDisplay:
         """Draw on a new off-screen figure, or in the place of the Axes ``ax`` (its area holds
@@ -182,7 +184,8 @@ class ForgettingDisplay(FigureDisplay):
         self.rings_ = ax.scatter(xy[:, 0], xy[:, 1], s=RING_AREA, zorder=4,
                                  **{k_: v for k_, v in style.RING_MARKER.items() if k_ != "marker"}, marker="o")
         self.labels_ = place_labels(ax, xy, [f"#{i + 1}" for i in range(k)], occupied=np.asarray(image.get_array())[..., 3] > 0)
-        ax.set_title(f"Most-forgotten examples ringed on the map at epoch {self.epoch} ({style.plain(self.subtitle)})",
+        when = self.epoch_label or f"epoch {self.epoch}"
+        ax.set_title(f"Most-forgotten examples ringed on the map at {when} ({style.plain(self.subtitle)})",
                      fontsize=style.FONT_SIZE)
         if len(self.class_names) <= 20:
             ax.legend(handles=style.class_legend_handles(self.class_names, markersize=6), loc="upper center",

@@ -51,6 +51,8 @@ class LayerEpochGrid(FigureDisplay):
     labels: np.ndarray
     class_names: Sequence[str]
     epochs: list[int]
+    #: Column titles (``from_run`` names a step run's records ``"epoch 0.26 · step 120"``); ``None``: ``"epoch N"``.
+    column_titles: list[str] | None = None
 
     @classmethod
     def from_maps(cls, maps: Sequence[Any], labels: np.ndarray, class_names: Sequence[str], *,
@@ -80,7 +82,10 @@ class LayerEpochGrid(FigureDisplay):
         run = as_run(run)
         for layer_maps in maps:
             check_maps(run, layer_maps)
-        return cls.from_maps(maps, run.labels, run.class_names, epochs=epochs, n_columns=n_columns)
+        grid = cls.from_maps(maps, run.labels, run.class_names, epochs=epochs, n_columns=n_columns)
+        if run.manifest.record_unit == "step":  # a run recorded inside epochs: columns named by epoch and step
+            grid.column_titles = [run.timeline.label(e) for e in grid.epochs]
+        return grid
 
     def plot(self, ax: Any = None) -> LayerEpochGrid:
         """Draw the grid on a new off-screen figure, or in the place of the Axes ``ax`` (its area
@@ -102,7 +107,8 @@ class LayerEpochGrid(FigureDisplay):
                 ax = axes[r, c]
                 plot_map(ax, m.frame(epoch), self.labels, self.class_names, bounds=m.bounds, point_scale=1.3)
                 if r == 0:
-                    ax.set_title(f"epoch {epoch}", fontsize=style.FONT_SIZE)
+                    title = self.column_titles[c] if self.column_titles else f"epoch {epoch}"
+                    ax.set_title(title, fontsize=style.FONT_SIZE)
                 if c == 0:
                     ax.set_ylabel(style.plain(m.layer), fontsize=style.FONT_SIZE)
         method = self.maps[0].method

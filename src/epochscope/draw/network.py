@@ -94,7 +94,7 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
     run = as_run(run)
     history = NetworkHistory.from_run(run, layers=layers, shape=shape, progress=progress)
     metrics = {int(row["epoch"]): row for row in run.metrics}
-    figure = NetworkFigure(history, metrics, settings, figsize=figsize)
+    figure = NetworkFigure(history, metrics, settings, figsize=figsize, timeline=run.timeline)
     n = len(history)
     try:
         from .._progress import progress as bar
@@ -174,8 +174,11 @@ class NetworkFigure:
 
     def __init__(self, history: NetworkHistory, metrics: dict[int, dict[str, Any]],
                  settings: NetworkSettings | None = None, *, figsize: tuple[float, float] = (12, 5),
-                 figure: Any = None, animated: bool = True) -> None:
+                 figure: Any = None, animated: bool = True, timeline: Any = None) -> None:
         self.history, self.settings, self.animated = history, settings or NetworkSettings(), animated
+        # A run recorded inside epochs (run.timeline.by_step): the curve's x axis is its fractional
+        # epochs (or steps) and each frame is named "epoch 0.26 · step 120"; else the epoch numbers.
+        self.timeline = timeline if timeline is not None and timeline.by_step else None
         self._own = figure is None
         # Its own figure in the library's style; a figure of the user's keeps the user's (see figure.own_style).
         with own_style() if self._own else nullcontext():
@@ -250,6 +253,10 @@ class NetworkFigure:
             height = int(round(self.fig.bbox.height))
             self._stampers = [(t, TextStamper(t, height)) for t in [*self.summary_texts, self.epoch_text]]
 
+    def _x(self, epochs: np.ndarray) -> np.ndarray:
+        """Where records sit on the curve's x axis: their epochs, or a step run's fractional epochs / steps."""
+        return self.timeline.values(epochs.tolist()) if self.timeline is not None else epochs
+
     def _width(self, text: str, size: float) -> float:
         """Width in pixels of ``text`` at font ``size``."""
         from matplotlib.text import Text
@@ -262,6 +269,7 @@ class NetworkFigure:
         from matplotlib.ticker import MaxNLocator
 
         ax, epochs = self.ax_curve, np.array(sorted(metrics), dtype=np.int64)
+        x = self._x(epochs)
         # The colours of curves.png: training blue, validation red (the marker is black).
         train, val = CURVE_COLORS["train"], CURVE_COLORS["val"]
         keys = [("accuracy", "training", train), ("val_accuracy", "validation", val)]
@@ -273,24 +281,24 @@ class NetworkFigure:
             y = _curve(metrics, epochs, key)
             if np.isfinite(y).any():
                 ok = np.isfinite(y)
-                ax.plot(epochs[ok], y[ok], label=label, lw=1.6, color=color)
+                ax.plot(x[ok], y[ok], label=label, lw=1.6, color=color)
                 plotted.append(key)
         if plotted and self._curve_key not in plotted:
             self._curve_key = plotted[0]
         self._curve_x, self._curve_y = epochs, _curve(metrics, epochs, self._curve_key)
-        ax.set_xlabel("epoch", fontsize=FONT_SIZE - 1)
+        ax.set_xlabel(self.timeline.axis if self.timeline is not None else "epoch", fontsize=FONT_SIZE - 1)
         ax.tick_params(labelsize=FONT_SIZE - 2)
         ax.set_title(self._curve_key.replace("val_", "").capitalize() if plotted else "no metrics recorded",
                      fontsize=FONT_SIZE + 1)
         if plotted:
             ax.legend(loc="best", fontsize=FONT_SIZE - 2, frameon=False)
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=self.timeline is None, steps=[1, 2, 2.5, 5, 10]))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        first, last = (self.history.epochs[0], self.history.epochs[-1])
+        first, last = self._x(np.array([self.history.epochs[0], self.history.epochs[-1]]))
         if len(epochs):
-            first, last = min(first, epochs[0]), max(last, epochs[-1])
-        pad = max(0.5, 0.03 * (last - first))  # room for the marker at the first and last epoch
+            first, last = min(first, x[0]), max(last, x[-1])
+        pad = max(0.5 if self.timeline is None else 0.0, 0.03 * (last - first))  # room for the marker at the first and last epoch
         ax.set_xlim(first - pad, last + pad)
         # An opaque light grey, not a see-through dark line: a GIF palette keeps it exactly.
         self.vline = ax.axvline(first, color="#aaaaaa", lw=1.0, animated=self.animated)
@@ -304,7 +312,8 @@ class NetworkFigure:
 
         W, H = self.fig.bbox.width, self.fig.bbox.height
         cmap = ListedColormap(diverging_rgb(np.linspace(-1, 1, 256)))
-        since = "previous epoch" if self.settings.reference == "previous" else "first epoch"
+        record = "record" if self.timeline is not None else "epoch"  # a step run's frames are records
+        since = f"previous {record}" if self.settings.reference == "previous" else f"first {record}"
         bar_title = f"colour: change of |w| since {since}"
         bar_w = min(200.0, 0.3 * W)
         # The title and the end labels are centred on the bar and its ends: room for their halves.
@@ -336,9 +345,10 @@ class NetworkFigure:
         epoch = frame.epoch
         hit = np.flatnonzero(self._curve_x == epoch)
         y = self._curve_y[hit[0]] if len(hit) else np.nan
-        self.marker.set_data([epoch] if np.isfinite(y) else [], [y] if np.isfinite(y) else [])
-        self.vline.set_xdata([epoch, epoch])
-        self.epoch_text.set_text(f"epoch {epoch}")
+        at = float(self._x(np.array([epoch]))[0])
+        self.marker.set_data([at] if np.isfinite(y) else [], [y] if np.isfinite(y) else [])
+        self.vline.set_xdata([at, at])
+        self.epoch_text.set_text(self.timeline.label(epoch) if self.timeline is not None else f"epoch {epoch}")
         changes = self.history.layer_change(index, self.settings)
         scales = self.history.change_scales(self.settings.reference)
         for text, change, link in zip(self.summary_texts, changes, range(len(changes))):
@@ -409,6 +419,8 @@ class NetworkDisplay(FigureDisplay):
     metrics: dict[int, dict[str, Any]]
     settings: NetworkSettings = NetworkSettings()
     index: int = -1
+    #: The run's :class:`~epochscope.run.timeline.Timeline` (a step run's curve axis and frame names), or ``None``.
+    timeline: Any = None
 
     @property
     def epoch(self) -> int:
@@ -437,13 +449,14 @@ class NetworkDisplay(FigureDisplay):
             raise ValueError(f"epoch {epoch} holds no weights in the run {run.path}; epochs with weights: "
                              f"{epochs[0]}..{epochs[-1]} ({len(epochs)})")
         return cls(history=history, metrics={int(row["epoch"]): row for row in run.metrics}, settings=settings,
-                   index=index)
+                   index=index, timeline=run.timeline)
 
     def plot(self, ax: Any = None, *, figsize: tuple[float, float] = (12, 5)) -> NetworkDisplay:
         """Draw on a new off-screen figure of ``figsize`` inches, or in the place of the Axes
         ``ax`` (its area holds both panels); returns ``self``."""
         target = new_figure(_check_figsize(figsize), dpi=DPI) if ax is None else subfigure_at(ax)
-        drawing = NetworkFigure(self.history, self.metrics, self.settings, figure=target, animated=False)
+        drawing = NetworkFigure(self.history, self.metrics, self.settings, figure=target, animated=False,
+                                timeline=self.timeline)
         drawing.update(self.index)
         self.figure_ = target if ax is None else target.get_figure(root=True)
         self.ax_curve_, self.ax_net_ = drawing.ax_curve, drawing.ax_net

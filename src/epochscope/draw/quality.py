@@ -46,6 +46,8 @@ class QualityDisplay(FigureDisplay):
     accuracy: dict[str, np.ndarray] = field(default_factory=dict)
     quality: dict[str, np.ndarray] = field(default_factory=dict)
     title: str = ""
+    #: The x axis (``"epoch"``; ``"step"`` for a step run whose epochs are not all known): see ``from_run``.
+    axis_label: str = "epoch"
 
     @classmethod
     def from_maps(cls, maps: Any, metrics: Sequence[Mapping[str, Any]]) -> QualityDisplay:
@@ -66,7 +68,11 @@ class QualityDisplay(FigureDisplay):
         run = as_run(run)
         check_maps(run, maps)
         rows = {int(m.get("epoch", -1)): m for m in run.metrics}
-        return cls.from_maps(maps, [rows.get(int(e), {}) for e in maps.epochs])
+        display = cls.from_maps(maps, [rows.get(int(e), {}) for e in maps.epochs])
+        timeline = run.timeline
+        if timeline.by_step:  # a run recorded inside epochs: fractional epochs (or steps) on the x axis
+            display.epochs, display.axis_label = timeline.values(maps.epochs), timeline.axis
+        return display
 
     def plot(self, ax: Any = None) -> QualityDisplay:
         """Draw on a new off-screen figure, or in the place of the Axes ``ax`` (its area holds
@@ -102,14 +108,15 @@ class QualityDisplay(FigureDisplay):
             self.lines_[key] = line
             handles.append(line)
         bottom.set_ylabel("trustworthiness, CKA, kNN accuracy")
-        right.set_ylabel("motion (map radii per epoch)", color=QUALITY_COLORS["motion"])
-        bottom.set_xlabel("epoch")
+        per = "epoch" if self.axis_label == "epoch" and np.all(np.mod(self.epochs, 1) == 0) else "record"
+        right.set_ylabel(f"motion (map radii per {per})", color=QUALITY_COLORS["motion"])
+        bottom.set_xlabel(self.axis_label)
         bottom.grid(alpha=0.3)
         if handles:
             # Under the axes: inside, it would hide the late epochs where the curves settle.
             bottom.legend(handles=handles, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.17),
                           ncol=2, fontsize=style.FONT_SIZE - 1)
-        if len(self.epochs) and len(self.epochs) <= 12:
+        if len(self.epochs) and len(self.epochs) <= 12 and np.all(np.mod(self.epochs, 1) == 0):
             bottom.set_xticks(self.epochs)
         top.set_title(style.plain(self.title), fontsize=style.FONT_SIZE + 2)
         if ax is None:

@@ -130,7 +130,7 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     from .quality import QualityDisplay
     from .samples import SamplesDisplay, as_images
     from .testmap import train_test_map
-    from .timelapse import FrameMaker, _metrics_rows, _test_wrong, write_timelapse
+    from .timelapse import FrameMaker, _metrics_rows, _test_wrong, frame_titles, write_timelapse
 
     note = contents.skipped_note()
     if note:
@@ -155,7 +155,9 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     if maps is not None:
         tests = test_points and getattr(maps, "test_coords", None) is not None
         maker = FrameMaker(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs),
-                           test_points=tests, test_labels=run.test_labels if tests else None,
+                           titles=frame_titles(run, maps.epochs), by_step=run.manifest.record_unit == "step",
+                           test_points=tests,
+                           test_labels=run.test_labels if tests else None,
                            test_wrong=_test_wrong(run, maps.epochs) if tests else None)
         try:
             step("timelapse", write_timelapse, maker, out, formats=fmts, duration_ms=duration_ms, progress=progress)
@@ -172,8 +174,9 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     if contents.predictions:
         step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run).plot().figure_, out / "confusion.png"))
         if epoch is not None:
+            unit = run.manifest.record_unit  # a run recorded inside epochs numbers its records by step
             step("confusion", lambda: save_figure(ConfusionDisplay.from_run(run, epoch=epoch).plot().figure_,
-                                                  out / f"confusion_epoch_{int(epoch)}.png"))
+                                                  out / f"confusion_{unit}_{int(epoch)}.png"))
     if layer_maps is not None and len(layer_maps) > 1:
         from .multiples import LayerEpochGrid
 

@@ -92,7 +92,8 @@ def train_test_map(run: Any, maps: Any, *, epoch: int | None = None,
     r = renderer or MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps),
                                      test_legend=True)
     try:
-        return r.draw(coords, title=f"Epoch {epoch}: probe set and test set", caption=caption,
+        when = run.timeline.title(epoch) if run.manifest.record_unit == "step" else f"Epoch {epoch}"
+        return r.draw(coords, title=f"{when}: probe set and test set", caption=caption,
                       test_coords=test_coords, test_labels=test_labels, test_wrong=wrong)
     finally:
         if own:

@@ -96,6 +96,13 @@ def _metrics_rows(run: Any, epochs: Sequence[int]) -> list[Mapping[str, Any]]:
     return [rows.get(int(e), {}) for e in epochs]
 
 
+def frame_titles(run: Any, epochs: Sequence[int]) -> list[str]:
+    """Each frame's title from the run's time axis: ``"Epoch 3"``, or in a run recorded inside
+    epochs ``"Epoch 0.26 · step 120"`` (see :attr:`epochscope.Run.timeline`)."""
+    timeline = run.timeline
+    return [timeline.title(int(e)) for e in epochs]
+
+
 def _test_wrong(run: Any, epochs: Sequence[int]) -> list[np.ndarray | None]:
     """Per epoch, which test examples were predicted wrong (``None`` where none were recorded)."""
     labels = run.test_labels
@@ -123,8 +130,10 @@ class FrameMaker:
     def __init__(self, maps: Any, labels: np.ndarray, class_names: Sequence[str], *,
                  metrics: Sequence[Mapping[str, Any]] | None = None, test_points: bool = False,
                  test_labels: np.ndarray | None = None, test_wrong: Sequence[np.ndarray | None] | None = None,
-                 renderer: MapFrameRenderer | None = None) -> None:
+                 renderer: MapFrameRenderer | None = None, titles: Sequence[str] | None = None,
+                 by_step: bool = False) -> None:
         self.epochs = [int(e) for e in maps.epochs]
+        self.by_step = by_step  # records numbered by step (a run recorded inside epochs): frame files say so
         if not self.epochs:
             raise ValueError("the maps hold no epoch; there is nothing to draw")
         coords = maps.coords
@@ -139,7 +148,10 @@ class FrameMaker:
         self.test_wrong = test_wrong if self.tests is not None else None
         quality = getattr(maps, "quality", None) or {}
         trust = quality.get("trustworthiness")
-        self.titles = [f"Epoch {e}" for e in self.epochs]
+        if titles is not None and len(titles) != len(self.epochs):
+            raise ValueError(f"titles must hold one title per epoch ({len(self.epochs)}), got {len(titles)}")
+        # A run recorded inside epochs names each frame by its fractional epoch and step (frame_titles).
+        self.titles = list(titles) if titles is not None else [f"Epoch {e}" for e in self.epochs]
         self.captions = [epoch_caption(metrics[i] if metrics is not None else None,
                                        trust[i] if trust is not None else None) for i in range(len(self.epochs))]
         self._own = renderer is None
@@ -148,6 +160,10 @@ class FrameMaker:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+    def frame_file(self, i: int) -> str:
+        """The PNG name of frame ``i``: ``epoch_NNN.png``, or ``step_NNNNNN.png`` when records count steps."""
+        return f"step_{self.epochs[i]:06d}.png" if self.by_step else f"epoch_{self.epochs[i]:03d}.png"
 
     def _tests_at(self, i: int) -> dict[str, Any]:
         if self.tests is None:
@@ -189,7 +205,8 @@ def write_timelapse(maker: FrameMaker, out_dir: str | Path, *, formats: Sequence
                     frames_folder: str | None = "frames", name: str = "timelapse", smooth_steps: int | None = None,
                     duration_ms: float = 500.0, progress: bool = True) -> list[Path]:
     """Draw every frame once and hand it at once to every output: ``frames/epoch_NNN.png`` (when
-    ``frames_folder``), ``<name>.gif`` and ``<name>.mp4``. Memory holds one frame (and the writers'
+    ``frames_folder``; ``frames/step_NNNNNN.png`` for a run recorded inside epochs), ``<name>.gif``
+    and ``<name>.mp4``. Memory holds one frame (and the writers'
     own state) whatever the number of epochs; frames are never collected in a list.
 
     With ``smooth_steps``, the frames glide between epochs (``smooth_steps`` per epoch step, the
@@ -233,7 +250,7 @@ def write_timelapse(maker: FrameMaker, out_dir: str | Path, *, formats: Sequence
                     # one goes to the animations; at most two frames are alive.
                     if pending is not None:
                         pngs.append(pending.result())
-                    pending = pool.submit(save_png, frame, folder / f"epoch_{maker.epochs[job[0]]:03d}.png")
+                    pending = pool.submit(save_png, frame, folder / maker.frame_file(job[0]))
                 for w in writers:
                     w.append(frame)
             if pending is not None:
@@ -277,7 +294,7 @@ class Timelapse(FrameDisplay):
                   metrics: Sequence[Mapping[str, Any]] | None = None, test_points: bool = False,
                   test_labels: np.ndarray | None = None, test_wrong: Sequence[np.ndarray | None] | None = None,
                   duration_ms: float = style.FRAME_MS, progress: bool = True,
-                  renderer: MapFrameRenderer | None = None) -> Timelapse:
+                  renderer: MapFrameRenderer | None = None, titles: Sequence[str] | None = None) -> Timelapse:
         """Draw one frame per epoch of ``maps``.
 
         Parameters
@@ -292,15 +309,17 @@ class Timelapse(FrameDisplay):
         duration_ms : display time per frame in animations (default 500 ms).
         progress : show progress.
         renderer : draw with this renderer (its axes and look) instead of a new one.
+        titles : one title per epoch (default ``"Epoch N"``; :meth:`from_run` names a record inside
+            an epoch by its fractional epoch and step, see :func:`frame_titles`).
         """
         maker = FrameMaker(maps, labels, class_names, metrics=metrics, test_points=test_points,
-                           test_labels=test_labels, test_wrong=test_wrong, renderer=renderer)
+                           test_labels=test_labels, test_wrong=test_wrong, renderer=renderer, titles=titles)
         try:
             frames = [maker.frame(i) for i in progress_bar(range(len(maker)), desc="drawing frames", enabled=progress)]
         finally:
             maker.close()
         keys = {"maps": maps, "labels": labels, "class_names": class_names, "test_points": test_points,
-                "test_labels": test_labels, "test_wrong": test_wrong, "metrics": metrics}
+                "test_labels": test_labels, "test_wrong": test_wrong, "metrics": metrics, "titles": titles}
         return cls(frames=frames, epochs=maker.epochs, duration_ms=float(duration_ms), titles=maker.titles,
                    captions=maker.captions, _keys=keys)
 
@@ -314,6 +333,7 @@ class Timelapse(FrameDisplay):
         if kwargs.get("test_points"):
             kwargs.setdefault("test_labels", run.test_labels)
             kwargs.setdefault("test_wrong", _test_wrong(run, maps.epochs))
+        kwargs.setdefault("titles", frame_titles(run, maps.epochs))
         return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
 
     def _frame(self) -> np.ndarray:
@@ -353,7 +373,7 @@ class Timelapse(FrameDisplay):
             raise ValueError("smooth() needs the maps: build the time-lapse with Timelapse.from_maps or from_run")
         k = self._keys
         maker = FrameMaker(k["maps"], k["labels"], k["class_names"], metrics=k["metrics"], test_points=k["test_points"],
-                           test_labels=k["test_labels"], test_wrong=k["test_wrong"])
+                           test_labels=k["test_labels"], test_wrong=k["test_wrong"], titles=k.get("titles"))
         frames, epochs, titles, captions = [], [], [], []
         try:
             for i, w in progress_bar(maker.steps(steps), desc="drawing smooth frames", enabled=progress):
@@ -420,7 +440,7 @@ class MapDisplay(FrameDisplay):
         trust = (getattr(maps, "quality", None) or {}).get("trustworthiness")
         caption = epoch_caption(_metrics_rows(run, [epoch])[0], trust[i] if trust is not None else None)
         tests = getattr(maps, "test_coords", None) if test_points else None
-        title = f"Epoch {epoch}"
+        title = frame_titles(run, [epoch])[0]
         extra = {}
         if tests is not None:
             extra = {"test_coords": np.asarray(tests[i]), "test_labels": run.test_labels,

@@ -153,6 +153,9 @@ def build_payload(
         test_pred_all = _predictions(run, epochs, "test", len(test_labels), progress)
     name = _run_name(run)
     span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
+    if run.manifest.record_unit == "step":  # records numbered by step: name them by their place in training
+        timeline = run.timeline
+        span = " – ".join(dict.fromkeys([timeline.label(epochs[0]), timeline.label(epochs[-1])]))
     payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "title": title or (f"Layer {layer}, {span}: {name}" if layer else f"Training, {span}: {name}"),
@@ -175,6 +178,7 @@ def build_payload(
         "skippedNote": contents.skipped_note(),
         "metrics": _metrics(run),
         "quality": _quality(maps, epochs),
+        **_time(run),
         "network": dict(network) if network else None,
         "probe": None,
         "test": None,
@@ -397,6 +401,19 @@ def _metrics(run: Run) -> dict[str, Any]:
 
     return {"epochs": [int(row.get("epoch", i)) for i, row in enumerate(rows)], "accuracy": panel("acc"),
             "loss": panel("loss")}
+
+
+def _time(run: Run) -> dict[str, Any]:
+    """``{"time": ...}`` for a run recorded inside epochs (records numbered by step): every
+    record's place on the time axis (``values``: its fractional epoch, or its step when some are
+    unknown) and its name (``"epoch 0.26 · step 120"``); ``{}`` for a run recorded once an epoch,
+    whose epochs are their own places and names (its report is unchanged)."""
+    timeline = run.timeline
+    if not timeline.by_step:
+        return {}
+    records = list(timeline.records)
+    return {"time": {"axis": timeline.axis, "records": records, "values": timeline.values().tolist(),
+                     "labels": [timeline.label(r) for r in records]}}
 
 
 def _quality(maps: MapsLike | None, epochs: Sequence[int]) -> dict[str, Any]:

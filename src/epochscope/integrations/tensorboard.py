@@ -63,7 +63,7 @@ STEP_MODES = ("auto", "epoch", "global")
 #: The projector loads the sprite as one WebGL texture: 8192 px a side at most.
 MAX_SPRITE_SIDE = 8192
 #: Metrics-row entries that place a row in time rather than measure the model: not scalars.
-_AXES = ("epoch", "step", "wall_time")
+_AXES = ("epoch", "step", "epochs_done", "wall_time")
 _TENSOR_FORMAT = "%.6g"  # 6 significant digits: every float16 value reads back exactly
 _CHUNK = 4096  # rows at a time from memory-mapped activations and inputs
 
@@ -286,8 +286,11 @@ def _write_scalars(run: Run, out: Path, rows: list[dict[str, Any]], step_mode: s
             wall = float(wall) if isinstance(wall, (int, float)) and math.isfinite(wall) else None
             # Lightning writes the epoch as a scalar beside every metric; so do we, so that the x
             # axis can be read as epochs and the export reads back through the event-file importer.
-            writer.add_scalar("epoch", int(row["epoch"]), step, wall_time=wall)
-            counts["epoch"] = counts.get("epoch", 0) + 1
+            # A run recorded inside epochs: its records' fractional epoch (its folder number is the step).
+            epoch = row.get("epochs_done") if run.manifest.record_unit == "step" else int(row["epoch"])
+            if epoch is not None:
+                writer.add_scalar("epoch", epoch, step, wall_time=wall)
+                counts["epoch"] = counts.get("epoch", 0) + 1
             for name, value in row.items():
                 number = metric_value(value)
                 if name in _AXES or number is None:
@@ -336,6 +339,9 @@ def export_tensorboard(run: Run | str | os.PathLike[str], out: str | os.PathLike
     chosen_layers = _choose_layers(run, layers)
     chosen_epochs = _choose_epochs(run, epochs) if chosen_layers else []
     rows = run.metrics
+    if run.manifest.record_unit == "step" and step == "epoch":
+        raise ValueError("step='epoch': this run was recorded inside epochs (its records are numbered by optimizer "
+                         "step, several per epoch); use step='global' or 'auto'")
     step_mode = _choose_step(rows, step)
     require("tensorboard", extra="tensorboard", purpose="writing TensorBoard files")
     from google.protobuf import text_format

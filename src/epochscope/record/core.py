@@ -56,6 +56,7 @@ from ..run.manifest import inputs_fingerprint
 from ..run.summary import epoch_spans
 from .labels import encode_splits
 from .projection import PROJECTION_KIND, SparseProjection, legacy_gaussian
+from .schedule import open_schedule
 from .settings import REDUCE_METHODS, RecordSettings, Reduction
 
 __all__ = ["REDUCE_METHODS", "EpochRecording", "RecordingSession", "Reducer", "Reduction", "decide_threshold",
@@ -339,6 +340,7 @@ class RecordingSession:
         )
         try:  # a resume that leaves out a layer or reduces one otherwise is refused now, before training
             self.writer.check_layers(self.layers, lambda info: reduction_description(info, self.reduction, settings.tokens))
+            self.schedule = open_schedule(self.writer, settings)  # every N epochs / steps (record/schedule.py)
         except BaseException:
             self.writer.close()
             raise
@@ -397,6 +399,10 @@ class RecordingSession:
         An epoch the run already holds raises ``ValueError`` saying how to go on, unless
         ``settings.replace_epochs``: then it replaces that epoch and every later one on commit.
         """
+        if self.schedule.by_step:
+            raise ValueError("this recorder records every N optimizer steps (every_n_steps): its records are numbered "
+                             "by step and taken by its hooks (rec.step() and rec.record(epoch) with PyTorch); an "
+                             "epoch-numbered record cannot be added to such a run")
         epoch = self.next_epoch if epoch is None else int(epoch)
         held = self.writer.epochs
         replace = epoch in held
@@ -413,6 +419,43 @@ class RecordingSession:
         return (f"epoch {epoch} is already recorded in {self.path} (epochs {epoch_spans(held)}); {how}. "
                 f"To replace {later} with this training (resumed from an earlier checkpoint), pass "
                 "replace_epochs=True to the Recorder; to start a fresh run in this folder, overwrite=True")
+
+    # -- records inside epochs (every_n_steps): numbered by step; see record/schedule.py
+    def start_step(self, step: int, epochs_done: float | None) -> EpochRecording:
+        """Begin the record at optimizer step ``step`` (``epochs_done``: fractional epochs, ``None``
+        if unknown) in a run numbered by step.
+
+        The step this session recorded last is recorded again in its place (an epoch end that
+        falls on a step just recorded: now with the epoch's metrics). A step at or before the
+        run's last record is refused with how to go on, unless ``settings.replace_epochs``: then
+        it replaces that record and every later one.
+        """
+        step = int(step)
+        held = self.writer.epochs
+        replace = bool(held) and step <= held[-1]
+        if replace and step != self._last_step and not self.settings.replace_epochs:
+            raise ValueError(self.step_already_recorded(step))
+        rec = EpochRecording(self, step, replace=replace)
+        try:
+            rec.builder.set_time(step, epochs_done)
+        except BaseException:
+            rec.builder.discard()
+            raise
+        self._last_step = step
+        return rec
+
+    _last_step: int | None = None
+
+    def step_already_recorded(self, step: int) -> str | None:
+        """The message for training that starts at ``step`` while the run holds later records
+        (``None`` when it does not, or when they are to be replaced)."""
+        held = self.writer.epochs
+        if not held or step >= held[-1]:  # at the last record: training continues from it
+            return None
+        return (f"the run {self.path} holds records up to step {held[-1]}, but training is at step {step} (resumed "
+                "from an earlier checkpoint, or a new optimizer that counts from 0); to replace the records from step "
+                f"{step} on, pass replace_epochs=True to the Recorder; to continue the run, resume training from its "
+                "last checkpoint; to start a fresh run in this folder, overwrite=True")
 
     def decide_threshold(self, scores: np.ndarray) -> float:
         """The one-output threshold for this run: decided once from ``scores`` (all of the first

@@ -38,6 +38,7 @@ from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples
+from .schedule import fractional_epoch
 from .settings import RecorderCallback, RecordSettings
 
 
@@ -394,6 +395,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         self._ready = False
         self._fit_started = False
         self._opened = False
+        self._epoch_index = 0
         self._specs: dict[str, LayerSpec] = {}
         self._layers: dict[str, Any] = {}
         self._weight_layers: dict[str, Any] = {}
@@ -456,6 +458,10 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         """At the first epoch of a ``fit``, record the model as epoch ``epoch`` (fit's
         ``initial_epoch``: the epochs it has finished) unless the run holds it; and refuse,
         before the epoch is trained, an epoch number the run already holds (unless replacing)."""
+        self._epoch_index = epoch
+        if self.session.schedule.by_step:
+            self._step_epoch_begin(epoch)
+            return
         if not self._fit_started:
             self._fit_started = True
             if epoch not in self.session.epochs:
@@ -467,8 +473,54 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """Record the epoch that just ended as epoch ``epoch + 1`` (Keras counts from
-        ``initial_epoch``), with Keras' logs as metrics (stored under one spelling by the core)."""
-        self.record(metrics=logs, epoch=epoch + 1)
+        ``initial_epoch``), with Keras' logs as metrics (stored under one spelling by the core);
+        every ``every_n_epochs``-th only, and numbered by its step in a run recorded every N steps."""
+        if not self.session.schedule.wants_epoch(epoch + 1):
+            return
+        if self.session.schedule.by_step:
+            self._record_at(self._global_step(), float(epoch + 1), logs)
+        else:
+            self.record(metrics=logs, epoch=epoch + 1)
+
+    # -- records inside epochs (every_n_steps; see epochscope.record.schedule)
+    def _global_step(self) -> int:
+        """Optimizer steps done since training began: Keras' ``optimizer.iterations``, which a
+        checkpoint restores with the optimizer, so a resumed ``fit`` continues the count."""
+        return int(np.asarray(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+
+    def _step_epoch_begin(self, epoch: int) -> None:
+        step = self._global_step()
+        if not self._fit_started:
+            self._fit_started = True
+            self.session.schedule.last_step = step
+            message = self.session.step_already_recorded(step) if not self.settings.replace_epochs else None
+            if message:
+                self.close()  # Keras calls no hook when fit fails: release the run here
+                raise ValueError(message)
+            held = self.session.epochs
+            if not held or step > held[-1]:
+                self._record_at(step, float(epoch), {})
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        """Record every ``every_n_steps`` optimizer steps (a run recorded inside epochs); the
+        epoch's last batch is left to ``on_epoch_end``, which records the same model with the
+        epoch's validation metrics. ``logs`` are Keras' (its loss is the mean over the epoch so far)."""
+        if self.session is None or not self.session.schedule.by_step:
+            return
+        step = self._global_step()
+        if not self.session.schedule.step_due(step):
+            return
+        steps = (self.params or {}).get("steps")
+        if steps is not None and batch + 1 >= steps and self.session.schedule.wants_epoch(self._epoch_index + 1):
+            return
+        self._record_at(step, fractional_epoch(self._epoch_index, batch + 1, steps), logs)
+
+    def _record_at(self, step: int, epochs_done: float | None, metrics: Mapping[str, Any] | None) -> int:
+        with self.session.start_step(step, epochs_done) as rec:
+            self._capture(rec, "probe", self.x_probe)
+            if self.x_test is not None:
+                self._capture(rec, "test", self.x_test)
+            return rec.commit(metrics=metrics, weights=_weight_arrays(self._weight_layers))
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self.close()

@@ -29,6 +29,7 @@ require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightn
 
 from ..metric_names import metric_name  # noqa: E402
 from ..run import open_run  # noqa: E402
+from .schedule import fractional_epoch  # noqa: E402
 from .settings import RecorderCallback, RecordSettings  # noqa: E402
 from .torch import Recorder as TorchRecorder  # noqa: E402
 from .torch import find_modules, find_weights, select_torch_examples  # noqa: E402
@@ -150,7 +151,16 @@ class Recorder(RecorderCallback, pl.Callback):
         if not trainer.is_global_zero or self.recorder is None:
             return
         epoch = trainer.current_epoch
-        if epoch not in self.recorder.epochs and not getattr(trainer.fit_loop, "restarted_mid_epoch", False):
+        if getattr(trainer.fit_loop, "restarted_mid_epoch", False):
+            return
+        session = self.recorder.session
+        if session.schedule.by_step:
+            step = trainer.global_step
+            session.schedule.last_step = step
+            held = session.epochs
+            if not held or step > held[-1]:
+                self._record_step(step, float(epoch), None)
+        elif epoch not in self.recorder.epochs:
             self.recorder._record(epoch, None, counters={"step": trainer.global_step})
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
@@ -159,7 +169,10 @@ class Recorder(RecorderCallback, pl.Callback):
         message = None
         if trainer.is_global_zero and self.recorder is not None:
             epoch = trainer.current_epoch + 1
-            if epoch in self.recorder.epochs and not self.settings.replace_epochs:
+            if self.recorder.session.schedule.by_step:
+                if not self.settings.replace_epochs:
+                    message = self.recorder.session.step_already_recorded(trainer.global_step)
+            elif epoch in self.recorder.epochs and not self.settings.replace_epochs:
                 message = self.recorder.session.already_recorded(epoch)
         if trainer.world_size > 1:
             # Only rank 0 knows the run: every rank joins this broadcast and stops alike, rather
@@ -181,7 +194,40 @@ class Recorder(RecorderCallback, pl.Callback):
         if not self._validated:
             metrics = {k: v for k, v in metrics.items() if not (metric_name(k) or "").startswith(_VALIDATION_PREFIXES)}
         if trainer.is_global_zero and self.recorder is not None:
-            self.recorder._record(trainer.current_epoch + 1, metrics, counters={"step": trainer.global_step})
+            epoch = trainer.current_epoch + 1
+            if not self.recorder.session.schedule.wants_epoch(epoch):
+                return
+            if self.recorder.session.schedule.by_step:
+                self._record_step(trainer.global_step, float(epoch), metrics)
+            else:
+                self.recorder._record(epoch, metrics, counters={"step": trainer.global_step})
+
+    # -- records inside epochs (every_n_steps; see epochscope.record.schedule)
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Record every ``every_n_steps`` optimizer steps (``trainer.global_step``, which counts
+        optimizer steps, so gradient accumulation records once per step), on global rank 0 only,
+        with the batch's loss from ``training_step``'s output (nothing is read that could start a
+        collective). The epoch's last batch is left to ``on_train_epoch_end`` (same model, with
+        the epoch's validation metrics). Its fractional epoch is ``current_epoch + (batch_idx + 1)
+        / num_training_batches``; unknown (``None``) when Lightning does not know the epoch's length."""
+        if not trainer.is_global_zero or self.recorder is None or not self.recorder.session.schedule.by_step:
+            return
+        schedule = self.recorder.session.schedule
+        step = trainer.global_step
+        if not schedule.step_due(step):
+            return
+        batches = trainer.num_training_batches
+        if batch_idx + 1 >= batches and schedule.wants_epoch(trainer.current_epoch + 1):
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        metrics = {"loss": loss} if loss is not None else None
+        self._record_step(step, fractional_epoch(trainer.current_epoch, batch_idx + 1, batches), metrics)
+
+    def _record_step(self, step: int, epochs_done: float | None, metrics: Any) -> None:
+        if self.recorder is None:  # only rank 0 holds a recorder
+            return
+        self.recorder._capture_record(self.recorder.session.start_step(step, epochs_done), metrics,
+                                      {"step": step})
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self.close()

@@ -147,6 +147,14 @@ class RecordSettings:
         decides once, at the first capture, from all of its outputs: ``0.5`` when every value
         lies in [0, 1] (probabilities), else ``0`` (logits). Kept in the manifest, so every
         epoch, also after a resume, uses the same rule.
+    every_n_epochs : record the end of every N-th epoch (default 1: every epoch); the model
+        before training is always recorded.
+    every_n_steps : also record inside epochs, every N optimizer steps (batches); the run's
+        records are then numbered by step and each keeps its fractional epoch (see
+        :mod:`epochscope.record.schedule`). ``None`` (default): epoch ends only.
+    steps_per_epoch : the batches in one epoch (``len(train_loader)``), which the PyTorch
+        recorder needs to place a record inside an epoch (the callbacks ask their framework);
+        ``None``: such records' epoch is unknown and the pictures use a step axis.
 
     Raises ``TypeError``/``ValueError`` naming the parameter, what was expected, what was
     given and what to do.
@@ -173,6 +181,10 @@ class RecordSettings:
     overwrite: bool = False
     replace_epochs: bool = False
     binary_threshold: float | None = None
+    # When to record (see epochscope.record.schedule); checked by _check_schedule.
+    every_n_epochs: int = 1
+    every_n_steps: int | None = None
+    steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalised values are set once, here
@@ -222,11 +234,23 @@ class RecordSettings:
                                 "pass 0.5 for probabilities, 0 for logits, or None to decide from the outputs")
             put(self, "binary_threshold", float(self.binary_threshold))
         self.reduction  # noqa: B018  (checks reduce/max_width/reduced_width together)
+        _check_schedule(self)
 
     @property
     def reduction(self) -> Reduction:
         """The :class:`Reduction` these settings describe (``reduced_width`` is its ``width``)."""
         return Reduction(self.reduce, self.max_width, self.reduced_width, self.seed)
+
+
+def _check_schedule(settings: RecordSettings) -> None:
+    """Check (and normalise) ``every_n_epochs``, ``every_n_steps`` and ``steps_per_epoch``."""
+    put = object.__setattr__
+    put(settings, "every_n_epochs", _count("every_n_epochs", settings.every_n_epochs, minimum=1,
+                                           what="a number of epochs >= 1"))
+    for name in ("every_n_steps", "steps_per_epoch"):
+        if getattr(settings, name) is not None:
+            put(settings, name, _count(name, getattr(settings, name), minimum=1,
+                                       what="a number of optimizer steps >= 1, or None"))
 
 
 #: The keyword arguments every recorder takes besides its framework's own (model, probe, test).

@@ -38,9 +38,11 @@ import numpy as np
 from .._errors import unknown_name_message
 from .._optional import require
 from ..run import open_run
+from ..run.timeline import check_time_point
 from .core import RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples, select_texts
+from .schedule import fractional_epoch, last_time
 from .settings import RecordSettings, settings_from_options, with_options_signature
 
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
@@ -523,6 +525,16 @@ class Recorder:
             train_one_epoch(model)
             rec.record(epoch, metrics={"loss": loss, "accuracy": acc})
         rec.close()
+
+    Records inside epochs (every 50 optimizer steps, each with its fractional epoch)::
+
+        rec = Recorder(model, ["hidden"], (x, y), "runs/steps", every_n_steps=50, steps_per_epoch=len(loader))
+        rec.record(0)
+        for epoch in range(1, 11):
+            for xb, yb in loader:
+                loss = train_step(xb, yb)
+                rec.step(metrics={"loss": loss})   # counts the step; records at steps 50, 100, ...
+            rec.record(epoch)                      # the epoch end, at the current step
     """
 
     #: Written into the manifest; an adapter that records through this class names itself here.
@@ -576,9 +588,33 @@ class Recorder:
             probe_texts=probe_texts,
             test_texts=kept_test_texts,
         )
+        self._start_clock()
 
     #: How to continue a run, in this framework's terms (see RecordingSession's resume_help).
     resume_help = "the next epoch to record is {next} (rec.record() without a number records it)"
+
+    # -- the step count (records inside epochs; see epochscope.record.schedule)
+    def _start_clock(self) -> None:
+        """Where training is: the run's last record in a step run (a resume continues after it), else the start."""
+        last = last_time(self.session.writer)
+        self._step = last[0] if last else 0
+        self._epoch: int | None = None if last and last[1] is None else (int(last[1]) if last else None)
+        spe = self.settings.steps_per_epoch
+        # Batches done in the current epoch, from the last record's fraction (when its epoch is known).
+        self._epoch_step = last[0] - round((last[1] - int(last[1])) * spe) if last and last[1] is not None and spe \
+            else self._step
+        if not last and self.session.epochs:
+            self._epoch = self.session.epochs[-1]
+        # A new run recorded every N steps starts where training starts: step 0, epoch 0 (so the first
+        # epoch's records have their fraction even without rec.record(0)).
+        self._fresh = not self.session.epochs
+        if self._fresh and self.session.schedule.by_step:
+            self._epoch = 0
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps counted so far (:meth:`step`), from the run's last record on a resume."""
+        return self._step
 
     # -- lifetime
     def __enter__(self) -> Recorder:
@@ -611,8 +647,17 @@ class Recorder:
         return open_run(self.session.path)
 
     # -- recording
-    def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None) -> int:
+    def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None, *,
+               step: int | None = None) -> int | None:
         """Capture the model now as ``epoch`` (default: the next one) and commit it to disk.
+
+        With ``every_n_epochs=N`` only every N-th epoch (and the run's first record) is
+        captured; the others return ``None``. With ``every_n_steps`` the record is numbered by
+        the steps counted with :meth:`step` (or ``step``, the optimizer steps done, e.g. the
+        step a checkpoint saved when training resumes from it) and keeps ``epoch`` as its epochs
+        done; it returns that step. A run's last record is not recorded again: calling
+        ``record(epoch, step=...)`` at the step it holds (training resumed from there) only sets
+        the count; an earlier step is refused unless ``replace_epochs=True``.
 
         ``metrics`` (loss, accuracy, val_loss, val_accuracy, ...) are stored with the epoch
         under one spelling (:func:`epochscope.metric_names.normalise_metrics`: ``train_loss``
@@ -624,13 +669,81 @@ class Recorder:
         the recorder was made with ``replace_epochs=True``: then this epoch and every later
         one are replaced.
         """
-        return self._record(epoch, metrics)
+        return self._record(epoch, metrics, step=step)
+
+    def step(self, metrics: Mapping[str, Any] | None = None, *, step: int | None = None) -> int | None:
+        """Count one optimizer step (call it after ``optimizer.step()``) and record the model
+        when the count reaches a multiple of ``every_n_steps``; returns the step recorded, else ``None``.
+
+        ``step``: the number of optimizer steps done, given instead of counting (after resuming
+        from a checkpoint that saved it). The record's fractional epoch is the epochs passed to
+        :meth:`record` plus the steps since the last one over ``steps_per_epoch``; without
+        ``steps_per_epoch`` it is unknown (the pictures then use a step axis). ``metrics`` (the
+        batch's loss, ...) are stored with the record.
+
+        Raises ``ValueError`` when the recorder was made without ``every_n_steps``.
+        """
+        if not self.session.schedule.by_step:
+            raise ValueError("step(): this recorder records once an epoch; pass every_n_steps=N (and "
+                             "steps_per_epoch=len(train_loader)) to Recorder to record every N optimizer steps")
+        if step is None:
+            self._step += 1
+        else:
+            self._set_step(step)
+        if not self.session.schedule.step_due(self._step):
+            return None
+        done = fractional_epoch(self._epoch, self._step - self._epoch_step, self.settings.steps_per_epoch)
+        if done is None and self._epoch is not None and self.settings.steps_per_epoch:
+            self.session.warn_once("steps_per_epoch", "step %d is %d steps into epoch %d, more than steps_per_epoch=%d: "
+                                   "the records inside this epoch keep no fractional epoch (the pictures use a step "
+                                   "axis); pass steps_per_epoch=len(train_loader)", self._step,
+                                   self._step - self._epoch_step, self._epoch + 1, self.settings.steps_per_epoch)
+        return self._capture_record(self.session.start_step(self._step, done), metrics, None)
+
+    def _set_step(self, step: int) -> None:
+        """Set the step count to ``step`` (optimizer steps done); going back before the run's last
+        record is refused unless ``replace_epochs`` (then the records from there on are replaced)."""
+        step = check_time_point(step, None)[0]
+        message = self.session.step_already_recorded(step)
+        if message and not self.settings.replace_epochs:
+            raise ValueError(message)
+        if self.session.schedule.last_step is not None and step <= self.session.schedule.last_step:
+            self.session.schedule.last_step = step - 1  # count the multiples of N again from here
+        self._step = step
 
     def _record(self, epoch: int | None, metrics: Mapping[str, Any] | None,
-                counters: Mapping[str, float | int] | None = None) -> int:
+                counters: Mapping[str, float | int] | None = None, step: int | None = None) -> int | None:
+        schedule = self.session.schedule
+        if step is not None and not schedule.by_step:
+            raise ValueError("record(step=...): this recorder records once an epoch, numbered by epoch; pass "
+                             "every_n_steps=N to Recorder to number records by optimizer step")
+        if epoch is None:  # the epoch after the last one given (recorded or left out by every_n_epochs)
+            if schedule.by_step and self._fresh:
+                epoch = 0 if not self.session.epochs and self._step == 0 else self._epoch + 1
+            else:
+                epoch = self._epoch + 1 if self._epoch is not None else (0 if schedule.by_step else self.session.next_epoch)
+        epoch = int(epoch)
+        first = not self.session.epochs
+        if schedule.by_step:
+            if step is not None:
+                self._set_step(step)
+            self._epoch, self._epoch_step = epoch, self._step
+            held = self.session.epochs
+            if held and self._step == held[-1] and self._step != self.session._last_step:
+                return None  # the run's last record is this model (training resumed from it): nothing to add
+            if not (first or schedule.wants_epoch(epoch)):
+                return None
+            return self._capture_record(self.session.start_step(self._step, float(epoch)), metrics, counters)
+        self._epoch = epoch
+        if not (first or schedule.wants_epoch(epoch)):
+            return None
+        return self._capture_record(self.session.start_epoch(epoch), metrics, counters)
+
+    def _capture_record(self, recording: Any, metrics: Mapping[str, Any] | None,
+                        counters: Mapping[str, float | int] | None) -> int:
         device = _model_device(self.model)
         float_dtype = _float_dtype(self.model)
-        with self.session.start_epoch(epoch) as rec:
+        with recording as rec:
             splits = [("probe", self.x_probe)] + ([("test", self.x_test)] if self.x_test is not None else [])
             for split, x in splits:
                 def on_batch(start, size, acts, logits, sequences, mask, split=split):

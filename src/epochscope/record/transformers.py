@@ -285,6 +285,10 @@ class Recorder(hf.TrainerCallback):
 
     def _start(self, probe: Any, test: Any, settings: RecordSettings, *, tokenizer: Any, max_length: int,
                texts: Any, test_texts: Any, auto_tokens: bool, auto_weights: bool) -> None:
+        if settings.every_n_steps is not None:  # records inside epochs: the PyTorch, Keras and Lightning recorders
+            raise ValueError(f"every_n_steps: this recorder records once an epoch (every_n_epochs works), got "
+                             f"every_n_steps={settings.every_n_steps}; leave it out, or record inside epochs with "
+                             "epochscope.torch.Recorder's rec.step() in a loop of your own")
         if not isinstance(probe, (tuple, list)) or len(probe) != 2:
             raise TypeError(f"probe: expected a pair (texts or inputs, labels), got {type(probe).__name__}; pass "
                             "probe=(texts, labels) with tokenizer=..., or probe=(tokenizer(texts, ...), labels)")

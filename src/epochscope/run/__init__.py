@@ -7,6 +7,8 @@ through :class:`Run` (opened with :func:`open_run`). Its modules, one job each:
 - :mod:`~epochscope.run.layout`: every path and name inside a run (the layout is drawn there),
   the epoch-folder naming rule, temporary names and layer file keys;
 - :mod:`~epochscope.run.manifest`: :class:`Manifest` and :class:`LayerInfo`, the schema version;
+- :mod:`~epochscope.run.timeline`: where each record sits in training (its step and fractional
+  epoch in a run recorded inside epochs), what :attr:`Run.timeline` returns;
 - :mod:`~epochscope.run.reader`: :class:`Run` and :func:`open_run`;
 - :mod:`~epochscope.run.writer`: :class:`RunWriter` and :class:`EpochBuilder` (create, resume, append);
 - :mod:`~epochscope.run.lock`: the single-writer lock and a probe of who holds it;

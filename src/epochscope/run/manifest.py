@@ -17,11 +17,22 @@ import numpy as np
 
 from .._errors import RunError, unknown_name_message
 from .layout import MANIFEST_FILE, check_key, layer_key
+from .timeline import RECORD_UNITS
 
-__all__ = ["SCHEMA_VERSION", "LayerInfo", "Manifest", "inputs_fingerprint", "layer_key"]
+__all__ = ["SCHEMA_VERSION", "LayerInfo", "Manifest", "inputs_fingerprint", "layer_key", "schema_for"]
 
-#: The version of the run directory's layout and manifest that this epochscope writes and reads.
-SCHEMA_VERSION = 1
+#: The newest version of the run directory's layout and manifest that this epochscope reads.
+#: Version 1: one record per epoch, numbered by epoch. Version 2 adds ``record_unit: "step"``
+#: (records inside epochs, numbered by optimizer step; see :mod:`epochscope.run.timeline`).
+#: A run is written with the lowest version that holds it, so a run recorded once an epoch is
+#: still version 1 and opens in an older epochscope; a step run is 2, which an older one refuses
+#: instead of drawing steps as epochs.
+SCHEMA_VERSION = 2
+
+
+def schema_for(record_unit: str) -> int:
+    """The schema version a run with this ``record_unit`` is written with (1 for ``"epoch"``, 2 for ``"step"``)."""
+    return 1 if record_unit == "epoch" else 2
 
 
 @dataclass(frozen=True)
@@ -78,9 +89,17 @@ class Manifest:
     #: ``{"probe": ..., "test": ...}``: :func:`inputs_fingerprint` of the examples the run was
     #: recorded on, so a resume on other examples is refused (absent when none were given).
     fingerprints: dict[str, str] = field(default_factory=dict)
-    schema_version: int = SCHEMA_VERSION
+    #: What a record's number counts: ``"epoch"`` (one record per epoch; every schema-1 run) or
+    #: ``"step"`` (records inside epochs, numbered by optimizer step; see :mod:`epochscope.run.timeline`).
+    record_unit: str = "epoch"
+    #: ``None``: the version :func:`schema_for` gives ``record_unit`` (what a new manifest is written with).
+    schema_version: int | None = None
 
     def __post_init__(self) -> None:
+        if self.record_unit not in RECORD_UNITS:
+            raise ValueError(f"record_unit: expected one of {RECORD_UNITS}, got {self.record_unit!r}")
+        if self.schema_version is None:
+            object.__setattr__(self, "schema_version", schema_for(self.record_unit))
         if self.probe_size < 1:
             raise ValueError(f"probe_size must be at least 1, got {self.probe_size}")
         if len(self.class_names) < 1:
@@ -97,12 +116,18 @@ class Manifest:
         """A copy with ``info`` appended to the layers."""
         return dataclasses.replace(self, layers=(*self.layers, info))
 
+    def with_record_unit(self, unit: str) -> Manifest:
+        """A copy whose records count ``unit`` (``"epoch"`` or ``"step"``), with that unit's schema version."""
+        return dataclasses.replace(self, record_unit=unit, schema_version=None)
+
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-ready dict (what ``manifest.json`` holds)."""
         d = dataclasses.asdict(self)
         d["layers"] = [layer.to_json() for layer in self.layers]
         d["class_names"] = list(self.class_names)
         d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        if self.record_unit == "epoch":
+            del d["record_unit"]  # a schema-1 manifest stays exactly what it was
         return d
 
     @classmethod
@@ -117,7 +142,7 @@ class Manifest:
                 "upgrade epochscope (pip install -U epochscope)"
             )
         try:
-            return cls(
+            manifest = cls(
                 framework=str(d["framework"]),
                 probe_size=int(d["probe_size"]),
                 class_names=tuple(str(c) for c in d["class_names"]),
@@ -131,11 +156,16 @@ class Manifest:
                 created=str(d.get("created", "")),
                 info=dict(d.get("info") or {}),
                 fingerprints={str(k): str(v) for k, v in dict(d.get("fingerprints") or {}).items()},
+                record_unit=str(d.get("record_unit", "epoch")),
                 schema_version=version,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RunError(f"{where}: malformed manifest ({type(err).__name__}: {err})") from err
-
+        if manifest.schema_version < schema_for(manifest.record_unit):
+            raise RunError(f"{where}: record_unit {manifest.record_unit!r} needs schema version "
+                           f"{schema_for(manifest.record_unit)}, but the manifest says {manifest.schema_version}; "
+                           "the manifest was edited or damaged")
+        return manifest
 
 
 #: How many input values :func:`inputs_fingerprint` reads at most (about 4 million: 30 ms of hashing).

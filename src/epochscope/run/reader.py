@@ -17,6 +17,7 @@ from .fileio import is_real_dir, is_regular, load_npy, load_npz, read_json
 from .layout import MANIFEST_FILE, RunLayout, layer_file, metrics_file, predictions_file, weights_file
 from .manifest import LayerInfo, Manifest
 from .texts import MAX_TEXTS_BYTES, parse_texts
+from .timeline import Timeline
 
 __all__ = ["MAX_METRICS_BYTES", "Run", "open_run"]
 
@@ -71,8 +72,22 @@ class Run:
 
     @property
     def epochs(self) -> list[int]:
-        """The finished epochs, ascending."""
+        """The finished records' numbers, ascending: the epochs, in a run recorded once an epoch;
+        the optimizer steps, in a run recorded inside epochs (``manifest.record_unit == "step"``;
+        :attr:`timeline` gives each record's step and fractional epoch)."""
         return self.layout.finished_epochs()
+
+    @property
+    def timeline(self) -> Timeline:
+        """Where each finished record sits in training: its step and (fractional) epoch, the time
+        axis and labels the pictures use (see :mod:`epochscope.run.timeline`). Raises
+        :class:`RunError` naming the record when a step run's records contradict each other."""
+        records = self.epochs
+        if self.manifest.record_unit == "epoch":
+            return Timeline.of_epochs(records)
+        rows = [self.epoch_metrics(r) for r in records]
+        where = [str(metrics_file(self.layout.epoch_dir(r))) for r in records]
+        return Timeline.from_rows(self.manifest.record_unit, records, rows, where)
 
     @property
     def layers(self) -> list[str]:

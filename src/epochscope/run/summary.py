@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._errors import RunError
 from .._text import plural, printable
 from .fileio import npz_members
 from .layout import weights_file
@@ -34,6 +35,15 @@ def describe(run: Run) -> str:
         f"framework {_shown(m.framework)}   schema {m.schema_version}   created {_shown(m.created)}",
         "epochs    " + (f"{epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs else "none finished"),
     ]
+    if m.record_unit == "step":  # records inside epochs, numbered by optimizer step (run/timeline.py)
+        lines[-1] = "records   " + (f"steps {epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs
+                                    else "none finished") + ", numbered by optimizer step"
+        if epochs:
+            try:
+                last = run.timeline
+                lines.append(f"time      last record: {last.label(epochs[-1])}")
+            except RunError as err:
+                lines.append(f"time      {_shown(str(err), 300)}")
     if placeholder:
         source = str((m.info or {}).get("imported_from") or m.framework).removesuffix(" checkpoints")
         lines += [f"probe     none: imported from {_shown(source)} checkpoints, which hold weights and metrics only",

@@ -28,6 +28,7 @@ from .fileio import (
     is_storage_error,
     json_default,
     load_npy,
+    read_json,
     save_npy_atomic,
     storage_error,
     storage_failure,
@@ -54,8 +55,9 @@ from .layout import (
 )
 from .lock import RunLock, pid_alive
 from .manifest import LayerInfo, Manifest
-from .reader import Run
+from .reader import MAX_METRICS_BYTES, Run
 from .texts import bound_texts, check_texts
+from .timeline import EPOCHS_DONE_KEY, RECORD_UNITS, STEP_KEY, check_time_point
 
 __all__ = ["EpochBuilder", "RunWriter"]
 
@@ -244,6 +246,28 @@ class RunWriter:
                         "are not comparable. Resume with the run's reduce=, tokens= and widths, or record into a "
                         "new folder"
                     )
+
+    def set_record_unit(self, unit: str) -> None:
+        """Number this run's records by ``unit`` (``"step"``: records inside epochs, schema 2).
+
+        Allowed while the run holds no record, or when it already counts ``unit``; a run of
+        epoch-numbered records cannot switch (its numbers would mean two things), and the
+        message says to record into a new folder. Written atomically.
+        """
+        if unit not in RECORD_UNITS:
+            raise ValueError(f"record_unit: expected one of {RECORD_UNITS}, got {unit!r}")
+        held = self._manifest.record_unit
+        if held == unit:
+            return
+        if self.epochs:
+            what = {"epoch": "once an epoch (its records are numbered by epoch)",
+                    "step": "every N steps (its records are numbered by optimizer step)"}
+            raise RunError(f"cannot resume {self.path}: it was recorded {what[held]}, and these settings record "
+                           f"{what[unit]}; one run cannot mix both numberings. Record into a new folder, or resume "
+                           f"with the run's own setting ({'every_n_steps=N' if held == 'step' else 'no every_n_steps'})")
+        self._manifest = self._manifest.with_record_unit(unit)
+        write_json_atomic(self.layout.manifest, self._manifest.to_json())
+        self.run.manifest = self._manifest
 
     def update_info(self, items: Mapping[str, Any]) -> None:
         """Add ``items`` to the manifest's ``info`` (facts decided while recording, such as the
@@ -567,6 +591,7 @@ class EpochBuilder:
         self._dir = writer.layout.partial_epoch_dir(epoch, os.getpid())
         self._buffers: dict[tuple[str, str], LayerFile] = {}
         self._metrics: dict[str, Any] = {}
+        self._time: tuple[int, float | None] | None = None
         self._done = False
         try:
             if self._dir.is_symlink():
@@ -667,11 +692,51 @@ class EpochBuilder:
                 v = v.item()
             self._metrics[str(k)] = v
 
+    def set_time(self, step: int, epochs_done: float | None) -> None:
+        """Where this record sits in training, in a run whose records count steps (required there):
+        ``step`` (its number) and ``epochs_done`` (fractional epochs, ``None`` when the epoch's
+        length is unknown). Stored in the metrics row as ``"step"`` and ``"epochs_done"``.
+
+        Raises ``ValueError`` when the run counts epochs, when ``step`` is not this record's
+        number, or when ``epochs_done`` is less than the previous record's (checked on commit).
+        """
+        if self.writer.manifest.record_unit != "step":
+            raise ValueError(f"{self.writer.path} numbers its records by epoch; a step is stored only in a run "
+                             "recorded every N steps (RunWriter.set_record_unit('step') before its first record)")
+        step, epochs_done = check_time_point(step, epochs_done)
+        if step != self.epoch:
+            raise ValueError(f"step {step} is not this record's number ({self.epoch}); a step run numbers its "
+                             "records by step")
+        self._time = (step, epochs_done)
+
+    def _check_time(self) -> dict[str, Any]:
+        """The row's time keys of a step run's record, after checking its epoch against the previous record's."""
+        if self.writer.manifest.record_unit != "step":
+            return {}
+        if self._time is None:
+            raise ValueError(f"record {self.epoch}: a run recorded every N steps needs each record's time; call "
+                             "set_time(step, epochs_done) before committing")
+        step, epochs_done = self._time
+        earlier = [e for e in self.writer.epochs if e < step]
+        if epochs_done is not None and earlier:
+            previous = read_json(metrics_file(self.writer.layout.epoch_dir(earlier[-1])), root=self.writer.path,
+                                 max_bytes=MAX_METRICS_BYTES)
+            before = previous.get(EPOCHS_DONE_KEY) if isinstance(previous, dict) else None
+            if isinstance(before, (int, float)) and not isinstance(before, bool) and epochs_done < before:
+                raise ValueError(f"record at step {step}: epochs_done {epochs_done} is less than {before} at step "
+                                 f"{earlier[-1]}; epochs never go back along a run (give the epoch the training is in)")
+        return {STEP_KEY: step, EPOCHS_DONE_KEY: epochs_done}
+
     def commit(self) -> None:
         """Flush every file and rename the epoch into place (the atomic step)."""
         if self._done:
             return
         m = self.writer.manifest
+        try:
+            time_keys = self._check_time()
+        except ValueError:
+            self.discard()
+            raise
         missing = [(s, info.name) for info in m.layers for s in (SPLITS if m.test_size else ("probe",))
                    if (s, info.name) not in self._buffers]
         if missing:
@@ -684,6 +749,11 @@ class EpochBuilder:
                 log.warning("metric 'epoch' (%r) is a name epochscope writes itself (the epoch's number, %d); your "
                             "value is stored as 'user_epoch'", given, self.epoch)
                 row.setdefault("user_epoch", given)
+        for key, value in time_keys.items():
+            given = row.pop(key, value)
+            if given != value:
+                row.setdefault(f"user_{key}", given)
+        row.update(time_keys)
         path = self._dir
         try:
             for buf in self._buffers.values():

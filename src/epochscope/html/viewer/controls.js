@@ -18,7 +18,7 @@ function updateLabels() {
   const e = Math.round(S.pos);
   if (e === S.lastShownEpoch) return;
   S.lastShownEpoch = e;
-  $("epoch-label").textContent = `epoch ${EPOCHS[e]} (${e + 1} of ${NE})`;
+  $("epoch-label").textContent = `${epochName(EPOCHS[e])} (${e + 1} of ${NE})`;
   drawConfusion(e);
   drawNetwork(e);
   if (S.hover) showTooltip();

@@ -34,7 +34,8 @@ function dataRange(list) {
 
 function makeChart(canvas, xs, list, note) {
   const chart = { canvas, xs, list, bg: document.createElement("canvas"), note, m: { l: 0, r: 0, t: 0, b: 0 } };
-  const xmin = Math.min(...EPOCHS, ...(xs.length ? xs : [0])), xmax = Math.max(...EPOCHS, ...(xs.length ? xs : [1]));
+  const ex = EPOCHS.map(xOf);
+  const xmin = Math.min(...ex, ...(xs.length ? xs : [0])), xmax = Math.max(...ex, ...(xs.length ? xs : [1]));
   // One epoch: half an epoch each side, so its point sits in the middle (not on the edge of an
   // axis running to an epoch the run lacks).
   chart.x0 = xmax > xmin ? xmin : xmin - 0.5; chart.x1 = xmax > xmin ? xmax : xmin + 0.5;
@@ -151,22 +152,24 @@ function drawChart(ch) {
 
 function currentEpochValue() {
   const f = frameOf(S.pos);
-  return EPOCHS[f.e0] + (EPOCHS[f.e1] - EPOCHS[f.e0]) * f.t;
+  return xOf(EPOCHS[f.e0]) + (xOf(EPOCHS[f.e1]) - xOf(EPOCHS[f.e0])) * f.t;
 }
 
-// The (fractional) position of epoch number v among EPOCHS, clamped to the ends: where a linked cursor
-// (runs side by side) or a live update puts the slider.
+// The (fractional) position of time-axis value v (currentEpochValue: an epoch, or a step run's
+// fractional epoch) among the records, clamped to the ends: where a linked cursor (runs side by side)
+// or a live update puts the slider.
 function positionOfEpoch(v) {
-  if (!(v > EPOCHS[0])) return 0;
-  if (v >= EPOCHS[NE - 1]) return NE - 1;
+  const x = (k) => xOf(EPOCHS[k]);
+  if (!(v > x(0))) return 0;
+  if (v >= x(NE - 1)) return NE - 1;
   let k = 0;
-  while (k < NE - 2 && EPOCHS[k + 1] <= v) k++;
-  return k + (v - EPOCHS[k]) / (EPOCHS[k + 1] - EPOCHS[k]);
+  while (k < NE - 2 && x(k + 1) <= v) k++;
+  return k + (v - x(k)) / (x(k + 1) - x(k));
 }
 
 function jumpToEpoch(ep) {
   let best = 0;
-  EPOCHS.forEach((e, k) => { if (Math.abs(e - ep) < Math.abs(EPOCHS[best] - ep)) best = k; });
+  EPOCHS.forEach((e, k) => { if (Math.abs(xOf(e) - ep) < Math.abs(xOf(EPOCHS[best]) - ep)) best = k; });
   pause();
   setPos(best);
 }
@@ -174,12 +177,14 @@ function jumpToEpoch(ep) {
 let charts = [];
 function buildCharts() {
   const M = DATA.metrics, Q = DATA.quality;
-  // A series may carry its own epochs (another run's, side by side); the x axis spans them all.
-  const withX = (list, xs) => list.map((s) => ({ xs, ...s }));
-  const allX = (list) => [...M.epochs, ...list.flatMap((s) => s.xs || [])];
+  // Records sit on the time axis by xOf (a step run: fractional epochs). A series may carry its own
+  // epochs (another run's, side by side); the x axis spans them all.
+  const mx = M.epochs.map(xOf), qx = Q.epochs.map(xOf);
+  const withX = (list, xs) => list.map((s) => ({ ...s, xs: s.xs ? s.xs.map(xOf) : xs }));
+  const allX = (list) => [...mx, ...list.flatMap((s) => (s.xs ? s.xs.map(xOf) : []))];
   charts = [
-    makeChart($("curve-accuracy"), allX(M.accuracy), withX(M.accuracy, M.epochs), "no accuracy recorded"),
-    makeChart($("curve-loss"), allX(M.loss), withX(M.loss, M.epochs), "no loss recorded"),
-    makeChart($("curve-quality"), Q.epochs, withX(Q.series, Q.epochs), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
+    makeChart($("curve-accuracy"), allX(M.accuracy), withX(M.accuracy, mx), "no accuracy recorded"),
+    makeChart($("curve-loss"), allX(M.loss), withX(M.loss, mx), "no loss recorded"),
+    makeChart($("curve-quality"), qx, withX(Q.series, qx), HAS_MAP ? "no quality figures" : "no map, so no map quality"),
   ];
 }

@@ -46,9 +46,9 @@ function showTooltip() {
   const lines = [
     `${S.hover.split === "test" ? "test" : "probe"} example #${set.index[i]}`,
     `label: ${className(label)}`,
-    pred === set.unknown ? `predicted at epoch ${EPOCHS[e]}: not recorded`
-      : pred === set.outside ? `predicted at epoch ${EPOCHS[e]}: a class outside the run's classes ✗`
-      : `predicted at epoch ${EPOCHS[e]}: ${className(pred)} ${pred === label ? "✓" : "✗"}`,
+    pred === set.unknown ? `predicted at ${epochName(EPOCHS[e])}: not recorded`
+      : pred === set.outside ? `predicted at ${epochName(EPOCHS[e])}: a class outside the run's classes ✗`
+      : `predicted at ${epochName(EPOCHS[e])}: ${className(pred)} ${pred === label ? "✓" : "✗"}`,
   ];
   if (set.forgetting) lines.push(`forgotten ${set.forgetting[i]} time${set.forgetting[i] === 1 ? "" : "s"}`);
   if (set.placement) lines.push(...placementLines(set, e, i));

@@ -32,7 +32,7 @@ async function replaceData(next) {
   const newest = S.pos >= NE - 1 - 1e-9, at = currentEpochValue();
   liveView = next.view || null;
   if (DATA.view && next.view) next.view = DATA.view;
-  DATA = next; LIVE = next.live || LIVE; EPOCHS = next.epochs; NE = EPOCHS.length; FIRST = NE - 1; CN = (next.confusionNames || []).length;
+  DATA = next; setTime(next); LIVE = next.live || LIVE; EPOCHS = next.epochs; NE = EPOCHS.length; FIRST = NE - 1; CN = (next.confusionNames || []).length;
   P = probe; T = test; confusion = conf; NET = net; thumbs = next.thumbnails ? sprite : null;
   if (S.hover && S.hover.i >= (S.hover.split === "test" ? (T ? T.n : 0) : (P ? P.n : 0))) S.hover = null;
   S.pos = newest && !S.playing ? NE - 1 : positionOfEpoch(at);

@@ -11,7 +11,7 @@ function fillText() {
       `${info.shownPoints.toLocaleString()} of ${info.probeSize.toLocaleString()} probe points` +
       (DATA.test ? `, ${DATA.test.count.toLocaleString()} test points` : ""));
   }
-  parts.push(`epochs ${EPOCHS[0]}–${EPOCHS[NE - 1]}`, info.framework);
+  parts.push(TIME ? `${epochName(EPOCHS[0])} – ${epochName(EPOCHS[NE - 1])}` : `epochs ${EPOCHS[0]}–${EPOCHS[NE - 1]}`, info.framework);
   if (info.created) parts.push(info.created);
   $("subtitle").textContent = `${DATA.runName} · ${parts.join(" · ")}`;
   const notes = [];

@@ -30,7 +30,7 @@ function drawConfusion(e) {
   // as in confusion.png (draw/confusion.py).
   const outside = DATA.confusionOutside ? DATA.confusionOutside[e] : 0, none = missing - outside;
   const notes = [none ? `${none} without prediction` : "", outside ? `${outside} outside the classes` : ""].filter(Boolean);
-  const head = `epoch ${EPOCHS[e]}: ${all ? (100 * right / all).toFixed(1) : "–"}% right of ${all.toLocaleString()}` +
+  const head = `${epochName(EPOCHS[e])}: ${all ? (100 * right / all).toFixed(1) : "–"}% right of ${all.toLocaleString()}` +
     (notes.length ? ` (${notes.join(", ")})` : "");
   drawText(g, c, fitText(g, head, c.width - px(8)), px(4), px(14));
   g.fillStyle = "#666";
@@ -113,7 +113,7 @@ function drawNetwork(e) {
   const px = (v) => v * dpr;
   const f = N.frameOf[e];
   g.font = `${px(11)}px ${FONT}`; g.fillStyle = "#666"; g.textAlign = "left"; g.textBaseline = "alphabetic";
-  if (f < 0) { drawText(g, c, fitText(g, `epoch ${EPOCHS[e]} holds no weights`, c.width - px(8)), px(4), px(16)); return; }
+  if (f < 0) { drawText(g, c, fitText(g, `${epochName(EPOCHS[e])} holds no weights`, c.width - px(8)), px(4), px(16)); return; }
   const edges = edgesAt(f);
   if (!edges) { drawText(g, c, "reading the weights…", px(4), px(16)); return; }
   // Each column is centred in a slot of equal width; its label is fitted to the slot (smaller font first,

@@ -12,6 +12,18 @@ let HAS_MAP = !!DATA.probe;
 let FIRST = DATA.first ? DATA.first.index : NE - 1;   // the first view: the last epoch, the trained model
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const CURSOR = "#222222";        // the epoch cursor on the curves (epochscope.colors.MARKER)
+// A run recorded inside epochs (DATA.time): records are numbered by step; each has its place on the
+// time axis (its fractional epoch, or its step) and its name ("epoch 0.26 · step 120"). Else epochs.
+// Recomputed when a served page swaps in newer data (live.js), so new records get their place too.
+let TIME = null, TIME_X = null, TIME_NAME = null;
+function setTime(data) {
+  TIME = data.time || null;
+  TIME_X = TIME ? new Map(TIME.records.map((r, k) => [r, TIME.values[k]])) : null;
+  TIME_NAME = TIME ? new Map(TIME.records.map((r, k) => [r, TIME.labels[k]])) : null;
+}
+setTime(DATA);
+function xOf(e) { return TIME_X && TIME_X.has(e) ? TIME_X.get(e) : e; }
+function epochName(e) { return TIME_NAME && TIME_NAME.has(e) ? TIME_NAME.get(e) : `epoch ${e}`; }
 
 // ------------------------------------------------------------------ colours
 function hexToRgb(h) { return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)]; }

@@ -1,0 +1,97 @@
+"""The Keras 3 recorder inside epochs: every N optimizer steps, each record with its step and
+fractional epoch, counted here independently from Keras' own batch calls."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from epochscope import open_run  # noqa: E402
+from epochscope.keras import Recorder  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def data():
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 3
+    x = rng.normal(0, 0.3, size=(48, 6)).astype("float32")
+    x[np.arange(48), y] += 1.5
+    return x, y
+
+
+def mlp():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu", name="hidden"),
+                              keras.layers.Dense(3, activation="softmax", name="end")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class Counter(keras.callbacks.Callback):
+    """Counts the batches itself and keeps the hidden kernel after each one (the truth to compare to)."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+        self.kernels = {}
+        self.epoch_ends = []
+
+    def on_train_begin(self, logs=None):
+        self.kernels.setdefault(self.batches, self.model.get_layer("hidden").kernel.numpy().copy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        self.kernels[self.batches] = self.model.get_layer("hidden").kernel.numpy().copy()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_ends.append(self.batches)
+
+
+def test_records_every_n_steps_with_fractional_epochs(tmp_path):
+    x, y = data()
+    model, counter = mlp(), Counter()
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=2)
+    # 36 training examples in batches of 16: 3 batches an epoch (16, 16, 4)
+    model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, callbacks=[counter, rec], verbose=0)
+    run = open_run(tmp_path / "r")
+    per_epoch = counter.epoch_ends[0]
+    assert per_epoch == 3 and counter.epoch_ends == [3, 6, 9]
+    expected = sorted({0, *range(2, counter.batches + 1, 2), *counter.epoch_ends})
+    assert run.epochs == expected == [0, 2, 3, 4, 6, 8, 9]
+    assert run.manifest.record_unit == "step" and run.manifest.schema_version == 2
+    tl = run.timeline
+    assert list(tl.steps) == expected
+    np.testing.assert_allclose(tl.epochs, [s / per_epoch for s in expected])
+    assert tl.axis == "epoch" and tl.label(2) == "epoch 0.67 · step 2" and tl.label(6) == "epoch 2 · step 6"
+    for step in expected:  # each record holds the model as it was after that many batches
+        np.testing.assert_allclose(run.weights(step)["hidden.weight"], counter.kernels[step].T, rtol=1e-6)
+    rows = {r["epoch"]: r for r in run.metrics}
+    assert "val_loss" in rows[3] and "val_loss" in rows[6] and "val_loss" not in rows[2]  # epoch ends carry validation
+    assert "loss" in rows[2] and rows[4]["epochs_done"] == pytest.approx(4 / 3)
+
+
+def test_every_n_epochs_and_a_resumed_fit_continue_the_steps(tmp_path):
+    x, y = data()
+    model, counter = mlp(), Counter()
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=4, every_n_epochs=2)
+    model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[counter, rec], verbose=0)
+    # a second fit continues the epochs (initial_epoch) and Keras' optimizer keeps counting steps
+    model.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, validation_split=0.25, callbacks=[counter, rec], verbose=0)
+    run = open_run(tmp_path / "r")
+    assert counter.batches == 12
+    # steps 4 and 8 inside epochs 2 and 3, the ends of epochs 2 and 4 (steps 6 and 12): not the ends of 1 and 3
+    assert run.epochs == [0, 4, 6, 8, 12]
+    np.testing.assert_allclose(run.timeline.epochs, [0, 4 / 3, 2, 8 / 3, 4])
+    for step in run.epochs:
+        np.testing.assert_allclose(run.weights(step)["hidden.weight"], counter.kernels[step].T, rtol=1e-6)
+
+
+def test_a_fit_that_starts_before_the_runs_last_step_is_refused(tmp_path):
+    x, y = data()
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=2)
+    mlp().fit(x, y, epochs=1, batch_size=16, validation_split=0.25, callbacks=[rec], verbose=0)
+    again = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=2)
+    with pytest.raises(ValueError, match="holds records up to step 3, but training is at step 0"):
+        mlp().fit(x, y, epochs=1, batch_size=16, validation_split=0.25, callbacks=[again], verbose=0)
+    assert open_run(tmp_path / "r").epochs == [0, 2, 3]

@@ -1,0 +1,136 @@
+"""The PyTorch recorder inside epochs (``rec.step()``, ``every_n_steps``) and every N epochs:
+step numbers and fractional epochs checked against a count kept here, and each record's weights
+against the model as it was after that many optimizer steps."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from epochscope import RunError, check_run, open_run  # noqa: E402
+from epochscope.torch import Recorder  # noqa: E402
+
+BATCHES = 5  # 40 examples in batches of 8
+
+
+def setup():
+    torch.manual_seed(0)
+    x = torch.randn(40, 4)
+    y = (x[:, 0] > 0).long()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+    return x, y, model, torch.optim.SGD(model.parameters(), lr=0.2)
+
+
+def train(rec, x, y, model, opt, epochs, first_epoch=1, weights=None, steps=0):
+    """Train ``epochs`` epochs calling rec.step() after each optimizer step; returns the steps done
+    and fills ``weights`` {step: first layer's weight} counted here."""
+    for epoch in range(first_epoch, first_epoch + epochs):
+        for b in range(BATCHES):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[b * 8:(b + 1) * 8]), y[b * 8:(b + 1) * 8])
+            loss.backward()
+            opt.step()
+            steps += 1
+            if weights is not None:
+                weights[steps] = model[0].weight.detach().clone().numpy()
+            rec.step(metrics={"loss": loss.item()})
+        rec.record(epoch, metrics={"accuracy": 0.5})
+    return steps
+
+
+def test_records_every_n_steps_with_fractional_epochs(tmp_path):
+    x, y, model, opt = setup()
+    weights = {0: model[0].weight.detach().clone().numpy()}
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    assert rec.record(0) == 0
+    steps = train(rec, x, y, model, opt, 2, weights=weights)
+    rec.close()
+    run = open_run(tmp_path / "r")
+    expected = sorted({0, *range(2, steps + 1, 2), BATCHES, 2 * BATCHES})
+    assert run.epochs == expected == [0, 2, 4, 5, 6, 8, 10]
+    np.testing.assert_allclose(run.timeline.epochs, [s / BATCHES for s in expected])
+    for step in expected:
+        np.testing.assert_allclose(run.weights(step)["0.weight"], weights[step])
+    rows = {r["epoch"]: r for r in run.metrics}
+    # step 10 ends the second epoch: recorded once, with the epoch end's metrics (it replaced the batch's record)
+    assert rows[10]["accuracy"] == 0.5 and rows[10]["epochs_done"] == 2.0 and "loss" not in rows[10]
+    assert "loss" in rows[4] and rows[4]["step"] == 4
+    assert check_run(tmp_path / "r").ok
+
+
+def test_without_steps_per_epoch_the_epoch_inside_is_unknown_and_the_axis_is_steps(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=3)
+    rec.record(0)
+    train(rec, x, y, model, opt, 1)
+    rec.close()
+    tl = open_run(tmp_path / "r").timeline
+    assert tl.records == (0, 3, 5) and tl.epochs == (0.0, None, 1.0)
+    assert tl.axis == "step" and tl.label(3) == "step 3" and tl.label(5) == "epoch 1 · step 5"
+    np.testing.assert_array_equal(tl.values(), [0, 3, 5])
+
+
+def test_every_n_epochs_records_the_first_and_every_nth_epoch(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=2)
+    got = [rec.record(e) for e in range(5)] + [rec.record()]
+    rec.close()
+    assert got == [0, None, 2, None, 4, None]
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 2, 4] and run.manifest.record_unit == "epoch" and run.manifest.schema_version == 1
+    assert run.timeline.label(4) == "epoch 4" and run.timeline.axis == "epoch"
+
+
+def test_a_new_recorder_continues_the_steps_and_an_earlier_step_is_refused(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    rec.record(0)
+    steps = train(rec, x, y, model, opt, 1)
+    rec.close()
+    assert open_run(tmp_path / "r").epochs == [0, 2, 4, 5]
+    again = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    assert again.global_step == steps == 5
+    train(again, x, y, model, opt, 1, first_epoch=2, steps=steps)
+    again.close()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 2, 4, 5, 6, 8, 10]
+    np.testing.assert_allclose(run.timeline.epochs, [0, 0.4, 0.8, 1, 1.2, 1.6, 2])
+    # training resumed from the checkpoint at step 5 (end of epoch 1): refused, or replaced when asked
+    third = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    with pytest.raises(ValueError, match="holds records up to step 10, but training is at step 5"):
+        third.record(1, step=5)
+    third.close()
+    fourth = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=4, steps_per_epoch=BATCHES,
+                      replace_epochs=True)
+    fourth.record(1, step=5)
+    train(fourth, x, y, model, opt, 1, first_epoch=2)
+    fourth.close()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 2, 4, 5, 8, 10] and run.timeline.epochs[-2:] == (1.6, 2.0)
+
+
+def test_step_runs_and_epoch_runs_do_not_mix(tmp_path):
+    x, y, model, _ = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "e")
+    rec.record(0)
+    with pytest.raises(ValueError, match="records once an epoch; pass every_n_steps"):
+        rec.step()
+    rec.close()
+    with pytest.raises(RunError, match="recorded once an epoch .* one run cannot mix both numberings"):
+        Recorder(model, ["1"], (x, y), tmp_path / "e", every_n_steps=2)
+    steps = Recorder(model, ["1"], (x, y), tmp_path / "s", every_n_steps=2)
+    steps.record(0)
+    steps.close()
+    with pytest.raises(RunError, match="numbered by optimizer step .* pass every_n_steps= again"):
+        Recorder(model, ["1"], (x, y), tmp_path / "s")
+    with pytest.raises(ValueError, match="every_n_steps: expected a number of optimizer steps >= 1"):
+        Recorder(model, ["1"], (x, y), tmp_path / "x", every_n_steps=0)
+
+
+def test_a_new_run_starts_at_step_0_epoch_0_without_record_0(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    train(rec, x, y, model, opt, 1)  # no rec.record(0): the first record is step 2
+    rec.close()
+    tl = open_run(tmp_path / "r").timeline
+    assert tl.records == (2, 4, 5) and tl.epochs == (0.4, 0.8, 1.0)
