@@ -28,3 +28,18 @@ def _close_figures():
 def synthetic_run(tmp_path: Path) -> Path:
     """Path of a fresh small synthetic run (3 classes, 5 epochs, layer 'hidden' of width 16)."""
     return make_synthetic_run(tmp_path / "run")
+
+
+@pytest.fixture(scope="session")
+def browser_context():
+    """A headless Chromium context (Debian's chromium via Playwright), or a skip saying why not.
+
+    One for the whole session: Playwright's sync API allows one running instance per thread, so the
+    report's and the live view's browser tests share it (a page may set its own viewport size)."""
+    from epochscope.html.headless import chromium_context, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"browser tests need headless Chromium: {reason}")
+    with chromium_context() as ctx:
+        yield ctx

@@ -14,8 +14,6 @@ from reportdata import XSS_LAYER, make_maps, make_report_run  # noqa: E402
 
 from epochscope.run import open_run  # noqa: E402
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-
 
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
@@ -40,18 +38,6 @@ def plain_report_file(report_run, tmp_path_factory) -> Path:
 
     run, maps = report_run
     return write_report(run, maps, tmp_path_factory.mktemp("html") / "plain.html", layer=XSS_LAYER, method="fake")
-
-
-@pytest.fixture(scope="session")
-def browser_context():
-    """A headless Chromium context (Debian's chromium via Playwright), or a skip saying why not."""
-    from epochscope.html.headless import chromium_context, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"browser tests need headless Chromium: {reason}")
-    with chromium_context() as ctx:
-        yield ctx
 
 
 class OpenedReport:

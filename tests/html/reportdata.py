@@ -175,3 +175,7 @@ def demo_quality(n: int) -> dict:
             "knn_accuracy_map": np.linspace(0.3, 0.97, n), "knn_accuracy_layer": np.linspace(0.35, 0.98, n),
             "cka_previous": np.r_[np.nan, np.linspace(0.6, 0.99, n - 1)], "separation": np.linspace(0.0, 0.6, n),
             "separation_layer": np.linspace(0.0, 0.2, n)}
+
+
+#: Where tests leave pictures for a person to look at (git-ignored).
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"

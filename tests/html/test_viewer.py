@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import OUTPUT
-from reportdata import CLASS_NAMES, XSS_CLASS, make_maps, make_report_run
+from reportdata import CLASS_NAMES, OUTPUT, XSS_CLASS, make_maps, make_report_run
 
 from epochscope import open_run
 from epochscope.html.report import write_report

@@ -25,17 +25,6 @@ HERE = Path(__file__).parent
 NEW_EPOCHS = 3
 
 
-@pytest.fixture(scope="module")
-def browser_context():
-    from epochscope.html.headless import chromium_context, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"browser tests need headless Chromium: {reason}")
-    with chromium_context(width=1300, height=1000) as ctx:
-        yield ctx
-
-
 def _start_server(root: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(HERE)) if p)}
     proc = subprocess.Popen([sys.executable, "-m", "epochscope", "serve", str(root), "--port", "0", "--method", "pca",
@@ -92,6 +81,7 @@ def test_live_view_follows_a_recording_process(tmp_path, browser_context):
                                 stdout=subprocess.PIPE, text=True)
     server, url = _start_server(root)
     page = browser_context.new_page()
+    page.set_viewport_size({"width": 1300, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("dialog", lambda d: (errors.append(f"dialog {d.message}"), d.dismiss()))
@@ -167,6 +157,7 @@ def test_runs_side_by_side_with_linked_cursors(tmp_path, browser_context):
     make_run(root / "sigmoid", 4, transform=rotation())
     server, url = _start_server(root)
     page = browser_context.new_page()
+    page.set_viewport_size({"width": 1300, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
@@ -221,6 +212,7 @@ def test_side_by_side_report_file(tmp_path, browser_context):
     hooked = write_compare_report(runs, [embed(r, "hidden", "pca", progress=False) for r in runs], tmp_path / "hooked.html",
                                   layer="hidden", method="pca", test_hook=True)
     page = browser_context.new_page()
+    page.set_viewport_size({"width": 1300, "height": 1000})
     errors: list[str] = []
     requests: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
