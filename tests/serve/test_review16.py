@@ -1,0 +1,60 @@
+"""Found by review 16 (trying `epochscope serve` as a new user and attacking it): each test failed before its fix."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+
+import pytest
+from test_app import get
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def test_a_view_that_fails_shows_its_line_inside_the_frame(shared_server):
+    """/view is opened in the page's frame: its error must be framable (it was JSON with
+    frame-ancestors 'none', so Chromium blocked it and the user saw a broken frame, not the line)."""
+    status, headers, body = get(shared_server, "/view?run=no-such-run")
+    assert status == 404
+    assert headers["Content-Type"].startswith("text/plain")  # never markup, whatever the name holds
+    csp = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in csp and "default-src 'none'" in csp
+    assert body.decode("utf-8").startswith("no run 'no-such-run' under LOGDIR")
+    # the JSON routes keep refusing to be framed
+    assert "frame-ancestors 'none'" in get(shared_server, "/payload.json?run=no-such-run")[1]["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:80@evil.example", "localhost:evil.example", "localhost:", "[::1]x"])
+def test_host_with_a_port_that_is_not_a_number_is_refused(shared_server, host):
+    assert get(shared_server, "/runs.json", host=host)[0] == 403
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:8787", "[::1]:8787", "[::1]"])
+def test_loopback_hosts_still_answered(shared_server, host):
+    assert get(shared_server, "/runs.json", host=host)[0] == 200
+
+
+def test_a_client_that_never_sends_is_dropped(shared_server, monkeypatch):
+    """A connection that sends nothing held its thread forever (no timeout): now it is closed."""
+    monkeypatch.setattr(shared_server, "request_timeout", 0.5)
+    h, p = shared_server.server_address[:2]
+    with socket.create_connection((h, p), timeout=10) as s:
+        s.sendall(b"GET /runs.json HTTP/1.1\r\nHo")
+        t0 = time.monotonic()
+        assert s.recv(100) == b""  # the server closed it
+        assert time.monotonic() - t0 < 5
+
+
+def test_port_in_use_says_which_and_what_to_do(tmp_path):
+    from epochscope.serve import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as info:
+            serve(tmp_path, port=port, method="pca")
+    message = str(info.value)
+    assert info.value.errno == errno.EADDRINUSE
+    assert f"port {port}" in message and "--port" in message and "\n" not in message
