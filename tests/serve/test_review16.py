@@ -58,3 +58,31 @@ def test_port_in_use_says_which_and_what_to_do(tmp_path):
     message = str(info.value)
     assert info.value.errno == errno.EADDRINUSE
     assert f"port {port}" in message and "--port" in message and "\n" not in message
+
+
+def test_a_run_replaced_by_another_with_the_same_epochs_is_mapped_again(logdir, live_server, tmp_path):
+    """`rm -r a; mv new a` (a run recorded again, or copied in) with the same epoch list kept the old
+    run's maps in the page forever: the server compared only the epoch lists."""
+    import json
+    import os
+    import shutil
+
+    import numpy as np
+    from serveruns import make_run
+    from test_app import wait_ready
+
+    import epochscope
+
+    server = live_server(logdir)
+    wait_ready(server, ["a"])
+    before = json.loads(get(server, "/runs.json")[2])["runs"][0]["version"]
+    new = make_run(tmp_path / "new", 4, seed=9)
+    shutil.rmtree(logdir / "a")
+    os.rename(new, logdir / "a")
+    expected = epochscope.embed(epochscope.open_run(logdir / "a"), "hidden", "pca", progress=False)
+    t0 = time.monotonic()
+    while json.loads(get(server, "/runs.json")[2])["runs"][0]["version"] == before:
+        assert time.monotonic() - t0 < 20, "the replaced run was never mapped again"
+        time.sleep(0.1)
+    maps, _, _ = server.embedder.shown("a")
+    np.testing.assert_allclose(maps.coords, expected.coords, atol=1e-5)

@@ -14,6 +14,7 @@ read keeps its one-line error in the list; the others go on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 from .._errors import NotARunError, RunError
 from .._progress import observe
 from ..run import open_run
+from ..run.layout import MANIFEST_FILE
 from .runs import FoundRun, find_runs
 
 __all__ = ["Embedder", "RunState", "SCAN_SECONDS", "RETRY_SECONDS"]
@@ -65,6 +67,7 @@ class RunState:
     requested: list | None = None  # the epochs the maps were asked for
     shown_epochs: list | None = None  # a run without maps: the epochs its curves show
     seen: float = 0.0  # when the page last asked for this run
+    identity: tuple | None = None  # the run folder's inode and its manifest's mtime: a replaced run is mapped again
 
     def as_json(self) -> dict[str, Any]:
         """The entry of ``GET /runs.json``."""
@@ -177,6 +180,9 @@ class Embedder(threading.Thread):
             return None
         try:
             run = open_run(folder)
+            # A run deleted and recorded again (or copied in) under the same name may hold the same epoch
+            # list: comparing epoch lists alone kept the old run's maps on screen.
+            identity = (os.stat(folder).st_ino, os.stat(folder / MANIFEST_FILE).st_mtime_ns, run.manifest.created)
             layers = run.layers
             layer = self.layer or (layers[0] if layers else None)
             epochs_all = run.epochs
@@ -190,6 +196,9 @@ class Embedder(threading.Thread):
                 state.error, state.status = one_line(err), "cannot be read"
             return None
         with self.lock:
+            if state.identity is not None and state.identity != identity:
+                state.requested, state.failed, state.shown_epochs = None, None, None
+            state.identity = identity
             state.layer = layer
             state.has_maps = bool(epochs)
             if not epochs_all:
