@@ -86,3 +86,9 @@ def test_a_run_replaced_by_another_with_the_same_epochs_is_mapped_again(logdir, 
         time.sleep(0.1)
     maps, _, _ = server.embedder.shown("a")
     np.testing.assert_allclose(maps.coords, expected.coords, atol=1e-5)
+
+
+def test_too_many_query_fields_is_a_bad_request_not_a_crash(shared_server):
+    """parse_qs's field limit raised ValueError: a 500 and a traceback in the terminal."""
+    status, _, body = get(shared_server, "/payload.json?" + "&".join(["run=a"] * 40))
+    assert status == 400 and b"fields" in body

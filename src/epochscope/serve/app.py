@@ -275,7 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._host_ok():
                 raise _Failure(HTTPStatus.FORBIDDEN, "this server answers only requests to localhost / 127.0.0.1")
             parts = urlsplit(self.path)
-            query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32)
+            try:
+                query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32)
+            except ValueError:  # more fields than allowed: the caller's mistake, not the server's
+                raise _Failure(HTTPStatus.BAD_REQUEST, "too many query fields (at most 32)") from None
             route = parts.path
             if route == "/":
                 csp = (f"default-src 'none'; script-src '{_sha256(self.server.shell_script)}'; style-src 'unsafe-inline'; "
