@@ -92,3 +92,31 @@ def test_too_many_query_fields_is_a_bad_request_not_a_crash(shared_server):
     """parse_qs's field limit raised ValueError: a 500 and a traceback in the terminal."""
     status, _, body = get(shared_server, "/payload.json?" + "&".join(["run=a"] * 40))
     assert status == 400 and b"fields" in body
+
+
+def test_a_run_deleted_and_made_again_never_repeats_a_version(logdir, tmp_path):
+    """When the walk saw the run gone, its state was dropped and the new run's versions restarted at 1:
+    the page's token ("1") and the server's payload cache (keyed by versions) then gave the old data."""
+    import shutil
+
+    import numpy as np
+    from serveruns import make_run
+
+    import epochscope
+    from epochscope.serve import Embedder
+
+    embedder = Embedder(logdir, method="pca")
+    while embedder.step():
+        pass
+    old = embedder.shown("a")[1]
+    assert old >= 1
+    shutil.rmtree(logdir / "a")
+    embedder.step()
+    assert "a" not in embedder.listed()
+    make_run(logdir / "a", 4, seed=9)
+    while embedder.step():
+        pass
+    maps, version, _ = embedder.shown("a")
+    assert version > old
+    expected = epochscope.embed(epochscope.open_run(logdir / "a"), "hidden", "pca", progress=False)
+    np.testing.assert_allclose(maps.coords, expected.coords, atol=1e-5)
