@@ -102,7 +102,10 @@ def test_run_names_that_escape_or_are_unknown_are_refused(shared_server, query, 
     for route in ("/payload.json", "/view"):
         got, headers, body = get(server, f"{route}?{query}")
         assert got == status, (route, query, body)
-        assert headers["Content-Type"] == "application/json" and "error" in json.loads(body)
+        if route == "/view":  # shown inside the page's frame: one plain-text line (review 16)
+            assert headers["Content-Type"].startswith("text/plain") and body.count(b"\n") == 1
+        else:
+            assert headers["Content-Type"] == "application/json" and "error" in json.loads(body)
 
 
 def _link_outside(run, rel, tmp_path):

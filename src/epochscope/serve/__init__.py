@@ -27,13 +27,15 @@ def serve(logdir, *, host: str = "127.0.0.1", port: int = 8787, method: str = "u
     """Serve the live view of the runs under ``logdir`` until interrupted (Ctrl-C); see :mod:`epochscope.serve`.
 
     ``ready(server)`` is called once the socket listens (the command line prints the address there).
-    Raises ``ValueError`` when ``logdir`` is not a folder, ``OSError`` when the port cannot be bound.
+    Raises ``ValueError`` when ``logdir`` is not a folder, ``OSError`` when the port cannot be bound (a port in
+    use: one line naming it, with what to do).
 
     Example::
 
         from epochscope.serve import serve
         serve("runs", method="pca")      # then open http://127.0.0.1:8787/
     """
+    import errno
     import os
     from pathlib import Path
 
@@ -47,7 +49,14 @@ def serve(logdir, *, host: str = "127.0.0.1", port: int = 8787, method: str = "u
 
     method_settings(method, options)  # an unknown method or option fails now, not in the background
     embedder = Embedder(os.fspath(folder), method=method, layer=layer, options=options)
-    server = LiveServer(folder, host, port, embedder, max_points=max_points, test_hook=test_hook)
+    try:
+        server = LiveServer(folder, host, port, embedder, max_points=max_points, test_hook=test_hook)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        raise OSError(err.errno, f"port {port} on {host} is already in use (another epochscope serve?); pick a free "
+                                 f"one with --port, e.g. --port {port + 1 if port < 65535 else 8787}, or --port 0 for any "
+                                 "free port") from err
     try:
         server.start()
         if ready is not None:

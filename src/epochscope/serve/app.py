@@ -43,6 +43,8 @@ POLL_MS = 1000
 #: Payloads kept ready (each is a few KB to a few MB).
 _CACHE_ENTRIES = 8
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+#: Seconds a connection may stay silent (a client that connects and never sends holds a thread until then).
+REQUEST_TIMEOUT = 60.0
 
 
 def is_loopback(host: str) -> bool:
@@ -92,6 +94,8 @@ class LiveServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    #: Seconds a connection may stay silent before it is closed (the pages poll every second).
+    request_timeout = REQUEST_TIMEOUT
 
     def __init__(self, logdir, host: str, port: int, embedder: Embedder, *, max_points: int | None = None,
                  test_hook: bool = False) -> None:
@@ -221,6 +225,11 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        # Without a timeout, a client that connects and never sends keeps its thread forever.
+        self.timeout = self.server.request_timeout
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the standard library's name)
         log.debug("serve: %s %s", self.address_string(), format % args)
 
@@ -242,13 +251,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, "application/json", "default-src 'none'; frame-ancestors 'none'")
 
     def _fail(self, err: _Failure) -> None:
+        if urlsplit(self.path).path == "/view":
+            # /view opens in the page's frame: its error is plain text the frame may show (JSON's
+            # frame-ancestors 'none' made Chromium block it, and the user saw a broken frame).
+            self._send(err.status, (err.message + "\n").encode("utf-8"), "text/plain; charset=utf-8",
+                       "default-src 'none'; frame-ancestors 'self'")
+            return
         self._json(err.status, {"error": err.message})
 
     def _host_ok(self) -> bool:
         if not self.server.loopback:
             return True
         host = self.headers.get("Host", "")
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name, colon, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if not colon:
+            name = host
+        elif not port.isascii() or not port.isdigit():  # "127.0.0.1:80@evil.example" is no port
+            return False
         return is_loopback(name)
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
@@ -256,7 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._host_ok():
                 raise _Failure(HTTPStatus.FORBIDDEN, "this server answers only requests to localhost / 127.0.0.1")
             parts = urlsplit(self.path)
-            query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32)
+            try:
+                query = parse_qs(parts.query, keep_blank_values=True, max_num_fields=32)
+            except ValueError:  # more fields than allowed: the caller's mistake, not the server's
+                raise _Failure(HTTPStatus.BAD_REQUEST, "too many query fields (at most 32)") from None
             route = parts.path
             if route == "/":
                 csp = (f"default-src 'none'; script-src '{_sha256(self.server.shell_script)}'; style-src 'unsafe-inline'; "

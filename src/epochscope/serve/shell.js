@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 let shown = [];          // the paths of the runs shown
 let runs = [];           // the last /runs.json entries
 const ticked = new Set();
+let drawn = "";          // what the list shows now (runs and the shown paths), to redraw only on a change
 
 function fromHash() {
   const h = new URLSearchParams(window.location.hash.slice(1));
@@ -34,6 +35,11 @@ function span(list) {
 }
 
 function drawList() {
+  // Rebuilt only when something changed: rebuilding every poll lost the keyboard focus and any click
+  // that spanned a redraw.
+  const now = JSON.stringify([runs, shown]);
+  if (now === drawn) return;
+  drawn = now;
   const body = $("runs");
   body.textContent = "";
   for (const r of runs) {

@@ -14,6 +14,7 @@ read keeps its one-line error in the list; the others go on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 from .._errors import NotARunError, RunError
 from .._progress import observe
 from ..run import open_run
+from ..run.layout import MANIFEST_FILE
 from .runs import FoundRun, find_runs
 
 __all__ = ["Embedder", "RunState", "SCAN_SECONDS", "RETRY_SECONDS"]
@@ -55,7 +57,8 @@ class RunState:
     #: The maps shown (an ``epochscope.Maps``), ``None`` before the first embedding (or for a run
     #: without activations, which shows curves and network only).
     maps: Any = None
-    #: Grows by one each time what the page shows changes (new maps, or new epochs of a run without maps).
+    #: Grows by one each time what the page shows changes (new maps, or new epochs of a run without maps);
+    #: pages see it plus :attr:`version_base` (:meth:`shown_version`).
     version: int = 0
     status: str = "waiting"
     error: str | None = None
@@ -65,13 +68,22 @@ class RunState:
     requested: list | None = None  # the epochs the maps were asked for
     shown_epochs: list | None = None  # a run without maps: the epochs its curves show
     seen: float = 0.0  # when the page last asked for this run
+    #: The last version shown under this path by a run that went away: a run deleted and made again
+    #: under the same name goes on from there, so pages and the payload cache never take its new data
+    #: for the old run's (its own versions restarting at 1 did).
+    version_base: int = 0
+    identity: tuple | None = None  # the run folder's inode and its manifest's mtime: a replaced run is mapped again
+
+    def shown_version(self) -> int:
+        """The version pages see: 0 before anything is shown, then growing, never repeating under this path."""
+        return self.version_base + self.version if self.version else 0
 
     def as_json(self) -> dict[str, Any]:
         """The entry of ``GET /runs.json``."""
         mapped = [int(e) for e in self.maps.epochs] if self.maps is not None else []
         done, total = self.progress[1:] if self.progress else (None, None)
         return {"name": self.name, "path": self.path, "layers": list(self.layers), "epochs": list(self.epochs),
-                "layer": self.layer, "mapped": mapped, "version": self.version, "ready": self.version > 0,
+                "layer": self.layer, "mapped": mapped, "version": self.shown_version(), "ready": self.version > 0,
                 "status": self.status, "error": self.error,
                 "progress": None if self.progress is None else {"step": self.progress[0], "done": done, "total": total}}
 
@@ -101,6 +113,7 @@ class Embedder(threading.Thread):
         self.lock = threading.Lock()
         self.runs: dict[str, RunState] = {}
         self.found: dict[str, FoundRun] = {}
+        self._retired: dict[str, int] = {}  # path -> the last version shown by a run that went away
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -122,7 +135,7 @@ class Embedder(threading.Thread):
             state = self.runs[path]
             state.seen = time.monotonic()
             self._wake.set()
-            return state.maps, state.version, state
+            return state.maps, state.shown_version(), state
 
     def stop(self) -> None:
         """Ask the thread to end after the embedding in progress (if any)."""
@@ -148,11 +161,14 @@ class Embedder(threading.Thread):
             self.found = found
             for path in list(self.runs):
                 if path not in found:
-                    del self.runs[path]
+                    self._retired[path] = max(self._retired.get(path, 0), self.runs.pop(path).shown_version())
             for path, f in found.items():
                 state = self.runs.get(path)
                 if state is None or state.folder != f.folder:
-                    state = self.runs[path] = RunState(path, f.folder, name=_display_name(path, f.folder))
+                    if state is not None:
+                        self._retired[path] = max(self._retired.get(path, 0), state.shown_version())
+                    state = self.runs[path] = RunState(path, f.folder, name=_display_name(path, f.folder),
+                                                       version_base=self._retired.get(path, 0))
                 if f.error:
                     state.error, state.status = f.error, "not shown"
         todo = []
@@ -177,6 +193,9 @@ class Embedder(threading.Thread):
             return None
         try:
             run = open_run(folder)
+            # A run deleted and recorded again (or copied in) under the same name may hold the same epoch
+            # list: comparing epoch lists alone kept the old run's maps on screen.
+            identity = (os.stat(folder).st_ino, os.stat(folder / MANIFEST_FILE).st_mtime_ns, run.manifest.created)
             layers = run.layers
             layer = self.layer or (layers[0] if layers else None)
             epochs_all = run.epochs
@@ -190,6 +209,9 @@ class Embedder(threading.Thread):
                 state.error, state.status = one_line(err), "cannot be read"
             return None
         with self.lock:
+            if state.identity is not None and state.identity != identity:
+                state.requested, state.failed, state.shown_epochs = None, None, None
+            state.identity = identity
             state.layer = layer
             state.has_maps = bool(epochs)
             if not epochs_all:
