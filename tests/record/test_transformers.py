@@ -242,3 +242,53 @@ def test_resume_from_the_middle_of_an_epoch_records_only_whole_epochs(tmp_path):
     run = open_run(tmp_path / "run")
     assert run.epochs == [0, 1, 2]
     assert_stored(run.activations("bert.pooler", 2), outputs(model, x)["pooler"])
+
+
+def test_class_indices_are_the_models_label_ids(tmp_path):
+    """String labels take the index config.label2id gives them, not their sorted order: sorted,
+    the two classes here would swap and the recorded accuracy would be 1 - the model's."""
+    model = tiny_bert()
+    model.config.id2label, model.config.label2id = {0: "without 5", 1: "has 5"}, {"without 5": 0, "has 5": 1}
+    x, y = token_ids(24, seed=3)
+    names = np.array(["without 5", "has 5"])[y]  # sorted: "has 5" < "without 5", the opposite order
+    t = trainer(model, tmp_path / "out", 1, Recorder(layers=[], probe=(x, names), run_dir=tmp_path / "run"))
+    t.train()
+    run = open_run(tmp_path / "run")
+    predictions = outputs(model, x)["predictions"]
+    assert run.class_names == ["without 5", "has 5"]
+    np.testing.assert_array_equal(run.labels, y)
+    np.testing.assert_array_equal(run.predictions(1), predictions)
+    assert run.epoch_metrics(1)["probe_accuracy"] == pytest.approx((predictions == y).mean())
+    # Integer labels take the model's names too.
+    trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run2")).train()
+    assert open_run(tmp_path / "run2").class_names == ["0", "1"]  # LABEL_0, LABEL_1: transformers' defaults, no names
+    named = copy.deepcopy(model)
+    trainer(named, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run3")).train()
+    assert open_run(tmp_path / "run3").class_names == ["without 5", "has 5"]
+
+
+def test_strings_the_model_does_not_name_are_refused_before_training(tmp_path):
+    x, y = token_ids(8, seed=3)
+    t = trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=[], probe=(x, np.array(["no", "yes"])[y]),
+                                                           run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="config.id2label does not name them.*class_names="):
+        t.train()
+    assert t.state.global_step == 0 and not (tmp_path / "run").exists()
+
+
+def test_regression_and_multi_label_heads_are_refused(tmp_path):
+    x, y = token_ids(8, seed=3)
+    regression = tiny_bert()
+    regression.config.num_labels = 1  # the head is then a regression: its one output is no class
+    t = trainer(regression, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="regression head"):
+        t.train()
+    multi = tiny_bert()
+    multi.config.problem_type = "multi_label_classification"
+    t = trainer(multi, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="multi_label_classification"):
+        t.train()
+    multi_hot = np.stack([y, 1 - y, y], axis=1)
+    with pytest.raises(ValueError, match="multi-label targets"):
+        Recorder(layers=[], probe=(x, multi_hot), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

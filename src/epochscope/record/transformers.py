@@ -106,6 +106,70 @@ def default_weights(model: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _model_labels(model: Any) -> tuple[str, ...] | None:
+    """The model's class names in the order of its label ids (``config.id2label``), or ``None``
+    when it names none of its own (transformers' default ``LABEL_0``, ``LABEL_1``, ...)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    try:
+        ids = sorted(int(i) for i in id2label)
+    except (TypeError, ValueError):
+        return None
+    if not ids or ids != list(range(len(ids))):
+        return None
+    names = tuple(str(id2label[i] if i in id2label else id2label[str(i)]) for i in ids)
+    return None if names == tuple(f"LABEL_{i}" for i in ids) else names
+
+
+def _check_head(model: Any) -> None:
+    """Refuse a head whose outputs are not one score per class: epochscope draws classes, and
+    the argmax of a regression's one output or of a multi-label head's scores is not a class."""
+    config = getattr(model, "config", None)
+    problem = getattr(config, "problem_type", None)
+    sequence_classifier = type(model).__name__.endswith("ForSequenceClassification")
+    if problem == "regression" or (sequence_classifier and problem is None and getattr(config, "num_labels", 2) == 1):
+        raise ValueError("model: a regression head (num_labels=1 or problem_type='regression') has no classes to draw "
+                         "and its one output is no class prediction; epochscope records classifiers: give the model "
+                         "num_labels >= 2 (single-label classification)")
+    if problem == "multi_label_classification":
+        raise ValueError("model: problem_type='multi_label_classification' gives each example several classes and "
+                         "epochscope draws one class per example; record a single-label classifier "
+                         "(problem_type='single_label_classification')")
+
+
+def _check_not_multi_hot(y: Any, what: str) -> None:
+    """Refuse multi-hot label rows, which the shared label encoding would read as one-hot (argmax)."""
+    arr = _to_numpy(y)
+    if arr.ndim == 2 and arr.shape[1] > 1 and np.issubdtype(arr.dtype, np.number):
+        binary = np.isin(arr, (0, 1)).all()
+        if binary and not np.all(arr.sum(axis=1) == 1):
+            raise ValueError(f"{what}: rows of 0/1 with other than exactly one 1 are multi-label targets; epochscope "
+                             "draws one class per example: pass one class index per example")
+
+
+def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarray]) -> tuple[str, ...] | None:
+    """The class names the run uses with ``model``: the given ``class_names``, else the
+    model's ``config.id2label`` names, so a class index means the model's label id.
+
+    String labels without ``class_names`` are looked up in ``config.id2label``; when it does
+    not name them, which index the model gives each string is unknown (sorting them could
+    swap classes and the recorded accuracy), so they are refused."""
+    if settings.class_names is not None:
+        return settings.class_names
+    names = _model_labels(model)
+    strings = sorted({str(v) for y in labels for v in np.asarray(y).ravel().tolist()} if any(
+        np.asarray(y).dtype.kind in "USO" for y in labels) else set())
+    if strings:
+        if names is None or not set(strings) <= set(names):
+            known = "" if names is None else f" (config.id2label names {list(names)[:10]})"
+            raise ValueError(f"probe labels: strings {strings[:5]} but the model's config.id2label does not name them"
+                             f"{known}, so their label ids are unknown; pass class_names=[...] in the order of the "
+                             "model's label ids, or the integer labels your dataset gives the Trainer")
+        return names
+    # Integer labels (or one-hot rows) are the model's label ids: its names when it has them for every id.
+    highest = max(int(y.max()) if y.ndim == 1 else y.shape[1] - 1 for y in labels)
+    return names if names is not None and highest < len(names) else None
+
+
 def _whole_epoch(value: float | None) -> int | None:
     """``TrainerState.epoch`` as a whole epoch number, or ``None`` in the middle of an epoch."""
     value = 0.0 if value is None else float(value)
@@ -236,7 +300,10 @@ class Recorder(hf.TrainerCallback):
     probe : ``(texts, labels)`` with ``tokenizer=`` (the texts are kept in the run and shown
         on hover in the report), or ``(inputs, labels)`` with already tokenized inputs (a
         dict such as ``{"input_ids": ..., "attention_mask": ...}`` of tensors or arrays);
-        labels as integers or strings.
+        labels as integers or strings, a class index being the model's label id: without
+        ``class_names`` the names are the model's ``config.id2label`` (unless transformers'
+        default ``LABEL_k``), and strings it does not name are refused at ``on_train_begin``.
+        A regression or multi-label head is refused: its outputs are not one class per example.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(texts or inputs, labels)``, also recorded every epoch.
     tokenizer : turns texts into the model's inputs (called as ``tokenizer(texts,
@@ -297,6 +364,9 @@ class Recorder(hf.TrainerCallback):
                                            max_length)
         if test is not None:
             test = (xt, test[1])
+        _check_not_multi_hot(probe[1], "probe labels")
+        if test is not None:
+            _check_not_multi_hot(test[1], "test labels")
         self.settings = settings
         # Checked and subset here, on every process, so a bad argument stops all of them alike.
         self._probe, self._test = select_torch_examples(settings, (x, probe[1]), test)
@@ -334,7 +404,10 @@ class Recorder(hf.TrainerCallback):
         if model is None:
             raise TypeError("Recorder.on_train_begin: the Trainer passed no model; use it as "
                             "Trainer(..., callbacks=[recorder])")
+        _check_head(model)
         find_modules(model, self.settings.layers)
+        labels = [self._probe[1]] + ([] if self._test is None else [self._test[1]])
+        class_names = _class_names_for(model, self.settings, [_to_numpy(y) for y in labels])
         if not self._auto_weights:
             find_weights(model, self.settings.weights)
         self._history_from = len(state.log_history)
@@ -345,7 +418,8 @@ class Recorder(hf.TrainerCallback):
         if self.recorder is None or self.recorder.model is not model:
             self.close()
             settings = dataclasses.replace(self.settings, probe_size=None,  # the subset was drawn in _start
-                                           overwrite=self.settings.overwrite and not self._opened)
+                                           overwrite=self.settings.overwrite and not self._opened,
+                                           class_names=class_names)
             if self._auto_tokens:
                 settings = dataclasses.replace(settings, tokens=default_tokens(model))
             if self._auto_weights:
