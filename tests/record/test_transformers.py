@@ -292,3 +292,27 @@ def test_regression_and_multi_label_heads_are_refused(tmp_path):
     with pytest.raises(ValueError, match="multi-label targets"):
         Recorder(layers=[], probe=(x, multi_hot), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_left_padding_with_the_first_token_warns_the_classifier_reads_padding(tmp_path, caplog):
+    """Left-padded, the first real token ([CLS]) is recorded, as tokens="first" says, while the
+    pooler reads position 0 (padding): a warning says the layer is not what the classifier reads."""
+    x, y = token_ids(12, seed=3)
+    lengths = x["attention_mask"].sum(1)
+    left = {k: np.stack([np.roll(row, WIDTH - n) for row, n in zip(v, lengths)]) for k, v in x.items()}
+    model = tiny_bert()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(model, tmp_path / "out", 1, Recorder(layers=["bert.encoder.layer.1"], probe=(left, y),
+                                                     run_dir=tmp_path / "run"), eval_strategy="no").train()
+    padded = int((lengths < WIDTH).sum())
+    assert padded and f"{padded} probe examples are padded on the left" in caplog.text
+    model.eval()
+    with torch.no_grad():
+        states = model(**{k: torch.as_tensor(v) for k, v in left.items()}, output_hidden_states=True).hidden_states[2]
+    assert_stored(open_run(tmp_path / "run").activations("bert.encoder.layer.1", 1),
+                  states[torch.arange(len(y)), torch.as_tensor(WIDTH - lengths)].numpy())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=["bert.encoder.layer.1"], probe=(x, y),
+                                                           run_dir=tmp_path / "run2"), eval_strategy="no").train()
+    assert "padded on the left" not in caplog.text

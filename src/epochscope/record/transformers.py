@@ -170,6 +170,20 @@ def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarr
     return names if names is not None and highest < len(names) else None
 
 
+def _warn_left_padding(x: Any, layers: Sequence[str]) -> None:
+    """Warn when ``tokens="first"`` meets left-padded inputs: the recorded token is each
+    example's first real one ([CLS]), while a BERT-like classifier reads position 0, which
+    left padding makes a padding token; the layer then is not what the classifier reads."""
+    mask = x.get("attention_mask") if isinstance(x, Mapping) else None
+    if mask is None or not layers:
+        return
+    padded = int((_to_numpy(mask)[:, 0] == 0).sum())
+    if padded:
+        log.warning("%d probe examples are padded on the left: tokens='first' records each one's first real token "
+                    "([CLS]), but a BERT-like classifier reads position 0, here padding; pad on the right "
+                    "(tokenizer.padding_side='right') for the layer the classifier reads", padded)
+
+
 def _whole_epoch(value: float | None) -> int | None:
     """``TrainerState.epoch`` as a whole epoch number, or ``None`` in the middle of an epoch."""
     value = 0.0 if value is None else float(value)
@@ -424,6 +438,8 @@ class Recorder(hf.TrainerCallback):
                 settings = dataclasses.replace(settings, tokens=default_tokens(model))
             if self._auto_weights:
                 settings = dataclasses.replace(settings, weights=default_weights(model))
+            if settings.tokens == "first":
+                _warn_left_padding(self._probe[0], settings.layers)
             self._opened = True
             self.recorder = _TransformersCapture.from_settings(model, self._probe, settings, test=self._test,
                                                                texts=self._texts, test_texts=self._test_texts)
