@@ -316,3 +316,23 @@ def test_left_padding_with_the_first_token_warns_the_classifier_reads_padding(tm
         trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=["bert.encoder.layer.1"], probe=(x, y),
                                                            run_dir=tmp_path / "run2"), eval_strategy="no").train()
     assert "padded on the left" not in caplog.text
+
+
+def test_a_logged_loss_that_began_in_an_earlier_epoch_is_left_out(tmp_path):
+    """logging_steps=3 with 4 steps an epoch: the loss logged at step 6 is the Trainer's mean
+    over steps 4-6, one of them epoch 1's: it is no loss of epoch 2 and is left out, while
+    epoch 1 keeps the mean of its logged steps 1-3."""
+    x, y = token_ids(8, seed=3)
+    t = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"),
+                logging_strategy="steps", logging_steps=3, eval_strategy="no")
+    t.train()
+    logged = {e["step"]: e["loss"] for e in t.state.log_history if "loss" in e}
+    assert sorted(logged) == [3, 6]
+    run = open_run(tmp_path / "run")
+    assert run.epoch_metrics(1)["loss"] == pytest.approx(logged[3])
+    assert "loss" not in run.epoch_metrics(2)
+    # The default logging_steps=500, longer than the whole training here: no epoch's loss was logged.
+    t = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run2"),
+                logging_strategy="steps", eval_strategy="no")
+    t.train()
+    assert all("loss" not in open_run(tmp_path / "run2").epoch_metrics(e) for e in (1, 2))

@@ -190,14 +190,20 @@ def _whole_epoch(value: float | None) -> int | None:
     return int(round(value)) if abs(value - round(value)) < _WHOLE else None
 
 
-def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int) -> dict[str, Any]:
-    """The metrics of the epoch that ended at global step ``end_step``, from the Trainer's
-    ``state.log_history`` entries logged during it (``history``).
+def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int,
+                  window_start: int | None = None) -> dict[str, Any]:
+    """The metrics of the epoch that ended at global step ``end_step`` (its steps are
+    ``loss_from_step + 1 .. end_step``), from the Trainer's ``state.log_history`` entries
+    logged during it (``history``).
 
-    - ``loss``: the mean training loss of the epoch's steps: each logged ``loss`` (the mean
-      over the steps since the previous log) weighted by the steps it covers, counted from
-      ``loss_from_step``; exactly the epoch's mean with ``logging_strategy="epoch"`` or a
-      ``logging_steps`` that divides the epoch. No ``loss`` when none was logged.
+    - ``loss``: the mean training loss of the epoch's logged steps. Each logged ``loss`` is
+      the Trainer's mean over the steps since its previous log (the first one since
+      ``window_start``, the step of the last log before the epoch; default ``loss_from_step``);
+      the windows that lie inside the epoch are averaged, each weighted by its steps. A window
+      that began in an earlier epoch (a ``logging_steps`` that does not divide the epoch, or
+      one longer than it) holds other epochs' losses and is left out: exactly the epoch's mean
+      with ``logging_strategy="epoch"`` or a ``logging_steps`` dividing the epoch, the mean of
+      the part logged inside it otherwise, no ``loss`` when no window lies inside it.
     - every other number logged *at* ``end_step`` (the evaluation of the epoch's model:
       ``eval_loss``, ``eval_accuracy``, ...; ``learning_rate``, ``grad_norm``): an evaluation
       of an earlier step measured another model and is left out.
@@ -208,10 +214,12 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
 
     >>> epoch_metrics([{"loss": 1.0, "step": 2}, {"loss": 0.5, "step": 6}, {"eval_loss": 0.7, "step": 6}], 6, 0)
     {'eval_loss': 0.7, 'loss': 0.6666666666666666}
+    >>> epoch_metrics([{"loss": 1.0, "step": 5}, {"loss": 0.5, "step": 8}], 8, 4, window_start=3)
+    {'loss': 0.5}
     """
     metrics: dict[str, Any] = {}
     total = steps = 0.0
-    previous = loss_from_step
+    previous = loss_from_step if window_start is None else window_start
     for entry in history:
         if "train_runtime" in entry:
             continue
@@ -219,8 +227,9 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
         if step is None:
             continue
         if "loss" in entry and step > previous:
-            total += float(entry["loss"]) * (step - previous)
-            steps += step - previous
+            if previous >= loss_from_step:  # the window lies inside the epoch
+                total += float(entry["loss"]) * (step - previous)
+                steps += step - previous
             previous = step
         if step == end_step:
             metrics.update({k: v for k, v in entry.items() if k not in _NOT_METRICS})
@@ -393,6 +402,7 @@ class Recorder(hf.TrainerCallback):
         self._pending: int | None = None  # the epoch that ended and waits for its metrics
         self._history_from = 0  # log_history entries of the current epoch start here
         self._loss_from_step = 0
+        self._window_start = 0  # the step of the Trainer's last loss log: its next logged loss is the mean from there
 
     # -- lifetime
     @property
@@ -425,7 +435,7 @@ class Recorder(hf.TrainerCallback):
         if not self._auto_weights:
             find_weights(model, self.settings.weights)
         self._history_from = len(state.log_history)
-        self._loss_from_step = state.global_step
+        self._loss_from_step = self._window_start = state.global_step  # the Trainer's loss window restarts here too
         self._pending = None
         if not state.is_world_process_zero:
             return
@@ -503,8 +513,10 @@ class Recorder(hf.TrainerCallback):
             return
         history = state.log_history[self._history_from:]
         self._history_from = len(state.log_history)
-        metrics = epoch_metrics(history, state.global_step, self._loss_from_step)
+        metrics = epoch_metrics(history, state.global_step, self._loss_from_step, self._window_start)
         self._loss_from_step = state.global_step
+        logged = [e["step"] for e in history if "loss" in e and e.get("step") is not None and "train_runtime" not in e]
+        self._window_start = max(logged, default=self._window_start)
         if self.recorder is not None:
             try:
                 self.recorder._record(epoch, metrics, counters={"step": state.global_step})
