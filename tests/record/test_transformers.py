@@ -336,3 +336,20 @@ def test_a_logged_loss_that_began_in_an_earlier_epoch_is_left_out(tmp_path):
                 logging_strategy="steps", eval_strategy="no")
     t.train()
     assert all("loss" not in open_run(tmp_path / "run2").epoch_metrics(e) for e in (1, 2))
+
+
+def test_texts_and_tokenized_lists_are_checked_when_made(tmp_path):
+    from epochscope.demo import word_tokenizer
+
+    tokenizer = word_tokenizer(["good film", "bad plot"])
+    with pytest.raises(TypeError, match="one text \\(str\\) per example, got NoneType at index 1"):
+        Recorder(layers=[], probe=(["good", None], [1, 0]), tokenizer=tokenizer, run_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match="text 1 holds '\\\\ud800', which UTF-8 cannot encode"):
+        Recorder(layers=[], probe=(["good", "bad \ud800"], [1, 0]), tokenizer=tokenizer, run_dir=tmp_path / "run")
+    # A tokenizer called without return_tensors gives lists: padded ones are taken, ragged ones refused.
+    padded = tokenizer(["good film", "bad"], padding=True)
+    recorder = Recorder(layers=[], probe=(padded, [1, 0]), run_dir=tmp_path / "run")
+    np.testing.assert_array_equal(recorder._probe[0]["input_ids"], np.asarray(padded["input_ids"]))
+    with pytest.raises(ValueError, match="different lengths; pad them"):
+        Recorder(layers=[], probe=(tokenizer(["good film", "bad"]), [1, 0]), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

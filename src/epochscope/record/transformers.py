@@ -238,16 +238,51 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
     return metrics
 
 
-def _is_texts(x: Any) -> bool:
+def _is_texts(x: Any, what: str = "probe") -> bool:
+    """Whether ``x`` is a list (tuple, array) of texts; one holding texts and other things is refused."""
     if isinstance(x, np.ndarray):
-        return x.dtype.kind in "US" or (x.dtype == object and x.size > 0 and isinstance(x.flat[0], str))
-    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x)
+        if x.dtype.kind in "US":
+            return True
+        if x.dtype != object:
+            return False
+        x = x.ravel().tolist()
+    if not isinstance(x, (list, tuple)) or not any(isinstance(t, str) for t in x):
+        return False
+    wrong = next((i for i, t in enumerate(x) if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise TypeError(f"{what}: expected one text (str) per example, got {type(x[wrong]).__name__} at index {wrong}; "
+                        "pass a string for every example (\"\" for an empty one)")
+    return True
+
+
+def _tensor_inputs(x: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Tokenized inputs as a dict of arrays: lists of token ids (a tokenizer called without
+    ``return_tensors``) become arrays; ragged ones (no padding) are refused."""
+    out = {}
+    for key, value in x.items():
+        if isinstance(value, (list, tuple)):
+            try:
+                value = np.asarray(value)
+            except ValueError:
+                value = np.asarray(value, dtype=object)
+            if value.dtype == object or value.ndim < 2:
+                raise ValueError(f"{what}: inputs[{key!r}] holds sequences of different lengths; pad them to one length: "
+                                 "tokenizer(texts, padding=True, truncation=True, return_tensors='pt')")
+        out[key] = value
+    return out
 
 
 def _tokenized(texts: list[str], tokenizer: Any, max_length: int, what: str) -> dict[str, Any]:
     if tokenizer is None:
         raise TypeError(f"{what}: texts need a tokenizer; pass tokenizer=AutoTokenizer.from_pretrained(...) (or the "
                         "tokenizer the Trainer uses), or give the tokenized inputs, e.g. tokenizer(texts, ...)")
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"{what}: text {i} holds {text[err.start:err.end]!r}, which UTF-8 cannot encode (a lone "
+                             "surrogate) and a tokenizer cannot read; clean it, e.g. "
+                             "text.encode('utf-8', 'replace').decode()") from err
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     return {k: v for k, v in dict(encoded).items() if hasattr(v, "shape")}
 
@@ -259,9 +294,9 @@ def _inputs(probe_x: Any, test_x: Any, texts: Any, test_texts: Any, tokenizer: A
     both are padded to one length: a recorded layer has one shape per example."""
     split_texts = []
     for x, given, what, name in ((probe_x, texts, "probe", "texts"), (test_x, test_texts, "test", "test_texts")):
-        if _is_texts(x) and given is not None:
+        if _is_texts(x, what) and given is not None:
             raise ValueError(f"{what}: the examples are texts already; leave {name} out (it is for tokenized inputs)")
-        split_texts.append([str(t) for t in x] if _is_texts(x) else None)
+        split_texts.append([str(t) for t in x] if _is_texts(x, what) else None)
     probe_texts, test_texts_given = split_texts
     if probe_texts is not None and test_texts_given is not None:
         joint = _tokenized(probe_texts + test_texts_given, tokenizer, max_length, "probe")
@@ -273,7 +308,7 @@ def _inputs(probe_x: Any, test_x: Any, texts: Any, test_texts: Any, tokenizer: A
         if tokens is not None:
             out_x.append(_tokenized(tokens, tokenizer, max_length, what))
         else:  # a BatchEncoding is a UserDict, not a dict: passed on as keyword inputs
-            out_x.append(dict(x) if isinstance(x, Mapping) else x)
+            out_x.append(_tensor_inputs(x, what) if isinstance(x, Mapping) else x)
     return (out_x[0], out_x[1], probe_texts if probe_texts is not None else texts,
             test_texts_given if test_texts_given is not None else test_texts)
 
