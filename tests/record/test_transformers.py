@@ -265,6 +265,15 @@ def test_class_indices_are_the_models_label_ids(tmp_path):
     named = copy.deepcopy(model)
     trainer(named, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run3")).train()
     assert open_run(tmp_path / "run3").class_names == ["without 5", "has 5"]
+    # A model with more outputs than the probe's labels use: every output is one of the run's classes.
+    wide = BertForSequenceClassification(BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2,
+                                                    num_attention_heads=2, intermediate_size=32,
+                                                    max_position_embeddings=WIDTH, num_labels=4, pad_token_id=PAD))
+    trainer(wide, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run4"),
+            eval_strategy="no").train()
+    run = open_run(tmp_path / "run4")
+    assert run.class_names == ["0", "1", "2", "3"]
+    np.testing.assert_array_equal(run.predictions(1), outputs(wide, x)["predictions"])
 
 
 def test_strings_the_model_does_not_name_are_refused_before_training(tmp_path):

@@ -148,7 +148,9 @@ def _check_not_multi_hot(y: Any, what: str) -> None:
 
 def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarray]) -> tuple[str, ...] | None:
     """The class names the run uses with ``model``: the given ``class_names``, else the
-    model's ``config.id2label`` names, so a class index means the model's label id.
+    model's ``config.id2label`` names, so a class index means the model's label id; for
+    integer labels of a model that names none, ``"0"`` .. ``"k-1"`` for its ``num_labels``
+    outputs (classes no probe label uses included).
 
     String labels without ``class_names`` are looked up in ``config.id2label``; when it does
     not name them, which index the model gives each string is unknown (sorting them could
@@ -167,7 +169,14 @@ def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarr
         return names
     # Integer labels (or one-hot rows) are the model's label ids: its names when it has them for every id.
     highest = max(int(y.max()) if y.ndim == 1 else y.shape[1] - 1 for y in labels)
-    return names if names is not None and highest < len(names) else None
+    if names is not None and highest < len(names):
+        return names
+    # Unnamed: one class per output of the model ("0".."k-1"), also those no probe label uses,
+    # so a prediction of such a class is one of the run's classes.
+    outputs = getattr(getattr(model, "config", None), "num_labels", None)
+    if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs > highest + 1:
+        return tuple(str(i) for i in range(outputs))
+    return None
 
 
 def _warn_left_padding(x: Any, layers: Sequence[str]) -> None:
