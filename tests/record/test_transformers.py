@@ -278,6 +278,12 @@ def test_class_indices_are_the_models_label_ids(tmp_path):
 
 def test_strings_the_model_does_not_name_are_refused_before_training(tmp_path):
     x, y = token_ids(8, seed=3)
+    named = tiny_bert()
+    named.config.id2label, named.config.label2id = {0: "no", 1: "yes"}, {"no": 0, "yes": 1}
+    t = trainer(named, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), class_names=["yes", "no"],
+                                                     run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="in another order than its config.id2label"):
+        t.train()  # the names would swap: every "yes" example drawn as "no"
     t = trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=[], probe=(x, np.array(["no", "yes"])[y]),
                                                            run_dir=tmp_path / "run"))
     with pytest.raises(ValueError, match="config.id2label does not name them.*class_names="):

@@ -155,9 +155,14 @@ def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarr
     String labels without ``class_names`` are looked up in ``config.id2label``; when it does
     not name them, which index the model gives each string is unknown (sorting them could
     swap classes and the recorded accuracy), so they are refused."""
-    if settings.class_names is not None:
-        return settings.class_names
     names = _model_labels(model)
+    if settings.class_names is not None:
+        given = tuple(settings.class_names)
+        if names is not None and set(given) == set(names) and given != names:
+            raise ValueError(f"class_names: {list(given)} name the model's classes in another order than its "
+                             f"config.id2label, {list(names)}; a class index is the model's label id: pass them in "
+                             "that order (or leave class_names out)")
+        return settings.class_names
     strings = sorted({str(v) for y in labels for v in np.asarray(y).ravel().tolist()} if any(
         np.asarray(y).dtype.kind in "USO" for y in labels) else set())
     if strings:
