@@ -242,3 +242,129 @@ def test_resume_from_the_middle_of_an_epoch_records_only_whole_epochs(tmp_path):
     run = open_run(tmp_path / "run")
     assert run.epochs == [0, 1, 2]
     assert_stored(run.activations("bert.pooler", 2), outputs(model, x)["pooler"])
+
+
+def test_class_indices_are_the_models_label_ids(tmp_path):
+    """String labels take the index config.label2id gives them, not their sorted order: sorted,
+    the two classes here would swap and the recorded accuracy would be 1 - the model's."""
+    model = tiny_bert()
+    model.config.id2label, model.config.label2id = {0: "without 5", 1: "has 5"}, {"without 5": 0, "has 5": 1}
+    x, y = token_ids(24, seed=3)
+    names = np.array(["without 5", "has 5"])[y]  # sorted: "has 5" < "without 5", the opposite order
+    t = trainer(model, tmp_path / "out", 1, Recorder(layers=[], probe=(x, names), run_dir=tmp_path / "run"))
+    t.train()
+    run = open_run(tmp_path / "run")
+    predictions = outputs(model, x)["predictions"]
+    assert run.class_names == ["without 5", "has 5"]
+    np.testing.assert_array_equal(run.labels, y)
+    np.testing.assert_array_equal(run.predictions(1), predictions)
+    assert run.epoch_metrics(1)["probe_accuracy"] == pytest.approx((predictions == y).mean())
+    # Integer labels take the model's names too.
+    trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run2")).train()
+    assert open_run(tmp_path / "run2").class_names == ["0", "1"]  # LABEL_0, LABEL_1: transformers' defaults, no names
+    named = copy.deepcopy(model)
+    trainer(named, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run3")).train()
+    assert open_run(tmp_path / "run3").class_names == ["without 5", "has 5"]
+    # A model with more outputs than the probe's labels use: every output is one of the run's classes.
+    wide = BertForSequenceClassification(BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2,
+                                                    num_attention_heads=2, intermediate_size=32,
+                                                    max_position_embeddings=WIDTH, num_labels=4, pad_token_id=PAD))
+    trainer(wide, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run4"),
+            eval_strategy="no").train()
+    run = open_run(tmp_path / "run4")
+    assert run.class_names == ["0", "1", "2", "3"]
+    np.testing.assert_array_equal(run.predictions(1), outputs(wide, x)["predictions"])
+
+
+def test_strings_the_model_does_not_name_are_refused_before_training(tmp_path):
+    x, y = token_ids(8, seed=3)
+    named = tiny_bert()
+    named.config.id2label, named.config.label2id = {0: "no", 1: "yes"}, {"no": 0, "yes": 1}
+    t = trainer(named, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), class_names=["yes", "no"],
+                                                     run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="in another order than its config.id2label"):
+        t.train()  # the names would swap: every "yes" example drawn as "no"
+    t = trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=[], probe=(x, np.array(["no", "yes"])[y]),
+                                                           run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="config.id2label does not name them.*class_names="):
+        t.train()
+    assert t.state.global_step == 0 and not (tmp_path / "run").exists()
+
+
+def test_regression_and_multi_label_heads_are_refused(tmp_path):
+    x, y = token_ids(8, seed=3)
+    regression = tiny_bert()
+    regression.config.num_labels = 1  # the head is then a regression: its one output is no class
+    t = trainer(regression, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="regression head"):
+        t.train()
+    multi = tiny_bert()
+    multi.config.problem_type = "multi_label_classification"
+    t = trainer(multi, tmp_path / "out", 1, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"))
+    with pytest.raises(ValueError, match="multi_label_classification"):
+        t.train()
+    multi_hot = np.stack([y, 1 - y, y], axis=1)
+    with pytest.raises(ValueError, match="multi-label targets"):
+        Recorder(layers=[], probe=(x, multi_hot), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_left_padding_with_the_first_token_warns_the_classifier_reads_padding(tmp_path, caplog):
+    """Left-padded, the first real token ([CLS]) is recorded, as tokens="first" says, while the
+    pooler reads position 0 (padding): a warning says the layer is not what the classifier reads."""
+    x, y = token_ids(12, seed=3)
+    lengths = x["attention_mask"].sum(1)
+    left = {k: np.stack([np.roll(row, WIDTH - n) for row, n in zip(v, lengths)]) for k, v in x.items()}
+    model = tiny_bert()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(model, tmp_path / "out", 1, Recorder(layers=["bert.encoder.layer.1"], probe=(left, y),
+                                                     run_dir=tmp_path / "run"), eval_strategy="no").train()
+    padded = int((lengths < WIDTH).sum())
+    assert padded and f"{padded} probe examples are padded on the left" in caplog.text
+    model.eval()
+    with torch.no_grad():
+        states = model(**{k: torch.as_tensor(v) for k, v in left.items()}, output_hidden_states=True).hidden_states[2]
+    assert_stored(open_run(tmp_path / "run").activations("bert.encoder.layer.1", 1),
+                  states[torch.arange(len(y)), torch.as_tensor(WIDTH - lengths)].numpy())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(tiny_bert(), tmp_path / "out", 1, Recorder(layers=["bert.encoder.layer.1"], probe=(x, y),
+                                                           run_dir=tmp_path / "run2"), eval_strategy="no").train()
+    assert "padded on the left" not in caplog.text
+
+
+def test_a_logged_loss_that_began_in_an_earlier_epoch_is_left_out(tmp_path):
+    """logging_steps=3 with 4 steps an epoch: the loss logged at step 6 is the Trainer's mean
+    over steps 4-6, one of them epoch 1's: it is no loss of epoch 2 and is left out, while
+    epoch 1 keeps the mean of its logged steps 1-3."""
+    x, y = token_ids(8, seed=3)
+    t = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run"),
+                logging_strategy="steps", logging_steps=3, eval_strategy="no")
+    t.train()
+    logged = {e["step"]: e["loss"] for e in t.state.log_history if "loss" in e}
+    assert sorted(logged) == [3, 6]
+    run = open_run(tmp_path / "run")
+    assert run.epoch_metrics(1)["loss"] == pytest.approx(logged[3])
+    assert "loss" not in run.epoch_metrics(2)
+    # The default logging_steps=500, longer than the whole training here: no epoch's loss was logged.
+    t = trainer(tiny_bert(), tmp_path / "out", 2, Recorder(layers=[], probe=(x, y), run_dir=tmp_path / "run2"),
+                logging_strategy="steps", eval_strategy="no")
+    t.train()
+    assert all("loss" not in open_run(tmp_path / "run2").epoch_metrics(e) for e in (1, 2))
+
+
+def test_texts_and_tokenized_lists_are_checked_when_made(tmp_path):
+    from epochscope.demo import word_tokenizer
+
+    tokenizer = word_tokenizer(["good film", "bad plot"])
+    with pytest.raises(TypeError, match="one text \\(str\\) per example, got NoneType at index 1"):
+        Recorder(layers=[], probe=(["good", None], [1, 0]), tokenizer=tokenizer, run_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match="text 1 holds '\\\\ud800', which UTF-8 cannot encode"):
+        Recorder(layers=[], probe=(["good", "bad \ud800"], [1, 0]), tokenizer=tokenizer, run_dir=tmp_path / "run")
+    # A tokenizer called without return_tensors gives lists: padded ones are taken, ragged ones refused.
+    padded = tokenizer(["good film", "bad"], padding=True)
+    recorder = Recorder(layers=[], probe=(padded, [1, 0]), run_dir=tmp_path / "run")
+    np.testing.assert_array_equal(recorder._probe[0]["input_ids"], np.asarray(padded["input_ids"]))
+    with pytest.raises(ValueError, match="different lengths; pad them"):
+        Recorder(layers=[], probe=(tokenizer(["good film", "bad"]), [1, 0]), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="mnist-5k", choices=DATASETS, help="dataset (default: mnist-5k)")
     p.add_argument("--data-path", default=None, help="path of mnist.npz for --dataset mnist")
     p.add_argument("--download", action="store_true", help="download MNIST if --dataset mnist has no file")
-    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 10, iris 100)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: 10, iris 100, text 6)")
     p.add_argument("--probe-size", type=int, default=2000, help="probe examples recorded each epoch (default: 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

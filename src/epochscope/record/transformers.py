@@ -106,20 +106,118 @@ def default_weights(model: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _model_labels(model: Any) -> tuple[str, ...] | None:
+    """The model's class names in the order of its label ids (``config.id2label``), or ``None``
+    when it names none of its own (transformers' default ``LABEL_0``, ``LABEL_1``, ...)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    try:
+        ids = sorted(int(i) for i in id2label)
+    except (TypeError, ValueError):
+        return None
+    if not ids or ids != list(range(len(ids))):
+        return None
+    names = tuple(str(id2label[i] if i in id2label else id2label[str(i)]) for i in ids)
+    return None if names == tuple(f"LABEL_{i}" for i in ids) else names
+
+
+def _check_head(model: Any) -> None:
+    """Refuse a head whose outputs are not one score per class: epochscope draws classes, and
+    the argmax of a regression's one output or of a multi-label head's scores is not a class."""
+    config = getattr(model, "config", None)
+    problem = getattr(config, "problem_type", None)
+    sequence_classifier = type(model).__name__.endswith("ForSequenceClassification")
+    if problem == "regression" or (sequence_classifier and problem is None and getattr(config, "num_labels", 2) == 1):
+        raise ValueError("model: a regression head (num_labels=1 or problem_type='regression') has no classes to draw "
+                         "and its one output is no class prediction; epochscope records classifiers: give the model "
+                         "num_labels >= 2 (single-label classification)")
+    if problem == "multi_label_classification":
+        raise ValueError("model: problem_type='multi_label_classification' gives each example several classes and "
+                         "epochscope draws one class per example; record a single-label classifier "
+                         "(problem_type='single_label_classification')")
+
+
+def _check_not_multi_hot(y: Any, what: str) -> None:
+    """Refuse multi-hot label rows, which the shared label encoding would read as one-hot (argmax)."""
+    arr = _to_numpy(y)
+    if arr.ndim == 2 and arr.shape[1] > 1 and np.issubdtype(arr.dtype, np.number):
+        binary = np.isin(arr, (0, 1)).all()
+        if binary and not np.all(arr.sum(axis=1) == 1):
+            raise ValueError(f"{what}: rows of 0/1 with other than exactly one 1 are multi-label targets; epochscope "
+                             "draws one class per example: pass one class index per example")
+
+
+def _class_names_for(model: Any, settings: RecordSettings, labels: list[np.ndarray]) -> tuple[str, ...] | None:
+    """The class names the run uses with ``model``: the given ``class_names``, else the
+    model's ``config.id2label`` names, so a class index means the model's label id; for
+    integer labels of a model that names none, ``"0"`` .. ``"k-1"`` for its ``num_labels``
+    outputs (classes no probe label uses included).
+
+    String labels without ``class_names`` are looked up in ``config.id2label``; when it does
+    not name them, which index the model gives each string is unknown (sorting them could
+    swap classes and the recorded accuracy), so they are refused."""
+    names = _model_labels(model)
+    if settings.class_names is not None:
+        given = tuple(settings.class_names)
+        if names is not None and set(given) == set(names) and given != names:
+            raise ValueError(f"class_names: {list(given)} name the model's classes in another order than its "
+                             f"config.id2label, {list(names)}; a class index is the model's label id: pass them in "
+                             "that order (or leave class_names out)")
+        return settings.class_names
+    strings = sorted({str(v) for y in labels for v in np.asarray(y).ravel().tolist()} if any(
+        np.asarray(y).dtype.kind in "USO" for y in labels) else set())
+    if strings:
+        if names is None or not set(strings) <= set(names):
+            known = "" if names is None else f" (config.id2label names {list(names)[:10]})"
+            raise ValueError(f"probe labels: strings {strings[:5]} but the model's config.id2label does not name them"
+                             f"{known}, so their label ids are unknown; pass class_names=[...] in the order of the "
+                             "model's label ids, or the integer labels your dataset gives the Trainer")
+        return names
+    # Integer labels (or one-hot rows) are the model's label ids: its names when it has them for every id.
+    highest = max(int(y.max()) if y.ndim == 1 else y.shape[1] - 1 for y in labels)
+    if names is not None and highest < len(names):
+        return names
+    # Unnamed: one class per output of the model ("0".."k-1"), also those no probe label uses,
+    # so a prediction of such a class is one of the run's classes.
+    outputs = getattr(getattr(model, "config", None), "num_labels", None)
+    if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs > highest + 1:
+        return tuple(str(i) for i in range(outputs))
+    return None
+
+
+def _warn_left_padding(x: Any, layers: Sequence[str]) -> None:
+    """Warn when ``tokens="first"`` meets left-padded inputs: the recorded token is each
+    example's first real one ([CLS]), while a BERT-like classifier reads position 0, which
+    left padding makes a padding token; the layer then is not what the classifier reads."""
+    mask = x.get("attention_mask") if isinstance(x, Mapping) else None
+    if mask is None or not layers:
+        return
+    padded = int((_to_numpy(mask)[:, 0] == 0).sum())
+    if padded:
+        log.warning("%d probe examples are padded on the left: tokens='first' records each one's first real token "
+                    "([CLS]), but a BERT-like classifier reads position 0, here padding; pad on the right "
+                    "(tokenizer.padding_side='right') for the layer the classifier reads", padded)
+
+
 def _whole_epoch(value: float | None) -> int | None:
     """``TrainerState.epoch`` as a whole epoch number, or ``None`` in the middle of an epoch."""
     value = 0.0 if value is None else float(value)
     return int(round(value)) if abs(value - round(value)) < _WHOLE else None
 
 
-def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int) -> dict[str, Any]:
-    """The metrics of the epoch that ended at global step ``end_step``, from the Trainer's
-    ``state.log_history`` entries logged during it (``history``).
+def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int,
+                  window_start: int | None = None) -> dict[str, Any]:
+    """The metrics of the epoch that ended at global step ``end_step`` (its steps are
+    ``loss_from_step + 1 .. end_step``), from the Trainer's ``state.log_history`` entries
+    logged during it (``history``).
 
-    - ``loss``: the mean training loss of the epoch's steps: each logged ``loss`` (the mean
-      over the steps since the previous log) weighted by the steps it covers, counted from
-      ``loss_from_step``; exactly the epoch's mean with ``logging_strategy="epoch"`` or a
-      ``logging_steps`` that divides the epoch. No ``loss`` when none was logged.
+    - ``loss``: the mean training loss of the epoch's logged steps. Each logged ``loss`` is
+      the Trainer's mean over the steps since its previous log (the first one since
+      ``window_start``, the step of the last log before the epoch; default ``loss_from_step``);
+      the windows that lie inside the epoch are averaged, each weighted by its steps. A window
+      that began in an earlier epoch (a ``logging_steps`` that does not divide the epoch, or
+      one longer than it) holds other epochs' losses and is left out: exactly the epoch's mean
+      with ``logging_strategy="epoch"`` or a ``logging_steps`` dividing the epoch, the mean of
+      the part logged inside it otherwise, no ``loss`` when no window lies inside it.
     - every other number logged *at* ``end_step`` (the evaluation of the epoch's model:
       ``eval_loss``, ``eval_accuracy``, ...; ``learning_rate``, ``grad_norm``): an evaluation
       of an earlier step measured another model and is left out.
@@ -130,10 +228,12 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
 
     >>> epoch_metrics([{"loss": 1.0, "step": 2}, {"loss": 0.5, "step": 6}, {"eval_loss": 0.7, "step": 6}], 6, 0)
     {'eval_loss': 0.7, 'loss': 0.6666666666666666}
+    >>> epoch_metrics([{"loss": 1.0, "step": 5}, {"loss": 0.5, "step": 8}], 8, 4, window_start=3)
+    {'loss': 0.5}
     """
     metrics: dict[str, Any] = {}
     total = steps = 0.0
-    previous = loss_from_step
+    previous = loss_from_step if window_start is None else window_start
     for entry in history:
         if "train_runtime" in entry:
             continue
@@ -141,8 +241,9 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
         if step is None:
             continue
         if "loss" in entry and step > previous:
-            total += float(entry["loss"]) * (step - previous)
-            steps += step - previous
+            if previous >= loss_from_step:  # the window lies inside the epoch
+                total += float(entry["loss"]) * (step - previous)
+                steps += step - previous
             previous = step
         if step == end_step:
             metrics.update({k: v for k, v in entry.items() if k not in _NOT_METRICS})
@@ -151,16 +252,51 @@ def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from
     return metrics
 
 
-def _is_texts(x: Any) -> bool:
+def _is_texts(x: Any, what: str = "probe") -> bool:
+    """Whether ``x`` is a list (tuple, array) of texts; one holding texts and other things is refused."""
     if isinstance(x, np.ndarray):
-        return x.dtype.kind in "US" or (x.dtype == object and x.size > 0 and isinstance(x.flat[0], str))
-    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x)
+        if x.dtype.kind in "US":
+            return True
+        if x.dtype != object:
+            return False
+        x = x.ravel().tolist()
+    if not isinstance(x, (list, tuple)) or not any(isinstance(t, str) for t in x):
+        return False
+    wrong = next((i for i, t in enumerate(x) if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise TypeError(f"{what}: expected one text (str) per example, got {type(x[wrong]).__name__} at index {wrong}; "
+                        "pass a string for every example (\"\" for an empty one)")
+    return True
+
+
+def _tensor_inputs(x: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Tokenized inputs as a dict of arrays: lists of token ids (a tokenizer called without
+    ``return_tensors``) become arrays; ragged ones (no padding) are refused."""
+    out = {}
+    for key, value in x.items():
+        if isinstance(value, (list, tuple)):
+            try:
+                value = np.asarray(value)
+            except ValueError:
+                value = np.asarray(value, dtype=object)
+            if value.dtype == object or value.ndim < 2:
+                raise ValueError(f"{what}: inputs[{key!r}] holds sequences of different lengths; pad them to one length: "
+                                 "tokenizer(texts, padding=True, truncation=True, return_tensors='pt')")
+        out[key] = value
+    return out
 
 
 def _tokenized(texts: list[str], tokenizer: Any, max_length: int, what: str) -> dict[str, Any]:
     if tokenizer is None:
         raise TypeError(f"{what}: texts need a tokenizer; pass tokenizer=AutoTokenizer.from_pretrained(...) (or the "
                         "tokenizer the Trainer uses), or give the tokenized inputs, e.g. tokenizer(texts, ...)")
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"{what}: text {i} holds {text[err.start:err.end]!r}, which UTF-8 cannot encode (a lone "
+                             "surrogate) and a tokenizer cannot read; clean it, e.g. "
+                             "text.encode('utf-8', 'replace').decode()") from err
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     return {k: v for k, v in dict(encoded).items() if hasattr(v, "shape")}
 
@@ -172,9 +308,9 @@ def _inputs(probe_x: Any, test_x: Any, texts: Any, test_texts: Any, tokenizer: A
     both are padded to one length: a recorded layer has one shape per example."""
     split_texts = []
     for x, given, what, name in ((probe_x, texts, "probe", "texts"), (test_x, test_texts, "test", "test_texts")):
-        if _is_texts(x) and given is not None:
+        if _is_texts(x, what) and given is not None:
             raise ValueError(f"{what}: the examples are texts already; leave {name} out (it is for tokenized inputs)")
-        split_texts.append([str(t) for t in x] if _is_texts(x) else None)
+        split_texts.append([str(t) for t in x] if _is_texts(x, what) else None)
     probe_texts, test_texts_given = split_texts
     if probe_texts is not None and test_texts_given is not None:
         joint = _tokenized(probe_texts + test_texts_given, tokenizer, max_length, "probe")
@@ -186,7 +322,7 @@ def _inputs(probe_x: Any, test_x: Any, texts: Any, test_texts: Any, tokenizer: A
         if tokens is not None:
             out_x.append(_tokenized(tokens, tokenizer, max_length, what))
         else:  # a BatchEncoding is a UserDict, not a dict: passed on as keyword inputs
-            out_x.append(dict(x) if isinstance(x, Mapping) else x)
+            out_x.append(_tensor_inputs(x, what) if isinstance(x, Mapping) else x)
     return (out_x[0], out_x[1], probe_texts if probe_texts is not None else texts,
             test_texts_given if test_texts_given is not None else test_texts)
 
@@ -236,7 +372,10 @@ class Recorder(hf.TrainerCallback):
     probe : ``(texts, labels)`` with ``tokenizer=`` (the texts are kept in the run and shown
         on hover in the report), or ``(inputs, labels)`` with already tokenized inputs (a
         dict such as ``{"input_ids": ..., "attention_mask": ...}`` of tensors or arrays);
-        labels as integers or strings.
+        labels as integers or strings, a class index being the model's label id: without
+        ``class_names`` the names are the model's ``config.id2label`` (unless transformers'
+        default ``LABEL_k``), and strings it does not name are refused at ``on_train_begin``.
+        A regression or multi-label head is refused: its outputs are not one class per example.
     run_dir : folder of the run; created, or resumed (appended to) when it holds one.
     test : optional ``(texts or inputs, labels)``, also recorded every epoch.
     tokenizer : turns texts into the model's inputs (called as ``tokenizer(texts,
@@ -301,6 +440,9 @@ class Recorder(hf.TrainerCallback):
                                            max_length)
         if test is not None:
             test = (xt, test[1])
+        _check_not_multi_hot(probe[1], "probe labels")
+        if test is not None:
+            _check_not_multi_hot(test[1], "test labels")
         self.settings = settings
         # Checked and subset here, on every process, so a bad argument stops all of them alike.
         self._probe, self._test = select_torch_examples(settings, (x, probe[1]), test)
@@ -313,6 +455,7 @@ class Recorder(hf.TrainerCallback):
         self._pending: int | None = None  # the epoch that ended and waits for its metrics
         self._history_from = 0  # log_history entries of the current epoch start here
         self._loss_from_step = 0
+        self._window_start = 0  # the step of the Trainer's last loss log: its next logged loss is the mean from there
 
     # -- lifetime
     @property
@@ -338,22 +481,28 @@ class Recorder(hf.TrainerCallback):
         if model is None:
             raise TypeError("Recorder.on_train_begin: the Trainer passed no model; use it as "
                             "Trainer(..., callbacks=[recorder])")
+        _check_head(model)
         find_modules(model, self.settings.layers)
+        labels = [self._probe[1]] + ([] if self._test is None else [self._test[1]])
+        class_names = _class_names_for(model, self.settings, [_to_numpy(y) for y in labels])
         if not self._auto_weights:
             find_weights(model, self.settings.weights)
         self._history_from = len(state.log_history)
-        self._loss_from_step = state.global_step
+        self._loss_from_step = self._window_start = state.global_step  # the Trainer's loss window restarts here too
         self._pending = None
         if not state.is_world_process_zero:
             return
         if self.recorder is None or self.recorder.model is not model:
             self.close()
             settings = dataclasses.replace(self.settings, probe_size=None,  # the subset was drawn in _start
-                                           overwrite=self.settings.overwrite and not self._opened)
+                                           overwrite=self.settings.overwrite and not self._opened,
+                                           class_names=class_names)
             if self._auto_tokens:
                 settings = dataclasses.replace(settings, tokens=default_tokens(model))
             if self._auto_weights:
                 settings = dataclasses.replace(settings, weights=default_weights(model))
+            if settings.tokens == "first":
+                _warn_left_padding(self._probe[0], settings.layers)
             self._opened = True
             self.recorder = _TransformersCapture.from_settings(model, self._probe, settings, test=self._test,
                                                                texts=self._texts, test_texts=self._test_texts)
@@ -417,8 +566,10 @@ class Recorder(hf.TrainerCallback):
             return
         history = state.log_history[self._history_from:]
         self._history_from = len(state.log_history)
-        metrics = epoch_metrics(history, state.global_step, self._loss_from_step)
+        metrics = epoch_metrics(history, state.global_step, self._loss_from_step, self._window_start)
         self._loss_from_step = state.global_step
+        logged = [e["step"] for e in history if "loss" in e and e.get("step") is not None and "train_runtime" not in e]
+        self._window_start = max(logged, default=self._window_start)
         if self.recorder is not None:
             try:
                 self.recorder._record(epoch, metrics, counters={"step": state.global_step})
