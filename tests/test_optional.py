@@ -9,7 +9,11 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+
+from epochscope._errors import CompileCacheError
+from epochscope._optional import import_compiled, require
 
 CASES = {
     # door: (blocked modules, code, the extra the message must name)
@@ -62,3 +66,40 @@ def test_a_missing_extra_names_the_pip_install(case, tmp_path, synthetic_run):
     assert last.startswith("epochscope._errors.MissingDependencyError:"), last
     assert f"pip install 'epochscope[{extra}]'" in last, last
     assert not (tmp_path / "demo" / "run").exists()  # the demo trained nothing it could not draw
+
+
+def test_numba_without_a_cache_folder_is_one_line_that_says_what_to_do(tmp_path, monkeypatch):
+    # A read-only install with a read-only home: numba's cache=True functions (umap-learn's,
+    # epochscope's kernels) raise "cannot cache function ...: no locator available" on
+    # import, which reached the user as a numba traceback.
+    (tmp_path / "cached_kernels_mod.py").write_text(
+        "raise RuntimeError(\"cannot cache function 'rdist': no locator available for file 'layouts.py'\")\n")
+    (tmp_path / "other_failure_mod.py").write_text("raise RuntimeError('something else')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/read-only/numba")
+    for load in (lambda: require("cached_kernels_mod", extra="maps"), lambda: import_compiled("cached_kernels_mod")):
+        with pytest.raises(CompileCacheError, match="set NUMBA_CACHE_DIR to a writable folder") as info:
+            load()
+        assert "'/read-only/numba'" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(RuntimeError, match="something else") as info:
+        import_compiled("other_failure_mod")
+    assert not isinstance(info.value, CompileCacheError)
+
+
+def test_the_maps_kernels_say_how_to_give_numba_a_cache_folder(monkeypatch):
+    numba_caching = pytest.importorskip("numba.core.caching")
+    from epochscope.maps import sgd
+
+    def nowhere(self):
+        raise PermissionError(13, "Permission denied", self.get_cache_path())
+
+    monkeypatch.setattr(numba_caching._CacheLocator, "ensure_cache_path", nowhere)
+    for name in ("epochscope.maps._sgd_kernels", "epochscope.maps._knn_kernels"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sgd, "_kernels", None)
+    with pytest.raises(CompileCacheError, match="NUMBA_CACHE_DIR"):
+        sgd.compiled_kernels()
+    from epochscope.maps.knn import refine_knn
+
+    with pytest.raises(CompileCacheError, match="NUMBA_CACHE_DIR"):
+        refine_knn(np.zeros((20, 3), np.float32), np.zeros((20, 4), np.int32))

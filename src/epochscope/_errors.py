@@ -17,6 +17,7 @@ __all__ = [
     "RunLockedError",
     "StorageError",
     "MissingDependencyError",
+    "CompileCacheError",
     "OutputError",
     "OutputPathError",
     "unknown_name_message",
@@ -52,6 +53,11 @@ class StorageError(EpochscopeError, OSError):
 
 class MissingDependencyError(EpochscopeError, ImportError):
     """An optional dependency needed for this feature is not installed."""
+
+
+class CompileCacheError(EpochscopeError, RuntimeError):
+    """numba can store its compiled code nowhere (no writable cache folder); the message says
+    how to give it one (``NUMBA_CACHE_DIR``)."""
 
 
 class OutputError(EpochscopeError):

@@ -114,7 +114,7 @@ def test_entry_of_another_cache_format_is_stale(synthetic_run):
     entry = embed_entry(synthetic_run)
     edit_json(entry / "meta.json", format=99)
     (finding,) = check_run(synthetic_run).warnings
-    assert finding.message == "stale cache entry: written in cache format 99; this epochscope reads format 1"
+    assert finding.message == "stale cache entry: written in cache format 99; this epochscope reads format 2"
 
 
 def test_cache_built_from_a_dropped_epoch_goes_with_it(synthetic_run):
@@ -142,7 +142,7 @@ def test_repair_cleans_leftovers_and_caches_but_keeps_good_and_unknown_files(syn
     partial.mkdir()
     np.save(partial / "coords.npy", np.zeros((2, 120, 2), np.float32))
     (corrupt / "coords.npy").write_bytes((corrupt / "coords.npy").read_bytes()[:-8])
-    edit_json(stale / "meta.json", layer="gone", epochs=[0, 9], requested=[0, 9])
+    edit_json(stale / "meta.json", layer="gone", epochs=[0, 9], requested=[0, 9], fingerprints={"0": "-", "9": "-"})
     (maps / "unknown.bin").write_bytes(b"\x00")
 
     report = check_run(run)

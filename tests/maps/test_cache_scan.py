@@ -11,7 +11,15 @@ import pytest
 
 import epochscope
 from epochscope import open_run
-from epochscope.maps.cache import ENTRY_STATUSES, cache_key, load_maps, maps_cache_dir, save_maps, scan_entries
+from epochscope.maps.cache import (
+    ENTRY_STATUSES,
+    cache_key,
+    epoch_fingerprints,
+    load_maps,
+    maps_cache_dir,
+    save_maps,
+    scan_entries,
+)
 from epochscope.run import MANIFEST_FILE
 
 
@@ -89,7 +97,7 @@ def test_malformed_meta_is_damage_that_names_the_fields(cached):
                       "entry was renamed or edited)"),
     ("settings edited", "its settings no longer key it on this run (the run was recreated in this folder, or the "
                         "entry was renamed or edited)"),
-    ("other format", "written in cache format 2; this epochscope reads format 1"),
+    ("other format", "written in cache format 99; this epochscope reads format 2"),
 ])
 def test_stale_entries_say_why(cached, change, reason):
     run, entry = cached
@@ -102,7 +110,7 @@ def test_stale_entries_say_why(cached, change, reason):
     elif change == "settings edited":
         edit_json(entry / "meta.json", params={"scale": "none"})
     else:
-        edit_json(entry / "meta.json", format=2)
+        edit_json(entry / "meta.json", format=99)
     found = only(run)
     assert (found.status, found.reasons) == ("stale", (reason,))
     # load_maps is asked by key, so a stale entry is simply never asked for again.
@@ -136,7 +144,8 @@ def _save_growing(run, epochs, *, n=120, fill=0.0):
     quality = {"trustworthiness": np.ones(len(epochs))}
     state = {"layout": np.zeros((n, 2), np.float32), "knn": np.zeros((n, 15), np.int32), "step": np.int64(len(epochs))}
     meta = {"layer": "hidden", "method": "umap", "params": {"n_neighbors": 15}, "epochs": list(epochs),
-            "requested": list(epochs), "bounds": [-1.0, 1.0, -1.0, 1.0], "skipped": {}}
+            "requested": list(epochs), "bounds": [-1.0, 1.0, -1.0, 1.0], "skipped": {},
+            "fingerprints": epoch_fingerprints(run, "hidden", epochs)}
     return save_maps(run, key, meta, coords, None, quality, state=state)
 
 
@@ -178,3 +187,66 @@ def test_a_growing_entry_replaces_the_one_it_extends_or_one_for_epochs_the_run_l
     _save_growing(run, [0, 1, 2], fill=4.0)  # the same epochs from another process: the first one stays
     assert float(load_maps(run, folder.name)["coords"][0, 0, 0]) == 3.0
     assert len(list(maps_cache_dir(run).iterdir())) == 1
+
+
+def _state_edit(**changes):
+    def damage(entry):
+        state = dict(np.load(entry / "state.npz"))
+        state.update({k: v(state) for k, v in changes.items()})
+        with open(entry / "state.npz", "wb") as fh:
+            np.savez(fh, **state)
+    return damage
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_state_edit(step=lambda s: np.int64(7)), "step 7 but the entry holds 3 frames"),
+    (_state_edit(layout=lambda s: s["layout"] * 0.5), "'layout' is not the entry's last frame"),
+    (_state_edit(layout=lambda s: np.full_like(s["layout"], np.nan)), "no finite"),
+    (_state_edit(layout=lambda s: s["layout"][:10]), "no finite"),
+    (_state_edit(knn=lambda s: s["knn"] + 1000), "no 'knn' of 120 rows"),
+    (lambda e: edit_json(e / "meta.json", requested=[0, 1]), "epochs/requested/skipped"),
+    (lambda e: edit_json(e / "meta.json", epochs=[0, 1, 1]), "epochs/requested/skipped"),
+    (lambda e: edit_json(e / "meta.json", fingerprints={"0": "x"}), "fingerprints"),
+])
+def test_a_growing_entry_whose_state_or_lists_disagree_with_its_frames_is_damaged_and_missed(synthetic_run, damage,
+                                                                                            reason):
+    # Continued, such an entry made maps no full embed makes: a repeated epoch 2 (requested
+    # edited), frames started from a layout that is not the last frame, a kernel indexing
+    # past its arrays (neighbour lists out of range). `check` said ok and embed continued it.
+    run = open_run(synthetic_run)
+    rng = np.random.default_rng(0)
+    layout = rng.normal(size=(120, 2)).astype(np.float32)
+    folder = _save_growing(run, [0, 1, 2])
+    coords = np.stack([rng.normal(size=(120, 2)), rng.normal(size=(120, 2)), layout @ [[0, 1], [1, 0]] + 3])
+    np.save(folder / "coords.npy", coords.astype(np.float32))
+    _state_edit(layout=lambda s: layout, knn=lambda s: rng.integers(0, 120, size=(120, 15)).astype(np.int32))(folder)
+    assert only(synthetic_run).status == "ok" and load_maps(run, folder.name) is not None  # a mirrored, shifted layout
+    damage(folder)
+    found = only(synthetic_run)
+    assert found.status == "damaged" and reason in "; ".join(found.reasons), found.reasons
+    assert load_maps(run, folder.name, warn=False) is None
+
+
+def test_an_epoch_recorded_again_is_not_shown_with_its_old_frame(synthetic_run):
+    # A repair drops a damaged trailing epoch; training resumes and records it again. The
+    # cached maps were built from the old outputs: showing them (and their figures) for the
+    # new epoch showed clusters a layer of noise does not have.
+    from epochscope.run import RunWriter
+
+    before = epochscope.embed(synthetic_run, "hidden", method="pca", progress=False)
+    shutil.rmtree(synthetic_run / "epochs" / "000004")
+    run = open_run(synthetic_run)
+    noise = np.random.default_rng(5).normal(size=(120, 16)).astype(np.float32)
+    with RunWriter.open(synthetic_run, framework="synthetic", labels=run.labels, test_labels=run.test_labels,
+                        class_names=run.class_names) as w:
+        with w.epoch(4) as ep:
+            ep.set_activations("hidden", noise)
+            ep.set_activations("hidden", noise[:30], split="test")
+    found = only(synthetic_run)
+    assert found.status == "stale" and "epoch 4 recorded again" in found.reasons[0], found.reasons
+    after = epochscope.embed(synthetic_run, "hidden", method="pca", progress=False)
+    fresh = epochscope.embed(synthetic_run, "hidden", method="pca", progress=False, cache=False)
+    assert not np.allclose(after.frame(4), before.frame(4))
+    np.testing.assert_array_equal(after.coords, fresh.coords)
+    assert after.quality["separation_layer"][-1] < 0.1 < before.quality["separation_layer"][-1]
+    assert only(synthetic_run).status == "ok"

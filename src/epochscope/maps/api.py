@@ -21,7 +21,7 @@ from .._errors import RunError, unknown_name_message
 from ..run import Run, open_run
 from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
-from .cache import cache_key, load_maps, save_maps
+from .cache import cache_key, epoch_fingerprints, load_maps, save_maps
 from .methods import METHODS
 from .quality import CkaTerm, frame_quality, motion, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
@@ -189,12 +189,14 @@ def _maps_from_entry(layer: str, method: str, params: dict, hit: dict[str, Any])
                 skipped={int(k): str(v) for k, v in meta["skipped"].items()})
 
 
-def _extends(hit: dict[str, Any] | None, requested: list[int]) -> bool:
-    """Whether a growing entry holds the first epochs of ``requested`` and can be continued to the rest."""
+def _extends(hit: dict[str, Any] | None, requested: list[int], fingerprints: dict[str, str]) -> bool:
+    """Whether a growing entry holds the first epochs of ``requested``, built from the outputs
+    the run holds now (``fingerprints``), and can be continued to the rest."""
     if hit is None or hit.get("state") is None:
         return False
     done = [int(e) for e in hit["meta"]["requested"]]
-    return len(done) < len(requested) and requested[:len(done)] == done and bool(hit["meta"]["epochs"])
+    return (len(done) < len(requested) and requested[:len(done)] == done and bool(hit["meta"]["epochs"])
+            and all(hit["meta"]["fingerprints"].get(str(e)) == fingerprints[str(e)] for e in done))
 
 
 def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, method: str = "umap", *,
@@ -217,14 +219,18 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     key = cache_key(run, layer, method, params, None if growing else requested)
     timings: dict[str, float] = {}
     hit = None
+    # What identifies each epoch's recorded outputs: an epoch dropped by a repair and recorded
+    # again must not be shown with the frame (and figures) of its old outputs.
+    fingerprints = epoch_fingerprints(run, layer, requested)
     if cache:
         t0 = time.perf_counter()
         hit = load_maps(run, key, quality=QUALITY_NAMES)
-        if hit is not None and [int(e) for e in hit["meta"]["requested"]] == requested:
+        if (hit is not None and [int(e) for e in hit["meta"]["requested"]] == requested
+                and hit["meta"]["fingerprints"] == fingerprints):
             timings["cached"] = time.perf_counter() - t0
             log.debug("maps of %r (%s) read from the cache %s", layer, method, key)
             return _maps_from_entry(layer, method, params, hit), timings
-    resume = hit if growing and _extends(hit, requested) else None
+    resume = hit if growing and _extends(hit, requested, fingerprints) else None
     todo = requested[len(resume["meta"]["requested"]):] if resume is not None else requested
 
     skipped = find_unusable_epochs(run, layer, todo)
@@ -283,7 +289,7 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     if cache:
         save_maps(run, key, {"layer": layer, "method": method, "params": params, "epochs": usable,
                              "requested": requested, "bounds": list(bounds),
-                             "skipped": {str(k): v for k, v in skipped.items()}},
+                             "skipped": {str(k): v for k, v in skipped.items()}, "fingerprints": fingerprints},
                   coords_arr, tests_arr, quality, state=new_state if growing else None)
     return maps, timings
 

@@ -41,13 +41,19 @@ from ..run.fileio import (
     read_npy_header,
     write_json_atomic,
 )
+from ..run.layout import layer_file
 from ..run.summary import epoch_spans
 
-__all__ = ["CACHE_FORMAT", "CacheEntry", "cache_key", "load_maps", "save_maps", "maps_cache_dir", "scan_entries"]
+__all__ = ["CACHE_FORMAT", "CacheEntry", "cache_key", "epoch_fingerprints", "load_maps", "save_maps", "maps_cache_dir",
+           "scan_entries"]
 
 log = logging.getLogger("epochscope")
 
-CACHE_FORMAT = 1
+# 2: meta.json holds the fingerprints of the epochs an entry was built from (format 1 entries
+# could outlive an epoch that was dropped and recorded again, and show its old frame).
+CACHE_FORMAT = 2
+#: Bytes read from each end of a layer's activation file for its fingerprint.
+FINGERPRINT_BYTES = 1 << 16
 #: The file of a growing entry holding its method's state (see :func:`save_maps`).
 STATE_FILE = "state.npz"
 _ARRAYS = ("coords", "test_coords")
@@ -85,6 +91,34 @@ def cache_key(run: Run, layer: str, method: str, params: dict[str, Any], epochs:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def epoch_fingerprints(run: Run, layer: str, epochs: Iterable[int]) -> dict[str, str]:
+    """``{str(epoch): hex}``: what identifies the layer's recorded outputs at each epoch.
+
+    A SHA-1 of each activation file's (probe, then test) size and its first and last
+    :data:`FINGERPRINT_BYTES` bytes: cheap (two small reads per file, whatever the layer's
+    size), unchanged when a run is copied, and different when an epoch is dropped (a repair)
+    and recorded again, so maps built from the old outputs are not shown for the new ones.
+    A file that cannot be read gives ``"unreadable"`` (never equal to a stored fingerprint).
+    """
+    key = run.layer_info(layer).key
+    splits = ("probe", "test") if run.has_test else ("probe",)
+    found = {}
+    for epoch in epochs:
+        digest = hashlib.sha1()
+        try:
+            for split in splits:
+                with open_checked(layer_file(run.epoch_dir(epoch), split, key), root=run.path) as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    digest.update(f"{split}:{size}:".encode())
+                    digest.update(fh.read(FINGERPRINT_BYTES))
+                    fh.seek(max(size - FINGERPRINT_BYTES, 0))
+                    digest.update(fh.read(FINGERPRINT_BYTES))
+            found[str(int(epoch))] = digest.hexdigest()
+        except (OSError, RunError, ValueError):
+            found[str(int(epoch))] = "unreadable"
+    return found
+
+
 def _usable_dir(run: Run, folder: Path) -> bool:
     """Whether ``folder`` (in the cache) is a real folder inside the run, reached through no link."""
     return folder.is_dir() and inside_run(run.path, folder)
@@ -114,7 +148,8 @@ def load_maps(run: Run, key: str, *, warn: bool = True, quality: Iterable[str] =
         lacking = [q for q in quality if q not in figures or figures[q].shape != (n,)]
         if lacking:
             raise RunError(f"{folder / 'quality.npz'}: no figures of {n} epochs for {', '.join(lacking)}")
-        state = _load_state(run, folder) if meta.get("growing") else None
+        state = _load_state(run, folder, coords, None if test_coords is None else test_coords.shape[1]) \
+            if meta.get("growing") else None
     except FileNotFoundError:
         return None
     except (RunError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as err:
@@ -126,11 +161,40 @@ def load_maps(run: Run, key: str, *, warn: bool = True, quality: Iterable[str] =
     return {"meta": meta, "coords": coords, "test_coords": test_coords, "quality": figures, "state": state}
 
 
-def _load_state(run: Run, folder: Path) -> dict[str, np.ndarray]:
-    """A growing entry's ``state.npz``: what its method needs to continue the sequence."""
-    state = load_npz(folder / STATE_FILE, root=run.path)
+def _load_state(run: Run, folder: Path, coords: np.ndarray, n_test: int | None) -> dict[str, np.ndarray]:
+    """A growing entry's ``state.npz``: what its method needs to continue the sequence.
+
+    It must belong to the entry's frames (``coords``, ``(n_frames, n_probe, 2)``): ``step``
+    equal to the number of frames, a finite ``layout`` of ``(n_probe, 2)`` that the last
+    aligned frame is a rigid motion of (alignment only rotates, mirrors and shifts), and
+    neighbour lists with one row per probe (``knn``) or test (``test_knn``) example naming
+    probe examples. Otherwise a continued sequence would not be the one a full embed makes
+    (or a kernel would index out of its arrays): ``RunError``, and the entry is recomputed.
+    """
+    where = folder / STATE_FILE
+    state = load_npz(where, root=run.path)
     if "step" not in state or state["step"].shape != () or state["step"].dtype.kind not in "iu":
-        raise RunError(f"{folder / STATE_FILE}: no integer 'step' (the frames the state follows)")
+        raise RunError(f"{where}: no integer 'step' (the frames the state follows)")
+    n_frames, n_probe = coords.shape[0], coords.shape[1]
+    if int(state["step"]) != n_frames:
+        raise RunError(f"{where}: step {int(state['step'])} but the entry holds {n_frames} frames")
+    layout = state.get("layout")
+    if layout is None or layout.shape != (n_probe, 2) or layout.dtype.kind != "f" or not np.isfinite(layout).all():
+        raise RunError(f"{where}: no finite (n_probe, 2) = ({n_probe}, 2) 'layout' (got "
+                       f"{None if layout is None else (layout.shape, str(layout.dtype))})")
+    if n_frames:
+        last = np.asarray(coords[-1], dtype=np.float64)
+        radius_state = np.linalg.norm(layout - layout.mean(axis=0), axis=1)
+        radius_frame = np.linalg.norm(last - last.mean(axis=0), axis=1)
+        if not np.allclose(radius_state, radius_frame, rtol=0, atol=1e-3 * max(float(radius_frame.max()), 1e-3)):
+            raise RunError(f"{where}: its 'layout' is not the entry's last frame")
+    for name, rows in (("knn", n_probe), ("test_knn", n_test)):
+        lists = state.get(name)
+        if lists is None and (name == "test_knn" or rows is None):
+            continue
+        if (lists is None or lists.ndim != 2 or lists.shape[0] != rows or lists.dtype.kind not in "iu"
+                or (lists.size and (lists.min() < 0 or lists.max() >= n_probe))):
+            raise RunError(f"{where}: no '{name}' of {rows} rows naming probe examples 0..{n_probe - 1}")
     return state
 
 
@@ -167,9 +231,11 @@ def save_maps(run: Run, key: str, meta: dict[str, Any], coords: np.ndarray, test
             # Another process finished the same maps first; theirs are as good. A growing entry
             # replaces one built for other epochs: the shorter one it extends, or one holding
             # epochs the run no longer has (if a concurrent call had gone further, the next
-            # call extends this one again).
+            # call extends this one again). Any entry built from outputs the run no longer
+            # holds (an epoch recorded again: other fingerprints) is replaced.
             theirs = load_maps(run, key, warn=False)
-            if theirs is not None and (state is None or list(theirs["meta"]["requested"]) == list(meta["requested"])):
+            if (theirs is not None and theirs["meta"]["fingerprints"] == meta.get("fingerprints")
+                    and (state is None or list(theirs["meta"]["requested"]) == list(meta["requested"]))):
                 shutil.rmtree(tmp, ignore_errors=True)
                 return final
             # A damaged entry (truncated array, missing file, ...) is replaced, so it is recomputed
@@ -224,6 +290,18 @@ def _meta_problems(meta: Any) -> list[str]:
         wrong.append("skipped")
     if not isinstance(meta.get("has_test"), bool):
         wrong.append("has_test")
+    fingerprints = meta.get("fingerprints")
+    if not (isinstance(fingerprints, dict) and all(isinstance(v, str) for v in fingerprints.values())):
+        wrong.append("fingerprints")
+    if not {"epochs", "requested", "skipped"} & set(wrong):
+        # every requested epoch is embedded or skipped, never both, each once and in order: an
+        # entry whose lists disagree would be continued into duplicated or missing frames
+        epochs, requested, skipped = meta["epochs"], meta["requested"], {int(k) for k in meta["skipped"]}
+        if (any(b <= a for a, b in zip(requested, requested[1:])) or any(b <= a for a, b in zip(epochs, epochs[1:]))
+                or set(epochs) & skipped or set(epochs) | skipped != set(requested)):
+            wrong.append("epochs/requested/skipped (they disagree)")
+        elif "fingerprints" not in wrong and set(fingerprints) != {str(e) for e in requested}:
+            wrong.append("fingerprints (not one per requested epoch)")
     if "growing" in meta and meta["growing"] is not True:
         wrong.append("growing")
     return wrong
@@ -310,6 +388,12 @@ def _scan_entry(run: Run, folder: Path) -> CacheEntry:
     gone = sorted((set(meta["epochs"]) | set(requested)) - set(run.epochs))
     if gone:
         stale.append(f"built from epoch{'s' * (len(gone) > 1)} {epoch_spans(gone)} that the run no longer holds")
+    if not stale:
+        now = epoch_fingerprints(run, meta["layer"], requested)
+        again = sorted(int(e) for e, fp in meta["fingerprints"].items() if now.get(e) != fp)
+        if again:
+            stale.append(f"epoch{'s' * (len(again) > 1)} {epoch_spans(again)} recorded again (or changed) since "
+                         "these maps were made")
     if not stale and cache_key(run, meta["layer"], meta["method"], meta["params"],
                                None if growing else list(requested)) != folder.name:
         stale.append("its settings no longer key it on this run (the run was recreated in this folder, or the "
@@ -341,9 +425,11 @@ def _file_damage(run: Run, folder: Path, n_epochs: int, has_test: bool, growing:
         load_npz(folder / "quality.npz", root=run.path)  # small; reading it verifies the checksums
     except RunError as err:
         damage.append(str(err))
-    if growing:
+    if growing and not damage:
         try:
-            _load_state(run, folder)
+            coords = load_npy(folder / "coords.npy", root=run.path)
+            n_test = load_npy(folder / "test_coords.npy", root=run.path).shape[1] if has_test else None
+            _load_state(run, folder, coords, n_test)
         except FileNotFoundError:
             damage.append(f"{folder / STATE_FILE}: missing")
         except RunError as err:

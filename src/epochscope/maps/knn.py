@@ -112,10 +112,10 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
 
     Returns ``(indices int32, distances float32)``, ``(n, k)``, nearest first.
     """
-    from .._optional import require
+    from .._optional import import_compiled, require
 
     require("numba", extra="maps", purpose="the warm-started neighbour search")
-    from ._knn_kernels import refine
+    refine = import_compiled("epochscope.maps._knn_kernels").refine
     from .sgd import _threads
 
     data = np.ascontiguousarray(data, dtype=np.float32)
@@ -209,10 +209,10 @@ def refine_query_knn(data: np.ndarray, queries: np.ndarray, start: np.ndarray, g
     neighbours, with exact distances. Returns ``(indices int32, distances float32)``,
     ``(m, k)``, nearest first.
     """
-    from .._optional import require
+    from .._optional import import_compiled, require
 
     require("numba", extra="maps", purpose="the warm-started neighbour search")
-    from ._knn_kernels import refine_queries
+    refine_queries = import_compiled("epochscope.maps._knn_kernels").refine_queries
     from .sgd import _threads
 
     data = np.ascontiguousarray(data, dtype=np.float32)

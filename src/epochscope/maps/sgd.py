@@ -43,10 +43,10 @@ def compiled_kernels():
     """The numba kernels ``(serial, parallel)``, compiled or loaded from numba's on-disk cache on first use."""
     global _kernels
     if _kernels is None:
-        from .._optional import require
+        from .._optional import import_compiled, require
 
         require("numba", extra="maps", purpose="UMAP maps")
-        from . import _sgd_kernels
+        _sgd_kernels = import_compiled("epochscope.maps._sgd_kernels")
 
         _kernels = (_sgd_kernels.optimize_serial, _sgd_kernels.optimize_parallel)
     return _kernels

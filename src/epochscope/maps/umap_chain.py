@@ -32,6 +32,7 @@ spectral start.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -299,11 +300,12 @@ class UmapChainSettings(MethodSettings):
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
-        previous = previous_knn = previous_test_knn = None
+        previous = previous_knn = previous_test_knn = previous_digest = None
         start = 0
         if state is not None:
             previous, previous_knn = state["layout"], state["knn"]
             previous_test_knn = state.get("test_knn")
+            previous_digest = bytes(state["probe_digest"]) if "probe_digest" in state else None
             start = int(state["step"])
             if previous.shape != (source.n_probe, 2) or previous_knn.shape != (source.n_probe, self.n_neighbors):
                 raise ValueError(f"state holds a layout {previous.shape} and neighbours {previous_knn.shape}, "
@@ -312,12 +314,19 @@ class UmapChainSettings(MethodSettings):
             i = step - start
             with Stopwatch(timings, "fit"):
                 x = source.probe(epoch)
+                digest = hashlib.sha1(x.data).digest()
                 with Stopwatch(timings, "knn"):
                     knn, dists = nearest_neighbours(x, self.n_neighbors, method=self.knn, previous=previous_knn,
                                                     seed=self.seed)
                 graph = fuzzy_graph(knn, dists, self.n_neighbors)
                 layout = None
-                if previous is not None:
+                if previous is not None and digest == previous_digest:
+                    # The layer did not change (a frozen layer, a repeated epoch): the previous
+                    # frame already is a converged UMAP of this very graph. More passes would
+                    # only reshuffle each cluster's inside (measured: 1.3-2.3x the within-class
+                    # radius, 70 % of map neighbours replaced), motion the layer does not have.
+                    layout = np.array(previous, dtype=np.float32)
+                elif previous is not None:
                     layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
                                          learning_rate=self.learning_rate,
                                          min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
@@ -330,7 +339,7 @@ class UmapChainSettings(MethodSettings):
             if step == 0:
                 timings["first_epoch"] = timings["fit"]
             coords[i] = layout
-            previous, previous_knn = layout, knn
+            previous, previous_knn, previous_digest = layout, knn, digest
             with Stopwatch(timings, "test"):
                 t = source.test(epoch)
                 if t is not None:
@@ -341,6 +350,8 @@ class UmapChainSettings(MethodSettings):
                                             min_dist=self.min_dist, seed=self.seed, neighbours=near)
         state = {"layout": np.array(previous, dtype=np.float32), "knn": np.asarray(previous_knn, dtype=np.int32),
                  "step": np.int64(start + len(epochs))}
+        if previous_digest is not None:
+            state["probe_digest"] = np.frombuffer(previous_digest, dtype=np.uint8)
         if previous_test_knn is not None:
             state["test_knn"] = np.asarray(previous_test_knn, dtype=np.int32)
         return SequenceResult(coords, tests, align="procrustes", anchor="first", timings=timings, state=state)
