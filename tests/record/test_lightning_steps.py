@@ -155,6 +155,7 @@ def test_an_epoch_of_unknown_length_keeps_only_the_step_inside_it(tmp_path):
         np.testing.assert_allclose(run.weights(step)["net.hidden.weight"], counter.weights[step])
 
 
+@pytest.mark.slow
 def test_max_steps_ending_inside_an_epoch_records_where_it_stopped(tmp_path):
     # max_steps=6 with 4 batches an epoch: training stops after 2 of epoch 1's 4 batches, at epoch 1.5
     # (Lightning still calls on_train_epoch_end; that record must not claim epoch 2)
@@ -168,6 +169,7 @@ def test_max_steps_ending_inside_an_epoch_records_where_it_stopped(tmp_path):
     np.testing.assert_allclose(run.weights(6)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
 
 
+@pytest.mark.slow
 def test_resuming_from_a_checkpoint_inside_an_epoch_keeps_steps_and_fractions(tmp_path):
     pl.seed_everything(0, verbose=False)
     checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_train_steps=6)
