@@ -120,3 +120,24 @@ def test_an_epoch_stopped_inside_is_recorded_where_it_stopped(tmp_path):
     assert counter.batches == 4 and run.epochs == [0, 2, 3, 4]
     np.testing.assert_allclose(run.timeline.epochs, [0, 2 / 3, 1, 4 / 3])
     np.testing.assert_allclose(run.weights(4)["hidden.weight"], counter.kernels[4].T, rtol=1e-6)
+
+
+def test_a_steps_per_execution_chunk_past_the_epochs_end_keeps_its_fraction(tmp_path):
+    # Keras' torch backend refuses steps_per_execution > 1, so the hooks are called here as Keras 3's
+    # EpochIterator calls them for k=3 and 10 steps an epoch: batch = each chunk's nominal last index
+    # (2, 5, 8, 11: the last chunk holds one step, index 11 is past the epoch's end), iterations 3, 6, 9, 10.
+    x, y = data()
+    model = mlp()
+    model.optimizer.build(model.trainable_variables)
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=5, every_n_epochs=2)
+    rec.set_model(model)
+    rec.set_params({"steps": 10, "epochs": 1, "verbose": 0})
+    rec.on_train_begin()
+    rec.on_epoch_begin(0)
+    for batch, iterations in [(2, 3), (5, 6), (8, 9), (11, 10)]:
+        model.optimizer.iterations.assign(iterations)
+        rec.on_train_batch_end(batch, {"loss": 1.0})
+    rec.on_epoch_end(0, {"loss": 1.0})  # epoch 1 is not recorded (every_n_epochs=2)
+    rec.on_train_end()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 6, 10] and run.timeline.epochs == (0.0, 0.6, 1.0)
