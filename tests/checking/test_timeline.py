@@ -22,6 +22,15 @@ def edit_row(run, record, **changes):
 def test_a_healthy_step_run_is_healthy_and_its_gaps_are_not_warned_about(tmp_path):
     report = check_run(make_step_run(tmp_path / "r"))
     assert report.ok and not report.warnings, str(report)
+    steps = [s for s, _ in STEP_RECORDS]  # its records are named by step, not "epochs 0..N"
+    assert str(report).splitlines()[0].endswith(f": steps {steps[0]}..{steps[-1]} ({len(steps)}); healthy, 0 warnings")
+
+
+def test_info_names_a_step_runs_last_record_by_its_step(tmp_path):
+    from epochscope.run.summary import describe
+
+    text = describe(open_run(make_step_run(tmp_path / "r")))
+    assert f"last      step {STEP_RECORDS[-1][0]}: " in text and "last      epoch" not in text
 
 
 @pytest.mark.parametrize("record, changes, message", [

@@ -95,3 +95,49 @@ def test_a_fit_that_starts_before_the_runs_last_step_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds records up to step 3, but training is at step 0"):
         mlp().fit(x, y, epochs=1, batch_size=16, validation_split=0.25, callbacks=[again], verbose=0)
     assert open_run(tmp_path / "r").epochs == [0, 2, 3]
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Stops training after `n` batches in all (Keras then breaks the epoch and still calls on_epoch_end)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.batches = n, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches >= self.n:
+            self.model.stop_training = True
+
+
+def test_an_epoch_stopped_inside_is_recorded_where_it_stopped(tmp_path):
+    x, y = data()
+    model, counter = mlp(), Counter()
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=2)
+    # 3 batches an epoch; stopped after 4 batches: 1 of epoch 1's 3 batches, epoch 1.33, not 2
+    model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, callbacks=[counter, StopAfter(4), rec], verbose=0)
+    run = open_run(tmp_path / "r")
+    assert counter.batches == 4 and run.epochs == [0, 2, 3, 4]
+    np.testing.assert_allclose(run.timeline.epochs, [0, 2 / 3, 1, 4 / 3])
+    np.testing.assert_allclose(run.weights(4)["hidden.weight"], counter.kernels[4].T, rtol=1e-6)
+
+
+def test_a_steps_per_execution_chunk_past_the_epochs_end_keeps_its_fraction(tmp_path):
+    # Keras' torch backend refuses steps_per_execution > 1, so the hooks are called here as Keras 3's
+    # EpochIterator calls them for k=3 and 10 steps an epoch: batch = each chunk's nominal last index
+    # (2, 5, 8, 11: the last chunk holds one step, index 11 is past the epoch's end), iterations 3, 6, 9, 10.
+    x, y = data()
+    model = mlp()
+    model.optimizer.build(model.trainable_variables)
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_steps=5, every_n_epochs=2)
+    rec.set_model(model)
+    rec.set_params({"steps": 10, "epochs": 1, "verbose": 0})
+    rec.on_train_begin()
+    rec.on_epoch_begin(0)
+    for batch, iterations in [(2, 3), (5, 6), (8, 9), (11, 10)]:
+        model.optimizer.iterations.assign(iterations)
+        rec.on_train_batch_end(batch, {"loss": 1.0})
+    rec.on_epoch_end(0, {"loss": 1.0})  # epoch 1 is not recorded (every_n_epochs=2)
+    rec.on_train_end()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 6, 10] and run.timeline.epochs == (0.0, 0.6, 1.0)

@@ -153,3 +153,35 @@ def test_an_epoch_of_unknown_length_keeps_only_the_step_inside_it(tmp_path):
     assert run.timeline.epochs == (0.0, None, 1.0, None, 2.0) and run.timeline.axis == "step"
     for step in run.epochs:
         np.testing.assert_allclose(run.weights(step)["net.hidden.weight"], counter.weights[step])
+
+
+@pytest.mark.slow
+def test_max_steps_ending_inside_an_epoch_records_where_it_stopped(tmp_path):
+    # max_steps=6 with 4 batches an epoch: training stops after 2 of epoch 1's 4 batches, at epoch 1.5
+    # (Lightning still calls on_train_epoch_end; that record must not claim epoch 2)
+    pl.seed_everything(0, verbose=False)
+    counter = Counter()
+    module = fit(Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=3), 3, tmp_path, counter,
+                 enable_checkpointing=False, max_steps=6)
+    run = open_run(tmp_path / "r")
+    assert counter.batches == 6 and run.epochs == [0, 3, 4, 6]
+    assert run.timeline.epochs == (0.0, 0.75, 1.0, 1.5) and run.timeline.label(6) == "epoch 1.5 · step 6"
+    np.testing.assert_allclose(run.weights(6)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+
+
+@pytest.mark.slow
+def test_resuming_from_a_checkpoint_inside_an_epoch_keeps_steps_and_fractions(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_train_steps=6)
+    fit(Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=3), 2, tmp_path, Counter(),
+        callbacks=[checkpoints], max_steps=6)
+    assert open_run(tmp_path / "r").epochs == [0, 3, 4, 6]
+    second = Counter()
+    second.batches = 6
+    fit(Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=3), 3, tmp_path, second,
+        ckpt_path=tmp_path / "ckpt" / "epoch=1-step=6.ckpt")
+    run = open_run(tmp_path / "r")
+    assert second.batches == 12 and run.epochs == [0, 3, 4, 6, 8, 9, 12]
+    assert run.timeline.epochs == (0.0, 0.75, 1.0, 1.5, 2.0, 2.25, 3.0)
+    for step in (8, 9, 12):
+        np.testing.assert_allclose(run.weights(step)["net.hidden.weight"], second.weights[step])

@@ -134,3 +134,22 @@ def test_a_new_run_starts_at_step_0_epoch_0_without_record_0(tmp_path):
     rec.close()
     tl = open_run(tmp_path / "r").timeline
     assert tl.records == (2, 4, 5) and tl.epochs == (0.4, 0.8, 1.0)
+
+
+def test_epoch_ends_without_rec_step_are_refused_not_recorded_over_step_0(tmp_path):
+    # rec.step() forgotten: every record(epoch) was at step 0 and replaced the one before it, so the
+    # run ended with one record, "step 0", holding the trained model; the model before training was lost
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=2, steps_per_epoch=BATCHES)
+    rec.record(0)
+    before = model[0].weight.detach().clone().numpy()
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    with pytest.raises(ValueError, match=r"record\(epoch=1\): no optimizer step was counted since the record of "
+                                         r"epoch 0 \(both at step 0\); call rec.step\(\)"):
+        rec.record(1)
+    rec.close()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0] and run.timeline.epochs == (0.0,)
+    np.testing.assert_allclose(run.weights(0)["0.weight"], before)

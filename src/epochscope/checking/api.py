@@ -93,7 +93,8 @@ def check_run(run: Run | str | os.PathLike[str], *, repair: bool = False, force:
             lock.release()
     after = inspect(path)
     return CheckReport(path=path, epochs=after.epochs, findings=after.findings, actions=done,
-                       unrepairable=after.unrepairable, repaired=True, writer=after.writer)
+                       unrepairable=after.unrepairable, repaired=True, writer=after.writer,
+                       unit=after.unit)
 
 
 def _too_much(report: CheckReport) -> str | None:
@@ -122,4 +123,5 @@ def inspect(root: Path, *, holding_lock: bool = False) -> CheckReport:
     order = {level: i for i, level in enumerate(LEVELS)}
     findings = sorted(ctx.findings, key=lambda f: (order[f.level], f.epoch if f.epoch is not None else -1, f.path))
     return CheckReport(path=root, epochs=tuple(ctx.epochs), findings=tuple(findings),
-                       actions=tuple(ctx.actions), unrepairable=tuple(ctx.unrepairable), writer=ctx.writer)
+                       actions=tuple(ctx.actions), unrepairable=tuple(ctx.unrepairable), writer=ctx.writer,
+                       unit=ctx.manifest.record_unit if ctx.manifest is not None else "epoch")

@@ -60,7 +60,8 @@ class CheckReport:
     Attributes
     ----------
     path : the run folder.
-    epochs : the finished epochs after any repair.
+    epochs : the finished epochs after any repair (their optimizer steps in a run numbered by step).
+    unit : what the records are numbered by: ``"epoch"``, or ``"step"`` (the manifest's ``record_unit``).
     findings : every :class:`Finding`, problems first.
     actions : the :class:`RepairAction` list: done when ``repaired``, else what repair would do.
     unrepairable : damage that repair leaves alone on purpose, with what to do about it.
@@ -78,6 +79,7 @@ class CheckReport:
     repaired: bool = False
     writer: str | None = None
     refused: str | None = None
+    unit: str = "epoch"
 
     @property
     def problems(self) -> list[Finding]:
@@ -102,7 +104,8 @@ class CheckReport:
     def format(self) -> str:
         """The report as text: a summary line, then one line per finding and action."""
         epochs = self.epochs
-        span = f"epochs {epochs[0]}..{epochs[-1]} ({len(epochs)})" if epochs else "no finished epochs"
+        unit = "steps" if self.unit == "step" else "epochs"
+        span = f"{unit} {epochs[0]}..{epochs[-1]} ({len(epochs)})" if epochs else "no finished epochs"
         n_p, n_w = len(self.problems), len(self.warnings)
         verdict = "healthy" if self.ok else f"{n_p} problem{'s' * (n_p != 1)}"
         lines = [f"run {self.path}: {span}; {verdict}, {n_w} warning{'s' * (n_w != 1)}"]

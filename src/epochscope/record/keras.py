@@ -478,7 +478,11 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         if not self.session.schedule.wants_epoch(epoch + 1):
             return
         if self.session.schedule.by_step:
-            self._record_at(self._global_step(), float(epoch + 1), logs)
+            step = self._global_step()
+            # An epoch cut short (a callback set stop_training) ends at the fraction it reached
+            steps = (self.params or {}).get("steps")
+            done = fractional_epoch(epoch, step - self._epoch_start_step, steps) if steps is not None else None
+            self._record_at(step, done if done is not None else float(epoch + 1), logs)
         else:
             self.record(metrics=logs, epoch=epoch + 1)
 
@@ -488,8 +492,12 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         checkpoint restores with the optimizer, so a resumed ``fit`` continues the count."""
         return int(np.asarray(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
 
+    #: ``optimizer.iterations`` as the epoch began: the epoch's batches done are counted from it
+    _epoch_start_step: int = 0
+
     def _step_epoch_begin(self, epoch: int) -> None:
         step = self._global_step()
+        self._epoch_start_step = step
         if not self._fit_started:
             self._fit_started = True
             self.session.schedule.last_step = step
@@ -511,9 +519,12 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         if not self.session.schedule.step_due(step):
             return
         steps = (self.params or {}).get("steps")
-        if steps is not None and batch + 1 >= steps and self.session.schedule.wants_epoch(self._epoch_index + 1):
+        # Batches done from the optimizer's count, not ``batch + 1``: with steps_per_execution=k Keras
+        # passes each chunk's last index, past the epoch's end in a last chunk that is shorter
+        done = step - self._epoch_start_step
+        if steps is not None and done >= steps and self.session.schedule.wants_epoch(self._epoch_index + 1):
             return
-        self._record_at(step, fractional_epoch(self._epoch_index, batch + 1, steps), logs)
+        self._record_at(step, fractional_epoch(self._epoch_index, done, steps), logs)
 
     def _record_at(self, step: int, epochs_done: float | None, metrics: Mapping[str, Any] | None) -> int:
         with self.session.start_step(step, epochs_done) as rec:

@@ -166,6 +166,7 @@ class Recorder(RecorderCallback, pl.Callback):
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         """Refuse, before the epoch is trained, an epoch number the run already holds (unless replacing)."""
         self._validated = False
+        self._batches_done = None
         message = None
         if trainer.is_global_zero and self.recorder is not None:
             epoch = trainer.current_epoch + 1
@@ -198,11 +199,26 @@ class Recorder(RecorderCallback, pl.Callback):
             if not self.recorder.session.schedule.wants_epoch(epoch):
                 return
             if self.recorder.session.schedule.by_step:
-                self._record_step(trainer.global_step, float(epoch), metrics)
+                self._record_step(trainer.global_step, self._epoch_end_time(trainer), metrics)
             else:
                 self.recorder._record(epoch, metrics, counters={"step": trainer.global_step})
 
     # -- records inside epochs (every_n_steps; see epochscope.record.schedule)
+    _batches_done: int | None = None
+
+    def _epoch_end_time(self, trainer: Any) -> float | None:
+        """The fractional epoch at ``on_train_epoch_end``: the next whole epoch when the epoch ran
+        to its end, else (``max_steps`` or ``should_stop`` ending it early) the batches it ran over
+        its length; ``None`` when it stopped early and its length is unknown."""
+        epoch, batches, done = trainer.current_epoch, trainer.num_training_batches, self._batches_done
+        if done is None:
+            return float(epoch + 1)
+        known = fractional_epoch(epoch, done, batches)
+        if known is not None:
+            return known
+        stopped = trainer.should_stop or (trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps)
+        return None if stopped else float(epoch + 1)
+
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Record every ``every_n_steps`` optimizer steps (``trainer.global_step``, which counts
         optimizer steps, so gradient accumulation records once per step), on global rank 0 only,
@@ -210,6 +226,7 @@ class Recorder(RecorderCallback, pl.Callback):
         collective). The epoch's last batch is left to ``on_train_epoch_end`` (same model, with
         the epoch's validation metrics). Its fractional epoch is ``current_epoch + (batch_idx + 1)
         / num_training_batches``; unknown (``None``) when Lightning does not know the epoch's length."""
+        self._batches_done = batch_idx + 1  # this epoch's batches so far (read at the epoch's end)
         if not trainer.is_global_zero or self.recorder is None or not self.recorder.session.schedule.by_step:
             return
         schedule = self.recorder.session.schedule

@@ -611,6 +611,9 @@ class Recorder:
         if self._fresh and self.session.schedule.by_step:
             self._epoch = 0
 
+    #: ``(step, epoch)`` of this recorder's last :meth:`record` in a step run (two epoch ends at one step are refused).
+    _epoch_end_at: tuple[int, int] | None = None
+
     @property
     def global_step(self) -> int:
         """Optimizer steps counted so far (:meth:`step`), from the run's last record on a resume."""
@@ -727,6 +730,14 @@ class Recorder:
         if schedule.by_step:
             if step is not None:
                 self._set_step(step)
+            ended = self._epoch_end_at
+            if ended is not None and ended[0] == self._step and ended[1] != epoch:
+                # No step counted between two epoch ends: rec.step() is not called, and this record
+                # would silently replace the last one (the model of epoch ended[1]) under its step.
+                raise ValueError(f"record(epoch={epoch}): no optimizer step was counted since the record of epoch "
+                                 f"{ended[1]} (both at step {self._step}); call rec.step() after each "
+                                 "optimizer.step(), or pass record(epoch, step=optimizer steps done)")
+            self._epoch_end_at = (self._step, epoch)
             self._epoch, self._epoch_step = epoch, self._step
             held = self.session.epochs
             if held and self._step == held[-1] and self._step != self.session._last_step:

@@ -72,7 +72,8 @@ def describe(run: Run) -> str:
         last = run.epoch_metrics(epochs[-1])
         shown = {k: v for k, v in last.items() if k != "epoch" and isinstance(v, (int, float))
                  and not isinstance(v, bool)}
-        lines.append(f"last      epoch {epochs[-1]}: " + ", ".join(f"{_shown(k)}={_value(k, v)}" for k, v in shown.items()))
+        unit = "step" if m.record_unit == "step" else "epoch"
+        lines.append(f"last      {unit} {epochs[-1]}: " + ", ".join(f"{_shown(k)}={_value(k, v)}" for k, v in shown.items()))
     return "\n".join(lines)
 
 
