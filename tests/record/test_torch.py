@@ -85,6 +85,42 @@ def test_hooks_removed_and_mode_restored_when_forward_raises(tmp_path):
     rec.close()
 
 
+def test_each_modules_own_mode_restored(tmp_path):
+    # Fine-tuning keeps a BatchNorm frozen (eval) inside a model in train mode; main's capture ran
+    # model.train(True) afterwards and silently unfroze it (its running stats then drift).
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict([("fc1", nn.Linear(6, 8)), ("bn", nn.BatchNorm1d(8)), ("drop", nn.Dropout(0.5)),
+                                       ("hidden", nn.Linear(8, 5)), ("out", nn.Linear(5, 3))])).train()
+    model.bn.eval()
+    x, y = probe()
+    with Recorder(model, ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:
+        rec.record()
+    assert model.training and model.drop.training and not model.bn.training
+    model.eval()  # captured in eval mode: dropout off, running statistics
+    with torch.no_grad():
+        expected = model.hidden(model.drop(model.bn(model.fc1(torch.as_tensor(x))))).numpy()
+    np.testing.assert_allclose(open_run(tmp_path / "r").activations("hidden", 0), expected, atol=2e-3)
+
+
+def test_compiled_model_recorded_by_its_own_layer_names(tmp_path):
+    # torch.compile wraps the model (names become '_orig_mod.hidden') and its compiled graph never
+    # calls hooks added later: main refused 'hidden', and '_orig_mod.hidden' "was not called".
+    model = small_mlp()
+    compiled = torch.compile(model)
+    x, y = probe()
+    with Recorder(compiled, ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:
+        rec.record()
+        with torch.no_grad():
+            model.hidden.weight.mul_(2)  # training changes the shared parameters
+        rec.record()
+    with torch.no_grad():
+        expected = model.hidden(model.act(model.fc1(torch.as_tensor(x)))).numpy()
+        expected_pred = model(torch.as_tensor(x)).argmax(1).numpy()
+    run = open_run(tmp_path / "r")
+    np.testing.assert_allclose(run.activations("hidden", 1), expected, atol=2e-3)
+    np.testing.assert_array_equal(run.predictions(1), expected_pred)
+
+
 def test_unknown_layer_lists_close_matches_first(tmp_path):
     with pytest.raises(ValueError, match=r"layer 'hiden' not found; did you mean 'hidden'\? Layers: hidden, .*fc1"):
         Recorder(small_mlp(), ["hiden"], probe=probe(), run_dir=tmp_path / "r")

@@ -412,12 +412,14 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
     ``token_mask``: ``(input name, (N, T) bool)`` or ``None``).
 
     Each module's output is copied when the module returns it. Hooks are registered here and
-    removed in ``finally``, and the model's training mode is restored, also when the forward
+    removed in ``finally``, and every module's own training mode is restored (a BatchNorm the
+    user froze in eval mode inside a model in train mode stays frozen), also when the forward
     pass raises.
     """
     hooks = _Hooks(specs, modules)
     n = _count(x, "inputs")
-    was_training = model.training
+    # Per module, not model.train(was_training): that would unfreeze the modules the user keeps in eval mode.
+    modes = [(module, module.training) for module in model.modules()]
     handles = hooks.register()
     try:
         model.eval()
@@ -437,7 +439,17 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
+
+
+def _uncompiled(model: nn.Module) -> nn.Module:
+    """The eager module inside a ``torch.compile``'d one (``OptimizedModule._orig_mod``), else ``model``."""
+    optimized = getattr(getattr(torch, "_dynamo", None), "eval_frame", None)
+    optimized = getattr(optimized, "OptimizedModule", None)
+    while optimized is not None and isinstance(model, optimized):
+        model = model._orig_mod
+    return model
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -562,6 +574,9 @@ class Recorder:
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}; pass the network "
                             "being trained")
         self.settings = settings
+        # A torch.compile'd model runs its compiled graph, which never calls hooks added after it was compiled:
+        # the capture runs the eager module inside it (the same parameters) and layers keep their own names.
+        model = _uncompiled(model)
         self.model = model
         self.specs = find_layer_specs(model, settings.layers)
         modules = dict(model.named_modules())
