@@ -121,6 +121,25 @@ def test_compiled_model_recorded_by_its_own_layer_names(tmp_path):
     np.testing.assert_array_equal(run.predictions(1), expected_pred)
 
 
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_probe_inputs_are_fixed_when_the_recorder_is_made(tmp_path, as_tensor):
+    # The recorder kept a view of the user's array: normalising it in place afterwards changed
+    # what epoch 1 recorded (by 8.4) while the run still held the first inputs and checked healthy.
+    model = small_mlp()
+    x, y = probe()
+    fixed = x.copy()
+    given = torch.as_tensor(x) if as_tensor else x
+    with Recorder(model, ["hidden"], probe=(given, y), test=(given[:9], y[:9]), run_dir=tmp_path / "r") as rec:
+        rec.record()
+        given *= 10
+        rec.record()
+    with torch.no_grad():
+        expected = model.hidden(model.act(model.fc1(torch.as_tensor(fixed)))).numpy()
+    run = open_run(tmp_path / "r")
+    np.testing.assert_allclose(run.activations("hidden", 1), expected, atol=2e-3)
+    np.testing.assert_allclose(run.test_activations("hidden", 1), expected[:9], atol=2e-3)
+
+
 def test_unknown_layer_lists_close_matches_first(tmp_path):
     with pytest.raises(ValueError, match=r"layer 'hiden' not found; did you mean 'hidden'\? Layers: hidden, .*fc1"):
         Recorder(small_mlp(), ["hiden"], probe=probe(), run_dir=tmp_path / "r")

@@ -68,10 +68,14 @@ _MASK_INPUTS = (("attention_mask", False), ("src_key_padding_mask", True), ("key
 # --------------------------------------------------------------------------- inputs
 
 
-def _to_tensor(x: Any) -> torch.Tensor:
+def _to_tensor(x: Any, copy: bool = True) -> torch.Tensor:
+    """A copy of the probe or test inputs, taken once: a view of the user's array or tensor
+    would let a later in-place change (normalising, augmenting the training array it is a
+    slice of) alter what later epochs record while the run keeps the first inputs.
+    ``copy=False`` for a tensor that is indexed at once (indexing copies)."""
     if isinstance(x, torch.Tensor):
-        return x.detach()
-    return torch.as_tensor(np.asarray(x))
+        return x.detach().clone() if copy else x.detach()
+    return torch.tensor(np.asarray(x)) if copy else torch.as_tensor(np.asarray(x))
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -496,7 +500,7 @@ def select_torch_examples(settings: RecordSettings, probe: Any, test: Any = None
     """:func:`~epochscope.record.probe.select_examples` for tensors or arrays, or a dict (keyword
     inputs) or tuple (positional inputs) of them; labels are moved to numpy."""
     return select_examples(settings, probe, test, labels=_to_numpy, count=_count,
-                           take=lambda x, index: _map_inputs(x, lambda t: _to_tensor(t)[torch.as_tensor(index)]))
+                           take=lambda x, index: _map_inputs(x, lambda t: _to_tensor(t, copy=False)[torch.as_tensor(index)]))
 
 
 class Recorder:
