@@ -140,6 +140,19 @@ def test_probe_inputs_are_fixed_when_the_recorder_is_made(tmp_path, as_tensor):
     np.testing.assert_allclose(run.test_activations("hidden", 1), expected[:9], atol=2e-3)
 
 
+def test_uint8_images_into_a_float_model_say_what_to_do(tmp_path):
+    # MNIST as uint8 straight into a float model gave torch's bare "mat1 and mat2 must have the
+    # same dtype, but got Byte and Float", which names neither the inputs nor the fix.
+    model = nn.Sequential(OrderedDict([("flat", nn.Flatten()), ("hidden", nn.Linear(16, 5)), ("out", nn.Linear(5, 3))]))
+    x = np.random.default_rng(0).integers(0, 255, size=(12, 4, 4), dtype=np.uint8)
+    rec = Recorder(model, ["hidden"], probe=(x, np.arange(12) % 3), run_dir=tmp_path / "r")
+    with pytest.raises(TypeError, match=r"inputs of dtype uint8 .*astype\('float32'\) / 255") as info:
+        rec.record()
+    assert isinstance(info.value.__cause__, RuntimeError) and hook_count(model) == 0
+    rec.close()
+    assert open_run(tmp_path / "r").epochs == []
+
+
 def test_unknown_layer_lists_close_matches_first(tmp_path):
     with pytest.raises(ValueError, match=r"layer 'hiden' not found; did you mean 'hidden'\? Layers: hidden, .*fc1"):
         Recorder(small_mlp(), ["hiden"], probe=probe(), run_dir=tmp_path / "r")

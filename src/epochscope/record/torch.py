@@ -433,7 +433,13 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
                 batch = _map_inputs(x, lambda t, start=start: t[start:start + batch_size])
                 size = _count(batch, "inputs")
                 batch = _to_model(batch, device, float_dtype)
-                result = _call(model, batch)
+                try:
+                    result = _call(model, batch)
+                except RuntimeError as err:
+                    hint = _integer_input_hint(batch, err)
+                    if hint is None:
+                        raise
+                    raise TypeError(hint) from err
                 hooks.check_calls()
                 tokens, mask = _token_info(batch)
                 layer_arrays = {name: _dense(hooks.outputs[name], tokens).cpu().numpy() for name in specs}
@@ -445,6 +451,21 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
             handle.remove()
         for module, training in modes:
             module.training = training
+
+
+def _integer_input_hint(batch: Any, err: RuntimeError) -> str | None:
+    """The message for a forward pass that failed on a dtype because integer inputs (uint8
+    images, say) reach a floating model as given, or ``None`` when that is not the cause."""
+    text = str(err)
+    if "dtype" not in text.lower() and "scalar type" not in text.lower():
+        return None
+    kinds = sorted({str(t.dtype).replace("torch.", "") for t in _leaves(batch)
+                    if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool})
+    if not kinds:
+        return None
+    return (f"the model's forward pass failed on inputs of dtype {', '.join(kinds)} ({text.splitlines()[0]}); "
+            "integer inputs reach the model as given (token ids must stay ids), so give the probe and test inputs "
+            "as your training loop feeds them, e.g. probe=(x.astype('float32') / 255, y)")
 
 
 def _uncompiled(model: nn.Module) -> nn.Module:
