@@ -107,6 +107,26 @@ def test_nan_epoch_is_reported_skipped_and_the_others_embedded(tmp_path, caplog)
         maps.frame(2)
 
 
+def test_epoch_whose_layer_file_is_gone_or_a_link_is_reported_skipped(tmp_path, caplog):
+    # An epoch whose activations file was deleted or replaced by a link (readers never follow
+    # links) fell out of the maps without a word: "3 epochs", the time-lapse jumped from 1 to 3.
+    path = make_synthetic_run(tmp_path / "r", n_epochs=5)
+    run = open_run(path)
+    key = run.layer_info("hidden").key
+    linked = path / "epochs" / "000002" / "probe" / f"{key}.npy"
+    outside = tmp_path / "outside.npy"
+    linked.rename(outside)
+    linked.symlink_to(outside)
+    (path / "epochs" / "000004" / "probe" / f"{key}.npy").unlink()  # the last epoch too
+    with caplog.at_level("WARNING", logger="epochscope"):
+        maps = epochscope.embed(path, "hidden", method="pca", progress=False)
+    assert maps.epochs == [0, 1, 3]
+    assert sorted(maps.skipped) == [2, 4] and "not a regular file" in maps.skipped[2]
+    assert "[2, 4]" in caplog.text
+    assert sorted(epochscope.embed(path, "hidden", method="pca", progress=False).skipped) == [2, 4]  # from the cache
+    assert outside.exists()
+
+
 def test_test_points_land_beside_their_class(synthetic_run):
     maps = epochscope.embed(synthetic_run, method="pca", progress=False)
     run = open_run(synthetic_run)

@@ -386,3 +386,18 @@ def test_takes_the_shared_options(tmp_path, images):
     x, y = images
     rec = Recorder.from_settings((x, y), RecordSettings(tmp_path / "r", ["hidden"], probe_size=12))
     assert len(rec.y_probe) == 12 and rec.settings.layers == ("hidden",)
+
+
+def test_probe_inputs_are_fixed_when_the_recorder_is_made(tmp_path, images):
+    # The callback kept the user's array itself: scaling it in place between fit calls changed
+    # what later epochs recorded while the run still held the first inputs.
+    x, y = images
+    given = x.copy()
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    rec = Recorder(["hidden"], probe=(given, y), run_dir=tmp_path / "r")
+    model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=[rec])
+    given *= 10
+    model.fit(x, y, initial_epoch=1, epochs=2, batch_size=24, verbose=0, callbacks=[rec])
+    expected = keras.ops.convert_to_numpy(submodel(model, ["hidden"])(x, training=False))
+    np.testing.assert_allclose(open_run(tmp_path / "r").activations("hidden", 2), expected, atol=2e-2, rtol=2e-3)

@@ -85,6 +85,74 @@ def test_hooks_removed_and_mode_restored_when_forward_raises(tmp_path):
     rec.close()
 
 
+def test_each_modules_own_mode_restored(tmp_path):
+    # Fine-tuning keeps a BatchNorm frozen (eval) inside a model in train mode; main's capture ran
+    # model.train(True) afterwards and silently unfroze it (its running stats then drift).
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict([("fc1", nn.Linear(6, 8)), ("bn", nn.BatchNorm1d(8)), ("drop", nn.Dropout(0.5)),
+                                       ("hidden", nn.Linear(8, 5)), ("out", nn.Linear(5, 3))])).train()
+    model.bn.eval()
+    x, y = probe()
+    with Recorder(model, ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:
+        rec.record()
+    assert model.training and model.drop.training and not model.bn.training
+    model.eval()  # captured in eval mode: dropout off, running statistics
+    with torch.no_grad():
+        expected = model.hidden(model.drop(model.bn(model.fc1(torch.as_tensor(x))))).numpy()
+    np.testing.assert_allclose(open_run(tmp_path / "r").activations("hidden", 0), expected, atol=2e-3)
+
+
+def test_compiled_model_recorded_by_its_own_layer_names(tmp_path):
+    # torch.compile wraps the model (names become '_orig_mod.hidden') and its compiled graph never
+    # calls hooks added later: main refused 'hidden', and '_orig_mod.hidden' "was not called".
+    model = small_mlp()
+    compiled = torch.compile(model)
+    x, y = probe()
+    with Recorder(compiled, ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:
+        rec.record()
+        with torch.no_grad():
+            model.hidden.weight.mul_(2)  # training changes the shared parameters
+        rec.record()
+    with torch.no_grad():
+        expected = model.hidden(model.act(model.fc1(torch.as_tensor(x)))).numpy()
+        expected_pred = model(torch.as_tensor(x)).argmax(1).numpy()
+    run = open_run(tmp_path / "r")
+    np.testing.assert_allclose(run.activations("hidden", 1), expected, atol=2e-3)
+    np.testing.assert_array_equal(run.predictions(1), expected_pred)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_probe_inputs_are_fixed_when_the_recorder_is_made(tmp_path, as_tensor):
+    # The recorder kept a view of the user's array: normalising it in place afterwards changed
+    # what epoch 1 recorded (by 8.4) while the run still held the first inputs and checked healthy.
+    model = small_mlp()
+    x, y = probe()
+    fixed = x.copy()
+    given = torch.as_tensor(x) if as_tensor else x
+    with Recorder(model, ["hidden"], probe=(given, y), test=(given[:9], y[:9]), run_dir=tmp_path / "r") as rec:
+        rec.record()
+        given *= 10
+        rec.record()
+    with torch.no_grad():
+        expected = model.hidden(model.act(model.fc1(torch.as_tensor(fixed)))).numpy()
+    run = open_run(tmp_path / "r")
+    np.testing.assert_allclose(run.activations("hidden", 1), expected, atol=2e-3)
+    np.testing.assert_allclose(run.test_activations("hidden", 1), expected[:9], atol=2e-3)
+
+
+def test_uint8_images_into_a_float_model_say_what_to_do(tmp_path):
+    # MNIST as uint8 straight into a float model gave torch's bare "mat1 and mat2 must have the
+    # same dtype, but got Byte and Float", which names neither the inputs nor the fix.
+    model = nn.Sequential(OrderedDict([("flat", nn.Flatten()), ("hidden", nn.Linear(16, 5)), ("out", nn.Linear(5, 3))]))
+    x = np.random.default_rng(0).integers(0, 255, size=(12, 4, 4), dtype=np.uint8)
+    rec = Recorder(model, ["hidden"], probe=(x, np.arange(12) % 3), run_dir=tmp_path / "r")
+    with pytest.raises(TypeError, match=r"inputs of dtype uint8 .*astype\('float32'\) / 255") as info:
+        rec.record()
+    assert isinstance(info.value.__cause__, RuntimeError) and hook_count(model) == 0
+    rec.close()
+    assert open_run(tmp_path / "r").epochs == []
+
+
 def test_unknown_layer_lists_close_matches_first(tmp_path):
     with pytest.raises(ValueError, match=r"layer 'hiden' not found; did you mean 'hidden'\? Layers: hidden, .*fc1"):
         Recorder(small_mlp(), ["hiden"], probe=probe(), run_dir=tmp_path / "r")

@@ -130,3 +130,37 @@ def test_the_next_writer_removes_temporary_files_of_killed_writers_and_nothing_e
         pass
     assert not any(p.exists() for p in left)
     assert alive.read_bytes() == b"being written" and link.is_symlink() and outside.read_bytes() == b"keep"
+
+
+def test_overwrite_killed_while_removing_leaves_no_half_deleted_epoch_and_no_old_maps(tmp_path, monkeypatch):
+    # overwrite=True deleted finished epoch folders in place and the maps cache last: a kill in
+    # the middle left 'epochs/000003' listed as finished with files missing, and old maps that
+    # would be read back for new epochs recorded under the same numbers.
+    from epochscope.run import writer as writer_module
+
+    path = tmp_path / "run"
+    with RunWriter.open(path, framework="t", labels=[0, 1, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch in range(4):
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.full((3, 2), float(epoch)))
+    (path / "cache" / "maps").mkdir(parents=True)
+    (path / "cache" / "maps" / "entry.json").write_text("{}")
+    real_rmtree = writer_module.shutil.rmtree
+
+    def killed_midway(folder, *args, **kwargs):
+        if "epochs" in str(folder):  # the first epoch folder: one file gone, then the process dies
+            next(p for p in sorted(folder.rglob("*")) if p.is_file()).unlink()
+            raise KeyboardInterrupt("killed")
+        real_rmtree(folder, *args, **kwargs)
+
+    monkeypatch.setattr(writer_module.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        RunWriter.open(path, framework="t", labels=[0, 1, 1], class_names=["a", "b"], overwrite=True)
+    monkeypatch.undo()
+    run = open_run(path)
+    assert run.epochs == [0, 1, 2]  # epoch 3 gone at once, the others intact
+    for epoch in run.epochs:
+        np.testing.assert_array_equal(run.activations("h", epoch), np.full((3, 2), float(epoch)))
+    assert not (path / "cache").exists()
+    assert check_run(path).ok

@@ -189,6 +189,20 @@ def _maps_from_entry(layer: str, method: str, params: dict, hit: dict[str, Any])
                 skipped={int(k): str(v) for k, v in meta["skipped"].items()})
 
 
+def _gaps(run: Run, layer: str, held: list[int]) -> dict[int, str]:
+    """Epochs after the first of ``held`` whose file of ``layer`` is missing or not a
+    regular file (deleted, a link): logged and listed as skipped, so a time-lapse never jumps over
+    an epoch without saying so (``epochscope check`` names the file)."""
+    if not held:
+        return {}
+    gaps = {e: "its activations file is missing or not a regular file (epochscope check names it)"
+            for e in run.epochs if e > held[0] and e not in set(held)}
+    if gaps:
+        log.warning("layer %r: epochs %s have no readable activations file; embedding the others (run epochscope check)",
+                    layer, sorted(gaps))
+    return gaps
+
+
 def _extends(hit: dict[str, Any] | None, requested: list[int], fingerprints: dict[str, str]) -> bool:
     """Whether a growing entry holds the first epochs of ``requested``, built from the outputs
     the run holds now (``fingerprints``), and can be continued to the rest."""
@@ -233,15 +247,16 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     resume = hit if growing and _extends(hit, requested, fingerprints) else None
     todo = requested[len(resume["meta"]["requested"]):] if resume is not None else requested
 
-    skipped = find_unusable_epochs(run, layer, todo)
-    if skipped:
+    unusable = find_unusable_epochs(run, layer, todo)
+    if unusable:
         log.warning("layer %r: epochs %s hold NaN/Inf activations (diverged training?); embedding the others",
-                    layer, sorted(skipped))
-    usable = [e for e in todo if e not in skipped]
+                    layer, sorted(unusable))
+    usable = [e for e in todo if e not in unusable]
+    skipped = {**_gaps(run, layer, requested if epochs is None else []), **unusable}
     if resume is not None:
         skipped = {**{int(k): str(v) for k, v in resume["meta"]["skipped"].items()}, **skipped}
     if not usable and resume is None:
-        raise RunError(f"layer {layer!r}: every requested epoch holds NaN/Inf activations ({sorted(skipped)}); "
+        raise RunError(f"layer {layer!r}: every requested epoch holds NaN/Inf activations ({sorted(unusable)}); "
                        "nothing can be embedded")
     source = LayerSequence(run, layer, usable)
     if source.n_probe < settings.min_examples:

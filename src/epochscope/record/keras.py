@@ -315,6 +315,11 @@ def _take(x: Any, index: Any) -> Any:
     return keras.tree.map_structure(lambda leaf: np.asarray(leaf)[index], x)
 
 
+def _copied(x: Any) -> Any:
+    """``x`` with every numpy leaf copied (other leaves, backend tensors, as given)."""
+    return keras.tree.map_structure(lambda leaf: leaf.copy() if isinstance(leaf, np.ndarray) else leaf, x)
+
+
 def _as_arrays(x: Any) -> Any:
     """The inputs as numpy arrays in their own dtype (Keras casts them to its Input's dtype)."""
     return keras.tree.map_structure(np.asarray, x)
@@ -389,6 +394,10 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         (self.x_probe, self.y_probe), test_pair = select_examples(
             settings, probe, test, count=_num_examples, take=_take)
         self.x_test, self.y_test = test_pair if test_pair is not None else (None, None)
+        # Copies, taken once: a view of the user's array (a slice of x_train) changed in place later
+        # (normalised, augmented) would change what later epochs record while the run keeps the first inputs.
+        self.x_probe = _copied(self.x_probe)
+        self.x_test = _copied(self.x_test) if self.x_test is not None else None
         self._run_dir = settings.run_dir
         self.session: RecordingSession | None = None
         self._extractor: Any = None

@@ -68,10 +68,14 @@ _MASK_INPUTS = (("attention_mask", False), ("src_key_padding_mask", True), ("key
 # --------------------------------------------------------------------------- inputs
 
 
-def _to_tensor(x: Any) -> torch.Tensor:
+def _to_tensor(x: Any, copy: bool = True) -> torch.Tensor:
+    """A copy of the probe or test inputs, taken once: a view of the user's array or tensor
+    would let a later in-place change (normalising, augmenting the training array it is a
+    slice of) alter what later epochs record while the run keeps the first inputs.
+    ``copy=False`` for a tensor that is indexed at once (indexing copies)."""
     if isinstance(x, torch.Tensor):
-        return x.detach()
-    return torch.as_tensor(np.asarray(x))
+        return x.detach().clone() if copy else x.detach()
+    return torch.tensor(np.asarray(x)) if copy else torch.as_tensor(np.asarray(x))
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -412,12 +416,14 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
     ``token_mask``: ``(input name, (N, T) bool)`` or ``None``).
 
     Each module's output is copied when the module returns it. Hooks are registered here and
-    removed in ``finally``, and the model's training mode is restored, also when the forward
+    removed in ``finally``, and every module's own training mode is restored (a BatchNorm the
+    user froze in eval mode inside a model in train mode stays frozen), also when the forward
     pass raises.
     """
     hooks = _Hooks(specs, modules)
     n = _count(x, "inputs")
-    was_training = model.training
+    # Per module, not model.train(was_training): that would unfreeze the modules the user keeps in eval mode.
+    modes = [(module, module.training) for module in model.modules()]
     handles = hooks.register()
     try:
         model.eval()
@@ -427,7 +433,13 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
                 batch = _map_inputs(x, lambda t, start=start: t[start:start + batch_size])
                 size = _count(batch, "inputs")
                 batch = _to_model(batch, device, float_dtype)
-                result = _call(model, batch)
+                try:
+                    result = _call(model, batch)
+                except RuntimeError as err:
+                    hint = _integer_input_hint(batch, err)
+                    if hint is None:
+                        raise
+                    raise TypeError(hint) from err
                 hooks.check_calls()
                 tokens, mask = _token_info(batch)
                 layer_arrays = {name: _dense(hooks.outputs[name], tokens).cpu().numpy() for name in specs}
@@ -437,7 +449,32 @@ def capture(model: nn.Module, specs: Mapping[str, LayerSpec], modules: Mapping[s
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
+
+
+def _integer_input_hint(batch: Any, err: RuntimeError) -> str | None:
+    """The message for a forward pass that failed on a dtype because integer inputs (uint8
+    images, say) reach a floating model as given, or ``None`` when that is not the cause."""
+    text = str(err)
+    if "dtype" not in text.lower() and "scalar type" not in text.lower():
+        return None
+    kinds = sorted({str(t.dtype).replace("torch.", "") for t in _leaves(batch)
+                    if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool})
+    if not kinds:
+        return None
+    return (f"the model's forward pass failed on inputs of dtype {', '.join(kinds)} ({text.splitlines()[0]}); "
+            "integer inputs reach the model as given (token ids must stay ids), so give the probe and test inputs "
+            "as your training loop feeds them, e.g. probe=(x.astype('float32') / 255, y)")
+
+
+def _uncompiled(model: nn.Module) -> nn.Module:
+    """The eager module inside a ``torch.compile``'d one (``OptimizedModule._orig_mod``), else ``model``."""
+    optimized = getattr(getattr(torch, "_dynamo", None), "eval_frame", None)
+    optimized = getattr(optimized, "OptimizedModule", None)
+    while optimized is not None and isinstance(model, optimized):
+        model = model._orig_mod
+    return model
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -484,7 +521,7 @@ def select_torch_examples(settings: RecordSettings, probe: Any, test: Any = None
     """:func:`~epochscope.record.probe.select_examples` for tensors or arrays, or a dict (keyword
     inputs) or tuple (positional inputs) of them; labels are moved to numpy."""
     return select_examples(settings, probe, test, labels=_to_numpy, count=_count,
-                           take=lambda x, index: _map_inputs(x, lambda t: _to_tensor(t)[torch.as_tensor(index)]))
+                           take=lambda x, index: _map_inputs(x, lambda t: _to_tensor(t, copy=False)[torch.as_tensor(index)]))
 
 
 class Recorder:
@@ -562,6 +599,9 @@ class Recorder:
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}; pass the network "
                             "being trained")
         self.settings = settings
+        # A torch.compile'd model runs its compiled graph, which never calls hooks added after it was compiled:
+        # the capture runs the eager module inside it (the same parameters) and layers keep their own names.
+        model = _uncompiled(model)
         self.model = model
         self.specs = find_layer_specs(model, settings.layers)
         modules = dict(model.named_modules())

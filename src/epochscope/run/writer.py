@@ -464,8 +464,19 @@ def _remove_run(path: Path) -> None:
             raise RunError(f"{path} was not removed: overwrite=True removes only a folder that opens as an epochscope "
                            f"run, and this one does not ({err}); remove it yourself or choose another folder") from err
     log.info("overwrite=True: removing the run at %s", path)
+    # The maps cache first: its entries name epochs, not their contents, so maps of the old run
+    # must not outlive a kill below and be read back for the new epochs recorded under those numbers.
+    cache = layout.cache_dir
+    if cache.is_dir() and not cache.is_symlink():
+        aside = cache.with_name(f".tmp-{cache.name}-{os.getpid()}")
+        os.rename(cache, aside)
+        shutil.rmtree(aside)
     for epoch in reversed(layout.finished_epochs()):  # the last first: the epochs left stay a prefix
-        shutil.rmtree(layout.epoch_dir(epoch))
+        # Renamed before it is deleted, as repair does: a kill during the deletion leaves an
+        # ordinary .partial folder (ignored, then removed), never a finished epoch missing files.
+        hidden = layout.partial_epoch_dir(epoch, os.getpid(), "overwrite")
+        os.rename(layout.epoch_dir(epoch), hidden)
+        shutil.rmtree(hidden)
     for name in sorted(names - {MANIFEST_FILE}):
         target = path / name
         if target.is_dir() and not target.is_symlink():
