@@ -40,8 +40,7 @@ def _start_server(root: Path, *extra: str) -> tuple[subprocess.Popen, str]:
 def _stop(proc: subprocess.Popen) -> tuple[int, str]:
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     try:
-        # 60 s: in a full suite at load 8+ the exit once took over 15 s (it exits within a second alone).
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise

@@ -51,3 +51,22 @@ def test_progress_observer_sees_every_step():
         assert list(progress(range(3), desc="x", enabled=False)) == [0, 1, 2]
     assert seen == [("x", 0, 3), ("x", 1, 3), ("x", 2, 3), ("x", 3, 3)]
     assert list(progress(range(2), desc="y", enabled=False)) == [0, 1] and len(seen) == 4  # none outside the block
+
+
+def test_ctrl_c_stops_it_even_when_the_launcher_ignored_sigint(logdir):
+    """A process started with SIGINT ignored (a library of the launching process had set that;
+    children inherit it) got no KeyboardInterrupt: "Ctrl-C stops it" was false and serve ran on."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "epochscope", "serve", str(logdir), "--port", "0", "--method", "pca"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "Ctrl-C stops it" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "stopped" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..maps.methods import METHOD_NAMES
@@ -43,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         echo(f"epochscope serve: {args.logdir} at {server.url} (maps: {args.method}); Ctrl-C stops it")
         sys.stdout.flush()
 
+    # The command says "Ctrl-C stops it": a SIGINT that the launching process ignored is inherited as
+    # ignored (Python then installs no handler), and the server could not be stopped that way.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         serve(args.logdir, host=args.host, port=args.port, method=args.method, layer=args.layer,
               max_points=args.max_points, test_hook=args.test_hook, ready=ready)
