@@ -203,6 +203,16 @@ def _check_epoch(ctx: CheckContext, agree: Agreement, epoch: int, folder: Path, 
             ctx.add("warning", p, "unknown file in the epoch (ignored; not removed by repair)", epoch)
 
 
+def _unreadable(ctx: CheckContext, epoch: int, path: Path, err: RunError) -> None:
+    """A file of the epoch that could not be read: damage in the file itself marks the epoch damaged;
+    a special file (a FIFO, a device) is a problem only."""
+    message = strip_where(ctx.rel_text(str(err)), ctx.rel(path))
+    if _special(message):
+        ctx.add("problem", path, message, epoch)
+    else:
+        ctx.damage(path, message, epoch)
+
+
 def _check_weights(ctx: CheckContext, epoch: int, path: Path) -> None:
     if path.is_symlink():
         ctx.link(path, "where the epoch's weights belong", epoch, belongs=True)
@@ -212,11 +222,7 @@ def _check_weights(ctx: CheckContext, epoch: int, path: Path) -> None:
     try:
         arrays = load_npz(path, root=ctx.root)
     except RunError as err:
-        message = strip_where(ctx.rel_text(str(err)), ctx.rel(path))
-        if _special(message):
-            ctx.add("problem", path, message, epoch)
-        else:
-            ctx.damage(path, message, epoch)
+        _unreadable(ctx, epoch, path, err)
         return
     odd = [f"{k} ({a.dtype})" for k, a in arrays.items() if a.dtype != np.float32]
     if odd:
@@ -233,11 +239,7 @@ def _check_metrics(ctx: CheckContext, epoch: int, path: Path) -> None:
     try:
         row = read_json(path, root=ctx.root, max_bytes=MAX_METRICS_BYTES)
     except RunError as err:
-        message = strip_where(ctx.rel_text(str(err)), ctx.rel(path))
-        if _special(message):
-            ctx.add("problem", path, message, epoch)
-        else:
-            ctx.damage(path, message, epoch)
+        _unreadable(ctx, epoch, path, err)
         return
     if not isinstance(row, dict):
         ctx.damage(path, f"expected a JSON object (one metrics row), got {type(row).__name__}", epoch)
