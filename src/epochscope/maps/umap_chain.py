@@ -38,7 +38,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._optional import require
 from .._progress import progress as progress_bar
 from .base import MethodSettings, SequenceResult, Stopwatch
 from .fuzzy import ab_params, epochs_per_sample, fuzzy_graph
@@ -74,6 +73,19 @@ MIN_WARM_RECALL = 0.95
 RECALL_SAMPLE = 256
 
 
+#: A layer that changes only a little (late training, a small learning rate, fine-tuning)
+#: keeps most points' neighbours; UMAP's passes would still reshuffle every cluster's inside
+#: (measured: 1e-3 noise on a fixed layer, 99.8 % of neighbours kept, yet points kept 28-34 %
+#: of their 10 map neighbours from frame to frame; with this: 97-99 %). So a warm frame scales each point's
+#: steps by the share of its neighbours that changed (full steps from FULL_RATE_POINT up)
+#: while the layer as a whole changed less than STEADY_ALL_BELOW of its neighbour relations,
+#: blending to UMAP's own steps for every point at FULL_RATE_ABOVE. The benchmark runs
+#: change 9-50 % per epoch, so their frames are UMAP's own steps, bit for bit; in between
+#: (2-8 %) the blend is not measured against fresh fits.
+STEADY_ALL_BELOW = 0.02
+FULL_RATE_ABOVE = 0.08
+FULL_RATE_POINT = 0.1
+
 #: Warm frames run 1/WARM_SHARE of the passes UMAP's own fit would: 100 of 500 up to 10,000
 #: examples (measured: converged, see docs/maps.md), 40 of 200 above, where umap-learn
 #: itself runs fewer passes.
@@ -93,41 +105,29 @@ def nearest_neighbours(x: np.ndarray, n_neighbors: int, *, method: str = "auto",
                        previous: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_neighbors`` nearest probe examples of each probe example in the layer (itself first).
 
-    ``method="exact"``: blocked matrix products (:func:`.knn.exact_knn`), nothing to compile;
-    ``"nndescent"``: pynndescent, warm-started from ``previous`` when given (pynndescent
-    compiles its search in every process: 60-75 s measured on 2 busy cores); ``"auto"``:
-    exact up to :data:`EXACT_KNN_LIMIT` examples; above, the ``previous`` epoch's graph
-    refined in the new layer (:func:`.knn.refine_knn`, compiled once per machine) when it
-    finds at least :data:`MIN_WARM_RECALL` of the exact neighbours of a sample of points,
-    else a cold search: exact up to :data:`COLD_EXACT_LIMIT` examples, else random
-    projection trees refined by the same local join (:func:`.knn.forest_knn`), checked the
-    same way, and pynndescent only if that check fails.
+    ``method="exact"``: blocked matrix products (:func:`.knn.exact_knn`), nothing to compile.
+    ``"nndescent"``: NN-descent's local join (Dong, Moses & Li 2011) on kernels compiled once
+    per machine: the ``previous`` epoch's graph refined in the new layer
+    (:func:`.knn.refine_knn`) when it finds at least :data:`MIN_WARM_RECALL` of the exact
+    neighbours of a sample of points, else random projection trees refined by the same
+    local join (:func:`.knn.forest_knn`), checked the same way, else the exact search
+    (slower, never wrong). ``"auto"``: exact up to :data:`EXACT_KNN_LIMIT` examples; above,
+    as ``"nndescent"`` but with cold searches exact up to :data:`COLD_EXACT_LIMIT`.
+    (pynndescent, used here before, compiles its search in every process: 60-75 s measured
+    on 2 busy cores.)
     """
     if method == "exact" or (method == "auto" and len(x) <= EXACT_KNN_LIMIT):
         return exact_knn(x, n_neighbors)
-    if method == "auto":
-        if previous is not None and previous.shape == (len(x), n_neighbors):
-            indices, dists = refine_knn(x, previous)
-            if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
-                return indices, dists
-        if len(x) <= COLD_EXACT_LIMIT:
-            return exact_knn(x, n_neighbors)
-        indices, dists = forest_knn(x, n_neighbors, seed=seed)
+    if previous is not None and previous.shape == (len(x), n_neighbors):
+        indices, dists = refine_knn(x, previous)
         if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
             return indices, dists
-        previous = None
-    from pynndescent import NNDescent
-
-    def search(init_graph: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        index = NNDescent(x, n_neighbors=n_neighbors, init_graph=init_graph, random_state=seed, n_jobs=-1,
-                          compressed=True, low_memory=True)
-        indices, dists = index.neighbor_graph
-        return indices.astype(np.int32), dists.astype(np.float32)
-
-    indices, dists = search(previous)
-    if previous is not None and sampled_recall(x, indices, seed=seed) < MIN_WARM_RECALL:
-        indices, dists = search(None)
-    return indices, dists
+    if method == "auto" and len(x) <= COLD_EXACT_LIMIT:
+        return exact_knn(x, n_neighbors)
+    indices, dists = forest_knn(x, n_neighbors, seed=seed)
+    if sampled_recall(x, indices, seed=seed) >= MIN_WARM_RECALL:
+        return indices, dists
+    return exact_knn(x, n_neighbors)
 
 
 def test_neighbours(x: np.ndarray, test: np.ndarray, n_neighbors: int, *, previous: np.ndarray | None = None,
@@ -146,6 +146,21 @@ def test_neighbours(x: np.ndarray, test: np.ndarray, n_neighbors: int, *, previo
         if sampled_recall(x, indices, queries=test, seed=seed) >= MIN_WARM_RECALL:
             return indices, dists
     return exact_knn(x, k, queries=test)
+
+
+def kept_neighbours(knn: np.ndarray, previous_knn: np.ndarray) -> np.ndarray:
+    """Share of each point's nearest neighbours that were already its neighbours the epoch before.
+
+    ``knn`` and ``previous_knn``: ``(n, k)`` int neighbour lists of the same probe set at two
+    epochs (a point listed as its own neighbour is left out of the count). Returns ``(n,)``
+    float64 in [0, 1]: 1 where the point's neighbourhood in the layer did not change.
+    """
+    knn, previous_knn = np.asarray(knn), np.asarray(previous_knn)
+    if knn.shape != previous_knn.shape:
+        raise ValueError(f"neighbour lists {knn.shape} and {previous_knn.shape} differ in shape")
+    others = (knn != np.arange(len(knn))[:, None]) & (knn >= 0)
+    kept = (knn[:, :, None] == previous_knn[:, None, :]).any(axis=2) & others
+    return kept.sum(axis=1) / np.maximum(others.sum(axis=1), 1)
 
 
 def invented_separation(layout: np.ndarray, knn: np.ndarray, labels: np.ndarray) -> float:
@@ -182,15 +197,16 @@ def sampled_recall(x: np.ndarray, indices: np.ndarray, *, queries: np.ndarray | 
 
 
 def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
-                spread: float = 1.0, anchor: np.ndarray | None = None, coherence: float = 0.0, seed: int = 0,
-                parallel: bool = False) -> np.ndarray:
+                spread: float = 1.0, anchor: np.ndarray | None = None, coherence: float = 0.0,
+                rate: np.ndarray | None = None, seed: int = 0, parallel: bool = False) -> np.ndarray:
     """Optimise a 2-D layout of UMAP's fuzzy ``graph`` for ``n_epochs`` passes, starting from ``init``.
 
     The same steps as ``umap.umap_.simplicial_set_embedding`` after its initialisation
     (edges too weak to be sampled once in ``n_epochs`` passes dropped, UMAP's ``a, b`` and
     sampling schedule), except that ``init`` is used as it is (umap-learn would rescale it to
     [0, 10] per axis, distorting a finished map) and that each point may be pulled toward
-    its ``anchor`` with weight ``coherence`` (:mod:`.sgd`).
+    its ``anchor`` with weight ``coherence``, and each point's steps scaled by its ``rate``
+    (:mod:`.sgd`).
 
     Example::
 
@@ -202,8 +218,8 @@ def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float 
     graph.eliminate_zeros()
     a, b = ab_params(spread, min_dist)
     return optimize_layout(init, None, graph.row, graph.col, epochs_per_sample(graph.data, n_epochs), n_epochs,
-                           a=a, b=b, initial_alpha=learning_rate, anchor=anchor, coherence=coherence, seed=seed,
-                           parallel=parallel)
+                           a=a, b=b, initial_alpha=learning_rate, anchor=anchor, coherence=coherence, rate=rate,
+                           seed=seed, parallel=parallel)
 
 
 def _spectral_start(x: np.ndarray, graph, seed: int) -> np.ndarray:
@@ -235,7 +251,13 @@ class UmapChainSettings(MethodSettings):
     test_epochs : passes when placing test points (UMAP's transform uses 100; 0 keeps
         the weighted mean of the neighbours' positions).
     knn : ``"auto"`` (exact neighbours up to 4,096 examples, else NN-descent warm-started
-        from the previous epoch's graph), ``"exact"`` or ``"nndescent"``.
+        from the previous epoch's graph), ``"exact"`` or ``"nndescent"`` (NN-descent at any
+        size); see :func:`nearest_neighbours`.
+    steady : while the layer as a whole changed under 2 % of its neighbour relations since
+        the previous epoch, each point moves in proportion to the share of its own
+        neighbours that changed, and a point whose neighbours all stayed keeps its place
+        (blending to UMAP's own steps at 8 %; see STEADY_ALL_BELOW); ``False``: UMAP's own
+        steps for every point (a cluster's inside reshuffles every frame).
     seed : random seed of the spectral start and the sampling.
     parallel : optimise on numba's threads (faster with free cores; the maps then vary
         slightly from call to call, like umap-learn without ``random_state``).
@@ -253,6 +275,7 @@ class UmapChainSettings(MethodSettings):
     warm_epochs: int | None = None
     learning_rate: float = 1.0
     coherence: float = 0.015
+    steady: bool = True
     test_epochs: int = 10
     knn: str = "auto"
     seed: int = 0
@@ -271,6 +294,8 @@ class UmapChainSettings(MethodSettings):
             raise ValueError(f"learning_rate must lie in (0, 10], got {self.learning_rate!r}")
         if not 0 <= self.coherence < 1:
             raise ValueError(f"coherence must lie in [0, 1), got {self.coherence!r}")
+        if not isinstance(self.steady, bool):
+            raise ValueError(f"steady must be True or False, got {self.steady!r}")
         if not 0 <= self.min_dist <= 1:
             raise ValueError(f"min_dist must lie in [0, 1], got {self.min_dist!r}")
         if self.knn not in ("auto", "exact", "nndescent"):
@@ -284,6 +309,15 @@ class UmapChainSettings(MethodSettings):
         # a fifth of UMAP's own fit: 100 passes up to 10,000 examples, 40 above
         return self.warm_epochs or umap_default_epochs(n) // WARM_SHARE
 
+    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray) -> np.ndarray | None:
+        """Per-point step scale of a warm frame, or ``None`` for UMAP's own steps (see STEADY_*)."""
+        if not self.steady:
+            return None
+        changed = 1.0 - kept_neighbours(knn, previous_knn)
+        everyone = np.clip((changed.mean() - STEADY_ALL_BELOW) / (FULL_RATE_ABOVE - STEADY_ALL_BELOW), 0.0, 1.0)
+        rates = np.minimum(np.maximum(changed / FULL_RATE_POINT, everyone), 1.0).astype(np.float32)
+        return None if np.all(rates == 1.0) else rates
+
     def _fresh(self, x: np.ndarray, graph) -> np.ndarray:
         passes = self.first_epochs or umap_default_epochs(len(x))
         return umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=passes, learning_rate=1.0,
@@ -295,8 +329,6 @@ class UmapChainSettings(MethodSettings):
         of these settings) continues an earlier sequence: the first epoch here is then a warm
         frame started from that sequence's last one, exactly as in one longer call."""
         epochs = list(source.epochs)
-        if self.knn == "nndescent":
-            require("pynndescent", extra="maps", purpose="knn='nndescent'")
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
@@ -328,7 +360,7 @@ class UmapChainSettings(MethodSettings):
                     layout = np.array(previous, dtype=np.float32)
                 elif previous is not None:
                     layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
-                                         learning_rate=self.learning_rate,
+                                         learning_rate=self.learning_rate, rate=self._rates(knn, previous_knn),
                                          min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
                                          seed=self.seed + step, parallel=self.parallel)
                     if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
