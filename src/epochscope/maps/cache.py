@@ -167,7 +167,7 @@ def _load_state(run: Run, folder: Path, coords: np.ndarray, n_test: int | None) 
     It must belong to the entry's frames (``coords``, ``(n_frames, n_probe, 2)``): ``step``
     equal to the number of frames, a finite ``layout`` of ``(n_probe, 2)`` that the last
     aligned frame is a rigid motion of (alignment only rotates, mirrors and shifts), and
-    neighbour lists with one row per probe (``knn``) or test (``test_knn``) example naming
+    neighbour lists with one row per probe (``knn``, ``reference_knn``) or test (``test_knn``) example naming
     probe examples. Otherwise a continued sequence would not be the one a full embed makes
     (or a kernel would index out of its arrays): ``RunError``, and the entry is recomputed.
     """
@@ -188,9 +188,9 @@ def _load_state(run: Run, folder: Path, coords: np.ndarray, n_test: int | None) 
         radius_frame = np.linalg.norm(last - last.mean(axis=0), axis=1)
         if not np.allclose(radius_state, radius_frame, rtol=0, atol=1e-3 * max(float(radius_frame.max()), 1e-3)):
             raise RunError(f"{where}: its 'layout' is not the entry's last frame")
-    for name, rows in (("knn", n_probe), ("test_knn", n_test)):
+    for name, rows in (("knn", n_probe), ("reference_knn", n_probe), ("test_knn", n_test)):
         lists = state.get(name)
-        if lists is None and (name == "test_knn" or rows is None):
+        if lists is None and (name != "knn" or rows is None):
             continue
         if (lists is None or lists.ndim != 2 or lists.shape[0] != rows or lists.dtype.kind not in "iu"
                 or (lists.size and (lists.min() < 0 or lists.max() >= n_probe))):

@@ -309,12 +309,26 @@ class UmapChainSettings(MethodSettings):
         # a fifth of UMAP's own fit: 100 passes up to 10,000 examples, 40 above
         return self.warm_epochs or umap_default_epochs(n) // WARM_SHARE
 
-    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray) -> np.ndarray | None:
-        """Per-point step scale of a warm frame, or ``None`` for UMAP's own steps (see STEADY_*)."""
+    def _drift(self, knn: np.ndarray, previous_knn: np.ndarray, reference_knn: np.ndarray | None) -> float:
+        """The layer's share of changed neighbour relations since the epoch before or, if more,
+        since ``reference_knn`` (the last frame with UMAP's own steps for every point)."""
+        drift = float(np.mean(1.0 - kept_neighbours(knn, previous_knn)))
+        if reference_knn is not None and reference_knn.shape == knn.shape:
+            drift = max(drift, float(np.mean(1.0 - kept_neighbours(knn, reference_knn))))
+        return drift
+
+    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray, drift: float) -> np.ndarray | None:
+        """Per-point step scale of a warm frame, or ``None`` for UMAP's own steps (see STEADY_*).
+
+        ``drift`` (:meth:`_drift`) gates the holding: it counts the change since the last full
+        frame, not only since the epoch before, as small changes add up (a cluster splitting
+        over many epochs, each under STEADY_ALL_BELOW) and the points they do not touch
+        would otherwise stay held forever.
+        """
         if not self.steady:
             return None
         changed = 1.0 - kept_neighbours(knn, previous_knn)
-        everyone = np.clip((changed.mean() - STEADY_ALL_BELOW) / (FULL_RATE_ABOVE - STEADY_ALL_BELOW), 0.0, 1.0)
+        everyone = np.clip((drift - STEADY_ALL_BELOW) / (FULL_RATE_ABOVE - STEADY_ALL_BELOW), 0.0, 1.0)
         rates = np.minimum(np.maximum(changed / FULL_RATE_POINT, everyone), 1.0).astype(np.float32)
         return None if np.all(rates == 1.0) else rates
 
@@ -332,10 +346,13 @@ class UmapChainSettings(MethodSettings):
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
         timings: dict[str, float] = {}
-        previous = previous_knn = previous_test_knn = previous_digest = None
+        previous = previous_knn = previous_test_knn = previous_digest = reference_knn = None
+        settled = True
         start = 0
         if state is not None:
             previous, previous_knn = state["layout"], state["knn"]
+            reference_knn = state.get("reference_knn", previous_knn)
+            settled = bool(state.get("settled", True))
             previous_test_knn = state.get("test_knn")
             previous_digest = bytes(state["probe_digest"]) if "probe_digest" in state else None
             start = int(state["step"])
@@ -359,8 +376,15 @@ class UmapChainSettings(MethodSettings):
                     # radius, 70 % of map neighbours replaced), motion the layer does not have.
                     layout = np.array(previous, dtype=np.float32)
                 elif previous is not None:
+                    # Points are held only once the map has had a full frame on nearly this graph:
+                    # a warm frame after a large change is not yet converged (the frames after
+                    # it still move toward a fresh fit's), and holding would freeze it there.
+                    drift = self._drift(knn, previous_knn, reference_knn) if self.steady else 1.0
+                    rates = self._rates(knn, previous_knn, drift) if settled else None
+                    if rates is None:  # UMAP's own steps for every point: the change so far is in the map
+                        reference_knn, settled = knn, drift < STEADY_ALL_BELOW
                     layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
-                                         learning_rate=self.learning_rate, rate=self._rates(knn, previous_knn),
+                                         learning_rate=self.learning_rate, rate=rates,
                                          min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
                                          seed=self.seed + step, parallel=self.parallel)
                     if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
@@ -368,6 +392,7 @@ class UmapChainSettings(MethodSettings):
                         layout = None
                 if layout is None:
                     layout = self._fresh(x, graph)
+                    reference_knn, settled = knn, True
             if step == 0:
                 timings["first_epoch"] = timings["fit"]
             coords[i] = layout
@@ -381,6 +406,7 @@ class UmapChainSettings(MethodSettings):
                     tests[i] = place_points(x, layout, t, n_neighbors=self.n_neighbors, n_epochs=self.test_epochs,
                                             min_dist=self.min_dist, seed=self.seed, neighbours=near)
         state = {"layout": np.array(previous, dtype=np.float32), "knn": np.asarray(previous_knn, dtype=np.int32),
+                 "reference_knn": np.asarray(reference_knn, dtype=np.int32), "settled": np.bool_(settled),
                  "step": np.int64(start + len(epochs))}
         if previous_digest is not None:
             state["probe_digest"] = np.frombuffer(previous_digest, dtype=np.uint8)
