@@ -18,8 +18,9 @@ maps, test placement and quality figures). Then one table per run:
   on-disk cache filled); the very first run's cost (empty cache) is reported apart.
 
 ``--runs scale`` adds the seed's workload: a 60,000-digit probe over 20 epochs (the classic
-recipe timed on one and on two epochs in fresh processes and extrapolated from the
-difference), with the peak resident memory; ``--partial`` uses a scale run whose
+recipe timed on one and on two epochs in fresh processes, after a first classic run that
+fills umap-learn's and pynndescent's numba cache, and extrapolated from the difference),
+with the peak resident memory; ``--partial`` uses a scale run whose
 recording stopped early, over the epochs it holds.
 
 Run from the repository root (builds the runs on first use, under ``benchmarks/.cache/``)::
@@ -196,9 +197,18 @@ def scale_table(run: Path, cache_dir: Path) -> str:
     # The classic recipe timed on one epoch and on two, each in a fresh process: the difference
     # is one more epoch's cost (fit, transform, quality) without the process start-up and
     # umap-learn's compilation, which a process pays once.
+    # umap-learn and pynndescent keep some of their compiled functions in numba's on-disk cache:
+    # the first classic process on a machine pays for them and later ones do not (measured: one
+    # epoch 313 s, then two epochs 199 s). A first run fills that cache, as for our method; on
+    # this run, since umap-learn only calls pynndescent above 4,096 examples (a first run on the
+    # 2,000-example demo run left one epoch at 279 s against 187 s for two).
+    measure(run, "umap-independent", cache_dir=cache_dir, epochs=epochs[:1])
     one = measure(run, "umap-independent", cache_dir=cache_dir, epochs=epochs[:1])
     classic = measure(run, "umap-independent", cache_dir=cache_dir, epochs=epochs[:2])
     per_epoch = classic["wall"] - one["wall"]
+    if per_epoch <= 0:
+        raise SystemExit(f"the classic took {one['wall']:.0f} s for one epoch and {classic['wall']:.0f} s for two: "
+                         "the machine's load changed between them; rerun on a quiet machine")
     extrapolated = one["wall"] + per_epoch * (len(epochs) - 1)
     return "\n".join([
         f"**Scale**: {run.name}, a {epochscope.open_run(run).manifest.probe_size:,}-digit probe, {len(epochs)} epochs "
