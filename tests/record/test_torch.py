@@ -270,6 +270,16 @@ def test_probe_size_draws_a_balanced_subset(tmp_path):
     assert np.bincount(open_run(tmp_path / "r").labels).tolist() == [20, 20, 20]
 
 
+def test_probe_size_above_the_probe_set_records_all_and_says_so(tmp_path, caplog):
+    x = np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 10)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        with Recorder(small_mlp(), ["hidden"], probe=(x, y), run_dir=tmp_path / "r", probe_size=5000) as rec:
+            rec.record()
+    assert len(open_run(tmp_path / "r").labels) == 30
+    assert "probe_size=5000 asks for more examples than the probe set holds (30): all 30 are recorded" in caplog.text
+
+
 def test_weights_by_name_and_none(tmp_path):
     x, y = probe()
     with Recorder(small_mlp(), ["hidden"], probe=(x, y), run_dir=tmp_path / "a", weights=["fc1", "out.bias"]) as rec:

@@ -6,6 +6,7 @@ before it records anything; the framework only says how to count, index and read
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 from ..run.texts import check_texts
 from .labels import encode_labels
 from .settings import RecordSettings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["check_pair", "probe_indices", "select_examples", "select_texts", "stratified_indices", "stratified_probe"]
 
@@ -83,6 +86,9 @@ def probe_indices(settings: RecordSettings, labels: np.ndarray) -> np.ndarray | 
     (:func:`stratified_indices`, seed ``settings.seed``), or ``None`` for every example."""
     if settings.probe_size is None:
         return None
+    if settings.probe_size > len(labels):
+        log.warning("probe_size=%d asks for more examples than the probe set holds (%d): all %d are recorded",
+                    settings.probe_size, len(labels), len(labels))
     return stratified_indices(labels, settings.probe_size, seed=settings.seed)
 
 
