@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from epochscope.cli import build_parser, main
@@ -70,3 +72,25 @@ def test_ctrl_c_stops_it_even_when_the_launcher_ignored_sigint(logdir):
     finally:
         proc.kill()
     assert proc.returncode == 0 and "stopped" in out
+
+
+def test_a_server_on_every_interface_prints_an_address_a_browser_opens(tmp_path):
+    # "http://0.0.0.0:8787/" was printed: not an address a browser can open on every system.
+    import urllib.request
+
+    from epochscope.serve import Embedder, LiveServer
+
+    server = LiveServer(tmp_path, "0.0.0.0", 0, Embedder(tmp_path, method="pca", scan_seconds=0.2))
+    try:
+        assert server.every_interface and server.url.startswith("http://127.0.0.1:")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with urllib.request.urlopen(server.url + "runs.json", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    local = LiveServer(tmp_path, "127.0.0.1", 0, Embedder(tmp_path, method="pca", scan_seconds=0.2))
+    try:
+        assert not local.every_interface and local.url == f"http://127.0.0.1:{local.server_address[1]}/"
+    finally:
+        local.server_close()

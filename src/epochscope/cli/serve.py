@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
              "it on this machine.", err=True)
 
     def ready(server) -> None:
-        echo(f"epochscope serve: {args.logdir} at {server.url} (maps: {args.method}); Ctrl-C stops it")
+        where = (" (listening on every interface: from another machine use this one's name or address)"
+                 if server.every_interface else "")
+        echo(f"epochscope serve: {args.logdir} at {server.url}{where} (maps: {args.method}); Ctrl-C stops it")
         sys.stdout.flush()
 
     # The command says "Ctrl-C stops it": a SIGINT that the launching process ignored is inherited as

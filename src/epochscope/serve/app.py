@@ -112,10 +112,17 @@ class LiveServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """``http://host:port/`` of the listening socket."""
+        """``http://host:port/`` of the listening socket; for a server listening on every interface
+        (``0.0.0.0``, ``::``, which a browser cannot open everywhere) its loopback address."""
         host, port = self.server_address[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(str(host), host)
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{port}/"
+
+    @property
+    def every_interface(self) -> bool:
+        """Whether the server listens on every network interface (bound to ``0.0.0.0`` or ``::``)."""
+        return str(self.server_address[0]) in ("0.0.0.0", "::")
 
     def handle_error(self, request, client_address) -> None:
         """A browser closing a kept-alive connection is not an error (socketserver would print a traceback)."""
