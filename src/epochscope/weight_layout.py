@@ -236,7 +236,7 @@ def _check_shape(chain: Sequence[Link], shape: tuple[int, ...]) -> None:
     if len(shape) != len(sizes):
         raise ValueError(
             f"shape: expected {len(sizes)} sizes for the chain {'-'.join(map(str, sizes))} "
-            f"({_describe(chain)}), got {len(shape)}: {'-'.join(map(str, shape))}; pass layers= to pick other layers"
+            f"({_describe(chain)}), got {len(shape)}: {'-'.join(map(str, shape))}; pass layers= (--layers) to pick other layers"
         )
     for i, (want, got) in enumerate(zip(shape, sizes)):
         if want != got:
