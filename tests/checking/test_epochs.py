@@ -1,9 +1,11 @@
 """The checker's view of the epochs: damaged trailing epochs dropped by repair, never one in the middle;
 a layer added on resume is a warning, not a problem."""
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from epochscope import check_run, open_run
 from epochscope.run import RunWriter, layer_key
@@ -17,7 +19,7 @@ def probe_file(run: Path, epoch: int, split: str = "probe") -> Path:
 
 def test_repair_drops_damaged_trailing_epochs_but_never_one_in_the_middle(synthetic_run):
     probe_file(synthetic_run, 4).write_bytes(b"")                      # trailing, damaged
-    (synthetic_run / "epochs/000003/metrics.json").write_text("{")      # damaged, now also trailing
+    probe_file(synthetic_run, 3).write_bytes(b"")                      # damaged, now also trailing
     (synthetic_run / "epochs/000001/predictions.npy").unlink()          # damaged in the middle
     before = check_run(synthetic_run)
     assert [a.path for a in before.actions] == ["epochs/000004", "epochs/000003"]
@@ -30,6 +32,28 @@ def test_repair_drops_damaged_trailing_epochs_but_never_one_in_the_middle(synthe
     assert [p.path for p in after.problems] == ["epochs/000001/predictions.npy"]
     assert not any(p.name.startswith(".partial") for p in (synthetic_run / "epochs").iterdir())
     assert "removed epochs/000004: damaged trailing epoch 4" in str(after)
+
+
+@pytest.mark.parametrize("damage", ["{", "[1, 2]", None])
+def test_a_damaged_metrics_row_alone_never_costs_the_epoch(synthetic_run, damage):
+    # Repair dropped a trailing epoch whose only damage was its metrics row, deleting whole
+    # activations, weights and predictions: a repair that deletes good data. Now the row is
+    # written anew without metrics (their values are lost, and the plan says so), in the middle too.
+    row = synthetic_run / "epochs/000004/metrics.json"
+    middle = synthetic_run / "epochs/000002/metrics.json"
+    kept = {p: p.read_bytes() for p in (synthetic_run / "epochs/000004").rglob("*") if p.is_file() and p != row}
+    for path in (row, middle):
+        path.unlink() if damage is None else path.write_text(damage)
+    before = check_run(synthetic_run)
+    assert sorted(a.path for a in before.actions) == ["epochs/000002/metrics.json", "epochs/000004/metrics.json"]
+    assert "would rewrite epochs/000004/metrics.json" in str(before) and "values are lost" in str(before)
+    after = check_run(synthetic_run, repair=True)
+    assert after.ok and not after.problems and all(a.done for a in after.actions), str(after)
+    run = open_run(synthetic_run)
+    assert run.epochs == [0, 1, 2, 3, 4]
+    assert json.loads(row.read_text()) == {"epoch": 4} and json.loads(middle.read_text()) == {"epoch": 2}
+    assert all(p.read_bytes() == data for p, data in kept.items())  # the epoch's data untouched
+    assert run.epoch_metrics(4)["epoch"] == 4 and "loss" not in run.epoch_metrics(4)
 
 
 def test_layer_added_on_resume_is_a_warning_not_a_problem(tmp_path):

@@ -160,14 +160,18 @@ def test_check_prints_the_exact_plan_and_repair_does_that_and_no_more(synthetic_
     plan = shown.split("`epochscope check RUN --repair` would:\n")[1].splitlines()
     assert plan == [
         "  would remove epochs/.partial-000005-999999: leftover unfinished epoch 5",
-        "  would remove epochs/000004: damaged trailing epoch 4 (metrics.json: unreadable JSON (JSONDecodeError: "
-        "Expecting value: line 1 column 22 (char 21)))",
+        "  would rewrite epochs/000004/metrics.json: damaged metrics row of epoch 4 (unreadable JSON "
+        "(JSONDecodeError: Expecting value: line 1 column 22 (char 21))): written anew without metrics, keeping "
+        "the epoch's whole activations, weights and predictions (the row's values are lost)",
     ]
-    keep = {k: v for k, v in snapshot(synthetic_run).items() if not k.startswith("epochs/000004")}
+    keep = {k: v for k, v in snapshot(synthetic_run).items()
+            if k != "epochs/000004/metrics.json" and not k.startswith("epochs/.partial")}
     assert main(["check", str(synthetic_run), "--repair"]) == 0
     done = capsys.readouterr().out.split("repair:\n")[1].splitlines()
-    assert [line.replace("  removed ", "  would remove ") for line in done] == plan
-    assert snapshot(synthetic_run) == keep
+    assert [line.replace("  removed ", "  would remove ").replace("  rewrote ", "  would rewrite ")
+            for line in done] == plan
+    after = snapshot(synthetic_run)
+    assert json.loads(after.pop("epochs/000004/metrics.json")) == {"epoch": 4} and after == keep
 
 
 def test_a_plan_removing_most_of_the_run_is_refused_without_force(synthetic_run, capsys):
@@ -194,7 +198,7 @@ def test_a_two_epoch_run_may_lose_its_damaged_last_epoch_without_force(tmp_path)
 
 
 def test_the_plan_names_files_of_others_that_go_with_a_dropped_epoch(synthetic_run):
-    (synthetic_run / "epochs/000004/metrics.json").write_text("{")
+    (synthetic_run / "epochs/000004/predictions.npy").write_bytes(b"\x93NUMPY")
     (synthetic_run / "epochs/000004/notes.txt").write_text("a user's note")
     (action,) = check_run(synthetic_run).actions
     assert action.path == "epochs/000004" and action.what.endswith("; with it notes.txt, not epochscope's)")

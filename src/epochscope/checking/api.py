@@ -43,7 +43,8 @@ def check_run(run: Run | str | os.PathLike[str], *, repair: bool = False, force:
     run : a :class:`~epochscope.Run` or the path of a run folder.
     repair : carry out the plan a plain check prints, and nothing else: drop a trailing epoch
         whose own files are missing, truncated or unreadable (repeatedly, while the last epoch
-        is so damaged), unfinished ``.partial-*`` epoch folders and temporary files left by
+        is so damaged; an epoch whose only damage is its metrics row keeps its data and gets a
+        row without metrics instead), unfinished ``.partial-*`` epoch folders and temporary files left by
         killed writers, and stale, partial or corrupt cache entries. A damaged epoch followed
         by good ones, a file that merely disagrees with the manifest, a link and an unknown
         file are never removed; the report says what to do instead. Repairing takes the run's

@@ -9,7 +9,8 @@ following links, read one array's header. The checks themselves live in :mod:`.f
 Two kinds of trouble are kept apart, because only one of them may ever cost data:
 
 - **damage** (:meth:`CheckContext.damage`): a file epochscope wrote is missing, truncated,
-  unreadable or malformed in itself. A damaged *trailing* epoch is what repair drops.
+  unreadable or malformed in itself. A damaged *trailing* epoch is what repair drops (an
+  epoch whose only damage is its metrics row gets a row without metrics instead).
 - **disagreement**: a whole, readable file that disagrees with the manifest or the layout
   (a shape, a dtype, a range), or a link or special file where a run file belongs. It is a
   problem that is reported with what to do, never a reason to delete anything: when every
@@ -86,9 +87,10 @@ class CheckContext:
         if epoch is not None:
             self.damaged.setdefault(epoch, []).append(f"{self.rel(path)}: {message}")
 
-    def plan(self, path: Path, what: str) -> None:
-        """Plan the removal of ``path`` (carried out only by ``repair=True``)."""
-        self.actions.append(RepairAction(self.rel(path), what))
+    def plan(self, path: Path, what: str, *, rewrite: str = "") -> None:
+        """Plan the removal of ``path``, or with ``rewrite`` (JSON text) writing it anew (carried
+        out only by ``repair=True``)."""
+        self.actions.append(RepairAction(self.rel(path), what, rewrite=rewrite))
 
     def leftover(self, path: Path, what: str, *, live: bool) -> None:
         """A temporary file or folder: in progress when its writer lives, else removable."""

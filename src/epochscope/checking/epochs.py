@@ -14,6 +14,7 @@ The epoch-folder naming rule and every file name inside an epoch come from
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -259,14 +260,29 @@ def plan_drops(ctx: CheckContext) -> set[int]:
     """Plan to drop the damaged *trailing* epochs; returns them. Damage in the middle is only reported.
 
     An epoch is dropped only for damage to its own files (missing, truncated, unreadable), each
-    named in the plan; a file that merely disagrees with the manifest never costs an epoch.
+    named in the plan; a file that merely disagrees with the manifest never costs an epoch, nor
+    does a damaged metrics row alone (it is planned to be written anew, without metrics).
     """
+    # An epoch whose only damage is its metrics row keeps its activations, weights and predictions:
+    # the row is written anew without metrics (their values are lost), never the epoch dropped.
+    step_run = ctx.manifest is not None and ctx.manifest.record_unit == "step"
+    damaged: dict[int, list[str]] = {}
+    for epoch, reasons in ctx.damaged.items():
+        row_path = metrics_file(ctx.layout.epoch_dir(epoch))
+        if not all(r.startswith(ctx.rel(row_path) + ": ") for r in reasons):
+            damaged[epoch] = reasons
+            continue
+        row = {"epoch": epoch, **({"step": epoch, "epochs_done": None} if step_run else {})}
+        shown = "; ".join(r.removeprefix(ctx.rel(row_path) + ": ") for r in reasons)
+        ctx.plan(row_path, f"damaged metrics row of epoch {epoch} ({shown}): written anew without metrics, keeping the "
+                 "epoch's whole activations, weights and predictions (the row's values are lost)",
+                 rewrite=json.dumps(row))
     dropped: set[int] = set()
     for epoch in reversed(ctx.epochs):
-        if epoch not in ctx.damaged:
+        if epoch not in damaged:
             break
         dropped.add(epoch)
-        reasons = ctx.damaged[epoch]
+        reasons = damaged[epoch]
         folder = ctx.layout.epoch_dir(epoch)
         shown = "; ".join(r.removeprefix(ctx.rel(folder) + "/") for r in reasons[:3])
         more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
@@ -276,7 +292,7 @@ def plan_drops(ctx: CheckContext) -> set[int]:
                          and ("unknown file" in f.message or "a link" in f.message))
         also = f"; with it {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}, not epochscope's" if foreign else ""
         ctx.plan(folder, f"damaged trailing epoch {epoch} ({shown}{more}{also})")
-    middle = sorted(set(ctx.damaged) - dropped)
+    middle = sorted(set(damaged) - dropped)
     if middle:
         ctx.unrepairable.append(
             f"epoch{'s' * (len(middle) > 1)} {epoch_spans(middle)} damaged but followed by good epochs; repair never "

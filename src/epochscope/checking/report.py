@@ -46,10 +46,14 @@ class RepairAction:
     what: str
     done: bool = False
     refused: str = ""
+    #: JSON text written in place of the file (atomically); empty: the path is removed.
+    rewrite: str = ""
 
     def __str__(self) -> str:
         if self.refused:
             return f"left {self.path}: {self.what} ({self.refused})"
+        if self.rewrite:
+            return f"{'rewrote' if self.done else 'would rewrite'} {self.path}: {self.what}"
         return f"{'removed' if self.done else 'would remove'} {self.path}: {self.what}"
 
 
