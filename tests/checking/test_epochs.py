@@ -56,6 +56,36 @@ def test_a_damaged_metrics_row_alone_never_costs_the_epoch(synthetic_run, damage
     assert run.epoch_metrics(4)["epoch"] == 4 and "loss" not in run.epoch_metrics(4)
 
 
+def test_a_whole_row_too_large_to_read_is_never_overwritten(synthetic_run):
+    # Found by review: a whole row over the reader's size limit was "damaged", and repair replaced
+    # it (and its real values) by an empty row. Such a row is reported, never rewritten.
+    from epochscope.run.reader import MAX_METRICS_BYTES
+
+    row = synthetic_run / "epochs/000004/metrics.json"
+    big = json.dumps({"epoch": 4, "loss": 0.5, "per_example": [0.5] * (MAX_METRICS_BYTES // 4)})
+    row.write_text(big)
+    report = check_run(synthetic_run, repair=True)
+    assert not any(a.rewrite for a in report.actions) and row.read_text() == big  # nor the epoch dropped
+    assert open_run(synthetic_run).epochs == [0, 1, 2, 3, 4]
+    assert any("epoch 4: a metrics row this process cannot read" in u for u in report.unrepairable), str(report)
+
+
+def test_rewriting_most_rows_needs_force_and_a_row_beside_a_disagreeing_file_is_told(synthetic_run):
+    for epoch in range(5):  # every row broken: a shared cause is likelier than five accidents
+        (synthetic_run / f"epochs/{epoch:06d}/metrics.json").write_text("{")
+    report = check_run(synthetic_run, repair=True)
+    assert report.refused and "writes anew the metrics rows of 5 of the run's 5 epochs" in report.refused
+    assert (synthetic_run / "epochs/000000/metrics.json").read_text() == "{"
+    assert check_run(synthetic_run, repair=True, force=True).ok
+
+
+def test_a_rewritten_row_does_not_hide_a_disagreeing_file_of_its_epoch(synthetic_run):
+    (synthetic_run / "epochs/000003/metrics.json").write_text("{")
+    np.save(probe_file(synthetic_run, 3), np.zeros((120, 5), np.float16))  # whole, but the wrong width
+    report = check_run(synthetic_run)
+    assert any("epoch 3: whole files that disagree" in u for u in report.unrepairable), str(report)
+
+
 def test_layer_added_on_resume_is_a_warning_not_a_problem(tmp_path):
     path = tmp_path / "run"
     with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:

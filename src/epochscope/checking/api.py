@@ -99,12 +99,18 @@ def check_run(run: Run | str | os.PathLike[str], *, repair: bool = False, force:
 
 
 def _too_much(report: CheckReport) -> str | None:
-    """Why a plan must be confirmed: it would remove more than half of the run's epochs."""
-    drops = [e for a in report.actions if a.path.startswith(EPOCHS_DIR + "/")
+    """Why a plan must be confirmed: it would remove, or write anew the metrics rows of, more than
+    half of the run's epochs."""
+    drops = [e for a in report.actions if a.path.startswith(EPOCHS_DIR + "/") and not a.rewrite
              and (e := parse_epoch_name(a.path.split("/", 1)[1])) is not None]
-    if not drops or 2 * len(drops) <= len(report.epochs):
+    rows = [e for a in report.actions if a.rewrite and a.path.startswith(EPOCHS_DIR + "/")
+            and (e := parse_epoch_name(a.path.split("/")[1])) is not None]
+    touched = sorted(set(drops) | set(rows))
+    if not touched or 2 * len(touched) <= len(report.epochs):
         return None
-    return (f"the plan removes {len(drops)} of the run's {len(report.epochs)} epochs ({epoch_spans(sorted(drops))}), "
+    what = " and ".join(part for part in (
+        f"removes {len(drops)}" if drops else "", f"writes anew the metrics rows of {len(rows)}" if rows else "") if part)
+    return (f"the plan {what} of the run's {len(report.epochs)} epochs ({epoch_spans(touched)}), "
             "and nothing was changed. When most epochs look damaged a shared file may be at fault: read the problems "
             "above first; if the epochs really are lost, run `epochscope check RUN --repair --force`")
 

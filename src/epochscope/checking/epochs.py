@@ -256,6 +256,27 @@ def _check_metrics(ctx: CheckContext, epoch: int, path: Path) -> None:
         ctx.add("note", path, f"non-finite {', '.join(diverged[:5])} (the model may have diverged)", epoch)
 
 
+def _broken_row(path: Path) -> bool:
+    """Whether a metrics row is missing or broken in itself (not JSON, not one object), read here
+    without following a link; ``False`` for one this process cannot read or that is over the size
+    limit (whole, perhaps, and then not ours to overwrite)."""
+    try:
+        if os.path.islink(path):
+            return False
+        if not os.path.lexists(path):
+            return True
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_METRICS_BYTES:
+            return False
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    try:
+        return not isinstance(json.loads(data), dict)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return True
+
+
 def plan_drops(ctx: CheckContext) -> set[int]:
     """Plan to drop the damaged *trailing* epochs; returns them. Damage in the middle is only reported.
 
@@ -263,16 +284,26 @@ def plan_drops(ctx: CheckContext) -> set[int]:
     named in the plan; a file that merely disagrees with the manifest never costs an epoch, nor
     does a damaged metrics row alone (it is planned to be written anew, without metrics).
     """
-    # An epoch whose only damage is its metrics row keeps its activations, weights and predictions:
-    # the row is written anew without metrics (their values are lost), never the epoch dropped.
+    # An epoch whose only damage is a metrics row that is missing or broken in itself keeps its
+    # activations, weights and predictions: the row is written anew without metrics (their values
+    # are lost), never the epoch dropped. Not for a row that is whole but unreadable to us (too
+    # large, no permission: it may be read elsewhere), nor in a run numbered by step, whose rows
+    # also place each record in time (a row without it would move the run's pictures to steps).
     step_run = ctx.manifest is not None and ctx.manifest.record_unit == "step"
     damaged: dict[int, list[str]] = {}
+    held: list[int] = []  # a row unreadable here but perhaps whole: neither dropped nor rewritten
     for epoch, reasons in ctx.damaged.items():
         row_path = metrics_file(ctx.layout.epoch_dir(epoch))
         if not all(r.startswith(ctx.rel(row_path) + ": ") for r in reasons):
             damaged[epoch] = reasons
             continue
-        row = {"epoch": epoch, **({"step": epoch, "epochs_done": None} if step_run else {})}
+        if not _broken_row(row_path):
+            held.append(epoch)
+            continue
+        if step_run:
+            damaged[epoch] = reasons
+            continue
+        row = {"epoch": epoch}
         shown = "; ".join(r.removeprefix(ctx.rel(row_path) + ": ") for r in reasons)
         ctx.plan(row_path, f"damaged metrics row of epoch {epoch} ({shown}): written anew without metrics, keeping the "
                  "epoch's whole activations, weights and predictions (the row's values are lost)",
@@ -299,8 +330,16 @@ def plan_drops(ctx: CheckContext) -> set[int]:
             "drops a good epoch. Restore the files named above from a backup, or delete the damaged epochs' "
             f"folders and everything after them from {ctx.layout.epochs_dir} and record again from there."
         )
-    disagreeing = sorted({f.epoch for f in ctx.findings if f.level == "problem" and f.epoch is not None}
-                         - set(ctx.damaged))
+    if held:
+        ctx.unrepairable.append(
+            f"epoch{'s' * (len(held) > 1)} {epoch_spans(sorted(held))}: a metrics row this process cannot read (over "
+            f"the {MAX_METRICS_BYTES:,}-byte limit, or no permission) may still be whole, so repair neither drops its "
+            "epoch nor rewrites it. Make it readable (permissions), or shrink it (keep per-example values out of "
+            "set_metrics), then check again.")
+    rewritten = set(ctx.damaged) - set(damaged) - set(held)
+    disagreeing = sorted({f.epoch for f in ctx.findings if f.level == "problem" and f.epoch is not None
+                          and not (f.epoch in rewritten and f.path == ctx.rel(metrics_file(ctx.layout.epoch_dir(f.epoch))))}
+                         - set(damaged) - set(held))
     if disagreeing:
         ctx.unrepairable.append(
             f"epoch{'s' * (len(disagreeing) > 1)} {epoch_spans(disagreeing)}: whole files that disagree with the "

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a run for damaged or missing files",
         description=(
             "Check a run: the manifest, every array's shape and dtype, the epoch sequence, metrics and caches. "
-            "Prints what is wrong, file by file, and exactly what --repair would remove. Exit status 0 when the run "
+            "Prints what is wrong, file by file, and exactly what --repair would remove or rewrite. Exit status 0 when the run "
             "is healthy, 1 when problems remain (or the file system refused a repair), 2 for a folder that is not a run."
         ),
     )
@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--repair",
         action="store_true",
-        help="remove what a plain check lists, nothing else: a trailing epoch whose own files are missing, truncated "
-        "or unreadable, leftovers of killed writers, stale or corrupt caches (never a good epoch, a damaged epoch in "
-        "the middle, a file that only disagrees with the manifest, a link or an unknown file)",
+        help="do what a plain check lists, nothing else: remove a trailing epoch whose own files are missing, "
+        "truncated or unreadable, leftovers of killed writers, stale or corrupt caches; write anew, without metrics, "
+        "a metrics row that is missing or broken when the rest of its epoch is whole (never remove a good epoch, a "
+        "damaged epoch in the middle, a file that only disagrees with the manifest, a link or an unknown file)",
     )
     p.add_argument("--force", action="store_true",
                    help="with --repair: carry out a plan that removes more than half of the run's epochs "
