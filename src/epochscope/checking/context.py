@@ -60,6 +60,9 @@ class CheckContext:
         self.unrepairable: list[str] = []
         #: epoch -> why it is damaged (files missing, truncated or unreadable in themselves).
         self.damaged: dict[int, list[str]] = {}
+        #: epochs whose metrics row is missing or broken in itself (not JSON, not one object), as
+        #: opposed to whole but unreadable here (too large, no permission): what repair may write anew.
+        self.broken_rows: set[int] = set()
         # While repair holds the lock itself, no other writer can be at work.
         self.writer = None if holding_lock else lock_holder(root)
         self.manifest: Manifest | None = None

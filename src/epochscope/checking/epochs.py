@@ -236,14 +236,18 @@ def _check_metrics(ctx: CheckContext, epoch: int, path: Path) -> None:
         return
     if not path.exists():
         ctx.damage(path, "missing (the epoch's metrics row)", epoch)
+        ctx.broken_rows.add(epoch)
         return
     try:
         row = read_json(path, root=ctx.root, max_bytes=MAX_METRICS_BYTES)
     except RunError as err:
         _unreadable(ctx, epoch, path, err)
+        if isinstance(err.__cause__, (ValueError, RecursionError)):  # not JSON (or not UTF-8): broken in itself
+            ctx.broken_rows.add(epoch)
         return
     if not isinstance(row, dict):
         ctx.damage(path, f"expected a JSON object (one metrics row), got {type(row).__name__}", epoch)
+        ctx.broken_rows.add(epoch)
         return
     if row.get("epoch") != epoch or isinstance(row.get("epoch"), bool):
         ctx.add("warning", path, f"\"epoch\" is {row.get('epoch')!r}, expected {epoch} (the folder's epoch); readers "
@@ -254,27 +258,6 @@ def _check_metrics(ctx: CheckContext, epoch: int, path: Path) -> None:
     diverged = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
     if diverged:
         ctx.add("note", path, f"non-finite {', '.join(diverged[:5])} (the model may have diverged)", epoch)
-
-
-def _broken_row(path: Path) -> bool:
-    """Whether a metrics row is missing or broken in itself (not JSON, not one object), read here
-    without following a link; ``False`` for one this process cannot read or that is over the size
-    limit (whole, perhaps, and then not ours to overwrite)."""
-    try:
-        if os.path.islink(path):
-            return False
-        if not os.path.lexists(path):
-            return True
-        if not os.path.isfile(path) or os.path.getsize(path) > MAX_METRICS_BYTES:
-            return False
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    try:
-        return not isinstance(json.loads(data), dict)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        return True
 
 
 def plan_drops(ctx: CheckContext) -> set[int]:
@@ -297,7 +280,7 @@ def plan_drops(ctx: CheckContext) -> set[int]:
         if not all(r.startswith(ctx.rel(row_path) + ": ") for r in reasons):
             damaged[epoch] = reasons
             continue
-        if not _broken_row(row_path):
+        if epoch not in ctx.broken_rows:
             held.append(epoch)
             continue
         if step_run:

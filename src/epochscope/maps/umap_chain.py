@@ -317,28 +317,28 @@ class UmapChainSettings(MethodSettings):
         # a fifth of UMAP's own fit: 100 passes up to 10,000 examples, 40 above
         return self.warm_epochs or umap_default_epochs(n) // WARM_SHARE
 
-    def _drift(self, knn: np.ndarray, previous_knn: np.ndarray, reference_knn: np.ndarray | None) -> float:
-        """The layer's share of changed neighbour relations since the epoch before or, if more,
-        since ``reference_knn`` (the last frame with UMAP's own steps for every point)."""
-        drift = float(np.mean(1.0 - kept_neighbours(knn, previous_knn)))
-        if reference_knn is not None and reference_knn.shape == knn.shape:
-            drift = max(drift, float(np.mean(1.0 - kept_neighbours(knn, reference_knn))))
-        return drift
+    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray, reference_knn: np.ndarray | None,
+               settled: bool) -> tuple[np.ndarray | None, float]:
+        """Per-point step scale of a warm frame (``None``: UMAP's own steps; see STEADY_*) and the
+        layer's drift: its share of changed neighbour relations since the epoch before or, if more,
+        since ``reference_knn`` (the last frame with UMAP's own steps for every point).
 
-    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray, drift: float) -> np.ndarray | None:
-        """Per-point step scale of a warm frame, or ``None`` for UMAP's own steps (see STEADY_*).
-
-        ``drift`` (:meth:`_drift`) gates the holding: it counts the change since the last full
-        frame, not only since the epoch before, as small changes add up (a cluster splitting
-        over many epochs, each under STEADY_ALL_BELOW) and the points they do not touch
-        would otherwise stay held forever.
+        The drift gates the holding: it counts the change since the last full frame, not only
+        since the epoch before, as small changes add up (a cluster splitting over many epochs,
+        each under STEADY_ALL_BELOW) and the points they do not touch would otherwise stay held
+        forever. Points are held only once ``settled`` (the last full frame was on nearly this graph).
         """
         if not self.steady:
-            return None
+            return None, 1.0
         changed = 1.0 - kept_neighbours(knn, previous_knn)
+        drift = float(changed.mean())
+        if reference_knn is not None and reference_knn is not previous_knn and reference_knn.shape == knn.shape:
+            drift = max(drift, float(np.mean(1.0 - kept_neighbours(knn, reference_knn))))
+        if not settled:
+            return None, drift
         everyone = np.clip((drift - STEADY_ALL_BELOW) / (FULL_RATE_ABOVE - STEADY_ALL_BELOW), 0.0, 1.0)
         rates = np.minimum(np.maximum(changed / FULL_RATE_POINT, everyone), 1.0).astype(np.float32)
-        return None if np.all(rates == 1.0) else rates
+        return (None if np.all(rates == 1.0) else rates), drift
 
     def _fresh(self, x: np.ndarray, graph) -> np.ndarray:
         passes = self.first_epochs or umap_default_epochs(len(x))
@@ -387,8 +387,7 @@ class UmapChainSettings(MethodSettings):
                     # Points are held only once the map has had a full frame on nearly this graph:
                     # a warm frame after a large change is not yet converged (the frames after
                     # it still move toward a fresh fit's), and holding would freeze it there.
-                    drift = self._drift(knn, previous_knn, reference_knn) if self.steady else 1.0
-                    rates = self._rates(knn, previous_knn, drift) if settled else None
+                    rates, drift = self._rates(knn, previous_knn, reference_knn, settled)
                     if rates is None:  # UMAP's own steps for every point: the change so far is in the map
                         reference_knn, settled = knn, drift < STEADY_ALL_BELOW
                     layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
