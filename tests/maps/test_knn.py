@@ -133,3 +133,116 @@ def test_forest_search_finds_nearly_all_exact_neighbours_from_scratch():
     assert np.all(np.diff(dist, axis=1) >= 0)
     # measured 0.99 on the MNIST CNN's layer; isotropic 64-D noise around ten centres is harder
     assert _recall(found, exact) > 0.9
+
+
+def _low_rank_layer(n=3000, width=128, rank=8, seed=4):
+    """A wide layer whose values lie near a few directions, as trained layers' do (the MNIST CNN's
+    512-wide hidden layer: 98 % of the variance in 39 directions)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    basis = np.linalg.qr(rng.normal(size=(width, rank)))[0].T
+    signal = (rng.normal(size=(10, rank))[labels] * 3 + rng.normal(size=(n, rank))) @ basis
+    return (signal + 0.05 * rng.normal(size=(n, width))).astype(np.float32)
+
+
+def _true_distances(x, rows, found, queries=None):
+    q = x if queries is None else queries
+    return np.linalg.norm(q[rows][:, None, :].astype(np.float64) - x[found[rows]].astype(np.float64), axis=2)
+
+
+def test_screen_keeps_the_fewest_directions_holding_the_variance_and_refuses_flat_spectra():
+    from epochscope.maps.knn import Screen
+
+    x = _low_rank_layer()
+    screen = Screen.fit(x, variance=0.98)
+    dims = screen.components.shape[0]
+    centred = x - x.mean(axis=0)
+    share = np.cumsum(np.linalg.svd(centred, compute_uv=False) ** 2) / np.sum(centred**2)
+    assert dims <= 8 and share[dims - 1] >= 0.97  # the sample's count, checked on all rows
+    projected = screen(x)
+    assert projected.shape == (len(x), dims) and projected.dtype == np.float32
+    np.testing.assert_allclose(projected, centred @ screen.components.T, atol=1e-3)
+    # isotropic noise needs nearly every direction: screening would not pay
+    assert Screen.fit(np.random.default_rng(0).normal(size=(2000, 64)).astype(np.float32)) is None
+
+
+@pytest.mark.slow
+def test_screened_searches_return_the_layers_own_neighbours_and_distances():
+    from epochscope.maps.knn import Screen, forest_knn, refine_knn, screened_query_knn
+
+    x = _low_rank_layer()
+    after = (x + 0.5 * np.roll(x, 1, axis=1)).astype(np.float32)  # a linear change: neighbourhoods move, the rank stays low
+    screen = Screen.fit(after)
+    search = screen(after)
+    exact, _ = exact_knn(after, 15)
+    start, _ = exact_knn(x, 15)
+    assert changed_fraction(exact, start) > 0.1  # the layer did move
+    rows = np.arange(0, len(after), 7)
+    for found, dist in (refine_knn(after, start, search=search), forest_knn(after, 15, search=search)):
+        assert _recall(found, exact) > 0.98
+        np.testing.assert_array_equal(found[:, 0], np.arange(len(after)))
+        # distances measured in the full layer, not in the screen's few directions
+        np.testing.assert_allclose(dist[rows], _true_distances(after, rows, found), rtol=1e-3, atol=1e-3)
+    queries = after[:300] + 0.3 * np.random.default_rng(2).normal(size=(300, after.shape[1])).astype(np.float32)
+    found, dist = screened_query_knn(after, queries, 15, screen, search=search)
+    assert _recall(found, exact_knn(after, 15, queries=queries)[0]) > 0.98
+    np.testing.assert_allclose(dist, _true_distances(after, np.arange(300), found, queries), rtol=1e-3, atol=1e-3)
+
+
+def _local_join(x, graph):
+    """One NN-descent round in numpy, every pair measured (the reference for the kernel's flags)."""
+    n, k = graph.shape
+    reverse = [[] for _ in range(n)]
+    for i in range(n):
+        for j in graph[i, 1:]:
+            reverse[j].append(i)
+    out = np.empty_like(graph)
+    for i in range(n):
+        near = set(graph[i]) | set(reverse[i])
+        cand = np.array(sorted(near | {m for j in near for m in graph[j]}) )
+        cand = cand[cand != i]
+        d = np.sum((x[cand] - x[i]) ** 2, axis=1)
+        out[i] = np.concatenate([[i], cand[np.argsort(d, kind="stable")[:k - 1]]])
+    return out
+
+
+@pytest.mark.slow
+def test_second_round_skips_only_pairs_the_first_round_measured():
+    """NN-descent's flags: round two measures only pairs through a new neighbour, so its result must
+    be the k nearest of everything rounds one and two would find with every pair measured."""
+    from epochscope.maps.knn import refine_knn
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    # a random start graph: itself, then 5 other random points
+    start = np.stack([np.concatenate([[i], rng.permutation(np.delete(np.arange(300), i))[:5]]) for i in range(300)])
+    start = start.astype(np.int32)
+    one = _local_join(x, start)
+    two = _local_join(x, one)
+    found, _ = refine_knn(x, start, rounds=2, tolerance=0.0)
+    for i in range(300):
+        union = np.array(sorted((set(one[i]) | set(two[i])) - {i}))
+        best = union[np.argsort(np.sum((x[union] - x[i]) ** 2, axis=1), kind="stable")[:5]]
+        assert set(found[i, 1:]) == set(best), i
+    # and it is not merely round one again
+    assert np.any(found != refine_knn(x, start, rounds=1, tolerance=0.0)[0])
+
+
+def test_bounded_search_is_exact_whatever_the_bound():
+    from epochscope.maps.knn import Screen, bounded_exact_knn
+
+    x = _low_rank_layer(n=2000)
+    screen = Screen.fit(x)
+    rows = np.arange(0, 2000, 13)
+    exact, exact_d = exact_knn(x, 15, queries=x[rows])
+    exact[:, 0] = rows  # itself first (exact_knn of queries does not know they are rows of x)
+    good = exact_d[:, -1] * 1.5  # a valid bound: the 15th distance, loosened
+    for upper in (good, exact_d[:, -1] * 0.5, np.full(len(rows), np.inf)):  # valid, too small, none
+        found, dist = bounded_exact_knn(x, x[rows], 15, screen, upper, self_rows=rows)
+        assert np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, exact)]) / 15 > 0.999
+        np.testing.assert_allclose(dist[:, 1:], exact_d[:, 1:], rtol=1e-3, atol=1e-3)
+        assert np.all(found[:, 0] == rows) and np.all(dist[:, 0] == 0)
+    queries = x[:50] + 0.2
+    q_exact, q_d = exact_knn(x, 15, queries=queries)
+    found, dist = bounded_exact_knn(x, queries, 15, screen, q_d[:, -1] * 1.2)
+    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(q_exact, axis=1))

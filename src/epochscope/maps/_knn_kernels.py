@@ -8,7 +8,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["refine", "refine_queries"]
+__all__ = ["refine", "fresh_entries", "refine_queries", "rerank"]
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -45,49 +45,82 @@ def _insert(best_idx, best_d, j, dist):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _refine_rows(x, graph, rev_ptr, rev_idx, k, start, stop, seen, out_idx, out_d):
+def _refine_rows(x, graph, fresh, rev_ptr, rev_idx, rev_fresh, seed_idx, seed_d, start, stop, seen, out_idx, out_d):
+    width = out_idx.shape[1]
+    k = graph.shape[1]
+    seeded = seed_idx.shape[0] > 0
     for i in range(start, stop):
         best_idx = out_idx[i]
         best_d = out_d[i]
-        for p in range(k):
+        for p in range(width):
             best_idx[p] = -1
             best_d[p] = np.inf
         best_idx[0] = i
         best_d[0] = -1.0  # the point itself always comes first
         seen[i] = i
-        # candidates: the point's neighbours and reverse neighbours in the start graph, and theirs
-        for s in range(graph.shape[1] + rev_ptr[i + 1] - rev_ptr[i]):
-            if s < graph.shape[1]:
+        if seeded:  # the last round's result, whose distances are already known
+            for p in range(seed_idx.shape[1]):
+                j = seed_idx[i, p]
+                if j >= 0 and seen[j] != i:
+                    seen[j] = i
+                    _insert(best_idx, best_d, j, seed_d[i, p])
+        # candidates: the point's neighbours and reverse neighbours in the graph, and theirs; a pair
+        # through an old neighbour's old neighbour was measured in the last round (NN-descent's flags)
+        for s in range(k + rev_ptr[i + 1] - rev_ptr[i]):
+            if s < k:
                 j = graph[i, s]
+                new_j = fresh[i, s]
             else:
-                j = rev_idx[rev_ptr[i] + s - graph.shape[1]]
+                j = rev_idx[rev_ptr[i] + s - k]
+                new_j = rev_fresh[rev_ptr[i] + s - k]
             if j < 0:
                 continue
             if seen[j] != i:
                 seen[j] = i
                 _insert(best_idx, best_d, j, _sqdist(x, i, j))
-            for t in range(graph.shape[1]):
+            for t in range(k):
                 m = graph[j, t]
-                if m >= 0 and seen[m] != i:
+                if m >= 0 and seen[m] != i and (new_j or fresh[j, t]):
                     seen[m] = i
                     _insert(best_idx, best_d, m, _sqdist(x, i, m))
         best_d[0] = 0.0
 
 
 @numba.njit(cache=True, fastmath=True, parallel=True)
-def refine(x, graph, rev_ptr, rev_idx, k, n_chunks):
-    """One round of neighbour-of-neighbour search from ``graph``: ``(indices, squared distances)``, sorted."""
+def refine(x, graph, fresh, rev_ptr, rev_idx, rev_fresh, seed_idx, seed_d, width, n_chunks):
+    """One round of neighbour-of-neighbour search from ``graph``: the ``width`` nearest ``(indices,
+    squared distances)``, sorted. ``fresh`` marks the graph's entries new since the last round
+    (``rev_fresh`` the same for the reverse lists); pairs through two old entries are skipped, as
+    the last round's result ``seed_idx, seed_d`` (empty: none, every entry must then be fresh)
+    already holds the best of them."""
     n = x.shape[0]
-    out_idx = np.empty((n, k), dtype=np.int32)
-    out_d = np.empty((n, k), dtype=np.float32)
+    out_idx = np.empty((n, width), dtype=np.int32)
+    out_d = np.empty((n, width), dtype=np.float32)
     size = (n + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         start = c * size
         stop = min(n, start + size)
         if start < stop:
             seen = np.full(n, -1, dtype=np.int64)
-            _refine_rows(x, graph, rev_ptr, rev_idx, k, start, stop, seen, out_idx, out_d)
+            _refine_rows(x, graph, fresh, rev_ptr, rev_idx, rev_fresh, seed_idx, seed_d, start, stop, seen, out_idx,
+                         out_d)
     return out_idx, out_d
+
+
+@numba.njit(cache=True, parallel=True)
+def fresh_entries(graph, previous):
+    """``graph[i, t]`` not among ``previous[i]``, per entry (bool, the shape of ``graph``)."""
+    out = np.empty(graph.shape, dtype=np.bool_)
+    for i in numba.prange(graph.shape[0]):
+        for t in range(graph.shape[1]):
+            j = graph[i, t]
+            new = True
+            for u in range(previous.shape[1]):
+                if previous[i, u] == j:
+                    new = False
+                    break
+            out[i, t] = new
+    return out
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -127,4 +160,41 @@ def refine_queries(queries, x, start, graph, k, n_chunks):
         if lo < hi:
             seen = np.full(x.shape[0], -1, dtype=np.int64)
             _query_rows(queries, x, start, graph, lo, hi, seen, out_idx, out_d)
+    return out_idx, out_d
+
+
+@numba.njit(cache=True, fastmath=True)
+def _rerank_rows(queries, x, candidates, start_row, stop_row, self_query, out_idx, out_d):
+    k = out_idx.shape[1]
+    for i in range(start_row, stop_row):
+        best_idx = out_idx[i]
+        best_d = out_d[i]
+        for p in range(k):
+            best_idx[p] = -1
+            best_d[p] = np.inf
+        if self_query:
+            best_idx[0] = i
+            best_d[0] = -1.0  # the point itself always comes first
+        for s in range(candidates.shape[1]):
+            j = candidates[i, s]
+            if j < 0 or (self_query and j == i):
+                continue
+            _insert(best_idx, best_d, j, _sqdist2(queries, i, x, j))
+        if self_query:
+            best_d[0] = 0.0
+
+
+@numba.njit(cache=True, fastmath=True, parallel=True)
+def rerank(queries, x, candidates, k, self_query, n_chunks):
+    """The ``k`` nearest of each row's distinct ``candidates`` (rows of ``x``) by distance in ``x``'s full
+    space: ``(indices, squared distances)``, sorted; with ``self_query`` the row itself first."""
+    n = candidates.shape[0]
+    out_idx = np.empty((n, k), dtype=np.int32)
+    out_d = np.empty((n, k), dtype=np.float32)
+    size = (n + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        lo = c * size
+        hi = min(n, lo + size)
+        if lo < hi:
+            _rerank_rows(queries, x, candidates, lo, hi, self_query, out_idx, out_d)
     return out_idx, out_d
