@@ -51,6 +51,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 METHODS = ("umap", "umap-independent", "aligned-umap")
+#: Epochs of the scale run compared with fresh UMAP fits (about a minute each at 60,000 points).
+SCALE_FIDELITY_EPOCHS = (0, 1, 2, 3, 5, 10, 15, 20)
 LABELS = {"umap": "umap (default)", "umap-independent": "umap-independent (classic)", "aligned-umap": "aligned-umap",
           "umap+parallel": "umap, parallel=True"}
 
@@ -77,7 +79,7 @@ def child_embed(run: str, method: str, epochs: list[int] | None, out: str) -> No
     Path(out).write_text(json.dumps(result))
 
 
-def child_reference(run: str, seed: int, out: str) -> None:
+def child_reference(run: str, seed: int, out: str, epochs: list[int] | None = None) -> None:
     """Fresh ``umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed)`` per epoch: separation per frame."""
     import numpy as np
     import umap
@@ -88,12 +90,13 @@ def child_reference(run: str, seed: int, out: str) -> None:
     r = epochscope.open_run(run)
     sub = quality_subsample(len(r.labels))
     labels = np.asarray(r.labels)[sub]
+    epochs = r.epochs if epochs is None else epochs
     seps = []
-    for epoch in r.epochs:
+    for epoch in epochs:
         x = np.asarray(r.activations("hidden", epoch), dtype=np.float32)
         frame = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed).fit_transform(x)
         seps.append(separation(frame[sub], labels))
-    Path(out).write_text(json.dumps({"separation": seps, "epochs": r.epochs}))
+    Path(out).write_text(json.dumps({"separation": seps, "epochs": epochs}))
 
 
 # ---------------------------------------------------------------- the parent
@@ -119,11 +122,13 @@ def measure(run: Path, method: str, *, cache_dir: Path, epochs: list[int] | None
     return result
 
 
-def reference(run: Path, seed: int) -> list[float]:
-    """Fresh-UMAP separation per epoch, computed once per run and seed (kept in benchmarks/.cache)."""
-    path = HERE / ".cache" / f"reference-{run.name}-seed{seed}.json"
+def reference(run: Path, seed: int, epochs: list[int] | None = None) -> list[float]:
+    """Fresh-UMAP separation per epoch (or at ``epochs``), computed once per run and seed (kept in benchmarks/.cache)."""
+    tag = "" if epochs is None else "-epochs" + "_".join(map(str, epochs))
+    path = HERE / ".cache" / f"reference-{run.name}-seed{seed}{tag}.json"
     if not path.exists():
-        _spawn(["--child-reference", str(run), str(seed), str(path)])
+        _spawn(["--child-reference", str(run), str(seed), str(path)] + ([] if epochs is None else
+                                                                          ["--epochs", ",".join(map(str, epochs))]))
     return json.loads(path.read_text())["separation"]
 
 
@@ -210,6 +215,17 @@ def scale_table(run: Path, cache_dir: Path) -> str:
         raise SystemExit(f"the classic took {one['wall']:.0f} s for one epoch and {classic['wall']:.0f} s for two: "
                          "the machine's load changed between them; rerun on a quiet machine")
     extrapolated = one["wall"] + per_epoch * (len(epochs) - 1)
+    # Fidelity at scale: a fresh UMAP of 60,000 points takes about a minute, so against seed 0 at
+    # SCALE_FIDELITY_EPOCHS only (steps compared between those epochs).
+    import numpy as np
+
+    at = [e for e in SCALE_FIDELITY_EPOCHS if e in epochs]
+    ref = reference(run, 0, at)
+    ours_sep = [ours["quality"]["separation"][epochs.index(e)] for e in at]
+    fid = fidelity(ours_sep, ref)
+    trust = np.asarray(ours["quality"]["trustworthiness"][:2]) - np.asarray(classic["quality"]["trustworthiness"][:2])
+    motion = float(np.nanmean(np.asarray(ours["quality"]["motion"], dtype=float)))
+    classic_motion = float(np.nanmean(np.asarray(classic["quality"]["motion"], dtype=float)))
     return "\n".join([
         f"**Scale**: {run.name}, a {epochscope.open_run(run).manifest.probe_size:,}-digit probe, {len(epochs)} epochs "
         f"({'all recorded' if len(epochs) >= 21 else f'the recording stopped after {len(epochs)} of the planned 21'}; "
@@ -224,6 +240,18 @@ def scale_table(run: Path, cache_dir: Path) -> str:
         f"(1 epoch: {one['wall']:.0f}, 2 epochs: {classic['wall']:.0f}) | 1.0x | {classic['max_rss_mib']:.0f} "
         f"| {classic['timings']['fit']:.0f} / {classic['timings'].get('test', 0):.0f} / "
         f"{classic['timings']['quality']:.0f} | {classic['load']:.1f} |",
+        "",
+        f"Fidelity at scale against a fresh `UMAP(n_neighbors=15, min_dist=0.1)` (seed 0) of epochs {at}: separation "
+        f"mean / largest difference {fid[0]:.3f} / {fid[1]:.3f}, worst step (between those epochs) {fid[2]:.3f}; "
+        f"trustworthiness minus the classic's at epochs 0 and 1: {trust[0]:+.4f}, {trust[1]:+.4f}; motion mean "
+        f"{motion:.3f} (the classic's, epochs 0-1 only: {classic_motion:.3f}).",
+        "",
+        "| | " + " | ".join(str(e) for e in at) + " |",
+        "|---|" + "---|" * len(at),
+        "| fresh UMAP, seed 0 | " + " | ".join(f"{v:.3f}" for v in ref) + " |",
+        "| umap (default) | " + " | ".join(f"{v:.3f}" for v in ours_sep) + " |",
+        "| the layer (its own space) | " + " | ".join(
+            f"{ours['quality']['separation_layer'][epochs.index(e)]:.3f}" for e in at) + " |",
     ])
 
 
@@ -243,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         child_embed(args.child_embed[0], args.child_embed[1], epochs, args.child_embed[2])
         return 0
     if args.child_reference:
-        child_reference(args.child_reference[0], int(args.child_reference[1]), args.child_reference[2])
+        epochs = None if args.epochs is None else [int(e) for e in args.epochs.split(",")]
+        child_reference(args.child_reference[0], int(args.child_reference[1]), args.child_reference[2], epochs)
         return 0
 
     from timelapse_runs import prepare

@@ -96,6 +96,7 @@ def prepare(name: str, *, partial: bool = False) -> Path:
 
             run_demo(CACHE / "demo", pictures=False, show_progress=False)
             os.replace(CACHE / "demo" / "run", path)
+            (CACHE / "demo" / ".epochscope-demo.json").unlink(missing_ok=True)  # the demo's list of its own files
             os.rmdir(CACHE / "demo")
     elif name == "scale":
         if not _finished(path, 21, partial=partial):
