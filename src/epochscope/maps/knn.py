@@ -232,7 +232,7 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
     recompiles in every process (measured 60-75 s on 2 busy cores).
 
     ``search``: the same rows in a cheaper space (a :class:`Screen` of ``data``): the rounds
-    run there, a last round keeps ``pool * k`` candidates, and those are ranked by their
+    run there, every round keeps ``pool * k`` candidates, and the last round's are ranked by their
     exact distances in ``data``.
 
     Returns ``(indices int32, distances float32)``, ``(n, k)``, nearest first.

@@ -9,8 +9,8 @@ places from frame to frame wherever the layer did not move them. Forward in time
 2. UMAP's fuzzy graph from them (:mod:`.fuzzy`);
 3. the first epoch: UMAP's own fit (spectral start, :mod:`.spectral`, then UMAP's
    optimiser for as many passes as ``umap.UMAP`` would run);
-4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (a
-   fifth of UMAP's own fit) at UMAP's learning rate (enough to converge: the clusters
+4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (100,
+   :data:`WARM_PASSES`, at every size) at UMAP's learning rate (enough to converge: the clusters
    tighten or loosen as the layer's do), started from the previous frame's layout and
    pulled toward it with weight ``coherence``: the temporal coherence term of dynamic
    t-SNE (Rauber, Falcão & Telea 2016) on UMAP's objective (McInnes, Healy & Melville 2018), optimised one frame
