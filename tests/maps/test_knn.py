@@ -246,3 +246,56 @@ def test_bounded_search_is_exact_whatever_the_bound():
     q_exact, q_d = exact_knn(x, 15, queries=queries)
     found, dist = bounded_exact_knn(x, queries, 15, screen, q_d[:, -1] * 1.2)
     np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(q_exact, axis=1))
+
+
+def test_screen_of_a_one_wide_layer_is_none_not_a_crash():
+    # (review) np.cov of one column is 0-d and eigh raised LinAlgError: a 1-wide layer of more
+    # than 20,000 probe examples could not be mapped at all
+    from epochscope.maps.knn import Screen
+
+    x = np.random.default_rng(0).normal(size=(500, 1)).astype(np.float32)
+    assert Screen.fit(x) is None
+
+
+def test_bounded_search_refuses_a_wrong_k_or_wrong_self_rows():
+    # (review) self_rows naming other rows put a row 7.7 away first "at distance 0"; k=0 was an IndexError
+    from epochscope.maps.knn import Screen, bounded_exact_knn
+
+    x = _low_rank_layer(n=600)
+    screen = Screen.fit(x)
+    rows = np.arange(0, 600, 50)
+    up = np.full(len(rows), np.inf)
+    with pytest.raises(ValueError, match="self_rows"):
+        bounded_exact_knn(x, x[rows], 5, screen, up, self_rows=rows + 1)
+    with pytest.raises(ValueError, match="self_rows"):
+        bounded_exact_knn(x, x[rows], 5, screen, up, self_rows=rows[:3])
+    for k in (0, -1, 601):
+        with pytest.raises(ValueError, match="k must"):
+            bounded_exact_knn(x, x[rows], k, screen, up)
+    found, dist = bounded_exact_knn(x, x[rows], 5, screen, up, self_rows=rows)
+    assert np.all(found[:, 0] == rows) and np.all(dist[:, 0] == 0)
+
+
+def test_sampled_recall_counts_tied_neighbours_and_agrees_with_its_screened_form():
+    # (review) on a layer of duplicated rows the screened check (bounded search, ties broken by
+    # row order) scored the exact neighbours 0.87 while the plain check scored them 0.996: a
+    # correct search was judged failed and searched again. A neighbour as near as the exact k-th
+    # is as good as any other one at that distance.
+    from epochscope.maps.knn import Screen
+    from epochscope.maps.umap_chain import sampled_recall
+
+    rng = np.random.default_rng(0)
+    base = _low_rank_layer(n=300, width=48, rank=6)
+    x = base[rng.integers(0, 300, 3000)]  # about 10 copies of every row
+    screen = Screen.fit(x)
+    indices, _ = exact_knn(x, 15)
+    plain = sampled_recall(x, indices)
+    screened = sampled_recall(x, indices, screen=screen, search=screen(x))
+    assert plain == screened == 1.0
+    # a missing neighbour still counts as missing
+    worse = indices.copy()
+    worse[:, -1] = (worse[:, 0] + 1500) % 3000
+    assert sampled_recall(x, worse) == sampled_recall(x, worse, screen=screen, search=screen(x)) < 1.0
+    q = x[:40] + 0.01
+    qi, _ = exact_knn(x, 15, queries=q)
+    assert sampled_recall(x, qi, queries=q) == sampled_recall(x, qi, queries=q, screen=screen, search=screen(x)) == 1.0

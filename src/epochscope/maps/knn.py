@@ -92,8 +92,14 @@ def bounded_exact_knn(data: np.ndarray, queries: np.ndarray, k: int, screen: Scr
     space = (screen(data) if search is None else search).astype(np.float64)
     near = screen(queries).astype(np.float64)
     upper = np.asarray(upper, dtype=np.float64)
-    if upper.shape != (len(queries),) or k > len(data):
-        raise ValueError(f"upper must hold one bound per query ({len(queries)}), and k <= {len(data)}")
+    if upper.shape != (len(queries),):
+        raise ValueError(f"upper must hold one bound per query ({len(queries)}), got shape {upper.shape}")
+    if not 1 <= k <= len(data):
+        raise ValueError(f"k must lie in 1..{len(data)} (the number of rows), got {k}")
+    if self_rows is not None:
+        self_rows = np.asarray(self_rows)
+        if self_rows.shape != (len(queries),) or not np.array_equal(data[self_rows], queries):
+            raise ValueError("self_rows must name, for each query, the row of data it is (data[self_rows] == queries)")
     # float32 rounding in the projected coordinates (each a sum of `width` products) stays far
     # below this margin, so it can only add candidates, never lose one
     dims, width = screen.components.shape
@@ -182,6 +188,8 @@ class Screen:
         would not pay) or the data has no variance."""
         variance = SCREEN_VARIANCE if variance is None else variance
         data = np.asarray(data)
+        if max_share * data.shape[1] < 1:  # not even one direction allowed (and np.cov of one column is 0-d)
+            return None
         rows = np.random.default_rng(seed).choice(len(data), size=min(sample, len(data)), replace=False)
         part = np.asarray(data[np.sort(rows)], dtype=np.float64)
         mean = part.mean(axis=0)
@@ -227,7 +235,7 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
     recompiles in every process (measured 60-75 s on 2 busy cores).
 
     ``search``: the same rows in a cheaper space (a :class:`Screen` of ``data``): the rounds
-    run there, a last round keeps ``pool * k`` candidates, and those are ranked by their
+    run there, every round keeps ``pool * k`` candidates, and the last round's are ranked by their
     exact distances in ``data``.
 
     Returns ``(indices int32, distances float32)``, ``(n, k)``, nearest first.
