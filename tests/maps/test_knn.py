@@ -299,3 +299,20 @@ def test_sampled_recall_counts_tied_neighbours_and_agrees_with_its_screened_form
     q = x[:40] + 0.01
     qi, _ = exact_knn(x, 15, queries=q)
     assert sampled_recall(x, qi, queries=q) == sampled_recall(x, qi, queries=q, screen=screen, search=screen(x)) == 1.0
+
+
+def test_exact_search_measures_distances_as_differences_not_by_the_expansion():
+    """|q|^2 + |x|^2 - 2 q.x in float32 loses digits on a layer of large values: a duplicate row
+    came out 0.0135 away. The distances must be the rows' own, measured independently here in float64."""
+    rng = np.random.default_rng(11)
+    x = (30.0 + rng.normal(size=(600, 48))).astype(np.float32)
+    x[300:330] = x[:30]  # duplicated rows: their nearest other row is at distance 0
+    idx, dist = exact_knn(x, 8)
+    true = np.linalg.norm(x[idx].astype(np.float64) - x[:, None, :].astype(np.float64), axis=2)
+    np.testing.assert_allclose(dist, true, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(idx[:, 0], np.arange(600))  # itself first, even beside its duplicate
+    assert np.all(dist[:30, 1] == 0) and np.all(idx[:30, 1] == np.arange(300, 330))
+    queries = x[:50] + np.float32(1e-3)
+    q_idx, q_dist = exact_knn(x, 5, queries=queries)
+    q_true = np.linalg.norm(x[q_idx].astype(np.float64) - queries[:, None, :].astype(np.float64), axis=2)
+    np.testing.assert_allclose(q_dist, q_true, rtol=1e-6, atol=1e-6)
