@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 METHODS = ("umap", "umap-independent", "aligned-umap")
-#: Epochs of the scale run compared with fresh UMAP fits (about a minute each at 60,000 points).
+#: Epochs of the scale run compared with fresh UMAP fits, seeds 0 and 1 (about a minute each at 60,000 points).
 SCALE_FIDELITY_EPOCHS = (0, 1, 2, 3, 5, 10, 15, 20)
 LABELS = {"umap": "umap (default)", "umap-independent": "umap-independent (classic)", "aligned-umap": "aligned-umap",
           "umap+parallel": "umap, parallel=True"}
@@ -220,9 +220,9 @@ def scale_table(run: Path, cache_dir: Path) -> str:
     import numpy as np
 
     at = [e for e in SCALE_FIDELITY_EPOCHS if e in epochs]
-    ref = reference(run, 0, at)
+    ref, ref1 = reference(run, 0, at), reference(run, 1, at)
     ours_sep = [ours["quality"]["separation"][epochs.index(e)] for e in at]
-    fid = fidelity(ours_sep, ref)
+    fid, fid1, floor = fidelity(ours_sep, ref), fidelity(ours_sep, ref1), fidelity(ref1, ref)
     trust = np.asarray(ours["quality"]["trustworthiness"][:2]) - np.asarray(classic["quality"]["trustworthiness"][:2])
     motion = float(np.nanmean(np.asarray(ours["quality"]["motion"], dtype=float)))
     classic_motion = float(np.nanmean(np.asarray(classic["quality"]["motion"], dtype=float)))
@@ -243,12 +243,15 @@ def scale_table(run: Path, cache_dir: Path) -> str:
         "",
         f"Fidelity at scale against a fresh `UMAP(n_neighbors=15, min_dist=0.1)` (seed 0) of epochs {at}: separation "
         f"mean / largest difference {fid[0]:.3f} / {fid[1]:.3f}, worst step (between those epochs) {fid[2]:.3f}; "
+        f"against seed 1: {fid1[0]:.3f} / {fid1[1]:.3f} / {fid1[2]:.3f}; noise floor (seed 1 against seed 0): "
+        f"{floor[0]:.3f} / {floor[1]:.3f} / {floor[2]:.3f}; "
         f"trustworthiness minus the classic's at epochs 0 and 1: {trust[0]:+.4f}, {trust[1]:+.4f}; motion mean "
         f"{motion:.3f} (the classic's, epochs 0-1 only: {classic_motion:.3f}).",
         "",
         "| | " + " | ".join(str(e) for e in at) + " |",
         "|---|" + "---|" * len(at),
         "| fresh UMAP, seed 0 | " + " | ".join(f"{v:.3f}" for v in ref) + " |",
+        "| fresh UMAP, seed 1 | " + " | ".join(f"{v:.3f}" for v in ref1) + " |",
         "| umap (default) | " + " | ".join(f"{v:.3f}" for v in ours_sep) + " |",
         "| the layer (its own space) | " + " | ".join(
             f"{ours['quality']['separation_layer'][epochs.index(e)]:.3f}" for e in at) + " |",
