@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["exact_knn", "bounded_exact_knn", "forest_knn", "refine_knn", "refine_query_knn", "screened_query_knn", "Screen",
-           "changed_fraction", "place_points", "KNN_BLOCK_PAIRS"]
+__all__ = ["exact_knn", "bounded_exact_knn", "squared_distances_to", "forest_knn", "refine_knn", "refine_query_knn",
+           "screened_query_knn", "Screen", "changed_fraction", "place_points", "KNN_BLOCK_PAIRS"]
 
 #: Query-data pairs whose distances one block of :func:`exact_knn` holds at a time (2**22:
 #: 16 MiB of float32 distances plus 32 MiB of argpartition's int64 indices).
@@ -67,7 +67,7 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
         # The expansion |q|^2 + |x|^2 - 2 q.x loses digits to cancellation (a duplicate row came
         # out 0.0135 away, a distance of 0.87 off by 1.2e-3 on a layer of values near 30): it only
         # picks the candidates; their distances are measured again as differences.
-        pd = _direct_sq_distances(q, data, part)
+        pd = squared_distances_to(q, data, part)
         if self_query:
             pd[np.arange(len(q))[:, None] == part - start] = -1.0  # the point itself always comes first
         order = np.argsort(pd, axis=1, kind="stable")
@@ -76,14 +76,25 @@ def exact_knn(data: np.ndarray, k: int, *, queries: np.ndarray | None = None, bl
     return indices, distances
 
 
-def _direct_sq_distances(q: np.ndarray, data: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    # squared distances from q[i] to data[idx[i, j]] as sums of squared differences (float64
-    # sums), a few rows at a time so that rows x k x width stays under 2**22 values
+def squared_distances_to(queries: np.ndarray, data: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Squared distances ``(m, j)`` float64 from ``queries[i]`` to ``data[idx[i, :]]``, as sums of squared
+    differences (float32 differences, float64 sums; no cancellation as in the matrix-product expansion).
+
+    A few rows at a time, so that rows x j x width stays under 2**22 values; ``inf`` where ``idx`` is -1
+    (a missing neighbour).
+
+    >>> squared_distances_to(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([[0, -1]])).tolist()
+    [[25.0, inf]]
+    """
+    queries = np.asarray(queries, dtype=np.float32)
+    data = np.asarray(data, dtype=np.float32)
+    idx = np.asarray(idx)
     out = np.empty(idx.shape, dtype=np.float64)
     step = max(1, 2**22 // max(idx.shape[1] * data.shape[1], 1))
-    for lo in range(0, len(q), step):
-        gap = data[idx[lo:lo + step]] - q[lo:lo + step, None, :]
+    for lo in range(0, len(queries), step):
+        gap = data[np.maximum(idx[lo:lo + step], 0)] - queries[lo:lo + step, None, :]
         out[lo:lo + step] = np.einsum("ijk,ijk->ij", gap, gap, dtype=np.float64)
+    out[idx < 0] = np.inf
     return out
 
 
@@ -143,7 +154,7 @@ def bounded_exact_knn(data: np.ndarray, queries: np.ndarray, k: int, screen: Scr
 def _nearest_of(data, query, cand, k, itself):
     if len(cand) < k:
         return None
-    full = np.sum((data[cand].astype(np.float64) - query.astype(np.float64)) ** 2, axis=1)
+    full = squared_distances_to(query[None, :], data, cand[None, :])[0]
     if itself is not None:
         full[cand == itself] = -1.0
     order = np.argsort(full, kind="stable")[:k]

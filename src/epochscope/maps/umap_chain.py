@@ -41,7 +41,17 @@ import numpy as np
 from .._progress import progress as progress_bar
 from .base import MethodSettings, SequenceResult, Stopwatch
 from .fuzzy import ab_params, epochs_per_sample, fuzzy_graph
-from .knn import Screen, bounded_exact_knn, exact_knn, forest_knn, place_points, refine_knn, refine_query_knn, screened_query_knn
+from .knn import (
+    Screen,
+    bounded_exact_knn,
+    exact_knn,
+    forest_knn,
+    place_points,
+    refine_knn,
+    refine_query_knn,
+    screened_query_knn,
+    squared_distances_to,
+)
 from .sgd import optimize_layout
 from .spectral import spectral_start
 
@@ -242,28 +252,17 @@ def sampled_recall(x: np.ndarray, indices: np.ndarray, *, queries: np.ndarray | 
     rows = np.random.default_rng(seed).choice(len(source), size=min(sample, len(source)), replace=False)
     found = np.asarray(indices)[rows]
     k = found.shape[1]
-    near = _distances(x, source, rows, found)
+    near = np.sqrt(squared_distances_to(source[rows], x, found))
     if screen is None:
         exact, _ = exact_knn(x, k, queries=source[rows])
     else:
         upper = np.max(near, axis=1)  # inf for an incomplete list: no bound
         exact, _ = bounded_exact_knn(x, source[rows], k, screen, upper, search=search,
                                      self_rows=rows if queries is None else None)
-    # the exact k-th distance again in float64 (exact_knn's float32 distances lose digits)
-    kth = np.max(_distances(x, source, rows, exact), axis=1)
+    # the exact k-th distance measured the same way as the found ones, so ties compare equal
+    kth = np.max(np.sqrt(squared_distances_to(source[rows], x, exact)), axis=1)
     hits = np.count_nonzero(near <= kth[:, None] * (1.0 + 1e-6), axis=1)
     return float(np.sum(hits) / exact.size)
-
-
-def _distances(x: np.ndarray, source: np.ndarray, rows: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    # float64 distances from source[rows[i]] to x[neighbours[i]] (inf for a missing neighbour, -1),
-    # a row at a time: 256 x k x width at once would take 126 MB at width 4096
-    out = np.full(neighbours.shape, np.inf)
-    for i, r in enumerate(rows):
-        ok = neighbours[i] >= 0
-        gap = np.asarray(x[neighbours[i][ok]], dtype=np.float64) - np.asarray(source[r], dtype=np.float64)
-        out[i, ok] = np.sqrt(np.einsum("ij,ij->i", gap, gap))
-    return out
 
 
 def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
