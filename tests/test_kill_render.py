@@ -38,11 +38,15 @@ from epochscope.maps.api import embed
 from epochscope.maps.cache import load_maps, maps_cache_dir
 
 N_EPOCHS = 6
+SLOW_WRITE = 0.03  # s before each save and rename in a kill aimed at a write (kill_when's watch)
 
-# Reads one JSON list of command-line arguments per line, forks a process that runs them,
-# prints its pid, then how it ended (the raw wait status).
+# Reads one JSON object per line ({"argv": [...], "slow": seconds}), forks a process that runs the
+# command line, prints its pid, then how it ended (the raw wait status). A slow child waits
+# SLOW_WRITE s before every array save and every rename: a small cache entry is otherwise
+# written in about a millisecond, and a busy machine's watcher missed it (CI, stop 21), so
+# the kill must not depend on catching that window by luck.
 SERVER = r"""
-import json, os, sys, tempfile
+import json, os, sys, tempfile, time
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ["MPLBACKEND"] = "Agg"
 sys.path.insert(0, sys.argv[1])
@@ -59,14 +63,24 @@ os.dup2(devnull, 1)
 main(["--quiet", "render", str(warm), "--out", str(warm.parent / "out"), "--method", "pca"])
 os.dup2(saved, 1)
 print("ready", flush=True)
+def slowed(fn, pause):
+    def wrapper(*args, **kwargs):
+        time.sleep(pause)
+        return fn(*args, **kwargs)
+    return wrapper
+
 for line in sys.stdin:
-    argv = json.loads(line)
+    order = json.loads(line)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             os.dup2(devnull, 1)
-            code = main(argv)
+            if order["slow"]:
+                import numpy
+                for mod, name in ((numpy, "save"), (numpy, "savez"), (os, "replace"), (os, "rename")):
+                    setattr(mod, name, slowed(getattr(mod, name), order["slow"]))
+            code = main(order["argv"])
         finally:
             sys.stderr.flush()
             os._exit(code)
@@ -98,8 +112,8 @@ class Forker:
         self._err.flush()
         return self.log.read_text()[-4000:]
 
-    def start(self, *argv: object) -> int:
-        self.proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
+    def start(self, *argv: object, slow: float = 0.0) -> int:
+        self.proc.stdin.write(json.dumps({"argv": [str(a) for a in argv], "slow": slow}) + "\n")
         self.proc.stdin.flush()
         return int(self.readline())
 
@@ -138,10 +152,14 @@ def setup(tmp_path_factory):
         forker.close()
 
 
-def kill_when(forker: Forker, argv: list, *, delay: float | None, watch: Path | None, rng: random.Random) -> bool:
+def kill_when(forker: Forker, argv: list, *, delay: float | None, watch: Path | None, rng: random.Random,
+              linger: float = SLOW_WRITE) -> bool:
     """Start ``argv``; SIGKILL it after ``delay`` s, or as soon as a hidden temporary entry appears
-    under ``watch``. Returns whether it was killed (False: it finished first)."""
-    pid = forker.start(*argv)
+    under ``watch`` (the command's saves and renames then slowed by SLOW_WRITE, and the kill
+    lands up to ``linger`` s later: within one pause for a picture, whose temporary file is gone
+    once renamed; over the stages of a cache entry, whose temporary folder lives through all of
+    them). Returns whether it was killed (False: it finished first)."""
+    pid = forker.start(*argv, slow=SLOW_WRITE if delay is None else 0.0)
     if delay is not None:
         time.sleep(delay)
     else:
@@ -152,7 +170,7 @@ def kill_when(forker: Forker, argv: list, *, delay: float | None, watch: Path | 
             except FileNotFoundError:
                 names = []
             if any(n.startswith(".") and (".tmp-" in n or ".partial" in n) for n in names):
-                time.sleep(rng.uniform(0, 0.004))
+                time.sleep(rng.uniform(0, linger))
                 break
             time.sleep(0.0002)
     try:
@@ -218,7 +236,7 @@ def test_embed_killed_at_random_instants(setup):
         shutil.copytree(setup["pristine"], path)
         what = f"embed kill {i} ({'while caching' if delay is None else f'after {delay:.2f} s'})"
         killed = kill_when(forker, ["--quiet", "embed", path, "--method", "pca"], delay=delay,
-                           watch=path / "cache" / "maps", rng=rng)
+                           watch=path / "cache" / "maps", rng=rng, linger=4 * SLOW_WRITE)
         leftovers = [p.name for p in (path / "cache" / "maps").glob(".tmp-*")]
         killed_writing += killed and bool(leftovers)
         assert_cache_consistent(path, ref, what)
