@@ -41,7 +41,7 @@ DEFAULT_HEIGHT = 900
 def iframe_html(page: str, *, height: int = DEFAULT_HEIGHT, title: str = "epochscope report") -> str:
     """``page`` (a whole HTML document) as one sandboxed ``<iframe srcdoc=...>`` element.
 
-    >>> iframe_html('<p title="a&b">x</p>', height=200)[:60]
+    >>> iframe_html('<p title="a&b">x</p>', height=200)[:62]
     '<iframe srcdoc="&lt;p title=&quot;a&amp;b&quot;&gt;x&lt;/p&gt;'
     """
     if isinstance(height, bool) or not isinstance(height, int) or height < 1:

@@ -15,8 +15,8 @@ __all__ = ["quality_subsample", "map_neighbours", "trustworthiness", "motion", "
 def quality_subsample(n: int, size: int = 2000, seed: int = 0) -> np.ndarray:
     """Sorted indices of a fixed random subsample of ``min(n, size)`` examples.
 
-    >>> quality_subsample(5, size=3).tolist()
-    [0, 2, 4]
+    >>> quality_subsample(3).tolist(), quality_subsample(5, size=3).tolist()
+    ([0, 1, 2], [2, 3, 4])
     """
     if n <= size:
         return np.arange(n)

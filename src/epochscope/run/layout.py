@@ -188,7 +188,7 @@ def layer_key(name: str) -> str:
     names that sanitise alike still get different keys.
 
     >>> layer_key("features.0/conv")
-    'features_0_conv-3b0b7b5f'
+    'features_0_conv-a489f531'
     """
     readable = re.sub(r"[^A-Za-z0-9_-]", "_", name).lstrip("-")[:48] or "layer"
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
