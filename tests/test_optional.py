@@ -96,9 +96,9 @@ def test_the_maps_kernels_say_how_to_give_numba_a_cache_folder(monkeypatch):
     monkeypatch.setattr(numba_caching._CacheLocator, "ensure_cache_path", nowhere)
     for name in ("epochscope.maps._sgd_kernels", "epochscope.maps._knn_kernels"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setattr(sgd, "_kernels", None)
+    monkeypatch.setattr(sgd, "_kernel", None)
     with pytest.raises(CompileCacheError, match="NUMBA_CACHE_DIR"):
-        sgd.compiled_kernels()
+        sgd.compiled_kernel()
     from epochscope.maps.knn import refine_knn
 
     with pytest.raises(CompileCacheError, match="NUMBA_CACHE_DIR"):

@@ -316,3 +316,32 @@ def test_exact_search_measures_distances_as_differences_not_by_the_expansion():
     q_idx, q_dist = exact_knn(x, 5, queries=queries)
     q_true = np.linalg.norm(x[q_idx].astype(np.float64) - queries[:, None, :].astype(np.float64), axis=2)
     np.testing.assert_allclose(q_dist, q_true, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(monkeypatch, dtype, compiled):
+    import sys
+
+    from epochscope.maps.knn import smallest_k
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.delitem(sys.modules, "numba", raising=False)  # numpy's argpartition path
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(57, 300)).astype(dtype)
+    values[5, :] = 1.0  # a row of ties
+    values[6, 10:20] = -9.0
+    for k in (1, 7, 300):
+        got = smallest_k(values, k)
+        assert got.shape == (57, k) and got.dtype == np.int64
+        chosen = np.take_along_axis(values, got, axis=1)
+        np.testing.assert_array_equal(chosen, np.sort(values, axis=1)[:, :k])  # the k smallest, ascending
+        assert all(len(set(row)) == k for row in got.tolist())  # each column once
+    if compiled:
+        assert smallest_k(values, 4)[5].tolist() == [0, 1, 2, 3]  # ties: the lower column first
+    with pytest.raises(ValueError, match="k must lie in"):
+        smallest_k(values, 0)
+    with pytest.raises(ValueError, match="k must lie in"):
+        smallest_k(values, 301)

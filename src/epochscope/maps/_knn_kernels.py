@@ -1,4 +1,4 @@
-"""numba kernels of :func:`.knn.refine_knn` (compiled once per machine: ``cache=True``).
+"""numba kernels of :func:`.knn.refine_knn` and :func:`.knn.smallest_k` (compiled once per machine: ``cache=True``).
 
 Kept apart from :mod:`.knn` so that the exact search there needs no numba at all.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["refine", "fresh_entries", "refine_queries", "rerank"]
+__all__ = ["refine", "fresh_entries", "refine_queries", "rerank", "smallest"]
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -198,3 +198,30 @@ def rerank(queries, x, candidates, k, self_query, n_chunks):
         if lo < hi:
             _rerank_rows(queries, x, candidates, lo, hi, self_query, out_idx, out_d)
     return out_idx, out_d
+
+
+@numba.njit(cache=True, parallel=True)
+def smallest(values, k):
+    """Column indices ``(m, k)`` of the ``k`` smallest entries of each row, ascending (ties: lower column first)."""
+    m, n = values.shape
+    out = np.empty((m, k), dtype=np.int64)
+    for i in numba.prange(m):
+        best = np.empty(k, dtype=values.dtype)
+        idx = out[i]
+        count = 0
+        for j in range(n):
+            v = values[i, j]
+            if count < k:
+                p = count
+                count += 1
+            elif v < best[k - 1]:
+                p = k - 1
+            else:
+                continue
+            while p > 0 and best[p - 1] > v:
+                best[p] = best[p - 1]
+                idx[p] = idx[p - 1]
+                p -= 1
+            best[p] = v
+            idx[p] = j
+    return out

@@ -2,8 +2,7 @@
 
 Kept in their own module so that importing :mod:`.sgd` does not import numba, and so that
 numba's on-disk cache (``cache=True``) is keyed by this file alone: any change here is
-recompiled once. Two entry points, serial and threaded, are separate functions because
-numba's cache index tells functions apart by name and line, not by their ``parallel`` flag.
+recompiled once.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["optimize_serial", "optimize_parallel"]
+__all__ = ["optimize"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -48,109 +47,132 @@ def _clip(value):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg, next_neg,
-           a, b, gamma, move_other, rate, state):
-    # float32 arithmetic throughout (as umap-learn's rdist): powf is about twice as fast as pow.
-    n_tail = tail_emb.shape[0]
+def _pull(i, alpha, coherence, head_emb, anchor, weight):
+    w = alpha * coherence
+    if weight.shape[0] > 0:
+        w *= weight[i]
+    head_emb[i, 0] += w * (anchor[i, 0] - head_emb[i, 0])
+    head_emb[i, 1] += w * (anchor[i, 1] - head_emb[i, 1])
+
+
+@numba.njit(cache=True, fastmath=True)
+def _chunk_edges(c, start, stop, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps, next_sample, eps_neg,
+                 next_neg, a, b, gamma, move_other, rate, state):
+    # The edges start..stop of chunk c, whose heads are the rows lo..hi of emb. Those rows are
+    # read and written live; any other row is read from tail_src (the pass's snapshot when the
+    # graph is laid out on itself, the fixed layout when placing points) and, when both ends
+    # move, written to delta[c], applied after the pass. So no chunk reads what another chunk
+    # writes during a pass, and the result does not depend on which thread runs which chunk.
+    n_tail = tail_src.shape[0]
     a32 = np.float32(a)
     b32 = np.float32(b)
     attract = np.float32(-2.0 * a * b)
     repel = np.float32(2.0 * gamma * b)
     alpha32 = np.float32(alpha)
     one = np.float32(1.0)
-    scaled = rate.shape[0] > 0  # rate: per-point step scale, or empty for UMAP's own steps
+    scaled = rate.shape[0] > 0
     for i in range(start, stop):
         if next_sample[i] > epoch or eps[i] <= 0.0:
             continue
         j = head[i]
         k = tail[i]
-        dx = head_emb[j, 0] - tail_emb[k, 0]
-        dy = head_emb[j, 1] - tail_emb[k, 1]
+        own = move_other and lo <= k < hi
+        if own:
+            tx = emb[k, 0]
+            ty = emb[k, 1]
+        else:
+            tx = tail_src[k, 0]
+            ty = tail_src[k, 1]
+        dx = emb[j, 0] - tx
+        dy = emb[j, 1] - ty
         d2 = dx * dx + dy * dy
         if d2 > 0.0:
-            pb = d2**b32  # one power: d2 ** (b - 1) == pb / d2
+            pb = d2**b32
             coeff = attract * (pb / d2) / (a32 * pb + one)
         else:
             coeff = np.float32(0.0)
         gx = _clip(coeff * dx) * alpha32
         gy = _clip(coeff * dy) * alpha32
-        if scaled:  # a separate branch keeps unscaled steps bit for bit UMAP's (no extra rounding)
-            head_emb[j, 0] += gx * rate[j]
-            head_emb[j, 1] += gy * rate[j]
-            if move_other:
-                tail_emb[k, 0] -= gx * rate[k]
-                tail_emb[k, 1] -= gy * rate[k]
-        else:
-            head_emb[j, 0] += gx
-            head_emb[j, 1] += gy
-            if move_other:
-                tail_emb[k, 0] -= gx
-                tail_emb[k, 1] -= gy
+        hx = gx
+        hy = gy
+        if scaled:
+            hx = gx * rate[j]
+            hy = gy * rate[j]
+        emb[j, 0] += hx
+        emb[j, 1] += hy
+        if move_other:
+            if scaled:
+                gx = gx * rate[k]
+                gy = gy * rate[k]
+            if own:
+                emb[k, 0] -= gx
+                emb[k, 1] -= gy
+            else:
+                delta[c, k, 0] -= gx
+                delta[c, k, 1] -= gy
         next_sample[i] += eps[i]
         n_neg = int((epoch - next_neg[i]) / eps_neg[i])
         for _ in range(n_neg):
             state = _next(state)
-            m = (state * n_tail) >> 32  # uniform in [0, n_tail) without a division
-            dx = head_emb[j, 0] - tail_emb[m, 0]
-            dy = head_emb[j, 1] - tail_emb[m, 1]
+            m = (state * n_tail) >> 32
+            if move_other and lo <= m < hi:
+                dx = emb[j, 0] - emb[m, 0]
+                dy = emb[j, 1] - emb[m, 1]
+            else:
+                dx = emb[j, 0] - tail_src[m, 0]
+                dy = emb[j, 1] - tail_src[m, 1]
             d2 = dx * dx + dy * dy
             if d2 > 0.0:
                 coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
+                gx = _clip(coeff * dx) * alpha32
+                gy = _clip(coeff * dy) * alpha32
                 if scaled:
-                    head_emb[j, 0] += _clip(coeff * dx) * alpha32 * rate[j]
-                    head_emb[j, 1] += _clip(coeff * dy) * alpha32 * rate[j]
-                else:
-                    head_emb[j, 0] += _clip(coeff * dx) * alpha32
-                    head_emb[j, 1] += _clip(coeff * dy) * alpha32
+                    gx = gx * rate[j]
+                    gy = gy * rate[j]
+                emb[j, 0] += gx
+                emb[j, 1] += gy
         if n_neg > 0:
             next_neg[i] += n_neg * eps_neg[i]
     return state
 
 
-@numba.njit(cache=True, fastmath=True)
-def _pull(i, alpha, coherence, head_emb, anchor):
-    head_emb[i, 0] += alpha * coherence * (anchor[i, 0] - head_emb[i, 0])
-    head_emb[i, 1] += alpha * coherence * (anchor[i, 1] - head_emb[i, 1])
-
-
-@numba.njit(cache=True, fastmath=True)
-def optimize_serial(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha,
-                    negative_sample_rate, move_other, anchor, coherence, rate, seed, n_chunks):
-    """UMAP's SGD (+ coherence pull) on one thread; arrays are changed in place."""
-    n_edges = head.shape[0]
-    next_sample = eps.copy()
-    eps_neg = eps / negative_sample_rate
-    next_neg = eps_neg.copy()
-    pull = coherence > 0.0 and anchor.shape[0] == head_emb.shape[0]
-    for epoch in range(n_epochs):
-        alpha = initial_alpha * (1.0 - epoch / n_epochs)
-        state = _seed_state(seed, epoch, 0)
-        _edges(0, n_edges, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg, next_neg,
-               a, b, gamma, move_other, rate, state)
-        if pull:
-            for i in range(head_emb.shape[0]):
-                _pull(i, alpha, coherence, head_emb, anchor)
-
-
 @numba.njit(cache=True, fastmath=True, parallel=True)
-def optimize_parallel(head_emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha,
-                      negative_sample_rate, move_other, anchor, coherence, rate, seed, n_chunks):
-    """The same passes with contiguous blocks of edges on numba's threads (lock-free, as umap-learn's)."""
-    n_edges = head.shape[0]
+def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha, negative_sample_rate,
+             move_other, anchor, coherence, anchor_weight, rate, seed, edge_bounds, row_bounds):
+    """UMAP's SGD (+ coherence pull) in fixed chunks of head rows on numba's threads; arrays are
+    changed in place. ``edge_bounds``/``row_bounds``: ``(chunks + 1,)`` edge and row ranges of
+    the chunks (edges sorted by head). The result depends on the chunks, never on the threads."""
+    n = emb.shape[0]
+    n_chunks = edge_bounds.shape[0] - 1
     next_sample = eps.copy()
     eps_neg = eps / negative_sample_rate
     next_neg = eps_neg.copy()
-    pull = coherence > 0.0 and anchor.shape[0] == head_emb.shape[0]
-    size = (n_edges + n_chunks - 1) // n_chunks
+    pull = coherence > 0.0 and anchor.shape[0] == n
+    shared = move_other and n_chunks > 1
+    snap = emb.copy() if shared else np.empty((0, 2), dtype=np.float32)
+    delta = np.zeros((n_chunks if shared else 0, n if shared else 0, 2), dtype=np.float32)
+    if not move_other:
+        tail_src = tail_emb
+    elif shared:
+        tail_src = snap
+    else:
+        tail_src = emb
     for epoch in range(n_epochs):
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
         for c in numba.prange(n_chunks):
-            start = c * size
-            stop = min(n_edges, start + size)
-            if start < stop:
-                _edges(start, stop, epoch, alpha, head_emb, tail_emb, head, tail, eps, next_sample, eps_neg,
-                       next_neg, a, b, gamma, move_other, rate, _seed_state(seed, epoch, c))
-        if pull:
-            for i in numba.prange(head_emb.shape[0]):
-                _pull(i, alpha, coherence, head_emb, anchor)
-
+            _chunk_edges(c, edge_bounds[c], edge_bounds[c + 1], row_bounds[c], row_bounds[c + 1], epoch, alpha,
+                         emb, tail_src, delta, head, tail, eps, next_sample, eps_neg, next_neg, a, b, gamma,
+                         move_other, rate, _seed_state(seed, epoch, c))
+        if shared or pull:
+            for i in numba.prange(n):
+                if shared:
+                    for c in range(n_chunks):
+                        emb[i, 0] += delta[c, i, 0]
+                        emb[i, 1] += delta[c, i, 1]
+                        delta[c, i, 0] = 0.0
+                        delta[c, i, 1] = 0.0
+                if pull:
+                    _pull(i, alpha, coherence, emb, anchor, anchor_weight)
+                if shared:
+                    snap[i, 0] = emb[i, 0]
+                    snap[i, 1] = emb[i, 1]

@@ -138,7 +138,7 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10, *,
     >>> knn_accuracy(np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]]), np.array([0, 0, 0, 1, 1, 1]), k=2)
     1.0
     """
-    from .knn import exact_knn
+    from .knn import exact_knn, smallest_k
 
     labels = np.asarray(labels)
     n = len(labels)
@@ -153,7 +153,7 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10, *,
     else:
         dist = np.array(squared_distances, copy=True)
         np.fill_diagonal(dist, np.inf)
-        neighbours = labels[np.argpartition(dist, k - 1, axis=1)[:, :k]]
+        neighbours = labels[smallest_k(dist, k)]
     n_classes = int(labels.max()) + 1
     votes = np.zeros((n, n_classes), dtype=np.int64)
     for j in range(k):

@@ -12,9 +12,13 @@ places from frame to frame wherever the layer did not move them. Forward in time
 4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (100,
    :data:`WARM_PASSES`, at every size) at UMAP's learning rate (enough to converge: the clusters
    tighten or loosen as the layer's do), started from the previous frame's layout and
-   pulled toward it with weight ``coherence``: the temporal coherence term of dynamic
-   t-SNE (Rauber, Falcão & Telea 2016) on UMAP's objective (McInnes, Healy & Melville 2018), optimised one frame
-   at a time instead of jointly as umap-learn's ``AlignedUMAP`` does (:mod:`.sgd`);
+   pulled toward it with weight ``coherence`` times the share of the point's neighbours that
+   were its neighbours the epoch before (:func:`kept_neighbours`): the temporal coherence
+   term of dynamic t-SNE (Rauber, Falcão & Telea 2016) on UMAP's objective (McInnes, Healy &
+   Melville 2018), optimised one frame at a time instead of jointly as umap-learn's
+   ``AlignedUMAP`` does (:mod:`.sgd`). A point whose neighbourhood the layer replaced has
+   no place to keep, so it is not pulled (measured: with one weight for all, the frame after
+   the issue run's largest change, epoch 0 to 1, lagged its fresh fit by 0.02 of separation);
 5. test points placed as ``UMAP.transform`` places them (:func:`.knn.place_points`);
 6. (in :func:`epochscope.embed`) orthogonal Procrustes onto the previous frame.
 
@@ -102,11 +106,6 @@ SCREEN_ABOVE = 20_000
 STEADY_ALL_BELOW = 0.02
 FULL_RATE_ABOVE = 0.08
 FULL_RATE_POINT = 0.1
-
-#: Above this many probe examples the optimiser runs on numba's threads unless told otherwise
-#: (``parallel=None``), as umap-learn's does without a ``random_state``: the SGD is most of a
-#: large map's time. Below, maps stay reproducible bit for bit.
-PARALLEL_ABOVE = 20_000
 
 #: Passes of a warm frame at any size: a fifth of UMAP's own 500 up to 10,000 examples
 #: (measured: converged, see docs/maps.md). Not a fifth of the 200 umap-learn runs above:
@@ -267,7 +266,8 @@ def sampled_recall(x: np.ndarray, indices: np.ndarray, *, queries: np.ndarray | 
 
 def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float = 1.0, min_dist: float = 0.1,
                 spread: float = 1.0, anchor: np.ndarray | None = None, coherence: float = 0.0,
-                rate: np.ndarray | None = None, seed: int = 0, parallel: bool = False) -> np.ndarray:
+                rate: np.ndarray | None = None, seed: int = 0, parallel: bool = True,
+                anchor_weight: np.ndarray | None = None) -> np.ndarray:
     """Optimise a 2-D layout of UMAP's fuzzy ``graph`` for ``n_epochs`` passes, starting from ``init``.
 
     The same steps as ``umap.umap_.simplicial_set_embedding`` after its initialisation
@@ -288,7 +288,7 @@ def umap_layout(graph, init: np.ndarray, *, n_epochs: int, learning_rate: float 
     a, b = ab_params(spread, min_dist)
     return optimize_layout(init, None, graph.row, graph.col, epochs_per_sample(graph.data, n_epochs), n_epochs,
                            a=a, b=b, initial_alpha=learning_rate, anchor=anchor, coherence=coherence, rate=rate,
-                           seed=seed, parallel=parallel)
+                           seed=seed, parallel=parallel, anchor_weight=anchor_weight)
 
 
 def _spectral_start(x: np.ndarray, graph, seed: int) -> np.ndarray:
@@ -313,7 +313,8 @@ class UmapChainSettings(MethodSettings):
     learning_rate : initial learning rate of every later frame, falling to 0 (UMAP's 1.0;
         the first frame always uses 1.0). Lower keeps frames steadier but less converged.
     coherence : weight of the pull of each point toward its place in the previous frame
-        (0: none). Chosen by measurement (docs/maps.md): 0.015 keeps each frame's class
+        (0: none), scaled per point by the share of its neighbours in the layer that it kept
+        since the previous epoch. Chosen by measurement (docs/maps.md): 0.015 keeps each frame's class
         separation within the seed-to-seed spread of fresh UMAP fits on the benchmark runs
         while frames move a fifth to a third as much as the classic recipe's; 0.02 and more
         let frames lag behind their layer.
@@ -328,10 +329,9 @@ class UmapChainSettings(MethodSettings):
         (blending to UMAP's own steps at 8 %; see STEADY_ALL_BELOW); ``False``: UMAP's own
         steps for every point (a cluster's inside reshuffles every frame).
     seed : random seed of the spectral start and the sampling.
-    parallel : optimise on numba's threads (faster with free cores; the maps then vary
-        slightly from call to call, like umap-learn without ``random_state``); ``None``:
-        above :data:`PARALLEL_ABOVE` probe examples only, so smaller maps are reproducible
-        bit for bit.
+    parallel : optimise on numba's threads (``True`` or ``None``, the default) or on the
+        calling thread only (``False``). The maps are the same either way, bit for bit, on any
+        number of threads (:func:`.sgd.optimize_layout`).
 
     Example::
 
@@ -344,7 +344,7 @@ class UmapChainSettings(MethodSettings):
     min_dist: float = 0.1
     first_epochs: int | None = None
     warm_epochs: int | None = None
-    learning_rate: float = 1.0
+    learning_rate: float = 0.85
     coherence: float = 0.015
     steady: bool = True
     test_epochs: int = 10
@@ -378,17 +378,15 @@ class UmapChainSettings(MethodSettings):
     def min_examples(self) -> int:
         return self.n_neighbors + 1
 
-    def _threaded(self, n: int) -> bool:
-        return n > PARALLEL_ABOVE if self.parallel is None else bool(self.parallel)
-
     def _warm_passes(self, n: int) -> int:
         return self.warm_epochs or WARM_PASSES
 
-    def _rates(self, knn: np.ndarray, previous_knn: np.ndarray, reference_knn: np.ndarray | None,
+    def _rates(self, kept: np.ndarray, knn: np.ndarray, reference_knn: np.ndarray | None,
                settled: bool) -> tuple[np.ndarray | None, float]:
         """Per-point step scale of a warm frame (``None``: UMAP's own steps; see STEADY_*) and the
-        layer's drift: its share of changed neighbour relations since the epoch before or, if more,
-        since ``reference_knn`` (the last frame with UMAP's own steps for every point).
+        layer's drift: its share of changed neighbour relations since the epoch before (``kept``:
+        :func:`kept_neighbours` of ``knn`` since then) or, if more, since ``reference_knn`` (the
+        last frame with UMAP's own steps for every point).
 
         The drift gates the holding: it counts the change since the last full frame, not only
         since the epoch before, as small changes add up (a cluster splitting over many epochs,
@@ -397,9 +395,9 @@ class UmapChainSettings(MethodSettings):
         """
         if not self.steady:
             return None, 1.0
-        changed = 1.0 - kept_neighbours(knn, previous_knn)
+        changed = 1.0 - kept
         drift = float(changed.mean())
-        if reference_knn is not None and reference_knn is not previous_knn and reference_knn.shape == knn.shape:
+        if reference_knn is not None and reference_knn.shape == knn.shape:
             drift = max(drift, float(np.mean(1.0 - kept_neighbours(knn, reference_knn))))
         if not settled:
             return None, drift
@@ -410,7 +408,7 @@ class UmapChainSettings(MethodSettings):
     def _fresh(self, x: np.ndarray, graph) -> np.ndarray:
         passes = self.first_epochs or umap_default_epochs(len(x))
         return umap_layout(graph, _spectral_start(x, graph, self.seed), n_epochs=passes, learning_rate=1.0,
-                           min_dist=self.min_dist, seed=self.seed, parallel=self._threaded(len(x)))
+                           min_dist=self.min_dist, seed=self.seed, parallel=self.parallel is not False)
 
     def embed_sequence(self, source, *, progress: bool = True, state: dict[str, np.ndarray] | None = None
                        ) -> SequenceResult:
@@ -458,13 +456,16 @@ class UmapChainSettings(MethodSettings):
                     # Points are held only once the map has had a full frame on nearly this graph:
                     # a warm frame after a large change is not yet converged (the frames after
                     # it still move toward a fresh fit's), and holding would freeze it there.
-                    rates, drift = self._rates(knn, previous_knn, reference_knn, settled)
+                    kept = kept_neighbours(knn, previous_knn)
+                    rates, drift = self._rates(kept, knn, reference_knn if reference_knn is not previous_knn else None,
+                                               settled)
                     if rates is None:  # UMAP's own steps for every point: the change so far is in the map
                         reference_knn, settled = knn, drift < STEADY_ALL_BELOW
                     layout = umap_layout(graph, previous, n_epochs=self._warm_passes(len(x)),
                                          learning_rate=self.learning_rate, rate=rates,
                                          min_dist=self.min_dist, anchor=previous, coherence=self.coherence,
-                                         seed=self.seed + step, parallel=self._threaded(len(x)))
+                                         seed=self.seed + step, parallel=self.parallel is not False,
+                                         anchor_weight=kept)
                     if invented_separation(layout, knn, source.labels) > MAX_INVENTED_SEPARATION:
                         timings["restarts"] = timings.get("restarts", 0.0) + 1
                         layout = None
