@@ -12,6 +12,10 @@ Why epochscope owns this kernel instead of calling umap-learn's ``optimize_layou
   every new process (measured: 20-45 s of a first embed on 2 cores) because they are not
   cached on disk. These kernels use ``cache=True``: the first call on a machine compiles
   and stores them in numba's cache, later processes load them in well under a second.
+- **threads that keep a map reproducible.** umap-learn's ``parallel=True`` lets threads race
+  on shared points (lock-free), so its maps vary from call to call; here the edges run in
+  fixed chunks that never read what another chunk writes during a pass
+  (:func:`chunk_bounds`, :func:`optimize_layout`'s ``parallel``): all cores, one map.
 
 The SGD itself is UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426, section 3.2
 and umap-learn's ``_optimize_layout_euclidean_single_epoch``): each edge is sampled every
@@ -19,8 +23,9 @@ and umap-learn's ``_optimize_layout_euclidean_single_epoch``): each edge is samp
 ``log(1 / (1 + a d^(2b)))``, clipped to [-4, 4]; each sample also pushes the head away
 from ``negative_sample_rate`` random points with the repulsive gradient ``2 gamma b /
 ((0.001 + d^2)(1 + a d^(2b)))``; the learning rate falls linearly from ``initial_alpha``
-to 0. The coherence term adds, once per pass, ``-alpha * coherence * (y_i - anchor_i)``
-to every point: the gradient of ``coherence / 2 * |y_i - anchor_i|^2``. A test checks
+to 0. The coherence term adds, once per pass, ``-alpha * coherence * w_i * (y_i - anchor_i)``
+to every point (``w_i``: ``anchor_weight``, 1 by default): the gradient of
+``coherence * w_i / 2 * |y_i - anchor_i|^2``. A test checks
 that on the same fuzzy graph this optimiser's layouts are as trustworthy and as separated
 as umap-learn's (``tests/maps/test_sgd.py``).
 

@@ -10,7 +10,7 @@ places from frame to frame wherever the layer did not move them. Forward in time
 3. the first epoch: UMAP's own fit (spectral start, :mod:`.spectral`, then UMAP's
    optimiser for as many passes as ``umap.UMAP`` would run);
 4. every later epoch: UMAP's optimiser on *its own* graph, ``warm_epochs`` passes (100,
-   :data:`WARM_PASSES`, at every size) at UMAP's learning rate (enough to converge: the clusters
+   :data:`WARM_PASSES`, at every size) from learning rate 0.85 (enough to converge: the clusters
    tighten or loosen as the layer's do), started from the previous frame's layout and
    pulled toward it with weight ``coherence`` times the share of the point's neighbours that
    were its neighbours the epoch before (:func:`kept_neighbours`): the temporal coherence
@@ -306,12 +306,14 @@ class UmapChainSettings(MethodSettings):
     first_epochs : optimisation passes of the first frame (a fresh UMAP fit); ``None``:
         as many as ``umap.UMAP`` runs (500 up to 10,000 examples, else 200).
     warm_epochs : passes of every later frame, started from the previous frame's layout
-        at UMAP's learning rate; ``None``: 100 (:data:`WARM_PASSES`, a fifth of what
+        at the learning rate below; ``None``: 100 (:data:`WARM_PASSES`, a fifth of what
         ``umap.UMAP`` runs up to 10,000 examples). Enough to converge on the frame's own
         graph (measured: 150 change nothing, 60 start to lag; at 60,000 examples 40 lag by
         0.03-0.05 of separation); far fewer let a frame keep the previous frame's tightness.
-    learning_rate : initial learning rate of every later frame, falling to 0 (UMAP's 1.0;
-        the first frame always uses 1.0). Lower keeps frames steadier but less converged.
+    learning_rate : initial learning rate of every later frame, falling to 0 (UMAP's is 1.0;
+        the first frame always uses 1.0). Lower keeps frames steadier but less converged;
+        0.85 because each warm frame re-anneals a converged map and at 1.0 a resting
+        layer's frames kept tightening (docs/maps.md, measured).
     coherence : weight of the pull of each point toward its place in the previous frame
         (0: none), scaled per point by the share of its neighbours in the layer that it kept
         since the previous epoch. Chosen by measurement (docs/maps.md): 0.015 keeps each frame's class
