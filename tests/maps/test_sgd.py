@@ -67,14 +67,14 @@ def test_runs_reproduce_on_any_number_of_threads_and_seeds_differ(problem):
 
 def _reference_passes(emb, head, tail, eps, n_epochs, a, b, seed, anchor=None, coherence=0.0):
     """The chunked SGD written out in numpy float32, pass by pass (independent of the kernel):
-    chunk c moves its own head rows at once and reads every other row from the pass's start;
-    its pulls on other rows are added after the pass, chunk by chunk."""
+    chunk c moves its own head points at once and sees every other point as it was when the
+    pass began; its pulls on those are added after the pass, chunk by chunk."""
     from epochscope.maps import _sgd_kernels
 
     f = np.float32
     emb = emb.astype(np.float32).copy()
     n = len(emb)
-    edge_bounds, row_bounds = chunk_bounds(head, eps, n)
+    edge_bounds, _ = chunk_bounds(head, eps, n)
     next_sample, eps_neg = eps.copy(), eps / 5.0
     next_neg = eps_neg.copy()
     clip = lambda v: f(min(max(v, -4.0), 4.0))  # noqa: E731
@@ -83,28 +83,25 @@ def _reference_passes(emb, head, tail, eps, n_epochs, a, b, seed, anchor=None, c
         snap = emb.copy()
         delta = np.zeros((CHUNKS, n, 2), np.float32)
         for c in range(CHUNKS):
-            lo, hi = row_bounds[c], row_bounds[c + 1]
             state = _sgd_kernels._seed_state.py_func(seed, epoch, c)
             for i in range(edge_bounds[c], edge_bounds[c + 1]):
                 if next_sample[i] > epoch or eps[i] <= 0:
                     continue
                 j, k = head[i], tail[i]
-                own = lo <= k < hi
-                d = emb[j] - (emb[k] if own else snap[k])
+                d = emb[j] - snap[k]
                 d2 = f(d @ d)
                 coeff = f(-2.0 * a * b) * d2 ** f(b - 1) / (f(a) * d2 ** f(b) + f(1)) if d2 > 0 else f(0)
                 g = np.array([clip(coeff * d[0]), clip(coeff * d[1])], np.float32) * alpha
                 emb[j] += g
-                if own:
-                    emb[k] -= g
-                else:
-                    delta[c, k] -= g
+                delta[c, k] -= g
                 next_sample[i] += eps[i]
                 n_neg = int((epoch - next_neg[i]) / eps_neg[i])
                 for _ in range(n_neg):
                     state = _sgd_kernels._next.py_func(state)
                     m = (state * n) >> 32
-                    d = emb[j] - (emb[m] if lo <= m < hi else snap[m])
+                    if m == j:
+                        continue
+                    d = emb[j] - snap[m]
                     d2 = f(d @ d)
                     if d2 > 0:
                         coeff = f(2.0 * b) / ((f(0.001) + d2) * (f(a) * d2 ** f(b) + f(1)))

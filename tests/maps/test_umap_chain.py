@@ -208,12 +208,15 @@ def test_frames_separate_as_the_layer_does_without_a_last_frame_jump(tmp_path):
     import umap
 
     run = epochscope.open_run(path)
-    fresh = [separation(umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0)
-                        .fit_transform(np.asarray(run.activations("hidden", e))), run.labels) for e in run.epochs]
-    umap_own = np.maximum(_shares(fresh) - _shares(layer), 0.0)
+    fresh = np.array([[separation(umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed)
+                                  .fit_transform(np.asarray(run.activations("hidden", e))), run.labels)
+                       for e in run.epochs] for seed in (0, 1, 2)])
+    umap_own = np.maximum(np.max([_shares(f) for f in fresh], axis=0) - _shares(layer), 0.0)
     assert np.all(_shares(sep) <= _shares(layer) + umap_own + 0.05), (np.round(sep, 3), np.round(fresh, 3))
-    # and every frame is as separated as the fresh fit of its epoch (seed-to-seed spread 0.025 here)
-    assert np.max(np.abs(sep - np.asarray(fresh))) < 0.05
+    # and every frame is as separated as fresh fits of its epoch show it. On 400 points one
+    # fresh fit is a noisy reference (seeds 0-2 differ by up to 0.036 on a frame here), so
+    # the reference is the mean of three.
+    assert np.max(np.abs(sep - fresh.mean(axis=0))) < 0.05, (np.round(sep, 3), np.round(fresh, 3))
 
 
 @pytest.mark.parametrize("knn", ["exact", "nndescent"])

@@ -56,13 +56,14 @@ def _pull(i, alpha, coherence, head_emb, anchor, weight):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _chunk_edges(c, start, stop, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps, next_sample, eps_neg,
+def _chunk_edges(c, start, stop, epoch, alpha, emb, tail_src, delta, head, tail, eps, next_sample, eps_neg,
                  next_neg, a, b, gamma, move_other, rate, state):
-    # The edges start..stop of chunk c, whose heads are the rows lo..hi of emb. Those rows are
-    # read and written live; any other row is read from tail_src (the pass's snapshot when the
-    # graph is laid out on itself, the fixed layout when placing points) and, when both ends
-    # move, written to delta[c], applied after the pass. So no chunk reads what another chunk
-    # writes during a pass, and the result does not depend on which thread runs which chunk.
+    # The edges start..stop of chunk c, whose heads are rows of emb that only this chunk
+    # moves: they are read and written live. Every other point is read from tail_src (the
+    # pass's snapshot when the graph is laid out on itself, the fixed layout when placing
+    # points) and, when both ends move, pulled through delta[c], applied after the pass. So
+    # no chunk reads what another chunk writes during a pass, and the result does not depend
+    # on which thread runs which chunk.
     n_tail = tail_src.shape[0]
     a32 = np.float32(a)
     b32 = np.float32(b)
@@ -76,15 +77,12 @@ def _chunk_edges(c, start, stop, lo, hi, epoch, alpha, emb, tail_src, delta, hea
             continue
         j = head[i]
         k = tail[i]
-        own = move_other and lo <= k < hi
-        if own:
-            tx = emb[k, 0]
-            ty = emb[k, 1]
+        if move_other and k == j:  # a loop: no force (UMAP's d = 0), not a pull to where j was
+            dx = np.float32(0.0)
+            dy = np.float32(0.0)
         else:
-            tx = tail_src[k, 0]
-            ty = tail_src[k, 1]
-        dx = emb[j, 0] - tx
-        dy = emb[j, 1] - ty
+            dx = emb[j, 0] - tail_src[k, 0]
+            dy = emb[j, 1] - tail_src[k, 1]
         d2 = dx * dx + dy * dy
         if d2 > 0.0:
             pb = d2**b32
@@ -104,23 +102,17 @@ def _chunk_edges(c, start, stop, lo, hi, epoch, alpha, emb, tail_src, delta, hea
             if scaled:
                 gx = gx * rate[k]
                 gy = gy * rate[k]
-            if own:
-                emb[k, 0] -= gx
-                emb[k, 1] -= gy
-            else:
-                delta[c, k, 0] -= gx
-                delta[c, k, 1] -= gy
+            delta[c, k, 0] -= gx
+            delta[c, k, 1] -= gy
         next_sample[i] += eps[i]
         n_neg = int((epoch - next_neg[i]) / eps_neg[i])
         for _ in range(n_neg):
             state = _next(state)
             m = (state * n_tail) >> 32
-            if move_other and lo <= m < hi:
-                dx = emb[j, 0] - emb[m, 0]
-                dy = emb[j, 1] - emb[m, 1]
-            else:
-                dx = emb[j, 0] - tail_src[m, 0]
-                dy = emb[j, 1] - tail_src[m, 1]
+            if move_other and m == j:
+                continue  # the point itself: no force (UMAP's d = 0)
+            dx = emb[j, 0] - tail_src[m, 0]
+            dy = emb[j, 1] - tail_src[m, 1]
             d2 = dx * dx + dy * dy
             if d2 > 0.0:
                 coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
@@ -138,31 +130,26 @@ def _chunk_edges(c, start, stop, lo, hi, epoch, alpha, emb, tail_src, delta, hea
 
 @numba.njit(cache=True, fastmath=True, parallel=True)
 def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha, negative_sample_rate,
-             move_other, anchor, coherence, anchor_weight, rate, seed, edge_bounds, row_bounds):
-    """UMAP's SGD (+ coherence pull) in fixed chunks of head rows on numba's threads; arrays are
-    changed in place. ``edge_bounds``/``row_bounds``: ``(chunks + 1,)`` edge and row ranges of
-    the chunks (edges sorted by head). The result depends on the chunks, never on the threads."""
+             move_other, anchor, coherence, anchor_weight, rate, seed, edge_bounds):
+    """UMAP's SGD (+ coherence pull) in fixed chunks of edges on numba's threads; arrays are
+    changed in place. ``edge_bounds``: ``(chunks + 1,)`` edge ranges of the chunks, edges
+    sorted by head so that no two chunks move the same head. The result depends on the
+    chunks (each draws its own negative samples), never on the threads."""
     n = emb.shape[0]
     n_chunks = edge_bounds.shape[0] - 1
     next_sample = eps.copy()
     eps_neg = eps / negative_sample_rate
     next_neg = eps_neg.copy()
     pull = coherence > 0.0 and anchor.shape[0] == n
-    shared = move_other and n_chunks > 1
+    shared = move_other  # the graph laid out on itself: others read from the snapshot, pulled via delta
     snap = emb.copy() if shared else np.empty((0, 2), dtype=np.float32)
     delta = np.zeros((n_chunks if shared else 0, n if shared else 0, 2), dtype=np.float32)
-    if not move_other:
-        tail_src = tail_emb
-    elif shared:
-        tail_src = snap
-    else:
-        tail_src = emb
+    tail_src = snap if shared else tail_emb
     for epoch in range(n_epochs):
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
         for c in numba.prange(n_chunks):
-            _chunk_edges(c, edge_bounds[c], edge_bounds[c + 1], row_bounds[c], row_bounds[c + 1], epoch, alpha,
-                         emb, tail_src, delta, head, tail, eps, next_sample, eps_neg, next_neg, a, b, gamma,
-                         move_other, rate, _seed_state(seed, epoch, c))
+            _chunk_edges(c, edge_bounds[c], edge_bounds[c + 1], epoch, alpha, emb, tail_src, delta, head, tail, eps,
+                         next_sample, eps_neg, next_neg, a, b, gamma, move_other, rate, _seed_state(seed, epoch, c))
         if shared or pull:
             for i in numba.prange(n):
                 if shared:

@@ -70,7 +70,8 @@ def chunk_bounds(head: np.ndarray, eps: np.ndarray, n_rows: int, chunks: int = C
 
     Returns ``(edge_bounds, row_bounds)``, int64 ``(chunks + 1,)``: chunk ``c`` holds edges
     ``edge_bounds[c]:edge_bounds[c + 1]``, whose heads are the rows ``row_bounds[c]:row_bounds[c + 1]``
-    of ``0..n_rows``. A row with very many edges can leave a chunk empty.
+    of ``0..n_rows``, so no two chunks move the same point. A row with very many edges can
+    leave a chunk empty.
 
     >>> chunk_bounds(np.array([0, 0, 1, 2, 2, 3]), np.ones(6), 4, chunks=2)
     (array([0, 3, 6]), array([0, 2, 4]))
@@ -110,9 +111,9 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         the point where it is), or ``None`` (1 for all: UMAP's SGD).
     seed : seed of the negative sampling.
     parallel : run the :data:`CHUNKS` chunks of edges on numba's threads (``False``: on this
-        thread only). The layout is the same either way, bit for bit: each chunk moves only its
-        own head rows during a pass, reads other rows from the pass's start and adds its pulls on
-        them after the pass (see :func:`chunk_bounds`). Unlike umap-learn's ``parallel=True``
+        thread only). The layout is the same either way, bit for bit: during a pass each chunk
+        moves only its own head points, sees every other point as it was when the pass began,
+        and its pulls on those land after the pass (see :func:`chunk_bounds`). Unlike umap-learn's ``parallel=True``
         (lock-free threads racing on shared rows), threads never make a map irreproducible.
 
     Example::
@@ -164,7 +165,7 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     if np.any(step < 0) or np.any((step == 0) & (np.diff(tail) < 0)):
         order = np.lexsort((tail, head))
         head, tail, eps = head[order], tail[order], eps[order]
-    edge_bounds, row_bounds = chunk_bounds(head, eps, len(head_embedding))
+    edge_bounds, _ = chunk_bounds(head, eps, len(head_embedding))
     kernel = compiled_kernel()
     import numba
 
@@ -174,7 +175,7 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     try:
         kernel(head_embedding, tail_arr, head, tail, eps, np.int64(n_epochs), np.float64(a), np.float64(b),
                np.float64(gamma), np.float64(initial_alpha), np.float64(negative_sample_rate), bool(move_other),
-               anchor_arr, np.float64(coherence), weights, rates, np.int64(seed), edge_bounds, row_bounds)
+               anchor_arr, np.float64(coherence), weights, rates, np.int64(seed), edge_bounds)
     finally:
         numba.set_num_threads(threads)
     return head_embedding

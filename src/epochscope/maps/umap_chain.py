@@ -56,7 +56,7 @@ from .knn import (
     screened_query_knn,
     squared_distances_to,
 )
-from .sgd import optimize_layout
+from .sgd import compiled_kernel, optimize_layout
 from .spectral import spectral_start
 
 __all__ = ["UmapChainSettings", "umap_layout", "umap_default_epochs"]
@@ -417,6 +417,7 @@ class UmapChainSettings(MethodSettings):
         """Every frame of ``source.epochs`` in order; ``state`` (a :attr:`SequenceResult.state`
         of these settings) continues an earlier sequence: the first epoch here is then a warm
         frame started from that sequence's last one, exactly as in one longer call."""
+        compiled_kernel()  # numba loaded (or its absence told) first, so exact searches use its top-k too
         epochs = list(source.epochs)
         coords: list = [None] * len(epochs)
         tests: list = [None] * len(epochs)
