@@ -251,3 +251,30 @@ def test_kernels_compile_once_per_machine_and_load_from_numbas_cache():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     hits, misses = map(int, out)
     assert hits >= 1 and misses == 0
+
+
+def test_bad_inputs_are_refused_not_silently_wrapped_or_read_out_of_bounds():
+    layout = np.zeros((4, 2))
+    # an index past int32 must not wrap around to a valid row (2**32 -> 0)
+    with pytest.raises(ValueError, match="edge ends must index"):
+        optimize_layout(layout, None, np.array([2**32]), np.array([1]), [1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="integers"):
+        optimize_layout(layout, None, np.array([0.7]), np.array([1]), [1.0], 5, a=1.0, b=1.0)
+    # a tail layout that is not (m, 2): the kernel would read its column 1 out of bounds
+    for tail in (np.zeros((4, 1)), np.zeros((4, 3)), np.zeros(4)):
+        with pytest.raises(ValueError, match=r"tail_embedding must be \(m, 2\)"):
+            optimize_layout(layout, tail, [0], [1], [1.0], 5, a=1.0, b=1.0)
+    # NaN or inf would spread along the edges to the whole map
+    bad = np.array([[np.nan, 0.0], [0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(bad, None, [0, 1], [1, 2], [1.0, 1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(layout, bad, [0], [1], [1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(layout, None, [0], [1], [1.0], 5, a=1.0, b=1.0, anchor=bad, coherence=0.1)
+    with pytest.raises(ValueError, match="coherence"):
+        optimize_layout(layout, None, [0], [1], [1.0], 5, a=1.0, b=1.0, anchor=layout, coherence=np.nan)
+    # NaN epochs_per_sample sampled the edge on every pass (-1, not NaN, means never)
+    with pytest.raises(ValueError, match="epochs_per_sample"):
+        optimize_layout(layout, None, [0, 1], [1, 2], [np.nan, 1.0], 5, a=1.0, b=1.0)
+
