@@ -278,3 +278,13 @@ def test_bad_inputs_are_refused_not_silently_wrapped_or_read_out_of_bounds():
     with pytest.raises(ValueError, match="epochs_per_sample"):
         optimize_layout(layout, None, [0, 1], [1, 2], [np.nan, 1.0], 5, a=1.0, b=1.0)
 
+
+def test_duplicate_edges_give_one_map_in_any_order():
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(6, 2)).astype(np.float32)
+    head, tail, eps = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 1, 0, 0, 3, 3]), np.array([1.0, 2.0, 1.0, 3.0, 1.5, 1.0])
+    first = optimize_layout(start, None, head, tail, eps, 30, a=1.577, b=0.895)
+    swap = [1, 0, 3, 2, 5, 4]
+    np.testing.assert_array_equal(optimize_layout(start, None, head[swap], tail[swap], eps[swap], 30, a=1.577, b=0.895),
+                                  first)
+

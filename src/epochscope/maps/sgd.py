@@ -180,10 +180,10 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     head = np.ascontiguousarray(head, dtype=np.int32)
     tail = np.ascontiguousarray(tail, dtype=np.int32)
     # one order for any order given (the chunks need edges grouped by head): the same map from
-    # the same graph however its edges are listed
-    step = np.diff(head)
-    if np.any(step < 0) or np.any((step == 0) & (np.diff(tail) < 0)):
-        order = np.lexsort((tail, head))
+    # the same graph however its edges are listed (repeated edges too: ordered by their eps)
+    dh, dt = np.diff(head), np.diff(tail)
+    if np.any((dh < 0) | ((dh == 0) & ((dt < 0) | ((dt == 0) & (np.diff(eps) < 0))))):
+        order = np.lexsort((eps, tail, head))
         head, tail, eps = head[order], tail[order], eps[order]
     edge_bounds, row_bounds = chunk_bounds(head, eps, len(head_embedding))
     kernel = compiled_kernel()
