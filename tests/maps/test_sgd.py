@@ -288,3 +288,12 @@ def test_duplicate_edges_give_one_map_in_any_order():
     np.testing.assert_array_equal(optimize_layout(start, None, head[swap], tail[swap], eps[swap], 30, a=1.577, b=0.895),
                                   first)
 
+
+def test_a_strong_pull_lands_on_the_anchor_and_never_overshoots():
+    # alpha * coherence * weight above 1 stepped past the anchor (above 2: away from it, growing)
+    start = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=np.float32)
+    anchor = start + 1.0
+    out = optimize_layout(start, None, [0], [1], [1e9], 40, a=1.577, b=0.895, initial_alpha=10.0, anchor=anchor,
+                          coherence=0.9, negative_sample_rate=1.0)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, anchor, atol=1e-5)

@@ -25,7 +25,9 @@ from ``negative_sample_rate`` random points with the repulsive gradient ``2 gamm
 ((0.001 + d^2)(1 + a d^(2b)))``; the learning rate falls linearly from ``initial_alpha``
 to 0. The coherence term adds, once per pass, ``-alpha * coherence * w_i * (y_i - anchor_i)``
 to every point (``w_i``: ``anchor_weight``, 1 by default): the gradient of
-``coherence * w_i / 2 * |y_i - anchor_i|^2``. A test checks
+``coherence * w_i / 2 * |y_i - anchor_i|^2``; a step factor ``alpha * coherence * w_i`` above 1
+(a learning rate and coherence far above the defaults) is capped at 1, onto the anchor, as
+a larger one would step past it. A test checks
 that on the same fuzzy graph this optimiser's layouts are as trustworthy and as separated
 as umap-learn's (``tests/maps/test_sgd.py``).
 
