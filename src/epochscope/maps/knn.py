@@ -53,7 +53,7 @@ def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     if values.ndim != 2 or not 1 <= k <= values.shape[1]:
         raise ValueError(f"k must lie in 1..{values.shape[-1] if values.ndim else 0} for a 2-D array, got k={k} "
                          f"and shape {values.shape}")
-    if "numba" in sys.modules and values.dtype in (np.float32, np.float64):
+    if sys.modules.get("numba") is not None and values.dtype in (np.float32, np.float64):  # None: blocked
         from .._optional import import_compiled
 
         kernels = import_compiled("epochscope.maps._knn_kernels")
