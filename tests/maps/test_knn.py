@@ -345,3 +345,23 @@ def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(monkeypatch, dtype
         smallest_k(values, 0)
     with pytest.raises(ValueError, match="k must lie in"):
         smallest_k(values, 301)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_smallest_k_ranks_nan_last_as_numpy_does(monkeypatch, dtype, compiled):
+    # a NaN among the first k columns must not stay among the k smallest and keep smaller values out
+    import sys
+
+    from epochscope.maps.knn import smallest_k
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.delitem(sys.modules, "numba", raising=False)
+    values = np.array([[np.nan, 3.0, 2.0, 1.0], [0.5, np.nan, np.nan, -1.0], [np.nan, np.inf, np.nan, 7.0]], dtype=dtype)
+    assert smallest_k(values, 2).tolist() == [[3, 2], [3, 0], [3, 1]]
+    assert smallest_k(values, 1).tolist() == [[3], [3], [3]]
+    assert smallest_k(values, 4)[:2, :2].tolist() == [[3, 2], [3, 0]]
+    with pytest.raises(TypeError):
+        smallest_k(values, 2.0)  # not an integer: refused on both paths

@@ -248,3 +248,49 @@ def test_kernels_compile_once_per_machine_and_load_from_numbas_cache():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     hits, misses = map(int, out)
     assert hits >= 1 and misses == 0
+
+
+def test_bad_inputs_are_refused_not_silently_wrapped_or_read_out_of_bounds():
+    layout = np.zeros((4, 2))
+    # an index past int32 must not wrap around to a valid row (2**32 -> 0)
+    with pytest.raises(ValueError, match="edge ends must index"):
+        optimize_layout(layout, None, np.array([2**32]), np.array([1]), [1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="integers"):
+        optimize_layout(layout, None, np.array([0.7]), np.array([1]), [1.0], 5, a=1.0, b=1.0)
+    # a tail layout that is not (m, 2): the kernel would read its column 1 out of bounds
+    for tail in (np.zeros((4, 1)), np.zeros((4, 3)), np.zeros(4)):
+        with pytest.raises(ValueError, match=r"tail_embedding must be \(m, 2\)"):
+            optimize_layout(layout, tail, [0], [1], [1.0], 5, a=1.0, b=1.0)
+    # NaN or inf would spread along the edges to the whole map
+    bad = np.array([[np.nan, 0.0], [0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(bad, None, [0, 1], [1, 2], [1.0, 1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(layout, bad, [0], [1], [1.0], 5, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        optimize_layout(layout, None, [0], [1], [1.0], 5, a=1.0, b=1.0, anchor=bad, coherence=0.1)
+    with pytest.raises(ValueError, match="coherence"):
+        optimize_layout(layout, None, [0], [1], [1.0], 5, a=1.0, b=1.0, anchor=layout, coherence=np.nan)
+    # NaN epochs_per_sample sampled the edge on every pass (-1, not NaN, means never)
+    with pytest.raises(ValueError, match="epochs_per_sample"):
+        optimize_layout(layout, None, [0, 1], [1, 2], [np.nan, 1.0], 5, a=1.0, b=1.0)
+
+
+def test_duplicate_edges_give_one_map_in_any_order():
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(6, 2)).astype(np.float32)
+    head, tail, eps = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 1, 0, 0, 3, 3]), np.array([1.0, 2.0, 1.0, 3.0, 1.5, 1.0])
+    first = optimize_layout(start, None, head, tail, eps, 30, a=1.577, b=0.895)
+    swap = [1, 0, 3, 2, 5, 4]
+    np.testing.assert_array_equal(optimize_layout(start, None, head[swap], tail[swap], eps[swap], 30, a=1.577, b=0.895),
+                                  first)
+
+
+def test_a_strong_pull_lands_on_the_anchor_and_never_overshoots():
+    # alpha * coherence * weight above 1 stepped past the anchor (above 2: away from it, growing)
+    start = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=np.float32)
+    anchor = start + 1.0
+    out = optimize_layout(start, None, [0], [1], [1e9], 40, a=1.577, b=0.895, initial_alpha=10.0, anchor=anchor,
+                          coherence=0.9, negative_sample_rate=1.0)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, anchor, atol=1e-5)

@@ -200,9 +200,16 @@ def rerank(queries, x, candidates, k, self_query, n_chunks):
     return out_idx, out_d
 
 
+@numba.njit(cache=True, inline="always")
+def _before(v, w):
+    # v ranks before w: ascending, NaN after every number (numpy's sort order)
+    return v < w or (w != w and v == v)
+
+
 @numba.njit(cache=True, parallel=True)
 def smallest(values, k):
-    """Column indices ``(m, k)`` of the ``k`` smallest entries of each row, ascending (ties: lower column first)."""
+    """Column indices ``(m, k)`` of the ``k`` smallest entries of each row, ascending (ties: lower column
+    first; NaN ranks after every number, as in numpy's sort)."""
     m, n = values.shape
     out = np.empty((m, k), dtype=np.int64)
     for i in numba.prange(m):
@@ -214,11 +221,11 @@ def smallest(values, k):
             if count < k:
                 p = count
                 count += 1
-            elif v < best[k - 1]:
+            elif _before(v, best[k - 1]):
                 p = k - 1
             else:
                 continue
-            while p > 0 and best[p - 1] > v:
+            while p > 0 and _before(v, best[p - 1]):
                 best[p] = best[p - 1]
                 idx[p] = idx[p - 1]
                 p -= 1

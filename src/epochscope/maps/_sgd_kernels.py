@@ -51,6 +51,8 @@ def _pull(i, alpha, coherence, head_emb, anchor, weight):
     w = alpha * coherence
     if weight.shape[0] > 0:
         w *= weight[i]
+    if w > 1.0:  # a step past the anchor (above 2: away from it, growing) is never the pull's minimum
+        w = 1.0
     head_emb[i, 0] += w * (anchor[i, 0] - head_emb[i, 0])
     head_emb[i, 1] += w * (anchor[i, 1] - head_emb[i, 1])
 

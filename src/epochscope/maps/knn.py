@@ -39,18 +39,21 @@ def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     float32 block with k = 10, 9 ms against 287 ms on 2,048 x 5,000 with k = 15), else
     numpy's ``argpartition`` and a sort of the ``k``, so that maps without numba (PCA) never
     import it. The two differ only in which of several
-    equal values is taken (the kernel: the lower column).
+    equal values (or NaNs, which rank after every number as in numpy's sort) is taken (the
+    kernel: the lower column).
 
     >>> smallest_k(np.array([[3.0, 1.0, 2.0], [0.0, 5.0, -1.0]]), 2).tolist()
     [[1, 2], [2, 0]]
     """
+    import operator
     import sys
 
+    k = operator.index(k)  # an integer (numpy's argpartition refuses 2.0; the kernel would take it)
     values = np.asarray(values)
     if values.ndim != 2 or not 1 <= k <= values.shape[1]:
         raise ValueError(f"k must lie in 1..{values.shape[-1] if values.ndim else 0} for a 2-D array, got k={k} "
                          f"and shape {values.shape}")
-    if "numba" in sys.modules and values.dtype in (np.float32, np.float64):
+    if sys.modules.get("numba") is not None and values.dtype in (np.float32, np.float64):  # None: blocked
         from .._optional import import_compiled
 
         kernels = import_compiled("epochscope.maps._knn_kernels")

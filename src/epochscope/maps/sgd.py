@@ -25,7 +25,9 @@ from ``negative_sample_rate`` random points with the repulsive gradient ``2 gamm
 ((0.001 + d^2)(1 + a d^(2b)))``; the learning rate falls linearly from ``initial_alpha``
 to 0. The coherence term adds, once per pass, ``-alpha * coherence * w_i * (y_i - anchor_i)``
 to every point (``w_i``: ``anchor_weight``, 1 by default): the gradient of
-``coherence * w_i / 2 * |y_i - anchor_i|^2``. A test checks
+``coherence * w_i / 2 * |y_i - anchor_i|^2``; a step factor ``alpha * coherence * w_i`` above 1
+(a learning rate and coherence far above the defaults) is capped at 1, onto the anchor, as
+a larger one would step past it. A test checks
 that on the same fuzzy graph this optimiser's layouts are as trustworthy and as separated
 as umap-learn's (``tests/maps/test_sgd.py``).
 
@@ -125,8 +127,21 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     head_embedding = np.array(head_embedding, dtype=np.float32, order="C", copy=True)
     if head_embedding.ndim != 2 or head_embedding.shape[1] != 2:
         raise ValueError(f"head_embedding must be (n, 2), got {head_embedding.shape}")
+    # NaN or inf in a layout would spread along the edges to the whole map
+    if not np.all(np.isfinite(head_embedding)):
+        raise ValueError("head_embedding must be finite (it holds NaN or inf)")
     move_other = tail_embedding is None
-    tail_arr = head_embedding if move_other else np.ascontiguousarray(tail_embedding, dtype=np.float32)
+    if move_other:
+        tail_arr = head_embedding
+    else:
+        tail_arr = np.ascontiguousarray(tail_embedding, dtype=np.float32)
+        # the kernel reads columns 0 and 1 without bounds checks
+        if tail_arr.ndim != 2 or tail_arr.shape[1] != 2:
+            raise ValueError(f"tail_embedding must be (m, 2), got {tail_arr.shape}")
+        if not np.all(np.isfinite(tail_arr)):
+            raise ValueError("tail_embedding must be finite (it holds NaN or inf)")
+    if not np.isfinite(coherence):
+        raise ValueError(f"coherence must be a finite number, got {coherence!r}")
     if anchor is None or coherence <= 0:
         anchor_arr = np.zeros((0, 2), dtype=np.float32)
         coherence = 0.0
@@ -134,6 +149,8 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         anchor_arr = np.ascontiguousarray(anchor, dtype=np.float32)
         if anchor_arr.shape != head_embedding.shape:
             raise ValueError(f"anchor {anchor_arr.shape} must match the layout {head_embedding.shape}")
+        if not np.all(np.isfinite(anchor_arr)):
+            raise ValueError("anchor must be finite (it holds NaN or inf)")
     if anchor_weight is None:
         weights = np.zeros(0, dtype=np.float32)
     else:
@@ -147,23 +164,29 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         rates = np.ascontiguousarray(rate, dtype=np.float32)
         if rates.shape != (len(head_embedding),) or not np.all((rates >= 0) & (rates <= 1)):
             raise ValueError(f"rate must be ({len(head_embedding)},) values in [0, 1], got shape {rates.shape}")
-    head = np.ascontiguousarray(head, dtype=np.int32)
-    tail = np.ascontiguousarray(tail, dtype=np.int32)
+    head, tail = np.asarray(head), np.asarray(tail)
     eps = np.ascontiguousarray(epochs_per_sample, dtype=np.float64)
     if not head.shape == tail.shape == eps.shape or head.ndim != 1:
         raise ValueError(f"head, tail and epochs_per_sample must be 1-D of one length, got {head.shape}, "
                          f"{tail.shape}, {eps.shape}")
     if len(head) == 0 or n_epochs <= 0:
         return head_embedding
-    # the kernel does not check indices (numba): a bad one would read or write outside the layout
+    if not (np.issubdtype(head.dtype, np.integer) and np.issubdtype(tail.dtype, np.integer)):
+        raise ValueError(f"head and tail must hold integers, got {head.dtype} and {tail.dtype}")
+    # the kernel does not check indices (numba): a bad one would read or write outside the layout;
+    # checked before the cast to int32, which would wrap 2**32 round to 0
     if head.min() < 0 or head.max() >= len(head_embedding) or tail.min() < 0 or tail.max() >= len(tail_arr):
         raise ValueError(f"edge ends must index the layouts: head in 0..{len(head_embedding) - 1}, tail in "
                          f"0..{len(tail_arr) - 1}, got {head.min()}..{head.max()} and {tail.min()}..{tail.max()}")
+    if np.any(np.isnan(eps)):  # a NaN edge would be sampled on every pass
+        raise ValueError("epochs_per_sample must not be NaN (-1: never sampled)")
+    head = np.ascontiguousarray(head, dtype=np.int32)
+    tail = np.ascontiguousarray(tail, dtype=np.int32)
     # one order for any order given (the chunks need edges grouped by head): the same map from
-    # the same graph however its edges are listed
-    step = np.diff(head)
-    if np.any(step < 0) or np.any((step == 0) & (np.diff(tail) < 0)):
-        order = np.lexsort((tail, head))
+    # the same graph however its edges are listed (repeated edges too: ordered by their eps)
+    dh, dt = np.diff(head), np.diff(tail)
+    if np.any((dh < 0) | ((dh == 0) & ((dt < 0) | ((dt == 0) & (np.diff(eps) < 0))))):
+        order = np.lexsort((eps, tail, head))
         head, tail, eps = head[order], tail[order], eps[order]
     edge_bounds, _ = chunk_bounds(head, eps, len(head_embedding))
     kernel = compiled_kernel()
