@@ -234,20 +234,27 @@ def test_bad_shapes_are_refused():
 
 
 def test_kernels_compile_once_per_machine_and_load_from_numbas_cache():
+    from epochscope.maps.knn import smallest_k
+
     kernel = compiled_kernel()
     optimize_layout(np.zeros((3, 2)), None, [0], [1], [1.0], 2, a=1.0, b=1.0)  # compiled or loaded now
+    smallest_k(np.zeros((2, 3), np.float32), 2)
     code = (
         "import numpy as np\n"
         "from epochscope.maps.sgd import compiled_kernel, optimize_layout\n"
+        "from epochscope.maps.knn import smallest_k\n"
+        "from epochscope.maps import _knn_kernels\n"
         "optimize_layout(np.zeros((3, 2)), None, [0], [1], [1.0], 2, a=1.0, b=1.0)\n"
         "optimize_layout(np.zeros((3, 2)), None, [0], [1], [1.0], 2, a=1.0, b=1.0, parallel=False)\n"
-        "k = compiled_kernel()\n"
-        "print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))\n"
+        "smallest_k(np.zeros((2, 3), np.float32), 2)\n"
+        "for k in (compiled_kernel(), _knn_kernels.smallest):\n"
+        "    print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))\n"
     )
     assert kernel is compiled_kernel()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    hits, misses = map(int, out)
-    assert hits >= 1 and misses == 0
+    sgd_hits, sgd_misses, topk_hits, topk_misses = map(int, out)
+    assert sgd_hits >= 1 and sgd_misses == 0
+    assert topk_hits >= 1 and topk_misses == 0
 
 
 def test_bad_inputs_are_refused_not_silently_wrapped_or_read_out_of_bounds():

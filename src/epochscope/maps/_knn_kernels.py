@@ -1,6 +1,7 @@
 """numba kernels of :func:`.knn.refine_knn` and :func:`.knn.smallest_k` (compiled once per machine: ``cache=True``).
 
-Kept apart from :mod:`.knn` so that the exact search there needs no numba at all.
+Kept apart from :mod:`.knn` so that the exact search there runs without numba (numpy's
+``argpartition`` then picks the k smallest, see :func:`.knn.smallest_k`).
 """
 
 from __future__ import annotations
