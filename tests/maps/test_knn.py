@@ -365,3 +365,27 @@ def test_smallest_k_ranks_nan_last_as_numpy_does(monkeypatch, dtype, compiled):
     assert smallest_k(values, 4)[:2, :2].tolist() == [[3, 2], [3, 0]]
     with pytest.raises(TypeError):
         smallest_k(values, 2.0)  # not an integer: refused on both paths
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_squared_distances_to_are_float64_sums_of_differences(monkeypatch, compiled):
+    import sys
+
+    from epochscope.maps.knn import squared_distances_to
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.delitem(sys.modules, "numba", raising=False)
+    rng = np.random.default_rng(4)
+    data = (30.0 + rng.normal(size=(40, 7))).astype(np.float32)  # far from 0: the expansion would lose digits
+    queries = (30.0 + rng.normal(size=(5, 7))).astype(np.float32)
+    idx = rng.integers(0, 40, size=(5, 6))
+    idx[2, 3] = -1  # a missing neighbour
+    got = squared_distances_to(queries, data, idx)
+    want = np.array([[np.inf if r < 0 else float(np.sum((data[r].astype(np.float64) - queries[i]) ** 2))
+                      for r in row] for i, row in enumerate(idx)])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got.dtype == np.float64 and np.isinf(got[2, 3])
+    with pytest.raises(IndexError):
+        squared_distances_to(queries, data, np.full((5, 6), 40))

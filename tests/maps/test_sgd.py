@@ -68,7 +68,8 @@ def test_runs_reproduce_on_any_number_of_threads_and_seeds_differ(problem):
 def _reference_passes(emb, head, tail, eps, n_epochs, a, b, seed, anchor=None, coherence=0.0):
     """The chunked SGD written out in numpy float32, pass by pass (independent of the kernel):
     chunk c moves its own head points at once and sees every other point as it was when the
-    pass began; its pulls on those are added after the pass, chunk by chunk."""
+    pass began; its pulls on those are added after the pass, chunk by chunk; an edge's
+    negative samples push its head from where its pull left it, together."""
     from epochscope.maps import _sgd_kernels
 
     f = np.float32
@@ -96,6 +97,7 @@ def _reference_passes(emb, head, tail, eps, n_epochs, a, b, seed, anchor=None, c
                 delta[c, k] -= g
                 next_sample[i] += eps[i]
                 n_neg = int((epoch - next_neg[i]) / eps_neg[i])
+                push = np.zeros(2, np.float32)  # every push measured from where the pull left j
                 for _ in range(n_neg):
                     state = _sgd_kernels._next.py_func(state)
                     m = (state * n) >> 32
@@ -105,7 +107,8 @@ def _reference_passes(emb, head, tail, eps, n_epochs, a, b, seed, anchor=None, c
                     d2 = f(d @ d)
                     if d2 > 0:
                         coeff = f(2.0 * b) / ((f(0.001) + d2) * (f(a) * d2 ** f(b) + f(1)))
-                        emb[j] += np.array([clip(coeff * d[0]), clip(coeff * d[1])], np.float32) * alpha
+                        push += np.array([clip(coeff * d[0]), clip(coeff * d[1])], np.float32)
+                emb[j] += push * alpha
                 if n_neg > 0:
                     next_neg[i] += n_neg * eps_neg[i]
         emb += delta.sum(axis=0)

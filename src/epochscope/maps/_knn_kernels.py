@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["refine", "fresh_entries", "refine_queries", "rerank", "smallest"]
+__all__ = ["refine", "fresh_entries", "refine_queries", "rerank", "smallest", "distances_to"]
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -232,4 +232,24 @@ def smallest(values, k):
                 p -= 1
             best[p] = v
             idx[p] = j
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def distances_to(queries, data, idx):
+    """Squared distances ``(m, j)`` float64 from ``queries[i]`` to ``data[idx[i, t]]``: float32
+    differences, float64 sums (``inf`` where ``idx`` is negative)."""
+    m, j = idx.shape
+    out = np.empty((m, j), dtype=np.float64)
+    for i in numba.prange(m):
+        for t in range(j):
+            r = idx[i, t]
+            if r < 0:
+                out[i, t] = np.inf
+                continue
+            total = 0.0
+            for d in range(data.shape[1]):
+                diff = np.float64(np.float32(data[r, d] - queries[i, d]))
+                total += diff * diff
+            out[i, t] = total
     return out

@@ -108,23 +108,27 @@ def _chunk_edges(c, start, stop, epoch, alpha, emb, tail_src, delta, head, tail,
             delta[c, k, 1] -= gy
         next_sample[i] += eps[i]
         n_neg = int((epoch - next_neg[i]) / eps_neg[i])
+        hx0 = emb[j, 0]
+        hy0 = emb[j, 1]
+        sx = np.float32(0.0)
+        sy = np.float32(0.0)
         for _ in range(n_neg):
             state = _next(state)
             m = (state * n_tail) >> 32
             if move_other and m == j:
                 continue  # the point itself: no force (UMAP's d = 0)
-            dx = emb[j, 0] - tail_src[m, 0]
-            dy = emb[j, 1] - tail_src[m, 1]
+            dx = hx0 - tail_src[m, 0]
+            dy = hy0 - tail_src[m, 1]
             d2 = dx * dx + dy * dy
             if d2 > 0.0:
                 coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
-                gx = _clip(coeff * dx) * alpha32
-                gy = _clip(coeff * dy) * alpha32
-                if scaled:
-                    gx = gx * rate[j]
-                    gy = gy * rate[j]
-                emb[j, 0] += gx
-                emb[j, 1] += gy
+                sx += _clip(coeff * dx)
+                sy += _clip(coeff * dy)
+        if scaled:
+            sx = sx * rate[j]
+            sy = sy * rate[j]
+        emb[j, 0] += sx * alpha32
+        emb[j, 1] += sy * alpha32
         if n_neg > 0:
             next_neg[i] += n_neg * eps_neg[i]
     return state

