@@ -57,15 +57,22 @@ def _pull(i, alpha, coherence, head_emb, anchor, weight):
     head_emb[i, 1] += w * (anchor[i, 1] - head_emb[i, 1])
 
 
+#: Chunks one thread interleaves: their edges are independent (no chunk reads what another
+#: writes during a pass), so a step of each of LANES chunks is in flight at once instead of one
+#: edge waiting on its last push's power function (measured: most of a pass is that wait).
+LANES = 4
+
+
 @numba.njit(cache=True, fastmath=True)
-def _chunk_edges(c, start, stop, epoch, alpha, emb, tail_src, delta, head, tail, eps, next_sample, eps_neg,
-                 next_neg, a, b, gamma, move_other, rate, state):
-    # The edges start..stop of chunk c, whose heads are rows of emb that only this chunk
-    # moves: they are read and written live. Every other point is read from tail_src (the
-    # pass's snapshot when the graph is laid out on itself, the fixed layout when placing
-    # points) and, when both ends move, pulled through delta[c], applied after the pass. So
-    # no chunk reads what another chunk writes during a pass, and the result does not depend
-    # on which thread runs which chunk.
+def _task_edges(t, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps, next_sample,
+                eps_neg, next_neg, a, b, gamma, move_other, rate, states):
+    # Edges lo[c]:hi[c] of the chunks c = t*LANES .. t*LANES + LANES - 1, one of each at a time. A
+    # chunk's heads are rows of emb that only this chunk moves: read and written live (carried
+    # in hx, hy through an edge's negative samples). Every other point is read from tail_src
+    # (the snapshot taken before this part when the graph is laid out on itself, the fixed
+    # layout when placing points) and, when both ends move, pulled through delta[t], applied
+    # after the part. So the result is that of the chunks run one after the other, whichever
+    # thread runs which. states: each chunk's random state, carried from part to part.
     n_tail = tail_src.shape[0]
     a32 = np.float32(a)
     b32 = np.float32(b)
@@ -73,99 +80,150 @@ def _chunk_edges(c, start, stop, epoch, alpha, emb, tail_src, delta, head, tail,
     repel = np.float32(2.0 * gamma * b)
     alpha32 = np.float32(alpha)
     one = np.float32(1.0)
+    zero = np.float32(0.0)
     scaled = rate.shape[0] > 0
-    for i in range(start, stop):
-        if next_sample[i] > epoch or eps[i] <= 0.0:
-            continue
-        j = head[i]
-        k = tail[i]
-        if move_other and k == j:  # a loop: no force (UMAP's d = 0), not a pull to where j was
-            dx = np.float32(0.0)
-            dy = np.float32(0.0)
-        else:
-            dx = emb[j, 0] - tail_src[k, 0]
-            dy = emb[j, 1] - tail_src[k, 1]
-        d2 = dx * dx + dy * dy
-        if d2 > 0.0:
-            pb = d2**b32
-            coeff = attract * (pb / d2) / (a32 * pb + one)
-        else:
-            coeff = np.float32(0.0)
-        gx = _clip(coeff * dx) * alpha32
-        gy = _clip(coeff * dy) * alpha32
-        hx = gx
-        hy = gy
-        if scaled:
-            hx = gx * rate[j]
-            hy = gy * rate[j]
-        emb[j, 0] += hx
-        emb[j, 1] += hy
-        if move_other:
-            if scaled:
-                gx = gx * rate[k]
-                gy = gy * rate[k]
-            delta[c, k, 0] -= gx
-            delta[c, k, 1] -= gy
-        next_sample[i] += eps[i]
-        n_neg = int((epoch - next_neg[i]) / eps_neg[i])
-        hx0 = emb[j, 0]
-        hy0 = emb[j, 1]
-        sx = np.float32(0.0)
-        sy = np.float32(0.0)
-        for _ in range(n_neg):
-            state = _next(state)
-            m = (state * n_tail) >> 32
-            if move_other and m == j:
-                continue  # the point itself: no force (UMAP's d = 0)
-            dx = hx0 - tail_src[m, 0]
-            dy = hy0 - tail_src[m, 1]
+    pos = np.empty(LANES, dtype=np.int64)
+    stop = np.empty(LANES, dtype=np.int64)
+    state = np.empty(LANES, dtype=np.int64)
+    heads = np.zeros(LANES, dtype=np.int64)
+    n_neg = np.empty(LANES, dtype=np.int64)
+    hx = np.zeros(LANES, dtype=np.float32)
+    hy = np.zeros(LANES, dtype=np.float32)
+    for lane in range(LANES):
+        c = t * LANES + lane
+        pos[lane] = lo[c]
+        stop[lane] = hi[c]
+        state[lane] = states[c]
+    while True:
+        busy = False
+        most = 0
+        for lane in range(LANES):
+            n_neg[lane] = -1
+            i = pos[lane]
+            while i < stop[lane] and (next_sample[i] > epoch or eps[i] <= 0.0):
+                i += 1
+            pos[lane] = i + 1
+            if i >= stop[lane]:
+                continue
+            busy = True
+            j = head[i]
+            k = tail[i]
+            heads[lane] = j
+            x = emb[j, 0]
+            y = emb[j, 1]
+            if move_other and k == j:  # a loop: no force (UMAP's d = 0), not a pull to where j was
+                dx = zero
+                dy = zero
+            else:
+                dx = x - tail_src[k, 0]
+                dy = y - tail_src[k, 1]
             d2 = dx * dx + dy * dy
             if d2 > 0.0:
-                coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
-                sx += _clip(coeff * dx)
-                sy += _clip(coeff * dy)
-        if scaled:
-            sx = sx * rate[j]
-            sy = sy * rate[j]
-        emb[j, 0] += sx * alpha32
-        emb[j, 1] += sy * alpha32
-        if n_neg > 0:
-            next_neg[i] += n_neg * eps_neg[i]
-    return state
+                pb = d2**b32  # one power: d2 ** (b - 1) == pb / d2
+                coeff = attract * (pb / d2) / (a32 * pb + one)
+            else:
+                coeff = zero
+            gx = _clip(coeff * dx) * alpha32
+            gy = _clip(coeff * dy) * alpha32
+            if scaled:  # a separate branch keeps unscaled steps free of an extra rounding
+                x += gx * rate[j]
+                y += gy * rate[j]
+            else:
+                x += gx
+                y += gy
+            if move_other:
+                if scaled:
+                    gx = gx * rate[k]
+                    gy = gy * rate[k]
+                delta[t, k, 0] -= gx
+                delta[t, k, 1] -= gy
+            hx[lane] = x
+            hy[lane] = y
+            next_sample[i] += eps[i]
+            n = int((epoch - next_neg[i]) / eps_neg[i])
+            if n > 0:
+                next_neg[i] += n * eps_neg[i]
+            n_neg[lane] = n
+            most = max(most, n)
+        if not busy:
+            break
+        for s in range(most):
+            for lane in range(LANES):
+                if s >= n_neg[lane]:
+                    continue
+                st = _next(state[lane])
+                state[lane] = st
+                m = (st * n_tail) >> 32  # uniform in [0, n_tail) without a division
+                if move_other and m == heads[lane]:
+                    continue  # the point itself: no force (UMAP's d = 0)
+                dx = hx[lane] - tail_src[m, 0]
+                dy = hy[lane] - tail_src[m, 1]
+                d2 = dx * dx + dy * dy
+                if d2 > 0.0:
+                    coeff = repel / ((np.float32(0.001) + d2) * (a32 * d2**b32 + one))
+                    gx = _clip(coeff * dx) * alpha32
+                    gy = _clip(coeff * dy) * alpha32
+                    if scaled:
+                        gx = gx * rate[heads[lane]]
+                        gy = gy * rate[heads[lane]]
+                    hx[lane] += gx
+                    hy[lane] += gy
+        for lane in range(LANES):
+            if n_neg[lane] >= 0:
+                emb[heads[lane], 0] = hx[lane]
+                emb[heads[lane], 1] = hy[lane]
+    for lane in range(LANES):
+        states[t * LANES + lane] = state[lane]
 
 
 @numba.njit(cache=True, fastmath=True, parallel=True)
 def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alpha, negative_sample_rate,
-             move_other, anchor, coherence, anchor_weight, rate, seed, edge_bounds):
+             move_other, anchor, coherence, anchor_weight, rate, seed, edge_bounds, parts):
     """UMAP's SGD (+ coherence pull) in fixed chunks of edges on numba's threads; arrays are
-    changed in place. ``edge_bounds``: ``(chunks + 1,)`` edge ranges of the chunks, edges
-    sorted by head so that no two chunks move the same head. The result depends on the
-    chunks (each draws its own negative samples), never on the threads."""
+    changed in place. ``edge_bounds``: ``(chunks + 1,)`` edge ranges of the chunks (a multiple
+    of LANES), edges sorted by head so that no two chunks move the same head; ``parts``: each
+    pass in that many parts, the deferred pulls applied and the snapshot renewed after each.
+    The result depends on the chunks (each draws its own negative samples) and the parts,
+    never on the threads."""
     n = emb.shape[0]
-    n_chunks = edge_bounds.shape[0] - 1
+    n_tasks = (edge_bounds.shape[0] - 1) // LANES  # the chunks, LANES to a task
     next_sample = eps.copy()
     eps_neg = eps / negative_sample_rate
     next_neg = eps_neg.copy()
     pull = coherence > 0.0 and anchor.shape[0] == n
     shared = move_other  # the graph laid out on itself: others read from the snapshot, pulled via delta
     snap = emb.copy() if shared else np.empty((0, 2), dtype=np.float32)
-    delta = np.zeros((n_chunks if shared else 0, n if shared else 0, 2), dtype=np.float32)
+    delta = np.zeros((n_tasks if shared else 0, n if shared else 0, 2), dtype=np.float32)
     tail_src = snap if shared else tail_emb
+    n_chunks = n_tasks * LANES
+    states = np.empty(n_chunks, dtype=np.int64)
+    lo = np.empty(n_chunks, dtype=np.int64)
+    hi = np.empty(n_chunks, dtype=np.int64)
+    if not shared:
+        parts = 1  # nothing deferred: the passes need no parts
     for epoch in range(n_epochs):
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
-        for c in numba.prange(n_chunks):
-            _chunk_edges(c, edge_bounds[c], edge_bounds[c + 1], epoch, alpha, emb, tail_src, delta, head, tail, eps,
-                         next_sample, eps_neg, next_neg, a, b, gamma, move_other, rate, _seed_state(seed, epoch, c))
-        if shared or pull:
-            for i in numba.prange(n):
-                if shared:
-                    for c in range(n_chunks):
-                        emb[i, 0] += delta[c, i, 0]
-                        emb[i, 1] += delta[c, i, 1]
-                        delta[c, i, 0] = 0.0
-                        delta[c, i, 1] = 0.0
-                if pull:
-                    _pull(i, alpha, coherence, emb, anchor, anchor_weight)
-                if shared:
-                    snap[i, 0] = emb[i, 0]
-                    snap[i, 1] = emb[i, 1]
+        for c in range(n_chunks):
+            states[c] = _seed_state(seed, epoch, c)
+        for part in range(parts):
+            for c in range(n_chunks):  # this part of each chunk's edges
+                size = edge_bounds[c + 1] - edge_bounds[c]
+                lo[c] = edge_bounds[c] + size * part // parts
+                hi[c] = edge_bounds[c] + size * (part + 1) // parts
+            for t in numba.prange(n_tasks):
+                _task_edges(t, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps,
+                            next_sample, eps_neg, next_neg, a, b, gamma, move_other, rate, states)
+            last = part == parts - 1
+            if shared or (pull and last):
+                for i in numba.prange(n):
+                    if shared:
+                        for t in range(n_tasks):
+                            emb[i, 0] += delta[t, i, 0]
+                            emb[i, 1] += delta[t, i, 1]
+                            delta[t, i, 0] = 0.0
+                            delta[t, i, 1] = 0.0
+                    if pull and last:
+                        _pull(i, alpha, coherence, emb, anchor, anchor_weight)
+                    if shared:
+                        snap[i, 0] = emb[i, 0]
+                        snap[i, 1] = emb[i, 1]
