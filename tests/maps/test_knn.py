@@ -318,17 +318,22 @@ def test_exact_search_measures_distances_as_differences_not_by_the_expansion():
     np.testing.assert_allclose(q_dist, q_true, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("compiled", [True, False])
-def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(monkeypatch, dtype, compiled):
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel_path(request, monkeypatch):
+    """Run a test on the numba kernels' path and on numpy's (numba hidden from sys.modules)."""
     import sys
 
-    from epochscope.maps.knn import smallest_k
-
-    if compiled:
+    if request.param == "compiled":
         pytest.importorskip("numba")
     else:
-        monkeypatch.delitem(sys.modules, "numba", raising=False)  # numpy's argpartition path
+        monkeypatch.delitem(sys.modules, "numba", raising=False)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(kernel_path, dtype):
+    from epochscope.maps.knn import smallest_k
+
     rng = np.random.default_rng(3)
     values = rng.normal(size=(57, 300)).astype(dtype)
     values[5, :] = 1.0  # a row of ties
@@ -339,7 +344,7 @@ def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(monkeypatch, dtype
         chosen = np.take_along_axis(values, got, axis=1)
         np.testing.assert_array_equal(chosen, np.sort(values, axis=1)[:, :k])  # the k smallest, ascending
         assert all(len(set(row)) == k for row in got.tolist())  # each column once
-    if compiled:
+    if kernel_path == "compiled":
         assert smallest_k(values, 4)[5].tolist() == [0, 1, 2, 3]  # ties: the lower column first
     with pytest.raises(ValueError, match="k must lie in"):
         smallest_k(values, 0)
@@ -348,17 +353,10 @@ def test_smallest_k_takes_the_k_smallest_of_each_row_in_order(monkeypatch, dtype
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("compiled", [True, False])
-def test_smallest_k_ranks_nan_last_as_numpy_does(monkeypatch, dtype, compiled):
+def test_smallest_k_ranks_nan_last_as_numpy_does(kernel_path, dtype):
     # a NaN among the first k columns must not stay among the k smallest and keep smaller values out
-    import sys
-
     from epochscope.maps.knn import smallest_k
 
-    if compiled:
-        pytest.importorskip("numba")
-    else:
-        monkeypatch.delitem(sys.modules, "numba", raising=False)
     values = np.array([[np.nan, 3.0, 2.0, 1.0], [0.5, np.nan, np.nan, -1.0], [np.nan, np.inf, np.nan, 7.0]], dtype=dtype)
     assert smallest_k(values, 2).tolist() == [[3, 2], [3, 0], [3, 1]]
     assert smallest_k(values, 1).tolist() == [[3], [3], [3]]
@@ -367,16 +365,9 @@ def test_smallest_k_ranks_nan_last_as_numpy_does(monkeypatch, dtype, compiled):
         smallest_k(values, 2.0)  # not an integer: refused on both paths
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_squared_distances_to_are_float64_sums_of_differences(monkeypatch, compiled):
-    import sys
-
+def test_squared_distances_to_are_float64_sums_of_differences(kernel_path):
     from epochscope.maps.knn import squared_distances_to
 
-    if compiled:
-        pytest.importorskip("numba")
-    else:
-        monkeypatch.delitem(sys.modules, "numba", raising=False)
     rng = np.random.default_rng(4)
     data = (30.0 + rng.normal(size=(40, 7))).astype(np.float32)  # far from 0: the expansion would lose digits
     queries = (30.0 + rng.normal(size=(5, 7))).astype(np.float32)
