@@ -313,3 +313,18 @@ def test_a_strong_pull_lands_on_the_anchor_and_never_overshoots():
                           coherence=0.9, negative_sample_rate=1.0)
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out, anchor, atol=1e-5)
+
+
+def test_no_negative_samples_still_pull_the_heads():
+    # negative_sample_rate=0 (umap-learn allows it: attraction only) made the kernel's count of
+    # negative samples int(nan), and a head whose count was negative was never written back: its
+    # pulls were lost (placed points never moved, laid-out heads only moved as tails)
+    a, b = 1.577, 0.895
+    placed = optimize_layout(np.zeros((1, 2)), np.array([[5.0, 5.0]]), [0], [0], [1.0], 5, a=a, b=b,
+                             negative_sample_rate=0.0)
+    assert placed[0, 0] > 0.1 and placed[0, 1] > 0.1
+    start = np.array([[0, 0], [3, 0]], np.float32)
+    one_way = optimize_layout(start, None, [0], [1], [1.0], 2, a=a, b=b, negative_sample_rate=0.0)
+    assert one_way[0, 0] > 0.1 and one_way[1, 0] < 2.9  # both ends pulled, the head too
+    with pytest.raises(ValueError, match="negative_sample_rate"):
+        optimize_layout(start, None, [0], [1], [1.0], 1, a=a, b=b, negative_sample_rate=-1.0)

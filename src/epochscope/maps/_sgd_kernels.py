@@ -140,9 +140,13 @@ def _task_edges(t, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps, 
             hx[lane] = x
             hy[lane] = y
             next_sample[i] += eps[i]
-            n = int((epoch - next_neg[i]) / eps_neg[i])
+            n = 0  # eps_neg 0: no negative samples (negative_sample_rate 0, attraction only)
+            if eps_neg[i] > 0.0:
+                n = int((epoch - next_neg[i]) / eps_neg[i])
             if n > 0:
                 next_neg[i] += n * eps_neg[i]
+            else:
+                n = 0  # never negative: n_neg[lane] >= 0 marks the lane's head for write-back
             n_neg[lane] = n
             most = max(most, n)
         if not busy:
@@ -188,7 +192,8 @@ def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alph
     n = emb.shape[0]
     n_tasks = (edge_bounds.shape[0] - 1) // LANES  # the chunks, LANES to a task
     next_sample = eps.copy()
-    eps_neg = eps / negative_sample_rate
+    # negative_sample_rate 0: eps_neg 0 marks "no negative samples" (eps / 0 made the count int(nan))
+    eps_neg = eps / negative_sample_rate if negative_sample_rate > 0.0 else np.zeros_like(eps)
     next_neg = eps_neg.copy()
     pull = coherence > 0.0 and anchor.shape[0] == n
     shared = move_other  # the graph laid out on itself: others read from the snapshot, pulled via delta

@@ -154,6 +154,8 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
             raise ValueError("tail_embedding must be finite (it holds NaN or inf)")
     if not np.isfinite(coherence):
         raise ValueError(f"coherence must be a finite number, got {coherence!r}")
+    if not (np.isfinite(negative_sample_rate) and negative_sample_rate >= 0):
+        raise ValueError(f"negative_sample_rate must be a finite number >= 0, got {negative_sample_rate!r}")
     if anchor is None or coherence <= 0:
         anchor_arr = np.zeros((0, 2), dtype=np.float32)
         coherence = 0.0
