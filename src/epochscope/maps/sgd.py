@@ -121,8 +121,10 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     anchor : ``(n, 2)`` place of each head point in the neighbouring frame, or ``None``.
     coherence : weight of the pull toward ``anchor`` (0: plain UMAP).
     anchor_weight : ``(n,)`` per-point scale in [0, 1] of that pull, or ``None`` (1 for all).
-    rate : ``(n,)`` per-point scale in [0, 1] of every step that moves a head point (0 holds
-        the point where it is), or ``None`` (1 for all: UMAP's SGD).
+    rate : ``(n,)`` per-point scale in [0, 1] of every SGD step that moves a point (0 holds
+        it against the graph's forces), or ``None`` (1 for all: UMAP's SGD). The coherence
+        pull is not scaled by it: a held point that starts at its anchor (as the time-lapse's
+        warm frames start) stays there.
     seed : seed of the negative sampling.
     parallel : run the :data:`CHUNKS` chunks of edges on numba's threads (``False``: on this
         thread only). The layout is the same either way, bit for bit: during a pass each chunk
