@@ -196,32 +196,34 @@ def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alph
     eps_neg = eps / negative_sample_rate if negative_sample_rate > 0.0 else np.zeros_like(eps)
     next_neg = eps_neg.copy()
     pull = coherence > 0.0 and anchor.shape[0] == n
-    shared = move_other  # the graph laid out on itself: others read from the snapshot, pulled via delta
-    snap = emb.copy() if shared else np.empty((0, 2), dtype=np.float32)
-    delta = np.zeros((n_tasks if shared else 0, n if shared else 0, 2), dtype=np.float32)
-    tail_src = snap if shared else tail_emb
+    # laid out on itself (move_other): other points read from the snapshot, pulled via delta
+    snap = emb.copy() if move_other else np.empty((0, 2), dtype=np.float32)
+    delta = np.zeros((n_tasks if move_other else 0, n if move_other else 0, 2), dtype=np.float32)
+    tail_src = snap if move_other else tail_emb
     n_chunks = n_tasks * LANES
-    states = np.empty(n_chunks, dtype=np.int64)
-    lo = np.empty(n_chunks, dtype=np.int64)
-    hi = np.empty(n_chunks, dtype=np.int64)
-    if not shared:
+    if not move_other:
         parts = 1  # nothing deferred: the passes need no parts
+    # each part's share of each chunk's edges, the same in every pass
+    lo = np.empty((parts, n_chunks), dtype=np.int64)
+    hi = np.empty((parts, n_chunks), dtype=np.int64)
+    for part in range(parts):
+        for c in range(n_chunks):
+            size = edge_bounds[c + 1] - edge_bounds[c]
+            lo[part, c] = edge_bounds[c] + size * part // parts
+            hi[part, c] = edge_bounds[c] + size * (part + 1) // parts
+    states = np.empty(n_chunks, dtype=np.int64)
     for epoch in range(n_epochs):
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
         for c in range(n_chunks):
             states[c] = _seed_state(seed, epoch, c)
         for part in range(parts):
-            for c in range(n_chunks):  # this part of each chunk's edges
-                size = edge_bounds[c + 1] - edge_bounds[c]
-                lo[c] = edge_bounds[c] + size * part // parts
-                hi[c] = edge_bounds[c] + size * (part + 1) // parts
             for t in numba.prange(n_tasks):
-                _task_edges(t, lo, hi, epoch, alpha, emb, tail_src, delta, head, tail, eps,
+                _task_edges(t, lo[part], hi[part], epoch, alpha, emb, tail_src, delta, head, tail, eps,
                             next_sample, eps_neg, next_neg, a, b, gamma, move_other, rate, states)
             last = part == parts - 1
-            if shared or (pull and last):
+            if move_other or (pull and last):
                 for i in numba.prange(n):
-                    if shared:
+                    if move_other:
                         for t in range(n_tasks):
                             emb[i, 0] += delta[t, i, 0]
                             emb[i, 1] += delta[t, i, 1]
@@ -229,6 +231,6 @@ def optimize(emb, tail_emb, head, tail, eps, n_epochs, a, b, gamma, initial_alph
                             delta[t, i, 1] = 0.0
                     if pull and last:
                         _pull(i, alpha, coherence, emb, anchor, anchor_weight)
-                    if shared:
+                    if move_other:
                         snap[i, 0] = emb[i, 0]
                         snap[i, 1] = emb[i, 1]

@@ -42,6 +42,14 @@ def _loaded_kernels():
     return import_compiled("epochscope.maps._knn_kernels")
 
 
+def _required_kernels(purpose: str):
+    """The compiled kernels, or :class:`MissingDependencyError` naming the ``maps`` extra for ``purpose``."""
+    from .._optional import import_compiled, require
+
+    require("numba", extra="maps", purpose=purpose)
+    return import_compiled("epochscope.maps._knn_kernels")
+
+
 def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     """Column indices ``(m, k)`` int64 of the ``k`` smallest entries of each row of ``values`` (2-D,
     ``1 <= k <= values.shape[1]``), ascending by value.
@@ -322,10 +330,7 @@ def refine_knn(data: np.ndarray, start: np.ndarray, *, rounds: int = 4, toleranc
 
     Returns ``(indices int32, distances float32)``, ``(n, k)``, nearest first.
     """
-    from .._optional import import_compiled, require
-
-    require("numba", extra="maps", purpose="the warm-started neighbour search")
-    kernels = import_compiled("epochscope.maps._knn_kernels")
+    kernels = _required_kernels("the warm-started neighbour search")
 
     data = np.ascontiguousarray(data, dtype=np.float32)
     graph = np.ascontiguousarray(start, dtype=np.int32)
@@ -362,10 +367,7 @@ def screened_query_knn(data: np.ndarray, queries: np.ndarray, k: int, screen: Sc
     ``search``: ``screen(data)`` when already computed. Returns ``(indices int32, distances
     float32)``, ``(m, k)``, nearest first.
     """
-    from .._optional import import_compiled, require
-
-    require("numba", extra="maps", purpose="the screened neighbour search")
-    kernels = import_compiled("epochscope.maps._knn_kernels")
+    kernels = _required_kernels("the screened neighbour search")
 
     data = np.ascontiguousarray(data, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -455,10 +457,7 @@ def refine_query_knn(data: np.ndarray, queries: np.ndarray, start: np.ndarray, g
     candidates and those are ranked by exact distances in ``data``. Returns ``(indices
     int32, distances float32)``, ``(m, k)``, nearest first.
     """
-    from .._optional import import_compiled, require
-
-    require("numba", extra="maps", purpose="the warm-started neighbour search")
-    kernels = import_compiled("epochscope.maps._knn_kernels")
+    kernels = _required_kernels("the warm-started neighbour search")
 
     data = np.ascontiguousarray(data, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)

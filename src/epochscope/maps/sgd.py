@@ -101,6 +101,12 @@ def chunk_bounds(head: np.ndarray, eps: np.ndarray, n_rows: int, chunks: int = C
     return np.searchsorted(head, rows, side="left").astype(np.int64), rows
 
 
+def _require_finite(name: str, values: np.ndarray) -> None:
+    # NaN or inf in a layout would spread along the edges to the whole map
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+
+
 def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | None, head: np.ndarray,
                     tail: np.ndarray, epochs_per_sample: np.ndarray, n_epochs: int, *, a: float, b: float,
                     gamma: float = 1.0, initial_alpha: float = 1.0, negative_sample_rate: float = 5.0,
@@ -141,9 +147,7 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
     head_embedding = np.array(head_embedding, dtype=np.float32, order="C", copy=True)
     if head_embedding.ndim != 2 or head_embedding.shape[1] != 2:
         raise ValueError(f"head_embedding must be (n, 2), got {head_embedding.shape}")
-    # NaN or inf in a layout would spread along the edges to the whole map
-    if not np.all(np.isfinite(head_embedding)):
-        raise ValueError("head_embedding must be finite (it holds NaN or inf)")
+    _require_finite("head_embedding", head_embedding)
     move_other = tail_embedding is None
     if move_other:
         tail_arr = head_embedding
@@ -152,8 +156,7 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         # the kernel reads columns 0 and 1 without bounds checks
         if tail_arr.ndim != 2 or tail_arr.shape[1] != 2:
             raise ValueError(f"tail_embedding must be (m, 2), got {tail_arr.shape}")
-        if not np.all(np.isfinite(tail_arr)):
-            raise ValueError("tail_embedding must be finite (it holds NaN or inf)")
+        _require_finite("tail_embedding", tail_arr)
     if not np.isfinite(coherence):
         raise ValueError(f"coherence must be a finite number, got {coherence!r}")
     if not (np.isfinite(negative_sample_rate) and negative_sample_rate >= 0):
@@ -165,8 +168,7 @@ def optimize_layout(head_embedding: np.ndarray, tail_embedding: np.ndarray | Non
         anchor_arr = np.ascontiguousarray(anchor, dtype=np.float32)
         if anchor_arr.shape != head_embedding.shape:
             raise ValueError(f"anchor {anchor_arr.shape} must match the layout {head_embedding.shape}")
-        if not np.all(np.isfinite(anchor_arr)):
-            raise ValueError("anchor must be finite (it holds NaN or inf)")
+        _require_finite("anchor", anchor_arr)
     if anchor_weight is None:
         weights = np.zeros(0, dtype=np.float32)
     else:
