@@ -324,3 +324,32 @@ def test_a_layer_that_changes_only_slightly_keeps_its_points_in_place(tmp_path):
     churn = epochscope.embed(tmp_path / "run", "hidden", cache=False, progress=False, steady=False)
     churn_kept = [_map_neighbours_kept(churn.coords[e], churn.coords[e + 1]) for e in range(4)]
     assert max(churn_kept) < 0.5, churn_kept  # measured 0.28-0.34
+
+
+def test_each_point_is_pulled_by_the_share_of_its_neighbours_it_kept(tmp_path, monkeypatch):
+    # The frame after a large change lagged its fresh fit (issue run, epoch 1: 0.595 against
+    # 0.615) while one pull weight held every point, whose neighbourhoods the layer had replaced.
+    # Each warm frame's pull weights must be the share of its layer neighbours a point kept,
+    # counted here independently of the chain's own kept_neighbours.
+    from epochscope.maps import umap_chain
+    from epochscope.maps.knn import exact_knn
+
+    path = _run_from_factors(tmp_path / "run", [0.0, 0.6, 0.6])
+    weights = []
+    real = umap_chain.umap_layout
+
+    def spy(*args, anchor_weight=None, **kwargs):
+        weights.append(anchor_weight)
+        return real(*args, anchor_weight=anchor_weight, **kwargs)
+
+    monkeypatch.setattr(umap_chain, "umap_layout", spy)
+    epochscope.embed(path, "hidden", cache=False, progress=False)
+    run = epochscope.open_run(path)
+    knn = [exact_knn(np.asarray(run.activations("hidden", e)), 15)[0] for e in run.epochs]
+    expected = [[len((set(now[i]) & set(before[i])) - {i}) / len(set(now[i]) - {i}) for i in range(len(now))]
+                for before, now in zip(knn, knn[1:])]
+    warm = [w for w in weights if w is not None]  # the first frame is a fresh fit: no pull
+    assert len(warm) == 2
+    for got, want in zip(warm, expected):
+        np.testing.assert_allclose(got, want)
+    assert np.mean(warm[0]) < 0.5 < np.mean(warm[1])  # the big change pulls little, the rest more
