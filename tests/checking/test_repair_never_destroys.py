@@ -105,6 +105,24 @@ def test_every_fifth_epoch_is_a_valid_run(tmp_path):
         "epoch 10 missing between 0 and 25 (recorded without it, or deleted, recorded every 5 epochs otherwise)")
 
 
+def test_every_nth_epoch_and_the_last_one_trained_is_a_valid_run(tmp_path):
+    # every_n_epochs=5 over 27 epochs: 0, 5, ..., 25 and the last epoch trained, 27 (also after an early stop)
+    path = tmp_path / "run"
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch in [*range(0, 30, 5), 27]:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.ones((2, 2)))
+    report = check_run(path)
+    assert report.ok and not report.warnings and not report.unrepairable, str(report)
+    assert [str(f) for f in report.findings] == [
+        "note     epochs: recorded every 5 epochs and at the last one trained (0, 5, 10, …, 27)"]
+    shutil.rmtree(path / "epochs/000010")  # a gap inside: still a warning
+    report = check_run(path)
+    assert report.ok and report.warnings[0].message.startswith(
+        "epoch 10 missing between 0 and 27 (recorded without it, or deleted, recorded every 5 epochs otherwise)")
+
+
 # ------------------------------------------------------------------ the shared file is blamed
 
 

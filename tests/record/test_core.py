@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from epochscope import EpochscopeError, open_run
+from epochscope import EpochscopeError, check_run, open_run
 from epochscope.record.core import RecordingSession
 from epochscope.record.settings import RecordSettings
 
@@ -109,3 +109,18 @@ def test_labels_of_every_split_share_one_vocabulary(tmp_path):
                          test_labels=["dog", "eel"], framework="numpy")
     s.close()
     assert s.class_names == ("cat", "dog", "eel") and s.labels.tolist() == [0, 1, 0, 1] and s.test_labels.tolist() == [1, 2]
+
+
+def test_a_metrics_row_too_large_to_read_back_is_refused_and_the_run_goes_on(tmp_path):
+    s = session(tmp_path)
+    record(s, 0, metrics={"loss": 1.0})
+    # 200,000 per-example values as metrics: about 6 MB of JSON, more than a reader reads (4 MiB)
+    many = {f"loss_of_example_{i}": 0.5 for i in range(200_000)}
+    with pytest.raises(ValueError, match=r"epoch 1: its metrics row is [\d,]+ bytes as JSON, more than the 4,194,304 "
+                                         r"a reader reads \(200,00\d values;.*The epoch was discarded"):
+        record(s, 1, metrics=many)
+    record(s, 1, metrics={"loss": 0.5})
+    s.close()
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1] and run.epoch_metrics(1)["loss"] == 0.5
+    assert check_run(tmp_path / "run").ok

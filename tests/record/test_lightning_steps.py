@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
-from epochscope import open_run  # noqa: E402
+from epochscope import check_run, open_run  # noqa: E402
 from epochscope.lightning import Recorder  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -185,3 +185,74 @@ def test_resuming_from_a_checkpoint_inside_an_epoch_keeps_steps_and_fractions(tm
     assert run.timeline.epochs == (0.0, 0.75, 1.0, 1.5, 2.0, 2.25, 3.0)
     for step in (8, 9, 12):
         np.testing.assert_allclose(run.weights(step)["net.hidden.weight"], second.weights[step])
+
+
+class ChangeAtTrainEnd(pl.Callback):
+    """Changes the weights at on_train_end, as StochasticWeightAveraging does when it swaps in its average."""
+
+    def on_train_end(self, trainer, module):
+        with torch.no_grad():
+            module.net.hidden.weight.add_(1.0)
+
+
+def assert_whole_and_released(folder, recorder):
+    report = check_run(folder)
+    assert report.ok and not report.warnings and report.writer is None and recorder.recorder is None  # whole, released
+
+
+def test_every_n_epochs_records_the_last_epoch_of_fit(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    counter = Counter()
+    rec = Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_epochs=3)
+    module = fit(rec, 5, tmp_path, counter, enable_checkpointing=False)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 3, 5]  # 5 is no multiple of 3, but max_epochs: the trained model is in the run
+    for epoch in (3, 5):
+        np.testing.assert_allclose(run.weights(epoch)["net.hidden.weight"], counter.weights[counter.epoch_ends[epoch - 1]])
+    np.testing.assert_allclose(run.weights(5)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+    assert run.epoch_metrics(5)["step"] == 20 and "val_loss" in run.epoch_metrics(5)
+    assert_whole_and_released(tmp_path / "r", rec)
+
+
+@pytest.mark.parametrize("on_train_epoch_end", [True, False])
+def test_early_stopping_records_the_last_epoch_trained(tmp_path, on_train_epoch_end):
+    # min_delta=10 and patience=3: no epoch after the first improves, so training stops after epoch 4.
+    # Deciding in on_train_epoch_end, EarlyStopping runs after every other callback: the recorder learns it at
+    # on_train_end; deciding in on_validation_end, it has set trainer.should_stop when the recorder sees the epoch end.
+    pl.seed_everything(0, verbose=False)
+    counter = Counter()
+    rec = Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_epochs=3)
+    stopper = pl.callbacks.EarlyStopping("val_loss", min_delta=10, patience=3,
+                                         check_on_train_epoch_end=on_train_epoch_end)
+    module = fit(rec, 20, tmp_path, counter, enable_checkpointing=False, callbacks=[stopper])
+    assert counter.epoch_ends == [4, 8, 12, 16] and stopper.stopped_epoch == 3
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 3, 4]
+    np.testing.assert_allclose(run.weights(4)["net.hidden.weight"], counter.weights[16])
+    np.testing.assert_allclose(run.weights(4)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+    assert run.epoch_metrics(4)["step"] == 16 and "val_loss" in run.epoch_metrics(4)
+    assert_whole_and_released(tmp_path / "r", rec)
+
+
+def test_the_last_epoch_is_not_recorded_once_the_weights_changed_before_train_end(tmp_path, caplog):
+    pl.seed_everything(0, verbose=False)
+    rec = Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_epochs=3)
+    stopper = pl.callbacks.EarlyStopping("val_loss", min_delta=10, patience=3)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        fit(rec, 20, tmp_path, ChangeAtTrainEnd(), enable_checkpointing=False, callbacks=[stopper])
+    assert open_run(tmp_path / "r").epochs == [0, 3]
+    assert "epoch 4, the last one trained, is not recorded" in caplog.text and "list the Recorder before it" in caplog.text
+    assert_whole_and_released(tmp_path / "r", rec)
+
+
+def test_every_n_epochs_with_steps_records_the_last_epoch_end_at_its_step(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    counter = Counter()
+    rec = Recorder(["net.hidden"], probe=probe(), run_dir=tmp_path / "r", every_n_steps=3, every_n_epochs=2)
+    fit(rec, 3, tmp_path, counter, enable_checkpointing=False)
+    run = open_run(tmp_path / "r")
+    # steps 3, 6, 9, 12 (the end of epoch 3, the last), the end of epoch 2 (step 8); not the end of epoch 1 (step 4)
+    assert counter.epoch_ends == [4, 8, 12] and run.epochs == [0, 3, 6, 8, 9, 12]
+    np.testing.assert_allclose(run.timeline.epochs, [0, 0.75, 1.5, 2, 2.25, 3])
+    np.testing.assert_allclose(run.weights(12)["net.hidden.weight"], counter.weights[12])
+    assert "val_loss" in run.epoch_metrics(12)

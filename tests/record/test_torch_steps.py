@@ -74,11 +74,89 @@ def test_every_n_epochs_records_the_first_and_every_nth_epoch(tmp_path):
     x, y, model, opt = setup()
     rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=2)
     got = [rec.record(e) for e in range(5)] + [rec.record()]
-    rec.close()
-    assert got == [0, None, 2, None, 4, None]
+    assert got == [0, None, 2, None, 4, None] and open_run(tmp_path / "r").epochs == [0, 2, 4]
+    rec.close()  # epoch 5, left out, was the last: the model is still its, so close records it
     run = open_run(tmp_path / "r")
-    assert run.epochs == [0, 2, 4] and run.manifest.record_unit == "epoch" and run.manifest.schema_version == 1
+    assert run.epochs == [0, 2, 4, 5] and run.manifest.record_unit == "epoch" and run.manifest.schema_version == 1
     assert run.timeline.label(4) == "epoch 4" and run.timeline.axis == "epoch"
+
+
+def train_epochs(rec, x, y, model, opt, epochs, weights):
+    """Train ``epochs`` whole epochs, calling rec.record(epoch) after each; ``weights`` gets
+    {epoch: first layer's weight} and {("loss", epoch): the epoch's last loss}, kept here."""
+    for epoch in range(1, epochs + 1):
+        for b in range(BATCHES):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[b * 8:(b + 1) * 8]), y[b * 8:(b + 1) * 8])
+            loss.backward()
+            opt.step()
+        weights[epoch] = model[0].weight.detach().clone().numpy()
+        weights["loss", epoch] = loss.item()
+        rec.record(epoch, metrics={"loss": loss.item()})
+
+
+def test_every_n_epochs_records_the_last_epoch_trained_when_the_recorder_closes(tmp_path):
+    x, y, model, opt = setup()
+    weights = {0: model[0].weight.detach().clone().numpy()}
+    with Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3) as rec:
+        rec.record(0)
+        train_epochs(rec, x, y, model, opt, 10, weights)
+    run = open_run(tmp_path / "r")
+    # 3, 6, 9 and the last epoch, 10, which is no multiple of 3: the trained model is in the run
+    assert run.epochs == [0, 3, 6, 9, 10]
+    for epoch in run.epochs:
+        np.testing.assert_allclose(run.weights(epoch)["0.weight"], weights[epoch])
+    np.testing.assert_allclose(run.weights(10)["0.weight"], model[0].weight.detach().numpy())
+    assert run.epoch_metrics(10)["loss"] == pytest.approx(weights["loss", 10])  # that epoch's own metrics
+    report = check_run(tmp_path / "r")
+    assert report.ok and not report.warnings and report.writer is None
+
+
+def test_the_last_epoch_is_not_recorded_under_its_number_once_the_model_changed(tmp_path, caplog):
+    x, y, model, opt = setup()
+    weights = {}
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3)
+    rec.record(0)
+    train_epochs(rec, x, y, model, opt, 4, weights)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)  # e.g. the best weights loaded after training: not epoch 4's model
+    with caplog.at_level("WARNING", logger="epochscope"):
+        rec.close()
+    assert open_run(tmp_path / "r").epochs == [0, 3]
+    assert "epoch 4, the last one trained, is not recorded" in caplog.text and "rec.record(epoch, last=True)" in caplog.text
+
+
+def test_record_last_true_records_an_epoch_every_n_epochs_leaves_out(tmp_path):
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3)
+    assert [rec.record(0), rec.record(1), rec.record(2, last=True)] == [0, None, 2]
+    rec.close()
+    assert open_run(tmp_path / "r").epochs == [0, 2]
+
+
+def test_a_with_block_left_on_an_error_records_no_epoch_it_left_out(tmp_path):
+    x, y, model, opt = setup()
+    with pytest.raises(KeyError), Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3) as rec:
+        rec.record(0)
+        rec.record(1)
+        raise KeyError("training failed")
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0] and check_run(tmp_path / "r").writer is None
+
+
+def test_every_n_epochs_with_steps_records_the_last_epoch_end_at_its_step(tmp_path):
+    x, y, model, opt = setup()
+    weights = {}
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=4, every_n_epochs=2, steps_per_epoch=BATCHES)
+    rec.record(0)
+    steps = train(rec, x, y, model, opt, 3, weights=weights)
+    rec.close()
+    run = open_run(tmp_path / "r")
+    # steps 4, 8, 12 inside epochs; the end of epoch 2 (step 10); the end of epoch 3 (step 15), the last
+    assert steps == 15 and run.epochs == [0, 4, 8, 10, 12, 15]
+    np.testing.assert_allclose(run.timeline.epochs, [0, 0.8, 1.6, 2, 2.4, 3])
+    np.testing.assert_allclose(run.weights(15)["0.weight"], weights[15])
+    assert run.epoch_metrics(15)["accuracy"] == 0.5
 
 
 def test_a_new_recorder_continues_the_steps_and_an_earlier_step_is_refused(tmp_path):

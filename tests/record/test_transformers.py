@@ -16,9 +16,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("accelerate")  # what transformers' Trainer needs to run on PyTorch
 
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+from transformers import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
-from epochscope import open_run  # noqa: E402
+from epochscope import check_run, open_run  # noqa: E402
 from epochscope.transformers import Recorder, default_tokens, default_weights  # noqa: E402
 from epochscope.weight_layout import find_chain, layer_sizes  # noqa: E402
 
@@ -65,13 +72,13 @@ def accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def trainer(model, out, epochs, recorder, **args) -> Trainer:
+def trainer(model, out, epochs, recorder, *, callbacks=(), **args) -> Trainer:
     settings = dict(output_dir=str(out), num_train_epochs=epochs, per_device_train_batch_size=8, learning_rate=1e-3,
                     eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True,
                     disable_tqdm=True, seed=0)
     settings.update(args)
     return Trainer(model=model, args=TrainingArguments(**settings), train_dataset=Examples(32, 1),
-                   eval_dataset=Examples(16, 2), compute_metrics=accuracy, callbacks=[recorder])
+                   eval_dataset=Examples(16, 2), compute_metrics=accuracy, callbacks=[*callbacks, recorder])
 
 
 def outputs(model, x) -> dict[str, np.ndarray]:
@@ -368,3 +375,55 @@ def test_texts_and_tokenized_lists_are_checked_when_made(tmp_path):
     with pytest.raises(ValueError, match="different lengths; pad them"):
         Recorder(layers=[], probe=(tokenizer(["good film", "bad"]), [1, 0]), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+class EpochWeights(TrainerCallback):
+    """Keeps the classifier's weight at each epoch's end (listed first: the truth to compare to)."""
+
+    def __init__(self):
+        self.weights = {}
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        self.weights[round(state.epoch)] = model.classifier.weight.detach().clone().numpy()
+
+
+def test_every_n_epochs_records_the_last_epoch_of_training(tmp_path):
+    model, truth = tiny_bert(), EpochWeights()
+    x, y = token_ids(16, seed=3)
+    recorder = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run", every_n_epochs=3)
+    t = trainer(model, tmp_path / "out", 5, recorder, callbacks=[truth])
+    t.train()
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 3, 5]  # 5 is no multiple of 3, but num_train_epochs: the trained model is in the run
+    for epoch in (3, 5):
+        np.testing.assert_allclose(run.weights(epoch)["classifier.weight"], truth.weights[epoch])
+    assert_stored(run.activations("bert.pooler", 5), outputs(model, x)["pooler"])
+    evaluated = [e["eval_loss"] for e in t.state.log_history if "eval_loss" in e]
+    assert run.epoch_metrics(5)["val_loss"] == pytest.approx(evaluated[4])
+    report = check_run(tmp_path / "run")
+    assert report.ok and not report.warnings and report.writer is None
+
+
+@pytest.mark.parametrize("stopper_first", [True, False])
+def test_early_stopping_records_the_last_epoch_trained_not_the_best_model_loaded(tmp_path, stopper_first):
+    model, truth = tiny_bert(), EpochWeights()
+    x, y = token_ids(16, seed=3)
+    recorder = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run", every_n_epochs=3)
+    # threshold 10: no epoch improves on the first, so patience 3 stops training after epoch 4. Listed before the
+    # recorder, the stop is known when the recorder sees the epoch's evaluation; listed after, it is set later, and
+    # the best model is loaded before on_train_end.
+    stopper = EarlyStoppingCallback(early_stopping_patience=3, early_stopping_threshold=10.0)
+    t = trainer(model, tmp_path / "out", 20, recorder, callbacks=[truth, stopper] if stopper_first else [truth],
+                save_strategy="epoch", load_best_model_at_end=True, metric_for_best_model="eval_accuracy",
+                greater_is_better=True)
+    if not stopper_first:
+        t.add_callback(stopper)
+    t.train()
+    run = open_run(tmp_path / "run")
+    assert sorted(truth.weights) == [1, 2, 3, 4] and run.epochs == [0, 3, 4]
+    np.testing.assert_allclose(run.weights(4)["classifier.weight"], truth.weights[4])
+    # the model now holds the best epoch's weights, loaded at the end: not what the run shows as epoch 4
+    assert not np.allclose(model.classifier.weight.detach().numpy(), truth.weights[4])
+    assert run.epoch_metrics(4)["step"] == 16 and "val_loss" in run.epoch_metrics(4)
+    report = check_run(tmp_path / "run")
+    assert report.ok and not report.warnings and report.writer is None

@@ -7,6 +7,7 @@ import pytest
 
 from epochscope import NotARunError, RunError, check_run, open_run
 from epochscope.run import RunWriter
+from epochscope.run.reader import MAX_METRICS_BYTES
 
 
 def test_failed_epoch_leaves_nothing_and_resume_continues(tmp_path):
@@ -164,3 +165,33 @@ def test_overwrite_killed_while_removing_leaves_no_half_deleted_epoch_and_no_old
         np.testing.assert_array_equal(run.activations("h", epoch), np.full((3, 2), float(epoch)))
     assert not (path / "cache").exists()
     assert check_run(path).ok
+
+
+def test_a_metrics_row_the_reader_would_refuse_is_refused_when_written(tmp_path):
+    path = tmp_path / "run"
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+
+        def epoch(number, note):
+            with w.epoch(number) as ep:
+                ep.set_activations("h", np.zeros((2, 2)))
+                ep.set_metrics({"note": note})
+
+        def size(number):
+            return os.path.getsize(path / "epochs" / f"{number:06d}" / "metrics.json")
+
+        epoch(0, "a")
+        # one character more in the note, one byte more in the file: a row of exactly the reader's limit
+        fits = "a" * (1 + MAX_METRICS_BYTES - size(0))
+        epoch(1, fits)
+        assert size(1) == MAX_METRICS_BYTES
+        with pytest.raises(ValueError, match=r"epoch 2: its metrics row is 4,194,305 bytes .* more than the 4,194,304 "
+                                             r"a reader reads.* 'note' \(4,194,2\d\d bytes\).* epoch was discarded"):
+            epoch(2, fits + "a")
+        assert w.epochs == [0, 1]
+        assert not any(p.name.startswith(".partial") for p in (path / "epochs").iterdir())
+        epoch(2, "a")  # the run goes on
+    run = open_run(path)
+    assert run.epochs == [0, 1, 2] and run.epoch_metrics(1)["note"] == fits  # whatever was written reads back
+    report = check_run(path)
+    assert report.ok and not report.findings

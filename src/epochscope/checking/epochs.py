@@ -109,15 +109,21 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
         # Records every N steps and at epoch ends: uneven gaps are the rule, not a loss.
         return
     gaps = [b - a for a, b in zip(epochs, epochs[1:])]
-    if gaps and len(set(gaps)) == 1 and gaps[0] != 1:
+    # every_n_epochs records the last epoch trained whatever the stride: a last gap shorter than every other
+    # one leaves nothing out, so the stride is read from the gaps before it.
+    last_trained = len(gaps) >= 2 and gaps[-1] < min(gaps[:-1])
+    body = gaps[:-1] if last_trained else gaps
+    if body and len(set(body)) == 1 and body[0] != 1:
         shown = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}"
-        ctx.add("note", EPOCHS_DIR, f"recorded every {gaps[0]} epochs ({shown})")
-    elif len(set(gaps)) > 1:
+        ctx.add("note", EPOCHS_DIR, f"recorded every {body[0]} epochs{' and at the last one trained' * last_trained} "
+                f"({shown})")
+    elif len(set(body)) > 1:
         # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
-        step = min(set(gaps), key=lambda d: (-gaps.count(d), d))
-        regular = all((e - epochs[0]) % step == 0 for e in epochs)
+        step = min(set(body), key=lambda d: (-body.count(d), d))
+        strided = epochs[:len(body) + 1]
+        regular = all((e - epochs[0]) % step == 0 for e in strided)
         unit = step if regular else 1
-        holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(epochs, epochs[1:]) if b - a > unit]
+        holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(strided, strided[1:]) if b - a > unit]
         count = sum(n for _, _, n in holes)
         parts = []
         for lo, hi, n in holes[:20]:

@@ -408,6 +408,7 @@ class RecordingSession:
         replace = epoch in held
         if replace and not self.settings.replace_epochs:
             raise ValueError(self.already_recorded(epoch))
+        self.schedule.left_out = None  # a later model is recorded: an epoch end left out before is not the last
         return EpochRecording(self, epoch, replace=replace)
 
     def already_recorded(self, epoch: int) -> str:
@@ -435,6 +436,7 @@ class RecordingSession:
         replace = bool(held) and step <= held[-1]
         if replace and step != self._last_step and not self.settings.replace_epochs:
             raise ValueError(self.step_already_recorded(step))
+        self.schedule.left_out = None  # a later model is recorded: an epoch end left out before is not the last
         rec = EpochRecording(self, step, replace=replace)
         try:
             rec.builder.set_time(step, epochs_done)

@@ -18,6 +18,10 @@ API, so it works on the torch, JAX and TensorFlow backends alike. Everything els
   is channel-last ``(N, L, C)`` and stored channel-first.
 - **Epochs** follow Keras' counter: the model when ``fit`` starts is epoch ``initial_epoch``
   (recorded unless the run holds it), the end of Keras' epoch ``e`` is epoch ``e + 1``.
+- **The last epoch** of every ``fit`` is recorded whatever ``every_n_epochs`` says: at its end
+  when Keras already says it is the last (``fit``'s ``epochs`` reached, or ``stop_training``
+  set, by the batches or by an EarlyStopping listed before the recorder); else at
+  ``on_train_end``, when the weights are still the ones the epoch ended with.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples
-from .schedule import fractional_epoch
+from .schedule import LeftOut, fingerprint, fractional_epoch, metrics_now, record_left_out
 from .settings import RecorderCallback, RecordSettings
 
 
@@ -346,7 +350,10 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
 
     Epochs follow Keras' own counter: the model as ``fit`` starts is epoch ``initial_epoch``
     (0, the untrained model, unless ``fit(initial_epoch=k)`` resumes training), recorded
-    unless the run holds it; the end of Keras' epoch ``e`` is epoch ``e + 1``. To continue a
+    unless the run holds it; the end of Keras' epoch ``e`` is epoch ``e + 1``. With
+    ``every_n_epochs=N`` the last epoch a ``fit`` trains is recorded too, also when training
+    stops early (``EarlyStopping``, ``model.stop_training = True``), and the run is released
+    at ``on_train_end``. To continue a
     run with another ``fit`` (also with a new ``Recorder``) pass ``initial_epoch``; an epoch
     the run already holds is refused before it is trained, with a message that says how to go
     on, or replaced with every later one when the recorder has ``replace_epochs=True``.
@@ -468,6 +475,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         ``initial_epoch``: the epochs it has finished) unless the run holds it; and refuse,
         before the epoch is trained, an epoch number the run already holds (unless replacing)."""
         self._epoch_index = epoch
+        self.session.schedule.left_out = None  # another epoch starts: the one left out before is not the last
         if self.session.schedule.by_step:
             self._step_epoch_begin(epoch)
             return
@@ -483,17 +491,39 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """Record the epoch that just ended as epoch ``epoch + 1`` (Keras counts from
         ``initial_epoch``), with Keras' logs as metrics (stored under one spelling by the core);
-        every ``every_n_epochs``-th only, and numbered by its step in a run recorded every N steps."""
-        if not self.session.schedule.wants_epoch(epoch + 1):
-            return
-        if self.session.schedule.by_step:
+        every ``every_n_epochs``-th and the last one only, and numbered by its step in a run
+        recorded every N steps. An epoch end left out while it may be the last (a callback listed
+        after this one may still stop training) is kept for :meth:`on_train_end`."""
+        schedule = self.session.schedule
+        logs = metrics_now(logs or {})  # their values now: a later callback may change Keras' dict
+        if schedule.by_step:
             step = self._global_step()
             # An epoch cut short (a callback set stop_training) ends at the fraction it reached
             steps = (self.params or {}).get("steps")
             done = fractional_epoch(epoch, step - self._epoch_start_step, steps) if steps is not None else None
-            self._record_at(step, done if done is not None else float(epoch + 1), logs)
+            name = f"the end of epoch {epoch + 1} (step {step})"
+
+            def take() -> int:
+                return self._record_at(step, done if done is not None else float(epoch + 1), logs)
         else:
-            self.record(metrics=logs, epoch=epoch + 1)
+            name = f"epoch {epoch + 1}"
+
+            def take() -> int:
+                return self.record(metrics=logs, epoch=epoch + 1)
+        if schedule.wants_epoch(epoch + 1, last=self._last_epoch(epoch)):
+            take()
+        else:
+            schedule.left_out = LeftOut(name, self._weights_fingerprint(), take)
+
+    def _last_epoch(self, epoch: int) -> bool:
+        """Whether Keras' epoch ``epoch`` is known to be the last of this ``fit`` at its end: ``fit``'s
+        ``epochs`` reached, or ``stop_training`` set (by the batches, or a callback listed before this one)."""
+        planned = (self.params or {}).get("epochs")
+        return bool(getattr(self.model, "stop_training", False)) or (planned is not None and epoch + 1 >= planned)
+
+    def _weights_fingerprint(self) -> str:
+        """:func:`~epochscope.record.schedule.fingerprint` of every weight of the model (non-trainable ones included)."""
+        return fingerprint(keras.ops.convert_to_numpy(variable) for variable in self.model.weights)
 
     # -- records inside epochs (every_n_steps; see epochscope.record.schedule)
     def _global_step(self) -> int:
@@ -531,7 +561,8 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         # Batches done from the optimizer's count, not ``batch + 1``: with steps_per_execution=k Keras
         # passes each chunk's last index, past the epoch's end in a last chunk that is shorter
         done = step - self._epoch_start_step
-        if steps is not None and done >= steps and self.session.schedule.wants_epoch(self._epoch_index + 1):
+        if steps is not None and done >= steps and self.session.schedule.wants_epoch(
+                self._epoch_index + 1, last=self._last_epoch(self._epoch_index)):
             return
         self._record_at(step, fractional_epoch(self._epoch_index, done, steps), logs)
 
@@ -542,8 +573,21 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
                 self._capture(rec, "test", self.x_test)
             return rec.commit(metrics=metrics, weights=_weight_arrays(self._weight_layers))
 
+    #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded at on_train_end.
+    changed_help = ("Something changed the weights after that epoch's end: the optimizer's use_ema (its averaged "
+                    "weights are swapped in when fit ends), or the on_train_end of a callback listed before the "
+                    "Recorder (EarlyStopping(restore_best_weights=True)). List the Recorder after the callbacks that "
+                    "stop training (then it knows the epoch is the last when it ends) and before those that change "
+                    "the weights, or give fit epochs= a multiple of every_n_epochs")
+
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        self.close()
+        """Record the last epoch trained if ``every_n_epochs`` left it out (training stopped by a
+        callback listed after this one), while the weights are still that epoch's; release the run."""
+        try:
+            if self.session is not None:
+                record_left_out(self.session.schedule, self._weights_fingerprint, self.changed_help)
+        finally:
+            self.close()
 
     # -- capture
     def record(self, metrics: Mapping[str, Any] | None = None, epoch: int | None = None) -> int:

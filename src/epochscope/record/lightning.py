@@ -29,10 +29,10 @@ require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightn
 
 from ..metric_names import metric_name  # noqa: E402
 from ..run import open_run  # noqa: E402
-from .schedule import fractional_epoch  # noqa: E402
+from .schedule import LeftOut, fractional_epoch, metrics_now  # noqa: E402
 from .settings import RecorderCallback, RecordSettings  # noqa: E402
 from .torch import Recorder as TorchRecorder  # noqa: E402
-from .torch import find_modules, find_weights, select_torch_examples  # noqa: E402
+from .torch import _weights_fingerprint, find_modules, find_weights, select_torch_examples  # noqa: E402
 
 pl = require("lightning.pytorch", extra="lightning", purpose="recording Lightning models")
 
@@ -42,6 +42,16 @@ log = logging.getLogger("epochscope")
 
 # Validation metrics' names once normalised (val/acc -> val_accuracy, validation_f1 stays).
 _VALIDATION_PREFIXES = ("val_", "valid_", "validation_")
+
+
+def _last_epoch(trainer: Any) -> bool:
+    """Whether the epoch now ending is known to be the last of this ``fit``: ``max_epochs`` or
+    ``max_steps`` reached, or ``trainer.should_stop`` set (honoured once ``min_epochs``/``min_steps``
+    are met; recording one epoch end more than asked is harmless, missing the last is not)."""
+    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+    return (bool(trainer.should_stop)
+            or (max_epochs not in (None, -1) and trainer.current_epoch + 1 >= max_epochs)
+            or (max_steps not in (None, -1) and trainer.global_step >= max_steps))
 
 
 class _LightningCapture(TorchRecorder):
@@ -67,7 +77,11 @@ class Recorder(RecorderCallback, pl.Callback):
     under one spelling (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``:
     ``train_loss``/``val_acc``/``*_epoch`` are renamed); in an epoch that ran no validation
     (``check_val_every_n_epoch > 1``) the validation metrics, which would be stale, are left
-    out. ``fit(..., ckpt_path=...)`` continues the run; an epoch the run already holds (a new
+    out. With ``every_n_epochs=N`` the last epoch trained is recorded too: at its end when
+    Lightning already says it is the last (``max_epochs`` or ``max_steps`` reached, or
+    ``trainer.should_stop`` set), else at ``on_train_end`` (an ``EarlyStopping`` decides after
+    this hook), while the weights are still the ones the epoch ended with.
+    ``fit(..., ckpt_path=...)`` continues the run; an epoch the run already holds (a new
     Trainer, which counts from 0 again, or a resume from an earlier checkpoint) is refused
     before the epoch is trained, with a message that says how to go on, or replaces that
     epoch and the later ones with ``replace_epochs=True``.
@@ -169,6 +183,7 @@ class Recorder(RecorderCallback, pl.Callback):
         self._batches_done = None
         message = None
         if trainer.is_global_zero and self.recorder is not None:
+            self.recorder.session.schedule.left_out = None  # another epoch starts: the one left out is not the last
             epoch = trainer.current_epoch + 1
             if self.recorder.session.schedule.by_step:
                 if not self.settings.replace_epochs:
@@ -196,12 +211,20 @@ class Recorder(RecorderCallback, pl.Callback):
             metrics = {k: v for k, v in metrics.items() if not (metric_name(k) or "").startswith(_VALIDATION_PREFIXES)}
         if trainer.is_global_zero and self.recorder is not None:
             epoch = trainer.current_epoch + 1
-            if not self.recorder.session.schedule.wants_epoch(epoch):
+            schedule = self.recorder.session.schedule
+            last = _last_epoch(trainer)
+            if not schedule.by_step:  # left out (and kept for on_train_end) by the PyTorch recorder's schedule
+                self.recorder._record(epoch, metrics, counters={"step": trainer.global_step}, last=last)
                 return
-            if self.recorder.session.schedule.by_step:
-                self._record_step(trainer.global_step, self._epoch_end_time(trainer), metrics)
+            step, done, metrics = trainer.global_step, self._epoch_end_time(trainer), metrics_now(metrics)
+
+            def take() -> None:
+                self._record_step(step, done, metrics)
+            if schedule.wants_epoch(epoch, last=last):
+                take()
             else:
-                self.recorder._record(epoch, metrics, counters={"step": trainer.global_step})
+                schedule.left_out = LeftOut(f"the end of epoch {epoch} (step {step})",
+                                            _weights_fingerprint(self.recorder.model), take)
 
     # -- records inside epochs (every_n_steps; see epochscope.record.schedule)
     _batches_done: int | None = None
@@ -234,7 +257,7 @@ class Recorder(RecorderCallback, pl.Callback):
         if not schedule.step_due(step):
             return
         batches = trainer.num_training_batches
-        if batch_idx + 1 >= batches and schedule.wants_epoch(trainer.current_epoch + 1):
+        if batch_idx + 1 >= batches and schedule.wants_epoch(trainer.current_epoch + 1, last=_last_epoch(trainer)):
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         metrics = {"loss": loss} if loss is not None else None
@@ -246,8 +269,22 @@ class Recorder(RecorderCallback, pl.Callback):
         self.recorder._capture_record(self.recorder.session.start_step(step, epochs_done), metrics,
                                       {"step": step})
 
+    #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded at on_train_end.
+    changed_help = ("The on_train_end of a callback listed before the Recorder changed the weights "
+                    "(StochasticWeightAveraging swaps in its average, a callback loads the best checkpoint...); list "
+                    "the Recorder before it, or give max_epochs a multiple of every_n_epochs")
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        """Record the last epoch trained if ``every_n_epochs`` left it out at its end (training
+        stopped by an ``EarlyStopping`` or another callback after this hook ran), while the weights
+        are still the ones it ended with (rank 0)."""
+        if self.recorder is not None:
+            self.recorder._record_left_out(self.changed_help)
+
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self.close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.recorder is not None:  # training failed: the model is not a finished epoch's
+            self.recorder.session.schedule.left_out = None
         self.close()

@@ -4,7 +4,16 @@ an epoch sits in training (its step and fractional epoch).
 Plain rules, no framework: the adapters ask them at their framework's batch and epoch ends.
 
 - **Epochs.** The model before training (epoch 0, or the epoch a resumed training starts at)
-  is always recorded; after it, the end of epoch ``e`` when ``e % every_n_epochs == 0``.
+  is always recorded; after it, the end of epoch ``e`` when ``e % every_n_epochs == 0``, and
+  the end of the last epoch trained, whatever its number. Where the adapter knows at the
+  epoch's end that it is the last (the framework's planned epochs or steps reached, or its
+  early stop already asked for), it records it then; otherwise the epoch end left out is kept
+  as :class:`LeftOut` (its metrics and a :func:`fingerprint` of the model's weights) and
+  recorded when training ends (:func:`record_left_out`: Keras' and Lightning's
+  ``on_train_end``, the Trainer's last log, the PyTorch recorder's ``close()``), but only while
+  the weights are still the ones the epoch ended with: a model changed in between (best
+  weights restored, averaged weights swapped in) is never recorded under that epoch's number,
+  and a warning says what happened and what to do.
 - **Steps.** With ``every_n_steps=N`` the run's records are numbered by *step*: the optimizer
   steps done since training began (Keras' ``optimizer.iterations``, Lightning's
   ``trainer.global_step``, the PyTorch recorder's ``rec.step()`` count). A record is taken at
@@ -20,15 +29,25 @@ Plain rules, no framework: the adapters ask them at their framework's batch and 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from .._errors import RunError
+from ..metric_names import metric_value
 from ..run import RunWriter
 from ..run.timeline import EPOCHS_DONE_KEY
 from .settings import RecordSettings
 
-__all__ = ["Schedule", "fractional_epoch", "last_time", "open_schedule"]
+__all__ = ["LeftOut", "Schedule", "fingerprint", "fractional_epoch", "last_time", "metrics_now", "open_schedule",
+           "record_left_out"]
+
+log = logging.getLogger("epochscope")
 
 
 def fractional_epoch(completed_epochs: int | None, batches_done: int, batches_per_epoch: float | None) -> float | None:
@@ -46,6 +65,42 @@ def fractional_epoch(completed_epochs: int | None, batches_done: int, batches_pe
     return float(completed_epochs) + batches_done / length
 
 
+def fingerprint(arrays: Iterable[Any]) -> str:
+    """A digest of every value of ``arrays`` (the model's weights, in a fixed order), their dtypes
+    and shapes: equal digests mean the model was not changed in between.
+
+    >>> fingerprint([np.zeros(3)]) == fingerprint([np.zeros(3)]) != fingerprint([np.ones(3)])
+    True
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def metrics_now(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``metrics`` as the numbers they hold now (:func:`~epochscope.metric_names.metric_value`,
+    ``None`` where a value is not one number, which the core leaves out as it would), so that a
+    record taken later stores the values of the epoch's end, even if a tensor or dict given is
+    changed in place meanwhile."""
+    return None if metrics is None else {key: metric_value(value) for key, value in metrics.items()}
+
+
+@dataclass
+class LeftOut:
+    """An epoch end that ``every_n_epochs`` left out while nobody knew yet whether it was the
+    last: kept so that the end of training can still record it (:func:`record_left_out`)."""
+
+    #: What it is, for messages ("epoch 7", "the end of epoch 7 (step 70)").
+    name: str
+    #: :func:`fingerprint` of the model's weights as the epoch ended (``None``: could not be read).
+    weights: str | None
+    #: Records it, with the metrics the epoch ended with; returns the record's number.
+    record: Callable[[], Any]
+
+
 @dataclass
 class Schedule:
     """The recording schedule of one session: ``every_n_epochs`` (>= 1) and ``every_n_steps``
@@ -55,15 +110,19 @@ class Schedule:
     every_n_steps: int | None = None
     #: The step last looked at (by :meth:`step_due`), so a step reached twice or jumped over is handled once.
     last_step: int | None = None
+    #: The last epoch end left out, while it may be the last of training (cleared by any later
+    #: record, and by the adapters when another epoch starts); see :func:`record_left_out`.
+    left_out: LeftOut | None = None
 
     @property
     def by_step(self) -> bool:
         """Whether records are taken inside epochs (and numbered by step)."""
         return self.every_n_steps is not None
 
-    def wants_epoch(self, epoch: int) -> bool:
-        """Whether the end of epoch ``epoch`` is recorded (every ``every_n_epochs``-th)."""
-        return int(epoch) % self.every_n_epochs == 0
+    def wants_epoch(self, epoch: int, *, last: bool = False) -> bool:
+        """Whether the end of epoch ``epoch`` is recorded: every ``every_n_epochs``-th, and the
+        last epoch of training (``last``: known to be the last at its end) always."""
+        return bool(last) or int(epoch) % self.every_n_epochs == 0
 
     def step_due(self, step: int) -> bool:
         """Whether a batch end at ``step`` is recorded: the step reached a new multiple of
@@ -100,3 +159,22 @@ def last_time(writer: RunWriter) -> tuple[int, float | None] | None:
     row = writer.run.epoch_metrics(held[-1])
     value = row.get(EPOCHS_DONE_KEY)
     return held[-1], (float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None)
+
+
+def record_left_out(schedule: Schedule, weights_now: Callable[[], str | None], advice: str) -> int | None:
+    """At the end of training: record the epoch end :attr:`Schedule.left_out` holds (the last
+    epoch trained, which ``every_n_epochs`` left out before it was known to be the last), when
+    the model's weights (``weights_now()``, a :func:`fingerprint`) are still the ones it ended
+    with. Otherwise nothing is recorded under its number and a warning says so, with ``advice``
+    (what to do, in the adapter's terms). Returns the record's number, or ``None``."""
+    left, schedule.left_out = schedule.left_out, None
+    if left is None:
+        return None
+    now = weights_now()
+    if left.weights is None or now != left.weights:
+        why = ("its weights could not be read to tell whether the model changed since" if left.weights is None or
+               now is None else "the model's weights changed between its end and the end of training")
+        log.warning("%s, the last one trained, is not recorded: every_n_epochs=%d left it out at its end, and %s, so "
+                    "the model now is not the one it ended with. %s", left.name, schedule.every_n_epochs, why, advice)
+        return None
+    return left.record()

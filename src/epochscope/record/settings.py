@@ -148,7 +148,9 @@ class RecordSettings:
         lies in [0, 1] (probabilities), else ``0`` (logits). Kept in the manifest, so every
         epoch, also after a resume, uses the same rule.
     every_n_epochs : record the end of every N-th epoch (default 1: every epoch); the model
-        before training is always recorded.
+        before training and the last epoch trained (also when training stops early) are
+        always recorded: see :mod:`epochscope.record.schedule` for when each recorder knows
+        an epoch is the last.
     every_n_steps : also record inside epochs, every N optimizer steps (batches); the run's
         records are then numbered by step and each keeps its fractional epoch (see
         :mod:`epochscope.record.schedule`). ``None`` (default): epoch ends only.

@@ -28,6 +28,7 @@ Users import it as ``from epochscope.torch import Recorder``. What is recorded, 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ from ..run.timeline import check_time_point
 from .core import RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples, select_texts
-from .schedule import fractional_epoch, last_time
+from .schedule import LeftOut, fingerprint, fractional_epoch, last_time, metrics_now, record_left_out
 from .settings import RecordSettings, settings_from_options, with_options_signature
 
 torch = require("torch", extra="torch", purpose="recording PyTorch models")
@@ -517,6 +518,16 @@ def find_weights(model: nn.Module, weights: str | Sequence[str] | None) -> dict[
     return found
 
 
+def _weights_fingerprint(model: nn.Module) -> str | None:
+    """:func:`~epochscope.record.schedule.fingerprint` of every parameter and buffer of
+    ``model`` (its ``state_dict``, bytes as stored); ``None`` when one cannot be read."""
+    try:
+        return fingerprint(t.detach().contiguous().reshape(-1).view(torch.uint8).cpu().numpy()
+                           for t in model.state_dict().values() if isinstance(t, torch.Tensor))
+    except (RuntimeError, TypeError, ValueError):  # a tensor without plain storage (meta, sparse, quantized...)
+        return None
+
+
 def select_torch_examples(settings: RecordSettings, probe: Any, test: Any = None):
     """:func:`~epochscope.record.probe.select_examples` for tensors or arrays, or a dict (keyword
     inputs) or tuple (positional inputs) of them; labels are moved to numpy."""
@@ -663,12 +674,32 @@ class Recorder:
     def __enter__(self) -> Recorder:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # training failed: the model is not a finished epoch's
+            self.session.schedule.left_out = None
         self.close()
 
+    #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded at close (the model changed).
+    changed_help = ("Call rec.close() right after the last rec.record(...), before the model is changed (best weights "
+                    "loaded...), or record the last epoch with rec.record(epoch, last=True)")
+
     def close(self) -> None:
-        """Release the run (its lock). Every recorded epoch is already on disk."""
-        self.session.close()
+        """Release the run (its lock). Every recorded epoch is already on disk.
+
+        With ``every_n_epochs=N``, the last epoch given to :meth:`record` is the last of
+        training: when ``every_n_epochs`` left it out, it is recorded now, provided the model's
+        weights are still the ones it ended with (else a warning says it is not). Leaving the
+        ``with`` block on an exception records nothing more. Safe to call twice.
+        """
+        try:
+            self._record_left_out(self.changed_help)
+        finally:
+            self.session.close()
+
+    def _record_left_out(self, advice: str) -> int | None:
+        """Record the last epoch end left out by ``every_n_epochs`` (the end of training; see
+        :func:`~epochscope.record.schedule.record_left_out`)."""
+        return record_left_out(self.session.schedule, lambda: _weights_fingerprint(self.model), advice)
 
     @property
     def run_dir(self) -> str:
@@ -691,11 +722,13 @@ class Recorder:
 
     # -- recording
     def record(self, epoch: int | None = None, metrics: Mapping[str, Any] | None = None, *,
-               step: int | None = None) -> int | None:
+               step: int | None = None, last: bool = False) -> int | None:
         """Capture the model now as ``epoch`` (default: the next one) and commit it to disk.
 
         With ``every_n_epochs=N`` only every N-th epoch (and the run's first record) is
-        captured; the others return ``None``. With ``every_n_steps`` the record is numbered by
+        captured at once; the others return ``None``, and the last of them is recorded by
+        :meth:`close` (the last epoch of training is always recorded; ``last=True`` records this
+        one now, whatever its number). With ``every_n_steps`` the record is numbered by
         the steps counted with :meth:`step` (or ``step``, the optimizer steps done, e.g. the
         step a checkpoint saved when training resumes from it) and keeps ``epoch`` as its epochs
         done; it returns that step. A run's last record is not recorded again: calling
@@ -712,7 +745,7 @@ class Recorder:
         the recorder was made with ``replace_epochs=True``: then this epoch and every later
         one are replaced.
         """
-        return self._record(epoch, metrics, step=step)
+        return self._record(epoch, metrics, step=step, last=last)
 
     def step(self, metrics: Mapping[str, Any] | None = None, *, step: int | None = None) -> int | None:
         """Count one optimizer step (call it after ``optimizer.step()``) and record the model
@@ -755,7 +788,11 @@ class Recorder:
         self._step = step
 
     def _record(self, epoch: int | None, metrics: Mapping[str, Any] | None,
-                counters: Mapping[str, float | int] | None = None, step: int | None = None) -> int | None:
+                counters: Mapping[str, float | int] | None = None, step: int | None = None,
+                last: bool = False) -> int | None:
+        """Record ``epoch`` as :meth:`record` says; ``last``: the last epoch of training, recorded
+        whatever ``every_n_epochs`` says. An epoch end it leaves out is kept (with the model's
+        fingerprint) until a later record or the end of training (:meth:`_record_left_out`)."""
         schedule = self.session.schedule
         if step is not None and not schedule.by_step:
             raise ValueError("record(step=...): this recorder records once an epoch, numbered by epoch; pass "
@@ -782,13 +819,21 @@ class Recorder:
             held = self.session.epochs
             if held and self._step == held[-1] and self._step != self.session._last_step:
                 return None  # the run's last record is this model (training resumed from it): nothing to add
-            if not (first or schedule.wants_epoch(epoch)):
-                return None
-            return self._capture_record(self.session.start_step(self._step, float(epoch)), metrics, counters)
-        self._epoch = epoch
-        if not (first or schedule.wants_epoch(epoch)):
-            return None
-        return self._capture_record(self.session.start_epoch(epoch), metrics, counters)
+            name = f"the end of epoch {epoch} (step {self._step})"
+            start = functools.partial(self.session.start_step, self._step, float(epoch))
+        else:
+            self._epoch = epoch
+            name = f"epoch {epoch}"
+            start = functools.partial(self.session.start_epoch, epoch)
+        metrics = metrics_now(metrics)  # their values now, if the record is taken later
+
+        def take() -> int:
+            return self._capture_record(start(), metrics, counters)
+
+        if first or schedule.wants_epoch(epoch, last=last):
+            return take()
+        schedule.left_out = LeftOut(name, _weights_fingerprint(self.model), take)
+        return None
 
     def _capture_record(self, recording: Any, metrics: Mapping[str, Any] | None,
                         counters: Mapping[str, float | int] | None) -> int:

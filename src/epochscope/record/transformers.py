@@ -204,6 +204,15 @@ def _whole_epoch(value: float | None) -> int | None:
     return int(round(value)) if abs(value - round(value)) < _WHOLE else None
 
 
+def _last_epoch(epoch: int, state: Any, control: Any = None) -> bool:
+    """Whether the finished ``epoch`` is known to be the last of training: the Trainer's
+    ``num_train_epochs`` or ``max_steps`` reached, or ``control.should_training_stop`` set."""
+    planned, max_steps = getattr(state, "num_train_epochs", 0), getattr(state, "max_steps", 0)
+    return (bool(getattr(control, "should_training_stop", False))
+            or (bool(planned) and epoch >= planned)
+            or (bool(max_steps) and state.global_step >= max_steps))
+
+
 def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int,
                   window_start: int | None = None) -> dict[str, Any]:
     """The metrics of the epoch that ended at global step ``end_step`` (its steps are
@@ -347,7 +356,11 @@ class Recorder(hf.TrainerCallback):
     epoch: nothing is recorded until the epoch ends, and an epoch cut short (``max_steps``)
     is not recorded. An epoch the run already holds (a new training that counts from 0
     again, or a resume from an earlier checkpoint) is refused before it is trained, unless
-    ``replace_epochs=True``.
+    ``replace_epochs=True``. With ``every_n_epochs=N`` the last epoch trained is recorded
+    too: when its metrics are known if the Trainer already says it is the last (its
+    ``num_train_epochs`` or ``max_steps`` reached, ``control.should_training_stop`` set by an
+    ``EarlyStoppingCallback`` listed before the recorder), else at the Trainer's last log,
+    before ``load_best_model_at_end`` loads other weights.
 
     **Layers** are module names of ``model.named_modules()``: ``"bert.encoder.layer.1"``
     (an encoder layer), ``"bert.pooler"`` (the pooled [CLS] state, the classifier's input
@@ -513,7 +526,7 @@ class Recorder(hf.TrainerCallback):
             try:
                 self.recorder._record(epoch, None, counters={"step": state.global_step})
             except BaseException:
-                self.close()  # training stops with this error: the run is not left locked
+                self._abandon()  # training stops with this error: the run is not left locked
                 raise
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -521,6 +534,7 @@ class Recorder(hf.TrainerCallback):
         self._flush(state)
         message = None
         if self.recorder is not None:
+            self.recorder.session.schedule.left_out = None  # another epoch starts: the one left out is not the last
             epoch = int(math.floor(float(state.epoch or 0) + _WHOLE)) + 1
             if epoch in self.recorder.epochs and not self.settings.replace_epochs:
                 message = self.recorder.session.already_recorded(epoch)
@@ -530,7 +544,7 @@ class Recorder(hf.TrainerCallback):
             torch.distributed.broadcast_object_list(box, src=0)
             message = box[0]
         if message:
-            self.close()  # the Trainer tells callbacks nothing of the error: release the run for the next try now
+            self._abandon()  # the Trainer tells callbacks nothing of the error: release the run for the next try now
             raise ValueError(message)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -543,24 +557,53 @@ class Recorder(hf.TrainerCallback):
             return
         self._pending = epoch
         if not (control.should_log or control.should_evaluate or control.should_save):
-            self._flush(state)
+            self._flush(state, control)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         if not control.should_evaluate:  # no evaluation follows this log
-            self._flush(state)
+            self._flush(state, control)
+        if isinstance(logs, Mapping) and "train_runtime" in logs:
+            # The Trainer's last log, after the last epoch and before load_best_model_at_end loads other weights.
+            self._record_left_out()
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
-        self._flush(state)
+        self._flush(state, control)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._flush(state)
+        self._flush(state, control)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._flush(state)
+        try:
+            self._flush(state, control)
+            self._record_left_out()
+        finally:
+            self.close()
+
+    #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded when training ends.
+    changed_help = ("The weights changed before the Trainer's last log (a callback listed before the Recorder "
+                    "changed them); list the Recorder before it, or give num_train_epochs a multiple of "
+                    "every_n_epochs")
+
+    def _record_left_out(self) -> None:
+        """Record the last epoch trained if ``every_n_epochs`` left it out at its end (an
+        ``EarlyStoppingCallback`` listed after this one stopped training), main process only."""
+        if self.recorder is None:
+            return
+        try:
+            self.recorder._record_left_out(self.changed_help)
+        except BaseException:
+            self._abandon()  # training stops with this error: the run is not left locked
+            raise
+
+    def _abandon(self) -> None:
+        """Release the run on an error, recording nothing more."""
+        if self.recorder is not None:
+            self.recorder.session.schedule.left_out = None
         self.close()
 
-    def _flush(self, state: Any) -> None:
-        """Record the pending epoch with its metrics (main process only)."""
+    def _flush(self, state: Any, control: Any = None) -> None:
+        """Record the pending epoch with its metrics (main process only); every ``every_n_epochs``-th,
+        and the last of training (known from ``state`` and ``control``; see :func:`_last_epoch`)."""
         epoch, self._pending = self._pending, None
         if epoch is None:
             return
@@ -572,7 +615,8 @@ class Recorder(hf.TrainerCallback):
         self._window_start = max(logged, default=self._window_start)
         if self.recorder is not None:
             try:
-                self.recorder._record(epoch, metrics, counters={"step": state.global_step})
+                self.recorder._record(epoch, metrics, counters={"step": state.global_step},
+                                      last=_last_epoch(epoch, state, control))
             except BaseException:
-                self.close()  # training stops with this error: the run is not left locked
+                self._abandon()  # training stops with this error: the run is not left locked
                 raise

@@ -765,6 +765,7 @@ class EpochBuilder:
             if given != value:
                 row.setdefault(f"user_{key}", given)
         row.update(time_keys)
+        text = self._metrics_text({"epoch": self.epoch, **row})
         path = self._dir
         try:
             for buf in self._buffers.values():
@@ -777,8 +778,8 @@ class EpochBuilder:
                 if (split == "probe" or m.test_size) and not predictions_file(self._dir, split).exists():
                     self.set_predictions(np.full(self._split_size(split), -1, dtype=np.int64), split=split)
             path = metrics_file(self._dir)
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump({"epoch": self.epoch, **row}, fh, indent=2, default=json_default)
+            with open(path, "wb") as fh:  # bytes: the size checked is the size on disk
+                fh.write(text)
             for p in self._dir.rglob("*"):
                 if p.is_file():
                     path = p
@@ -796,6 +797,22 @@ class EpochBuilder:
         for folder in aside:
             shutil.rmtree(folder, ignore_errors=True)
         self._done = True
+
+    def _metrics_text(self, row: Mapping[str, Any]) -> bytes:
+        """The metrics row as the bytes ``metrics.json`` holds; a row larger than readers read
+        (:data:`~epochscope.run.reader.MAX_METRICS_BYTES`) discards the epoch and raises
+        ``ValueError`` saying what to do, so no run is written that its readers call damaged."""
+        text = json.dumps(row, indent=2, default=json_default).encode("utf-8")
+        if len(text) <= MAX_METRICS_BYTES:
+            return text
+        self.discard()
+        sizes = sorted(((len(json.dumps({k: v}, default=json_default)), str(k)) for k, v in row.items()), reverse=True)
+        largest = ", ".join(f"{name!r} ({size:,} bytes)" for size, name in sizes[:3])
+        raise ValueError(f"epoch {self.epoch}: its metrics row is {len(text):,} bytes as JSON, more than the "
+                         f"{MAX_METRICS_BYTES:,} a reader reads ({len(row):,} values; the largest: {largest}); record "
+                         "fewer or smaller metrics: a few numbers per epoch (per-example or per-class values belong "
+                         "in the layers and predictions the run records, or summarised). The epoch was discarded; "
+                         "every finished epoch is kept and the next one can be recorded")
 
     def _set_aside_replaced(self) -> list[Path]:
         """Move this epoch and every later one out of the run (last first, so what stays is a
