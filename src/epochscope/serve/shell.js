@@ -11,14 +11,20 @@ let runs = [];           // the last /runs.json entries
 const ticked = new Set();
 let drawn = "";          // what the list shows now (runs and the shown paths), to redraw only on a change
 
+// The address says what is shown (#run=A[&run=B...]): a choice in the list is a new history entry, and
+// the page follows the address when it changes (Back, Forward, an edited hash).
 function fromHash() {
   const h = new URLSearchParams(window.location.hash.slice(1));
   return h.getAll("run");
 }
-function toHash(paths) {
+function hashOf(paths) {
   const h = new URLSearchParams();
   for (const p of paths) h.append("run", p);
-  window.history.replaceState(null, "", `#${h.toString()}`);
+  return `#${h.toString()}`;
+}
+function toHash(paths) {
+  const hash = hashOf(paths);
+  if (hash !== window.location.hash) window.history.pushState(null, "", hash);
 }
 
 function cell(tr, text, cls) {
@@ -94,6 +100,15 @@ function drawView() {
   shown.forEach((p, i) => view.append(frameFor(shown, i)));
 }
 
+// What the page shows when the address names nothing: the first run that can be read.
+function firstRun() {
+  return (runs.find((r) => !r.error) || runs[0]).path;
+}
+
+function same(a, b) {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
+
 function show(paths) {
   shown = paths.slice();
   toHash(shown);
@@ -101,6 +116,19 @@ function show(paths) {
   drawList();
   drawView();
 }
+
+// Back, Forward or an edited address: show what it names (nothing named: the first run, as at load).
+function followHash() {
+  let paths = fromHash();
+  if (!paths.length && runs.length) paths = [firstRun()];
+  if (same(paths, shown)) return;
+  shown = paths;
+  $("view").textContent = "";
+  drawList();
+  drawView();
+}
+window.addEventListener("hashchange", followHash);
+window.addEventListener("popstate", followHash);
 
 // Runs side by side: a frame's viewer posts its epoch cursor (viewer/link.js); the others follow.
 window.addEventListener("message", (ev) => {
@@ -125,10 +153,7 @@ async function poll() {
     runs = data.runs;
     $("logdir").textContent = `${data.logdir} · maps: ${data.method}`;
     $("state").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
-    if (!shown.length && runs.length) {
-      const first = runs.find((r) => !r.error) || runs[0];
-      shown = [first.path];
-    }
+    if (!shown.length && runs.length) shown = [firstRun()];
     drawList();
     drawView();
   } catch (err) {
