@@ -22,16 +22,18 @@ import hashlib
 import html
 import ipaddress
 import logging
+import os
 import threading
 from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..html.encode import script_json
-from .runs import UnsafeNameError, run_folder
+from .runs import UnsafeNameError, relative_paths, run_folder
 from .worker import Embedder, one_line
 
 __all__ = ["LiveServer", "POLL_MS", "is_loopback"]
@@ -99,7 +101,7 @@ class LiveServer(ThreadingHTTPServer):
 
     def __init__(self, logdir, host: str, port: int, embedder: Embedder, *, max_points: int | None = None,
                  test_hook: bool = False) -> None:
-        self.logdir = logdir
+        self.logdir = Path(os.path.abspath(logdir))
         self.embedder = embedder
         self.max_points = max_points
         self.test_hook = test_hook
@@ -143,7 +145,13 @@ class LiveServer(ThreadingHTTPServer):
 
     # ---------------------------------------------------------------- answers
     def runs_json(self) -> dict[str, Any]:
-        return {"logdir": str(self.logdir), "method": self.embedder.method, "runs": self.embedder.snapshot()}
+        # LOGDIR by its folder's name: where it lies on this machine is none of a page's business.
+        return {"logdir": self.logdir.name or str(self.logdir), "method": self.embedder.method,
+                "runs": self.embedder.snapshot()}
+
+    def error_line(self, err: BaseException) -> str:
+        """``err`` as the one line an answer carries: paths relative to LOGDIR, none outside it."""
+        return relative_paths(one_line(err), self.logdir)
 
     def group(self, query: dict[str, list[str]]) -> tuple[list[str], int]:
         names = query.get("run", [])
@@ -198,9 +206,9 @@ class LiveServer(ThreadingHTTPServer):
                                                     lambda run, m: self._build(run, m, None), names=names)
                 except (ValueError, OSError, KeyError, PermissionError) as err:
                     raise _Failure(HTTPStatus.CONFLICT if isinstance(err, ValueError) else HTTPStatus.NOT_FOUND,
-                                   one_line(err)) from None
+                                   self.error_line(err)) from None
                 except Exception as err:  # noqa: BLE001 (a run that cannot be read is one line, the server goes on)
-                    raise _Failure(HTTPStatus.INTERNAL_SERVER_ERROR, one_line(err)) from None
+                    raise _Failure(HTTPStatus.INTERNAL_SERVER_ERROR, self.error_line(err)) from None
                 self._cache[key] = payloads
                 while len(self._cache) > _CACHE_ENTRIES:
                     self._cache.popitem(last=False)
@@ -310,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         except Exception as err:  # noqa: BLE001 (one failed request must not stop the server)
             log.exception("serve: %s failed", self.path[:200])
-            self._fail(_Failure(HTTPStatus.INTERNAL_SERVER_ERROR, one_line(err)))
+            self._fail(_Failure(HTTPStatus.INTERNAL_SERVER_ERROR, self.server.error_line(err)))
 
     do_HEAD = do_GET
 

@@ -25,7 +25,7 @@ from .._errors import NotARunError, RunError
 from .._progress import observe
 from ..run import open_run
 from ..run.layout import MANIFEST_FILE
-from .runs import FoundRun, find_runs
+from .runs import FoundRun, find_runs, relative_paths
 
 __all__ = ["Embedder", "RunState", "SCAN_SECONDS", "RETRY_SECONDS"]
 
@@ -107,7 +107,7 @@ class Embedder(threading.Thread):
     def __init__(self, logdir: str | Path, *, method: str = "umap", layer: str | None = None,
                  options: dict[str, Any] | None = None, scan_seconds: float = SCAN_SECONDS) -> None:
         super().__init__(name="epochscope serve: embedder", daemon=True)
-        self.logdir = Path(logdir)
+        self.logdir = Path(os.path.abspath(logdir))
         self.method, self.layer, self.options = method, layer, dict(options or {})
         self.scan_seconds = scan_seconds
         self.lock = threading.Lock()
@@ -136,6 +136,10 @@ class Embedder(threading.Thread):
             state.seen = time.monotonic()
             self._wake.set()
             return state.maps, state.shown_version(), state
+
+    def error_line(self, err: BaseException) -> str:
+        """``err`` as a run's error line in the list: one line, paths relative to LOGDIR (none outside it)."""
+        return relative_paths(one_line(err), self.logdir)
 
     def stop(self) -> None:
         """Ask the thread to end after the embedding in progress (if any)."""
@@ -206,7 +210,7 @@ class Embedder(threading.Thread):
             epochs = run.layer_epochs(layer) if layer is not None else []
         except (RunError, NotARunError, ValueError, OSError) as err:
             with self.lock:
-                state.error, state.status = one_line(err), "cannot be read"
+                state.error, state.status = self.error_line(err), "cannot be read"
             return None
         with self.lock:
             if state.identity is not None and state.identity != identity:
@@ -252,7 +256,7 @@ class Embedder(threading.Thread):
                 maps = embed(run, state.layer, self.method, epochs=epochs, progress=False, **self.options)
         except Exception as err:  # noqa: BLE001 (one run's failure is its error line; the server goes on)
             with self.lock:
-                state.error, state.status, state.progress = one_line(err), "cannot be embedded", None
+                state.error, state.status, state.progress = self.error_line(err), "cannot be embedded", None
                 state.failed = (epochs, time.monotonic())
             log.info("serve: %s: %s", state.path, one_line(err))
             return
