@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .._text import printable
 from ..html.encode import script_json
 from .runs import UnsafeNameError, relative_paths, run_folder
 from .worker import Embedder, one_line
@@ -151,7 +152,7 @@ class LiveServer(ThreadingHTTPServer):
 
     def error_line(self, err: BaseException) -> str:
         """``err`` as the one line an answer carries: paths relative to LOGDIR, none outside it."""
-        return relative_paths(one_line(err), self.logdir)
+        return printable(relative_paths(one_line(err), self.logdir))
 
     def group(self, query: dict[str, list[str]]) -> tuple[list[str], int]:
         names = query.get("run", [])
@@ -168,7 +169,7 @@ class LiveServer(ThreadingHTTPServer):
             except KeyError:
                 raise _Failure(HTTPStatus.NOT_FOUND, f"no run {name!r} under LOGDIR (see /runs.json)") from None
             except PermissionError as err:
-                raise _Failure(HTTPStatus.FORBIDDEN, f"{name!r}: {err}") from None
+                raise _Failure(HTTPStatus.FORBIDDEN, f"{name!r}: {printable(err)}") from None
         if len(set(names)) != len(names):
             raise _Failure(HTTPStatus.BAD_REQUEST, "a run is named twice")
         try:
@@ -191,7 +192,7 @@ class LiveServer(ThreadingHTTPServer):
             except KeyError:
                 raise _Failure(HTTPStatus.NOT_FOUND, f"no run {name!r} under LOGDIR") from None
             if version == 0:
-                raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, f"{name}: {state.error or state.status}")
+                raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, f"{printable(name)}: {state.error or state.status}")
             shown.append((name, maps, version, state))
         key = (tuple(names), tuple(v for _, _, v, _ in shown))
         with self._build_lock:  # one build at a time; a second request for the same data finds it ready
@@ -203,7 +204,8 @@ class LiveServer(ThreadingHTTPServer):
                         payloads = [self._build(runs[0], shown[0][1], shown[0][3])]
                     else:
                         payloads = compare_payloads(runs, [m for _, m, _, _ in shown],
-                                                    lambda run, m: self._build(run, m, None), names=names)
+                                                    lambda run, m: self._build(run, m, None),
+                                                    names=[printable(n) for n in names])
                 except (ValueError, OSError, KeyError, PermissionError) as err:
                     raise _Failure(HTTPStatus.CONFLICT if isinstance(err, ValueError) else HTTPStatus.NOT_FOUND,
                                    self.error_line(err)) from None
@@ -225,8 +227,11 @@ class LiveServer(ThreadingHTTPServer):
 
         epochs = list(maps.epochs) if maps is not None else run.epochs
         layer = maps.layer if maps is not None else None
-        return build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
-                             network=network_payload(run, epochs))
+        payload = build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
+                                network=network_payload(run, epochs))
+        # The run's name and title as the list shows them: control characters escaped.
+        payload["runName"], payload["title"] = printable(payload["runName"]), printable(payload["title"])
+        return payload
 
     def view_page(self, names: list[str], index: int) -> str:
         from ..html.page import render_page
@@ -246,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the standard library's name)
-        log.debug("serve: %s %s", self.address_string(), format % args)
+        log.debug("serve: %s %s", self.address_string(), printable(format % args))
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str, csp: str) -> None:
         self.send_response(status)
@@ -266,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, "application/json", "default-src 'none'; frame-ancestors 'none'")
 
     def _fail(self, err: _Failure) -> None:
+        err.message = printable(err.message)  # a name, a route or an error from a run: never a control character
         if urlsplit(self.path).path == "/view":
             # /view opens in the page's frame: its error is plain text the frame may show (JSON's
             # frame-ancestors 'none' made Chromium block it, and the user saw a broken frame).
@@ -317,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as err:  # noqa: BLE001 (one failed request must not stop the server)
-            log.exception("serve: %s failed", self.path[:200])
+            log.exception("serve: %s failed", printable(self.path[:200]))
             self._fail(_Failure(HTTPStatus.INTERNAL_SERVER_ERROR, self.server.error_line(err)))
 
     do_HEAD = do_GET

@@ -86,7 +86,9 @@ def find_runs(logdir: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) -> 
     """Every run below ``logdir`` (a folder holding a regular ``manifest.json``), sorted by path.
 
     No link is followed: a linked folder is not entered, and a link to a run is listed with an error.
-    A run's own folders are not searched for runs inside it. Unreadable folders are skipped.
+    A run whose name no address may hold (:func:`check_name`: a control character, a backslash) is
+    listed with an error too. A run's own folders are not searched for runs inside it. Unreadable
+    folders are skipped.
     """
     root = Path(logdir)
     if _is_run(str(root)):
@@ -104,8 +106,14 @@ def find_runs(logdir: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) -> 
             name = "/".join((*rel, entry.name))
             try:
                 check_name(name)
-            except UnsafeNameError:
-                continue  # a name with control characters: never listed, never reachable
+            except UnsafeNameError as err:
+                # No address may name it (a control character, a backslash): never reachable, but listed
+                # (its name escaped) with what to do, not left out without a word.
+                if not entry.is_symlink() and _is_run(entry.path):
+                    found.append(FoundRun(name, Path(entry.path), f"not shown: {err}; rename the folder to see it here"))
+                elif entry.is_dir(follow_symlinks=False) and len(rel) + 1 < max_depth:
+                    walk(entry.path, (*rel, entry.name))
+                continue
             if entry.is_symlink():
                 if _is_run(entry.path):  # (stat through the link only to say why it is not shown)
                     found.append(FoundRun(name, Path(entry.path),

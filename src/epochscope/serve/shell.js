@@ -6,6 +6,20 @@
 // (epoch cursor, zoom, hover) while their own live.js swaps newer data in; this page only passes each
 // frame's epoch cursor to the others (runs side by side).
 const $ = (id) => document.getElementById(id);
+
+// Text from a run (a path, a layer name, an error line) with its control characters shown escaped, as the
+// command line shows them (epochscope._text.printable): C0, DEL and C1 controls, format characters
+// (bidirectional overrides, zero-width ones), line and paragraph separators, lone surrogates. A name
+// cannot reorder, hide or break the text around it.
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const SHORT = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+function visible(text) {
+  return String(text).replace(CONTROL, (c) => {
+    const code = c.codePointAt(0);
+    return SHORT[c] || (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
+}
+
 let shown = [];          // the paths of the runs shown
 let runs = [];           // the last /runs.json entries
 const ticked = new Set();
@@ -29,7 +43,7 @@ function toHash(paths) {
 
 function cell(tr, text, cls) {
   const td = document.createElement("td");
-  td.textContent = text;
+  td.textContent = visible(text);
   if (cls) td.className = cls;
   tr.append(td);
   return td;
@@ -55,12 +69,12 @@ function drawList() {
     const tick = document.createElement("td");
     const box = document.createElement("input");
     box.type = "checkbox"; box.checked = ticked.has(r.path); box.disabled = !!r.error && !r.ready;
-    box.setAttribute("aria-label", `tick ${r.name}`);
+    box.setAttribute("aria-label", `tick ${visible(r.name)}`);
     box.addEventListener("change", () => { if (box.checked) ticked.add(r.path); else ticked.delete(r.path); });
     tick.append(box); tr.append(tick);
     const name = document.createElement("td");
     const b = document.createElement("button");
-    b.type = "button"; b.className = "name"; b.textContent = r.name; b.title = r.path;
+    b.type = "button"; b.className = "name"; b.textContent = visible(r.name); b.title = visible(r.path);
     b.addEventListener("click", () => show([r.path]));
     name.append(b); tr.append(name);
     cell(tr, (r.layers || []).join(", ") + (r.layer && r.layers.length > 1 ? ` (map: ${r.layer})` : ""));
@@ -75,7 +89,7 @@ function frameFor(paths, i) {
   for (const p of paths) q.append("run", p);
   q.set("i", String(i));
   const f = document.createElement("iframe");
-  f.className = "run"; f.title = paths[i];
+  f.className = "run"; f.title = visible(paths[i]);
   f.src = `/view?${q.toString()}`;
   return f;
 }
@@ -91,7 +105,7 @@ function drawView() {
     view.textContent = "";
     if (!shown.length) return;
     const w = document.createElement("p"); w.className = "waiting";
-    w.textContent = entries.map((r, k) => `${r ? r.name : shown[k]}: ${r ? (r.error || r.status) : "not found under LOGDIR"}`).join(" · ");
+    w.textContent = visible(entries.map((r, k) => `${r ? r.name : shown[k]}: ${r ? (r.error || r.status) : "not found under LOGDIR"}`).join(" · "));
     view.append(w);
     return;
   }
@@ -151,7 +165,7 @@ async function poll() {
     if (!res.ok) throw new Error(`the server answered ${res.status}`);
     const data = await res.json();
     runs = data.runs;
-    $("logdir").textContent = `${data.logdir} · maps: ${data.method}`;
+    $("logdir").textContent = visible(`${data.logdir} · maps: ${data.method}`);
     $("state").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
     if (!shown.length && runs.length) shown = [firstRun()];
     drawList();

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._errors import NotARunError, RunError
 from .._progress import observe
+from .._text import printable
 from ..run import open_run
 from ..run.layout import MANIFEST_FILE
 from .runs import FoundRun, find_runs, relative_paths
@@ -89,7 +90,9 @@ class RunState:
 
 
 def _display_name(path: str, folder: Path) -> str:
-    return folder.resolve().name if path == "." else path
+    """The run's name as the page shows it: its path, control characters escaped (as the command line
+    prints names), so a name cannot act on the text around it (reorder it, hide it, break its line)."""
+    return printable(folder.resolve().name if path == "." else path)
 
 
 class Embedder(threading.Thread):
@@ -138,8 +141,9 @@ class Embedder(threading.Thread):
             return state.maps, state.shown_version(), state
 
     def error_line(self, err: BaseException) -> str:
-        """``err`` as a run's error line in the list: one line, paths relative to LOGDIR (none outside it)."""
-        return relative_paths(one_line(err), self.logdir)
+        """``err`` as a run's error line in the list: one line, paths relative to LOGDIR (none outside
+        it), control characters escaped."""
+        return printable(relative_paths(one_line(err), self.logdir))
 
     def stop(self) -> None:
         """Ask the thread to end after the embedding in progress (if any)."""
@@ -174,7 +178,7 @@ class Embedder(threading.Thread):
                     state = self.runs[path] = RunState(path, f.folder, name=_display_name(path, f.folder),
                                                        version_base=self._retired.get(path, 0))
                 if f.error:
-                    state.error, state.status = f.error, "not shown"
+                    state.error, state.status = printable(f.error), "not shown"
         todo = []
         for path, f in found.items():
             if f.error:
@@ -258,7 +262,7 @@ class Embedder(threading.Thread):
             with self.lock:
                 state.error, state.status, state.progress = self.error_line(err), "cannot be embedded", None
                 state.failed = (epochs, time.monotonic())
-            log.info("serve: %s: %s", state.path, one_line(err))
+            log.info("serve: %s: %s", printable(state.path), printable(one_line(err)))
             return
         seconds = time.perf_counter() - t0
         with self.lock:
@@ -266,4 +270,4 @@ class Embedder(threading.Thread):
             state.version += 1
             state.error, state.progress, state.failed = None, None, None
             state.status = f"up to date: {span} mapped in {seconds:.1f} s"
-        log.info("serve: %s: %s mapped in %.1f s", state.path, span, seconds)
+        log.info("serve: %s: %s mapped in %.1f s", printable(state.path), span, seconds)
