@@ -77,3 +77,20 @@ def test_a_run_that_fails_while_its_page_is_built_names_files_relative_to_logdir
     error = json.loads(body)["error"]
     assert status >= 400 and error.startswith("a/probe/labels.npy: unreadable")
     _no_absolute_path(error, tmp_path)
+
+
+def test_the_viewer_data_names_no_path_outside_logdir(logdir, live_server, tmp_path):
+    """The viewer's data said where the run lies (``info.run``), and its notes quoted the reader's errors
+    with full paths (here: a run without weights, 'no network drawn: /home/.../logs/a: no epoch holds
+    weights ...'); the page and the payload hold neither now."""
+    for weights in (logdir / "a" / "epochs").glob("*/weights.npz"):
+        weights.unlink()
+    server = live_server(logdir)
+    wait_ready(server, ["a"])
+    for route in ("/payload.json?run=a", "/view?run=a", "/payload.json?run=a&run=sweep%2Fb&i=1"):
+        status, _, body = get(server, route)
+        assert status == 200
+        _no_absolute_path(body.decode("utf-8"), tmp_path)
+    payload = json.loads(get(server, "/payload.json?run=a")[2])
+    assert payload["info"]["run"] == "a"
+    assert payload["network"]["note"].startswith("no network drawn: a: no epoch holds weights")

@@ -231,6 +231,14 @@ class LiveServer(ThreadingHTTPServer):
                                 network=network_payload(run, epochs))
         # The run's name and title as the list shows them: control characters escaped.
         payload["runName"], payload["title"] = printable(payload["runName"]), printable(payload["title"])
+        # Where the run lies, and the reader's errors quoted in the notes, relative to LOGDIR (they held
+        # the full paths of this machine).
+        here = lambda text: printable(relative_paths(str(text), self.logdir))  # noqa: E731
+        payload["info"] = {**payload["info"], "run": here(run.path)}
+        payload["skipped"] = {k: here(v) for k, v in payload["skipped"].items()}
+        payload["skippedNote"] = here(payload["skippedNote"])
+        if payload.get("network") and payload["network"].get("note"):
+            payload["network"] = {**payload["network"], "note": here(payload["network"]["note"])}
         return payload
 
     def view_page(self, names: list[str], index: int) -> str:
