@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .._errors import RunError
 from .._text import printable
 from ..html.encode import script_json
 from .runs import UnsafeNameError, relative_paths, run_folder
@@ -191,7 +192,7 @@ class LiveServer(ThreadingHTTPServer):
                 maps, version, state = self.embedder.shown(name)
             except KeyError:
                 raise _Failure(HTTPStatus.NOT_FOUND, f"no run {name!r} under LOGDIR") from None
-            if version == 0:
+            if version == 0 or state.damage is not None:  # not mapped yet, damaged, or unreadable now
                 raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, f"{printable(name)}: {state.error or state.status}")
             shown.append((name, maps, version, state))
         key = (tuple(names), tuple(v for _, _, v, _ in shown))
@@ -206,6 +207,8 @@ class LiveServer(ThreadingHTTPServer):
                         payloads = compare_payloads(runs, [m for _, m, _, _ in shown],
                                                     lambda run, m: self._build(run, m, None),
                                                     names=[printable(n) for n in names])
+                except RunError as err:  # damaged since the last walk (which will list it so): not shown
+                    raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, self.error_line(err)) from None
                 except (ValueError, OSError, KeyError, PermissionError) as err:
                     raise _Failure(HTTPStatus.CONFLICT if isinstance(err, ValueError) else HTTPStatus.NOT_FOUND,
                                    self.error_line(err)) from None
