@@ -163,5 +163,40 @@ def test_checking_a_run_never_takes_the_recorders_lock(logdir, monkeypatch):
     while embedder.step():
         pass
     _truncate(_layer_file(logdir / "a"))
+    deadline = time.monotonic() + 10
+    while embedder.snapshot()[0]["status"] != "damaged":
+        assert time.monotonic() < deadline
+        embedder.step()
+        time.sleep(0.05)
+    assert taken == []
+
+
+def test_noting_the_files_of_many_long_runs_takes_a_small_share_of_the_time(logdir, monkeypatch):
+    """Each walk noted every file of every run (an lstat each: 30 ms for a run of 300 epochs here, so a
+    second per walk for a folder of 30 such runs). When noting them is slow, it is done less often; a
+    run new to the server is noted (and checked) at once all the same."""
+    from serveruns import make_run
+
+    import epochscope.serve.worker as worker
+    from epochscope.serve import Embedder
+
+    real, noted = worker.run_files, []
+
+    def slow(folder):
+        noted.append(folder.name)
+        time.sleep(0.02)
+        return real(folder)
+
+    monkeypatch.setattr(worker, "run_files", slow)
+    embedder = Embedder(logdir, method="pca")
+    while embedder.step():
+        pass
+    noted.clear()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.5:
+        embedder.step()
+    # 2 runs x 20 ms a walk is 40 ms: at a 5 % share, at most one walk in the half second (it was every walk).
+    assert len(noted) <= 2 * 2, noted
+    make_run(logdir / "new", 2)
     embedder.step()
-    assert embedder.snapshot()[0]["status"] == "damaged" and taken == []
+    assert "new" in noted

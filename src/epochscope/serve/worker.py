@@ -42,6 +42,10 @@ log = logging.getLogger("epochscope")
 SCAN_SECONDS = 1.0
 #: A run whose embedding failed is tried again after this long, or as soon as its epochs change.
 RETRY_SECONDS = 30.0
+#: Noting every run's files (:func:`run_files`) takes at most about this share of the time: in a folder
+#: of many long runs, where one pass over their files takes T seconds, the next waits T / share (a
+#: run new to the server is noted and checked at once all the same).
+FILES_SHARE = 0.05
 _ERROR_CHARS = 400
 
 
@@ -160,6 +164,8 @@ class Embedder(threading.Thread):
         self.runs: dict[str, RunState] = {}
         self.found: dict[str, FoundRun] = {}
         self._retired: dict[str, int] = {}  # path -> the last version shown by a run that went away
+        self._files_due = 0.0  # when the runs' files are noted next (monotonic)
+        self._files_cost = 0.0  # seconds the last walk spent noting them
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -223,12 +229,16 @@ class Embedder(threading.Thread):
                 if f.error:
                     state.error, state.status = printable(f.error), "not shown"
         todo = []
+        note_files = time.monotonic() >= self._files_due
+        self._files_cost = 0.0
         for path, f in found.items():
             if f.error:
                 continue
-            work = self._refresh(path, f.folder)
+            work = self._refresh(path, f.folder, note_files)
             if work is not None:
                 todo.append(work)
+        if note_files:
+            self._files_due = time.monotonic() + self._files_cost / FILES_SHARE
         if not todo:
             return False
         # The run the page looked at last goes first, then the others by path.
@@ -237,8 +247,9 @@ class Embedder(threading.Thread):
         self._embed(state, run, epochs)
         return True
 
-    def _refresh(self, path: str, folder: Path):
-        """Read one run's epochs; returns ``(state, run, epochs)`` when it needs embedding, else ``None``."""
+    def _refresh(self, path: str, folder: Path, note_files: bool = True):
+        """Read one run's epochs; returns ``(state, run, epochs)`` when it needs embedding, else ``None``.
+        ``note_files``: note its files (and check it if one changed); a run never noted is noted anyway."""
         state = self.runs.get(path)
         if state is None:
             return None
@@ -255,14 +266,21 @@ class Embedder(threading.Thread):
             if layer is not None and layer not in layers:
                 raise ValueError(f"layer {layer!r} is not recorded in this run (its layers: {', '.join(layers)})")
             epochs = run.layer_epochs(layer) if layer is not None else []
-            files = run_files(folder)
+            files = None
+            if note_files or state.files is None:
+                t0 = time.perf_counter()
+                files = run_files(folder)
+                self._files_cost += time.perf_counter() - t0
         except (RunError, NotARunError, ValueError, OSError) as err:
             with self.lock:
                 # Not shown while it cannot be read (the pictures would be stale), and checked when it can.
                 state.error = state.damage = self.error_line(err)
                 state.status, state.files = "cannot be read", None
             return None
-        if not self._check(state, folder, files):
+        if files is None:  # not noted this walk: shown as the last check found it
+            if state.damage is not None:
+                return None
+        elif not self._check(state, folder, files):
             return None
         with self.lock:
             if state.identity is not None and state.identity != identity:
