@@ -32,8 +32,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "integrations": {"record", "importers", "checking", "cli"},
     "pipeline": {"cli", "integrations", "serve"},
     # The live view (epochscope serve) reads runs and composes maps and the report's viewer; it never
-    # records, imports, checks or draws; only the command line imports it.
-    "serve": {"record", "importers", "checking", "draw", "cli", "integrations", "pipeline"},
+    # records, imports or draws; only the command line imports it. It asks checking whether a run is
+    # damaged (checking.api.inspect: read only, the lock untouched) and never repairs one.
+    "serve": {"record", "importers", "draw", "cli", "integrations", "pipeline"},
 }
 # No room below the command line imports the live view.
 for _room in ("run", "draw", "html", "network", "analysis", "colors", "importers", "record", "maps", "checking",
@@ -112,6 +113,29 @@ def test_rooms_import_only_downstream(room):
         for target in _imports(name, path):
             if _room(target) in FORBIDDEN[room] or target.split(".")[0] in FORBIDDEN_PACKAGES.get(room, ()):
                 bad.append(f"{name} imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_serve_takes_only_the_read_only_check_from_checking():
+    """serve asks whether a run is damaged (``checking.api.inspect``) and never repairs: it imports
+    nothing else of checking, and names neither ``check_run`` (whose pass asks the recorder's lock)
+    nor repair."""
+    bad = []
+    for name, path in MODULES:
+        if name.split(".")[0] != "serve":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            module = (node.module or "").removeprefix("epochscope.") if isinstance(node, ast.ImportFrom) else ""
+            if isinstance(node, ast.Import) and any(a.name.startswith("epochscope.checking") for a in node.names):
+                bad.append(f"{name}:{node.lineno} imports checking whole")
+            if module.split(".")[0] == "checking":
+                names = {alias.name for alias in node.names}
+                if module != "checking.api" or names != {"inspect"}:
+                    bad.append(f"{name}: from {module} import {', '.join(sorted(names))}")
+            if isinstance(node, ast.Name | ast.Attribute) and getattr(node, "id", getattr(node, "attr", "")) in (
+                    "check_run", "carry_out", "repair"):
+                bad.append(f"{name}:{node.lineno} names {getattr(node, 'id', getattr(node, 'attr', ''))}")
     assert not bad, "\n".join(bad)
 
 

@@ -323,3 +323,72 @@ def test_figsize_out_of_range_says_which_way(figsize, why):
     with pytest.raises(ValueError, match=why) as err:
         _check_figsize(figsize)
     assert ("cannot hold the labels" in str(err.value)) == (why.startswith("smaller"))
+
+
+# ------------------------------------------------------------------ the epoch line and the curve's legend
+
+
+def _rising_curves(epochs: int = 8):
+    """An MLP's history and rising accuracy curves: the legend goes to the lower right, where the
+    epoch line passes over the last epochs."""
+    history = NetworkHistory.from_weights(range(epochs), [mlp_weights_iris(seed=s) for s in range(epochs)])
+    metrics = {e: {"epoch": e, "accuracy": 0.5 + 0.06 * e, "val_accuracy": 0.45 + 0.06 * e} for e in range(epochs)}
+    return history, metrics
+
+
+def _legend_box(ax, renderer):
+    """The curve legend's box where it is drawn now (read before the epoch line moves: matplotlib's
+    "best" place is sought again at every look, and counts the line as data)."""
+    return ax.get_legend().get_window_extent(renderer).frozen()
+
+
+def _region(pixels, box):
+    h = pixels.shape[0]
+    return pixels[int(np.ceil(h - box.y1)):int(h - box.y0), int(np.ceil(box.x0)):int(box.x1)]
+
+
+def _line_inside(ax, x, box) -> bool:
+    line_x = ax.transData.transform((x, 0))[0]
+    return box.x0 + 1 < line_x < box.x1 - 1
+
+
+def test_the_epoch_line_never_crosses_the_curve_legend():
+    """The grey epoch line was blitted over the static background, legend included: at the epochs it
+    passed through the legend, it ran through 'training' and 'validation'. The legend lies above the
+    line now: its box reads the same in every frame, wherever the line is."""
+    history, metrics = _rising_curves()
+    drawing = NetworkFigure(history, metrics)
+    try:
+        box = _legend_box(drawing.ax_curve, drawing.fig.canvas.get_renderer())  # as the background drew it
+        regions = [(_region(drawing.render(i), box), _line_inside(drawing.ax_curve, e, box))
+                   for i, e in enumerate(history.epochs)]
+    finally:
+        drawing.close()
+    clear = [r for r, inside in regions if not inside]
+    crossed = [r for r, inside in regions if inside]
+    assert clear and crossed, "the line should pass both beside and through the legend's box in this run"
+    for region in crossed:
+        assert (region == clear[0]).all()
+
+
+def test_the_still_picture_keeps_the_legend_in_place_and_above_the_line():
+    """NetworkDisplay draws one frame with matplotlib (no blitting): the legend stays where the
+    animation has it, whatever the epoch (it moved away from the line, frame by frame), and lies
+    above the line where the line passes it."""
+    from epochscope import NetworkDisplay
+
+    history, metrics = _rising_curves()
+    regions = []
+    for index, epoch in enumerate(history.epochs):
+        display = NetworkDisplay(history=history, metrics=metrics, index=index).plot()
+        fig = display.figure_
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        box = _legend_box(display.ax_curve_, fig.canvas.get_renderer())
+        regions.append((_region(pixels, box), _line_inside(display.ax_curve_, epoch, box), box.bounds))
+    assert len({bounds for _, _, bounds in regions}) == 1, "the legend moved between epochs"
+    clear = [r for r, inside, _ in regions if not inside]
+    crossed = [r for r, inside, _ in regions if inside]
+    assert clear and crossed
+    for region in crossed:
+        assert (region == clear[0]).all()

@@ -128,14 +128,16 @@ def test_a_link_inside_a_run_to_outside_is_refused(logdir, live_server, tmp_path
     assert status == 503 and "link" in json.loads(body)["error"]
 
 
-def test_a_linked_layer_file_is_not_an_epoch_of_the_map(logdir, live_server, tmp_path):
-    """A layer's file at epoch 3 links outside LOGDIR: that epoch's outputs are not read (not mapped)."""
+def test_a_linked_layer_file_is_never_read_and_the_run_is_listed_as_damaged(logdir, live_server, tmp_path):
+    """A layer's file at epoch 3 links outside LOGDIR: that epoch's outputs are not read. (The run was
+    mapped without epoch 3, the list saying epochs 0-3; it is now listed as damaged, the link named.)"""
     _link_outside(logdir / "a", None, tmp_path)
     server = live_server(logdir)
     runs = wait_ready(server, ["a"])
-    assert runs["a"]["mapped"] == [0, 1, 2]
-    payload = json.loads(get(server, "/payload.json?run=a")[2])
-    assert payload["epochs"] == [0, 1, 2]
+    assert runs["a"]["mapped"] == [] and not runs["a"]["ready"] and runs["a"]["status"] == "damaged"
+    assert "a/epochs/000003/probe/" in runs["a"]["error"] and "link" in runs["a"]["error"]
+    status, _, body = get(server, "/payload.json?run=a")
+    assert status == 503 and "link" in json.loads(body)["error"]
 
 
 def test_a_linked_run_folder_is_listed_with_its_error_and_refused(logdir, live_server, tmp_path):

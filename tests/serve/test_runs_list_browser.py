@@ -26,3 +26,45 @@ def test_the_runs_list_keeps_focus_and_ticks_while_nothing_changes(shared_server
         assert page.locator("#runs input[type=checkbox]").first.is_checked()
     finally:
         page.close()
+
+
+def _shown(page) -> list[str]:
+    """The runs whose viewers the page shows (each frame's title is its run's path)."""
+    return page.evaluate("() => Array.from(document.querySelectorAll('#view iframe')).map((f) => f.title)")
+
+
+def _wait_shown(page, paths: list[str]) -> None:
+    page.wait_for_function("(want) => JSON.stringify(Array.from(document.querySelectorAll('#view iframe'))"
+                           ".map((f) => f.title)) === JSON.stringify(want)", arg=paths, timeout=30000)
+    current = page.evaluate("() => Array.from(document.querySelectorAll('#runs tr.current')).map((r) => r.dataset.path)")
+    assert current == paths
+
+
+def test_the_page_follows_its_address(shared_server, browser_context):
+    """The page read its address (#run=...) once, at load: editing the hash, or going back and forward,
+    changed the address but not the run shown. It follows the hash now, and each run chosen in the
+    list is a step that Back returns from."""
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(shared_server.url + "#run=a")
+        _wait_shown(page, ["a"])
+        page.evaluate("() => { window.location.hash = '#run=sweep%2Fb'; }")  # the user edits the address
+        _wait_shown(page, ["sweep/b"])
+        page.go_back()
+        _wait_shown(page, ["a"])
+        page.go_forward()
+        _wait_shown(page, ["sweep/b"])
+        page.evaluate("() => { window.location.hash = '#run=a&run=sweep%2Fb'; }")  # side by side
+        _wait_shown(page, ["a", "sweep/b"])
+        # A choice in the list changes the address, and Back goes to what was shown before it.
+        page.get_by_role("button", name="a", exact=True).click()
+        _wait_shown(page, ["a"])
+        assert page.evaluate("() => window.location.hash") == "#run=a"
+        page.go_back()
+        _wait_shown(page, ["a", "sweep/b"])
+        assert errors == []
+    finally:
+        page.close()

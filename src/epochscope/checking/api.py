@@ -115,12 +115,14 @@ def _too_much(report: CheckReport) -> str | None:
             "above first; if the epochs really are lost, run `epochscope check RUN --repair --force`")
 
 
-def inspect(root: Path, *, holding_lock: bool = False) -> CheckReport:
+def inspect(root: Path, *, holding_lock: bool = False, find_writer: bool = True) -> CheckReport:
     """One pass over the run at ``root``: every finding and the repair plan, nothing changed.
 
     ``holding_lock``: the caller holds the run's writer lock (no leftover is in progress).
+    ``find_writer=False``: the run's lock is not touched at all (see :class:`.context.CheckContext`;
+    ``epochscope serve`` checks runs that recorders may be starting to write).
     """
-    ctx = CheckContext(root, holding_lock=holding_lock)
+    ctx = CheckContext(root, holding_lock=holding_lock, find_writer=find_writer)
     if check_manifest(ctx):
         agree = Agreement(ctx)
         check_run_files(ctx, agree)

@@ -49,10 +49,13 @@ class CheckContext:
     """Findings, repair plan and shared state of one pass over the run at ``root``.
 
     ``holding_lock``: the caller (repair) holds the run's writer lock, so no other writer
-    can be at work and leftovers are never "being written right now".
+    can be at work and leftovers are never "being written right now". ``find_writer=False``: do
+    not ask the lock who writes (asking takes a shared lock for an instant, and a writer starting
+    in that instant would find the run locked); leftovers then read as left by an interrupted
+    writer (warnings, never problems).
     """
 
-    def __init__(self, root: Path, *, holding_lock: bool = False) -> None:
+    def __init__(self, root: Path, *, holding_lock: bool = False, find_writer: bool = True) -> None:
         self.root = root
         self.layout = RunLayout(root)
         self.findings: list[Finding] = []
@@ -64,7 +67,7 @@ class CheckContext:
         #: opposed to whole but unreadable here (too large, no permission): what repair may write anew.
         self.broken_rows: set[int] = set()
         # While repair holds the lock itself, no other writer can be at work.
-        self.writer = None if holding_lock else lock_holder(root)
+        self.writer = None if holding_lock or not find_writer else lock_holder(root)
         self.manifest: Manifest | None = None
         self.epochs: list[int] = []
         #: the labels hold classes the manifest's class names do not reach (reported once, on the manifest)

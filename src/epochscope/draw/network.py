@@ -246,6 +246,10 @@ class NetworkFigure:
         if animated:
             figure_to_array(self.fig)  # draws every static artist once; frames reuse this background
             self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+            # The curves' legend as the background holds it, put back over the epoch line each frame.
+            legend = self.ax_curve.get_legend()
+            self._legend_region = (None if legend is None else
+                                   self.fig.canvas.copy_from_bbox(legend.get_window_extent(self._renderer)))
             from .mapframe import TextStamper
 
             # Text that changes per frame is stamped with Pillow (~0.3 ms) rather than laid out by
@@ -290,8 +294,6 @@ class NetworkFigure:
         ax.tick_params(labelsize=FONT_SIZE - 2)
         ax.set_title(self._curve_key.replace("val_", "").capitalize() if plotted else "no metrics recorded",
                      fontsize=FONT_SIZE + 1)
-        if plotted:
-            ax.legend(loc="best", fontsize=FONT_SIZE - 2, frameon=False)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=self.timeline is None, steps=[1, 2, 2.5, 5, 10]))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
@@ -300,10 +302,30 @@ class NetworkFigure:
             first, last = min(first, x[0]), max(last, x[-1])
         pad = max(0.5 if self.timeline is None else 0.0, 0.03 * (last - first))  # room for the marker at the first and last epoch
         ax.set_xlim(first - pad, last + pad)
+        if plotted:
+            self._place_legend(ax)
         # An opaque light grey, not a see-through dark line: a GIF palette keeps it exactly.
         self.vline = ax.axvline(first, color="#aaaaaa", lw=1.0, animated=self.animated)
         (self.marker,) = ax.plot([], [], "o", color=MARKER, ms=8, markerfacecolor="white", markeredgewidth=2.0,
                                  zorder=5, animated=self.animated)
+
+    def _place_legend(self, ax: Any) -> None:
+        """The curves' legend, placed once where the curves leave room, and above the epoch line.
+
+        matplotlib's ``loc="best"`` seeks its place again at every draw and counts the epoch line as
+        data: the still picture's legend jumped from epoch to epoch, and the animation kept the place
+        of the first epoch while the line, blitted over the background, ran through the legend's
+        text. So the place is sought once, from the curves alone (the line does not exist yet), and
+        pinned; the legend has an opaque face and lies above the line (the marker above both), and
+        each animation frame puts its pixels back over the line (:meth:`_draw_frame`).
+        """
+        options = dict(fontsize=FONT_SIZE - 2, frameon=True, facecolor="white", edgecolor="none", framealpha=1.0)
+        best = ax.legend(loc="best", **options)
+        box = best.get_window_extent(self._renderer).transformed(ax.transAxes.inverted())
+        best.remove()
+        legend = ax.legend(loc="lower left", bbox_to_anchor=(box.x0, box.y0), bbox_transform=ax.transAxes,
+                           borderaxespad=0, **options)
+        legend.set_zorder(4)  # above the epoch line (2), below the marker (5)
 
     def _draw_legend(self) -> None:
         from matplotlib.cm import ScalarMappable
@@ -374,9 +396,11 @@ class NetworkFigure:
         self.update(index)
         canvas = self.fig.canvas
         canvas.restore_region(self._background)
-        for ax, artist in ((self.ax_net, self.edges), (self.ax_net, self.nodes), (self.ax_curve, self.vline),
-                           (self.ax_curve, self.marker)):
+        for ax, artist in ((self.ax_net, self.edges), (self.ax_net, self.nodes), (self.ax_curve, self.vline)):
             ax.draw_artist(artist)
+        if self._legend_region is not None:  # the legend lies above the epoch line
+            canvas.restore_region(self._legend_region)
+        self.ax_curve.draw_artist(self.marker)
         rgb = np.asarray(canvas.buffer_rgba())[..., :3]
         for text, stamper in self._stampers:
             stamper.stamp(rgb, text.get_text(), max_lines=1, color=to_rgb(text.get_color()))

@@ -22,16 +22,20 @@ import hashlib
 import html
 import ipaddress
 import logging
+import os
 import threading
 from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .._errors import RunError
+from .._text import printable
 from ..html.encode import script_json
-from .runs import UnsafeNameError, run_folder
+from .runs import UnsafeNameError, relative_paths, run_folder
 from .worker import Embedder, one_line
 
 __all__ = ["LiveServer", "POLL_MS", "is_loopback"]
@@ -99,7 +103,7 @@ class LiveServer(ThreadingHTTPServer):
 
     def __init__(self, logdir, host: str, port: int, embedder: Embedder, *, max_points: int | None = None,
                  test_hook: bool = False) -> None:
-        self.logdir = logdir
+        self.logdir = Path(os.path.abspath(logdir))
         self.embedder = embedder
         self.max_points = max_points
         self.test_hook = test_hook
@@ -143,7 +147,13 @@ class LiveServer(ThreadingHTTPServer):
 
     # ---------------------------------------------------------------- answers
     def runs_json(self) -> dict[str, Any]:
-        return {"logdir": str(self.logdir), "method": self.embedder.method, "runs": self.embedder.snapshot()}
+        # LOGDIR by its folder's name: where it lies on this machine is none of a page's business.
+        return {"logdir": self.logdir.name or str(self.logdir), "method": self.embedder.method,
+                "runs": self.embedder.snapshot()}
+
+    def error_line(self, err: BaseException) -> str:
+        """``err`` as the one line an answer carries: paths relative to LOGDIR, none outside it."""
+        return printable(relative_paths(one_line(err), self.logdir))
 
     def group(self, query: dict[str, list[str]]) -> tuple[list[str], int]:
         names = query.get("run", [])
@@ -160,7 +170,7 @@ class LiveServer(ThreadingHTTPServer):
             except KeyError:
                 raise _Failure(HTTPStatus.NOT_FOUND, f"no run {name!r} under LOGDIR (see /runs.json)") from None
             except PermissionError as err:
-                raise _Failure(HTTPStatus.FORBIDDEN, f"{name!r}: {err}") from None
+                raise _Failure(HTTPStatus.FORBIDDEN, f"{name!r}: {printable(err)}") from None
         if len(set(names)) != len(names):
             raise _Failure(HTTPStatus.BAD_REQUEST, "a run is named twice")
         try:
@@ -182,8 +192,8 @@ class LiveServer(ThreadingHTTPServer):
                 maps, version, state = self.embedder.shown(name)
             except KeyError:
                 raise _Failure(HTTPStatus.NOT_FOUND, f"no run {name!r} under LOGDIR") from None
-            if version == 0:
-                raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, f"{name}: {state.error or state.status}")
+            if version == 0 or state.damage is not None:  # not mapped yet, damaged, or unreadable now
+                raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, f"{printable(name)}: {state.error or state.status}")
             shown.append((name, maps, version, state))
         key = (tuple(names), tuple(v for _, _, v, _ in shown))
         with self._build_lock:  # one build at a time; a second request for the same data finds it ready
@@ -195,12 +205,15 @@ class LiveServer(ThreadingHTTPServer):
                         payloads = [self._build(runs[0], shown[0][1], shown[0][3])]
                     else:
                         payloads = compare_payloads(runs, [m for _, m, _, _ in shown],
-                                                    lambda run, m: self._build(run, m, None), names=names)
+                                                    lambda run, m: self._build(run, m, None),
+                                                    names=[printable(n) for n in names])
+                except RunError as err:  # damaged since the last walk (which will list it so): not shown
+                    raise _Failure(HTTPStatus.SERVICE_UNAVAILABLE, self.error_line(err)) from None
                 except (ValueError, OSError, KeyError, PermissionError) as err:
                     raise _Failure(HTTPStatus.CONFLICT if isinstance(err, ValueError) else HTTPStatus.NOT_FOUND,
-                                   one_line(err)) from None
+                                   self.error_line(err)) from None
                 except Exception as err:  # noqa: BLE001 (a run that cannot be read is one line, the server goes on)
-                    raise _Failure(HTTPStatus.INTERNAL_SERVER_ERROR, one_line(err)) from None
+                    raise _Failure(HTTPStatus.INTERNAL_SERVER_ERROR, self.error_line(err)) from None
                 self._cache[key] = payloads
                 while len(self._cache) > _CACHE_ENTRIES:
                     self._cache.popitem(last=False)
@@ -217,8 +230,19 @@ class LiveServer(ThreadingHTTPServer):
 
         epochs = list(maps.epochs) if maps is not None else run.epochs
         layer = maps.layer if maps is not None else None
-        return build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
-                             network=network_payload(run, epochs))
+        payload = build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
+                                network=network_payload(run, epochs))
+        # The run's name and title as the list shows them: control characters escaped.
+        payload["runName"], payload["title"] = printable(payload["runName"]), printable(payload["title"])
+        # Where the run lies, and the reader's errors quoted in the notes, relative to LOGDIR (they held
+        # the full paths of this machine).
+        here = lambda text: printable(relative_paths(str(text), self.logdir))  # noqa: E731
+        payload["info"] = {**payload["info"], "run": here(run.path)}
+        payload["skipped"] = {k: here(v) for k, v in payload["skipped"].items()}
+        payload["skippedNote"] = here(payload["skippedNote"])
+        if payload.get("network") and payload["network"].get("note"):
+            payload["network"] = {**payload["network"], "note": here(payload["network"]["note"])}
+        return payload
 
     def view_page(self, names: list[str], index: int) -> str:
         from ..html.page import render_page
@@ -238,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the standard library's name)
-        log.debug("serve: %s %s", self.address_string(), format % args)
+        log.debug("serve: %s %s", self.address_string(), printable(format % args))
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str, csp: str) -> None:
         self.send_response(status)
@@ -258,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, "application/json", "default-src 'none'; frame-ancestors 'none'")
 
     def _fail(self, err: _Failure) -> None:
+        err.message = printable(err.message)  # a name, a route or an error from a run: never a control character
         if urlsplit(self.path).path == "/view":
             # /view opens in the page's frame: its error is plain text the frame may show (JSON's
             # frame-ancestors 'none' made Chromium block it, and the user saw a broken frame).
@@ -309,8 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as err:  # noqa: BLE001 (one failed request must not stop the server)
-            log.exception("serve: %s failed", self.path[:200])
-            self._fail(_Failure(HTTPStatus.INTERNAL_SERVER_ERROR, one_line(err)))
+            log.exception("serve: %s failed", printable(self.path[:200]))
+            self._fail(_Failure(HTTPStatus.INTERNAL_SERVER_ERROR, self.server.error_line(err)))
 
     do_HEAD = do_GET
 

@@ -14,13 +14,14 @@ is listed with a one-line error saying why it is not shown.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..run.layout import MANIFEST_FILE
 
-__all__ = ["MAX_DEPTH", "FoundRun", "UnsafeNameError", "find_runs", "check_name", "run_folder"]
+__all__ = ["MAX_DEPTH", "FoundRun", "UnsafeNameError", "find_runs", "check_name", "relative_paths", "run_folder"]
 
 #: How deep below LOGDIR runs are looked for (LOGDIR/project/sweep/run is depth 3).
 MAX_DEPTH = 4
@@ -85,7 +86,9 @@ def find_runs(logdir: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) -> 
     """Every run below ``logdir`` (a folder holding a regular ``manifest.json``), sorted by path.
 
     No link is followed: a linked folder is not entered, and a link to a run is listed with an error.
-    A run's own folders are not searched for runs inside it. Unreadable folders are skipped.
+    A run whose name no address may hold (:func:`check_name`: a control character, a backslash) is
+    listed with an error too. A run's own folders are not searched for runs inside it. Unreadable
+    folders are skipped.
     """
     root = Path(logdir)
     if _is_run(str(root)):
@@ -103,8 +106,14 @@ def find_runs(logdir: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH) -> 
             name = "/".join((*rel, entry.name))
             try:
                 check_name(name)
-            except UnsafeNameError:
-                continue  # a name with control characters: never listed, never reachable
+            except UnsafeNameError as err:
+                # No address may name it (a control character, a backslash): never reachable, but listed
+                # (its name escaped) with what to do, not left out without a word.
+                if not entry.is_symlink() and _is_run(entry.path):
+                    found.append(FoundRun(name, Path(entry.path), f"not shown: {err}; rename the folder to see it here"))
+                elif entry.is_dir(follow_symlinks=False) and len(rel) + 1 < max_depth:
+                    walk(entry.path, (*rel, entry.name))
+                continue
             if entry.is_symlink():
                 if _is_run(entry.path):  # (stat through the link only to say why it is not shown)
                     found.append(FoundRun(name, Path(entry.path),
@@ -144,3 +153,32 @@ def run_folder(logdir: str | os.PathLike[str], name: str, listed: dict[str, Foun
     if folder.resolve() != (root.resolve() / ("" if name == "." else name)):
         raise PermissionError(f"{name}: resolves outside LOGDIR")
     return folder
+
+
+# A path ends at a space, a quote, a bracket or punctuation that follows one in a message; it starts
+# where no path character comes before it ("probe/x" inside "a/probe/x" is not a path of its own).
+_NOT_BEFORE = r"(?<![\w.~/-])"
+_PATH_END = r"(?=$|[\s'\"`),;:\]])"
+_ABSOLUTE = re.compile(_NOT_BEFORE + r"/[^\s'\"`),;:\]]*")
+
+
+def relative_paths(text: str, logdir: str | os.PathLike[str]) -> str:
+    """``text`` (an error line from reading a run) with no absolute path of this machine in it: a path
+    inside LOGDIR relative to LOGDIR (``sweep/b/manifest.json``; LOGDIR itself reads ``LOGDIR``), and a
+    path outside it by its last part only (``…/secret.npy``, a link's target). For what the server
+    answers: a page, possibly on another machine, learns nothing of the server's folders.
+
+    >>> relative_paths("/srv/exp/logs/a/manifest.json: unreadable", "/srv/exp/logs")
+    'a/manifest.json: unreadable'
+    >>> relative_paths("a link (to /home/me/secret.npy) in /srv/exp/logs", "/srv/exp/logs")
+    'a link (to …/secret.npy) in LOGDIR'
+    """
+    roots = {os.path.abspath(logdir), os.path.realpath(logdir)}
+    for root in sorted(roots, key=len, reverse=True):
+        if root == os.sep:
+            continue  # LOGDIR "/": every path is below it, and every one already reads from "/"
+        here = re.escape(root)
+        text = re.sub(_NOT_BEFORE + here + "/", "", text)
+        text = re.sub(_NOT_BEFORE + here + _PATH_END, "LOGDIR", text)
+    return _ABSOLUTE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1] if m.group(0) != "/" else "/",
+                         text)

@@ -6,24 +6,44 @@
 // (epoch cursor, zoom, hover) while their own live.js swaps newer data in; this page only passes each
 // frame's epoch cursor to the others (runs side by side).
 const $ = (id) => document.getElementById(id);
+
+// Text from a run (a path, a layer name, an error line) with its control characters shown escaped, as the
+// command line shows them (epochscope._text.printable): C0, DEL and C1 controls, format characters
+// (bidirectional overrides, zero-width ones), line and paragraph separators, lone surrogates. A name
+// cannot reorder, hide or break the text around it.
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const SHORT = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+function visible(text) {
+  return String(text).replace(CONTROL, (c) => {
+    const code = c.codePointAt(0);
+    return SHORT[c] || (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
+}
+
 let shown = [];          // the paths of the runs shown
 let runs = [];           // the last /runs.json entries
 const ticked = new Set();
 let drawn = "";          // what the list shows now (runs and the shown paths), to redraw only on a change
 
+// The address says what is shown (#run=A[&run=B...]): a choice in the list is a new history entry, and
+// the page follows the address when it changes (Back, Forward, an edited hash).
 function fromHash() {
   const h = new URLSearchParams(window.location.hash.slice(1));
   return h.getAll("run");
 }
-function toHash(paths) {
+function hashOf(paths) {
   const h = new URLSearchParams();
   for (const p of paths) h.append("run", p);
-  window.history.replaceState(null, "", `#${h.toString()}`);
+  return `#${h.toString()}`;
+}
+function toHash(paths) {
+  const hash = hashOf(paths);
+  if (hash !== window.location.hash) window.history.pushState(null, "", hash);
 }
 
 function cell(tr, text, cls) {
   const td = document.createElement("td");
-  td.textContent = text;
+  td.textContent = visible(text);
   if (cls) td.className = cls;
   tr.append(td);
   return td;
@@ -49,12 +69,12 @@ function drawList() {
     const tick = document.createElement("td");
     const box = document.createElement("input");
     box.type = "checkbox"; box.checked = ticked.has(r.path); box.disabled = !!r.error && !r.ready;
-    box.setAttribute("aria-label", `tick ${r.name}`);
+    box.setAttribute("aria-label", `tick ${visible(r.name)}`);
     box.addEventListener("change", () => { if (box.checked) ticked.add(r.path); else ticked.delete(r.path); });
     tick.append(box); tr.append(tick);
     const name = document.createElement("td");
     const b = document.createElement("button");
-    b.type = "button"; b.className = "name"; b.textContent = r.name; b.title = r.path;
+    b.type = "button"; b.className = "name"; b.textContent = visible(r.name); b.title = visible(r.path);
     b.addEventListener("click", () => show([r.path]));
     name.append(b); tr.append(name);
     cell(tr, (r.layers || []).join(", ") + (r.layer && r.layers.length > 1 ? ` (map: ${r.layer})` : ""));
@@ -69,7 +89,7 @@ function frameFor(paths, i) {
   for (const p of paths) q.append("run", p);
   q.set("i", String(i));
   const f = document.createElement("iframe");
-  f.className = "run"; f.title = paths[i];
+  f.className = "run"; f.title = visible(paths[i]);
   f.src = `/view?${q.toString()}`;
   return f;
 }
@@ -85,13 +105,22 @@ function drawView() {
     view.textContent = "";
     if (!shown.length) return;
     const w = document.createElement("p"); w.className = "waiting";
-    w.textContent = entries.map((r, k) => `${r ? r.name : shown[k]}: ${r ? (r.error || r.status) : "not found under LOGDIR"}`).join(" · ");
+    w.textContent = visible(entries.map((r, k) => `${r ? r.name : shown[k]}: ${r ? (r.error || r.status) : "not found under LOGDIR"}`).join(" · "));
     view.append(w);
     return;
   }
   view.textContent = "";
   view.className = shown.length > 1 ? "many" : "one";
   shown.forEach((p, i) => view.append(frameFor(shown, i)));
+}
+
+// What the page shows when the address names nothing: the first run that can be read.
+function firstRun() {
+  return (runs.find((r) => !r.error) || runs[0]).path;
+}
+
+function same(a, b) {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
 }
 
 function show(paths) {
@@ -101,6 +130,19 @@ function show(paths) {
   drawList();
   drawView();
 }
+
+// Back, Forward or an edited address: show what it names (nothing named: the first run, as at load).
+function followHash() {
+  let paths = fromHash();
+  if (!paths.length && runs.length) paths = [firstRun()];
+  if (same(paths, shown)) return;
+  shown = paths;
+  $("view").textContent = "";
+  drawList();
+  drawView();
+}
+window.addEventListener("hashchange", followHash);
+window.addEventListener("popstate", followHash);
 
 // Runs side by side: a frame's viewer posts its epoch cursor (viewer/link.js); the others follow.
 window.addEventListener("message", (ev) => {
@@ -123,12 +165,9 @@ async function poll() {
     if (!res.ok) throw new Error(`the server answered ${res.status}`);
     const data = await res.json();
     runs = data.runs;
-    $("logdir").textContent = `${data.logdir} · maps: ${data.method}`;
+    $("logdir").textContent = visible(`${data.logdir} · maps: ${data.method}`);
     $("state").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
-    if (!shown.length && runs.length) {
-      const first = runs.find((r) => !r.error) || runs[0];
-      shown = [first.path];
-    }
+    if (!shown.length && runs.length) shown = [firstRun()];
     drawList();
     drawView();
   } catch (err) {

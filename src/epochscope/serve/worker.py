@@ -9,12 +9,18 @@ A run being recorded is read as any reader reads it: the epoch list is the list 
 writer renamed into place (``epochs/NNNNNN``), so an epoch still being written
 (``epochs/.partial-*``) is never seen, and the recorder's lock is never touched. A run that cannot be
 read keeps its one-line error in the list; the others go on.
+
+A run is checked as ``epochscope check`` checks it (:func:`epochscope.check_run`) when the server
+first sees it, and again when a file it held changed or went away (each walk notes every file's
+size, time and inode, reading none): a damaged run is listed as damaged, with what to do, and not
+shown (its pictures would be stale, or fail); a run whose files changed is mapped again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,9 +29,10 @@ from typing import Any
 
 from .._errors import NotARunError, RunError
 from .._progress import observe
+from .._text import printable
 from ..run import open_run
-from ..run.layout import MANIFEST_FILE
-from .runs import FoundRun, find_runs
+from ..run.layout import CACHE_DIR, EPOCHS_DIR, MANIFEST_FILE, parse_epoch_name
+from .runs import FoundRun, find_runs, relative_paths
 
 __all__ = ["Embedder", "RunState", "SCAN_SECONDS", "RETRY_SECONDS"]
 
@@ -35,6 +42,10 @@ log = logging.getLogger("epochscope")
 SCAN_SECONDS = 1.0
 #: A run whose embedding failed is tried again after this long, or as soon as its epochs change.
 RETRY_SECONDS = 30.0
+#: Noting every run's files (:func:`run_files`) takes at most about this share of the time: in a folder
+#: of many long runs, where one pass over their files takes T seconds, the next waits T / share (a
+#: run new to the server is noted and checked at once all the same).
+FILES_SHARE = 0.05
 _ERROR_CHARS = 400
 
 
@@ -73,6 +84,11 @@ class RunState:
     #: for the old run's (its own versions restarting at 1 did).
     version_base: int = 0
     identity: tuple | None = None  # the run folder's inode and its manifest's mtime: a replaced run is mapped again
+    #: The run's files when it was last checked or walked (:func:`run_files`); ``None``: check it.
+    files: dict | None = None
+    checked: float = 0.0  # when it was last checked
+    #: Why the run is not shown although it may have been (damaged, or it cannot be read now), else ``None``.
+    damage: str | None = None
 
     def shown_version(self) -> int:
         """The version pages see: 0 before anything is shown, then growing, never repeating under this path."""
@@ -83,13 +99,47 @@ class RunState:
         mapped = [int(e) for e in self.maps.epochs] if self.maps is not None else []
         done, total = self.progress[1:] if self.progress else (None, None)
         return {"name": self.name, "path": self.path, "layers": list(self.layers), "epochs": list(self.epochs),
-                "layer": self.layer, "mapped": mapped, "version": self.shown_version(), "ready": self.version > 0,
+                "layer": self.layer, "mapped": mapped, "version": self.shown_version(),
+                "ready": self.version > 0 and self.damage is None,
                 "status": self.status, "error": self.error,
                 "progress": None if self.progress is None else {"step": self.progress[0], "done": done, "total": total}}
 
 
+def run_files(folder: Path) -> dict[str, tuple[int, int, int, int]]:
+    """``{path in the run: (inode, size, mtime_ns, mode)}`` of every file the pictures are drawn from: all
+    but the caches (derived), the lock and hidden temporary files, in the finished epochs only (an epoch
+    being written is not one yet). By ``lstat`` alone: no file is opened, no link followed."""
+    files: dict[str, tuple[int, int, int, int]] = {}
+
+    def walk(path: str, rel: str, depth: int) -> None:
+        try:
+            with os.scandir(path) as listing:
+                entries = list(listing)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or (not rel and entry.name == CACHE_DIR):
+                continue
+            if rel == EPOCHS_DIR + "/" and parse_epoch_name(entry.name) is None:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if depth < 4:  # epochs/NNNNNN/probe/FILE is the deepest a run holds
+                    walk(entry.path, f"{rel}{entry.name}/", depth + 1)
+            else:
+                files[rel + entry.name] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+    walk(os.fspath(folder), "", 0)
+    return files
+
+
 def _display_name(path: str, folder: Path) -> str:
-    return folder.resolve().name if path == "." else path
+    """The run's name as the page shows it: its path, control characters escaped (as the command line
+    prints names), so a name cannot act on the text around it (reorder it, hide it, break its line)."""
+    return printable(folder.resolve().name if path == "." else path)
 
 
 class Embedder(threading.Thread):
@@ -107,13 +157,15 @@ class Embedder(threading.Thread):
     def __init__(self, logdir: str | Path, *, method: str = "umap", layer: str | None = None,
                  options: dict[str, Any] | None = None, scan_seconds: float = SCAN_SECONDS) -> None:
         super().__init__(name="epochscope serve: embedder", daemon=True)
-        self.logdir = Path(logdir)
+        self.logdir = Path(os.path.abspath(logdir))
         self.method, self.layer, self.options = method, layer, dict(options or {})
         self.scan_seconds = scan_seconds
         self.lock = threading.Lock()
         self.runs: dict[str, RunState] = {}
         self.found: dict[str, FoundRun] = {}
         self._retired: dict[str, int] = {}  # path -> the last version shown by a run that went away
+        self._files_due = 0.0  # when the runs' files are noted next (monotonic)
+        self._files_cost = 0.0  # seconds the last walk spent noting them
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -136,6 +188,11 @@ class Embedder(threading.Thread):
             state.seen = time.monotonic()
             self._wake.set()
             return state.maps, state.shown_version(), state
+
+    def error_line(self, err: BaseException) -> str:
+        """``err`` as a run's error line in the list: one line, paths relative to LOGDIR (none outside
+        it), control characters escaped."""
+        return printable(relative_paths(one_line(err), self.logdir))
 
     def stop(self) -> None:
         """Ask the thread to end after the embedding in progress (if any)."""
@@ -170,14 +227,18 @@ class Embedder(threading.Thread):
                     state = self.runs[path] = RunState(path, f.folder, name=_display_name(path, f.folder),
                                                        version_base=self._retired.get(path, 0))
                 if f.error:
-                    state.error, state.status = f.error, "not shown"
+                    state.error, state.status = printable(f.error), "not shown"
         todo = []
+        note_files = time.monotonic() >= self._files_due
+        self._files_cost = 0.0
         for path, f in found.items():
             if f.error:
                 continue
-            work = self._refresh(path, f.folder)
+            work = self._refresh(path, f.folder, note_files)
             if work is not None:
                 todo.append(work)
+        if note_files:
+            self._files_due = time.monotonic() + self._files_cost / FILES_SHARE
         if not todo:
             return False
         # The run the page looked at last goes first, then the others by path.
@@ -186,8 +247,9 @@ class Embedder(threading.Thread):
         self._embed(state, run, epochs)
         return True
 
-    def _refresh(self, path: str, folder: Path):
-        """Read one run's epochs; returns ``(state, run, epochs)`` when it needs embedding, else ``None``."""
+    def _refresh(self, path: str, folder: Path, note_files: bool = True):
+        """Read one run's epochs; returns ``(state, run, epochs)`` when it needs embedding, else ``None``.
+        ``note_files``: note its files (and check it if one changed); a run never noted is noted anyway."""
         state = self.runs.get(path)
         if state is None:
             return None
@@ -204,9 +266,21 @@ class Embedder(threading.Thread):
             if layer is not None and layer not in layers:
                 raise ValueError(f"layer {layer!r} is not recorded in this run (its layers: {', '.join(layers)})")
             epochs = run.layer_epochs(layer) if layer is not None else []
+            files = None
+            if note_files or state.files is None:
+                t0 = time.perf_counter()
+                files = run_files(folder)
+                self._files_cost += time.perf_counter() - t0
         except (RunError, NotARunError, ValueError, OSError) as err:
             with self.lock:
-                state.error, state.status = one_line(err), "cannot be read"
+                # Not shown while it cannot be read (the pictures would be stale), and checked when it can.
+                state.error = state.damage = self.error_line(err)
+                state.status, state.files = "cannot be read", None
+            return None
+        if files is None:  # not noted this walk: shown as the last check found it
+            if state.damage is not None:
+                return None
+        elif not self._check(state, folder, files):
             return None
         with self.lock:
             if state.identity is not None and state.identity != identity:
@@ -233,6 +307,51 @@ class Embedder(threading.Thread):
             state.status = "queued"
         return state, run, requested
 
+    def _check(self, state: RunState, folder: Path, files: dict) -> bool:
+        """Whether the run may be shown. It is checked (:meth:`_damage`) when new to the server, when a file
+        it held changed or went away, and every :data:`RETRY_SECONDS` while damaged; otherwise only its new
+        files (new epochs) are noted. A run whose files changed, or that was not shown, is mapped again."""
+        with self.lock:
+            before, damaged, checked = state.files, state.damage, state.checked
+        changed = before is not None and any(files.get(k) != v for k, v in before.items())
+        if before is not None and not changed and (damaged is None or time.monotonic() - checked < RETRY_SECONDS):
+            with self.lock:
+                state.files = files
+            return damaged is None
+        damage = self._damage(folder, state.path)
+        with self.lock:
+            state.files, state.checked, state.damage = files, time.monotonic(), damage
+            if changed or damaged is not None:
+                state.requested, state.failed, state.shown_epochs = None, None, None
+            if damage is not None:
+                state.error, state.status, state.progress = damage, "damaged", None
+        if damage is not None and damage != damaged:
+            log.warning("serve: %s: %s", printable(state.path), damage)
+        return damage is None
+
+    def _damage(self, folder: Path, path: str) -> str | None:
+        """The run's damage as one line with what to do (``None``: healthy), as ``epochscope check`` finds
+        it (its problems; warnings and notes are no damage). Its caches are left out: they are derived,
+        and the embedding validates and rebuilds them."""
+        from ..checking.api import inspect
+
+        try:
+            # check_run's own pass, without asking the lock who writes: the recorder's lock is never touched.
+            report = inspect(folder, find_writer=False)
+        except Exception as err:  # noqa: BLE001 (a run that cannot be checked is one line, the server goes on)
+            return f"cannot be checked: {self.error_line(err)}"
+        problems = [f for f in report.problems if f.path.split("/", 1)[0] != CACHE_DIR]
+        if not problems:
+            return None
+        first = problems[0]
+        what = " ".join(f"{'' if path == '.' else path + '/'}{first.path}: {first.message}".split())
+        what = what if len(what) <= 240 else what[:239] + "…"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        where = "LOGDIR" if path == "." else f"LOGDIR/{path}"
+        line = (f"damaged: {what}{more}; not shown until repaired: `epochscope check {where}` says what is wrong "
+                "and what its --repair can mend, or restore the files from a backup")
+        return printable(relative_paths(line, self.logdir))
+
     def _embed(self, state: RunState, run, epochs: list[int]) -> None:
         from ..maps.api import embed
 
@@ -252,9 +371,9 @@ class Embedder(threading.Thread):
                 maps = embed(run, state.layer, self.method, epochs=epochs, progress=False, **self.options)
         except Exception as err:  # noqa: BLE001 (one run's failure is its error line; the server goes on)
             with self.lock:
-                state.error, state.status, state.progress = one_line(err), "cannot be embedded", None
+                state.error, state.status, state.progress = self.error_line(err), "cannot be embedded", None
                 state.failed = (epochs, time.monotonic())
-            log.info("serve: %s: %s", state.path, one_line(err))
+            log.info("serve: %s: %s", printable(state.path), printable(one_line(err)))
             return
         seconds = time.perf_counter() - t0
         with self.lock:
@@ -262,4 +381,4 @@ class Embedder(threading.Thread):
             state.version += 1
             state.error, state.progress, state.failed = None, None, None
             state.status = f"up to date: {span} mapped in {seconds:.1f} s"
-        log.info("serve: %s: %s mapped in %.1f s", state.path, span, seconds)
+        log.info("serve: %s: %s mapped in %.1f s", printable(state.path), span, seconds)

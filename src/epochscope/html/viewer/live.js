@@ -54,7 +54,8 @@ function liveState(runs) {
   const mine = LIVE.runs.map((p) => byPath.get(p));
   const token = mine.map((r) => (r ? String(r.version) : "gone")).join(",");
   const words = mine.map((r, k) => {
-    const who = LIVE.runs.length > 1 ? `${r ? r.name : LIVE.runs[k]}: ` : "";
+    // (a run gone from the list: its name as the comparison shows it, control characters escaped by the server)
+    const who = LIVE.runs.length > 1 ? `${r ? r.name : DATA.compare.runs[k]}: ` : "";
     if (!r) return `${who}no longer in the folder`;
     if (r.error) return `${who}${r.error}`;
     return who + (r.status || "");
