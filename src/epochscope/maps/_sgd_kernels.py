@@ -59,10 +59,8 @@ def _pull(i, alpha, coherence, head_emb, anchor, weight):
 
 #: Chunks one thread interleaves: their edges are independent (no chunk reads what another
 #: writes during a pass), so a step of each of LANES chunks is in flight at once instead of one
-#: edge waiting on its last push's power function (measured: most of a pass is that wait;
-#: replacing the power by d2 made a pass 2.5x faster). 8 against 4: 1.3-2x faster passes on
-#: 5,000 and 60,000 points (100 passes, variants interleaved in one process); 16 no faster.
-LANES = 8
+#: edge waiting on its last push's power function (measured: most of a pass is that wait).
+LANES = 4
 
 
 @numba.njit(cache=True, fastmath=True)

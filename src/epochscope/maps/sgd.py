@@ -44,15 +44,14 @@ import numpy as np
 __all__ = ["optimize_layout", "compiled_kernel", "chunk_bounds", "CHUNKS", "PASS_PARTS"]
 
 #: The optimiser's edges are split into this many chunks of head rows (see :func:`chunk_bounds`),
-#: run as 8 tasks on numba's threads, each task stepping through 8 chunks at once
+#: run as 8 tasks on numba's threads, each task stepping through 4 chunks at once
 #: (``_sgd_kernels.LANES``): an edge's pushes wait on each other's power function, edges of
-#: other chunks do not, so eight in flight keep a core busy (measured: four gave 1.5x on one
-#: thread against one at a time, eight another 1.3-2x). A
+#: other chunks do not, so four in flight keep a core busy (measured: 1.5x on one thread). A
 #: fixed number, not the machine's thread count, so a map is the same on every machine and with
 #: any number of threads. More chunks read more neighbours from the pass's snapshot (measured on
 #: 1,500-6,000 points with 1 to 16 chunks: the same trustworthiness and separation, within 0.003
 #: and 0.01).
-CHUNKS = 64
+CHUNKS = 32
 
 #: A pass over the edges is cut into this many parts; after each, the pulls every chunk made
 #: on other chunks' points land and the snapshot the chunks read is renewed. With one part (a
