@@ -141,8 +141,10 @@ def test_every_nth_epoch_and_the_end_of_each_training_is_a_valid_run(tmp_path):
         "note     epochs: recorded every 3 epochs and at the last epoch of each training (4, 10) (0, 3, 4, …, 10)"]
     # a first record off the stride (no record(0)) is still the one warning about the first epoch
     write_epochs(tmp_path / "late", [1, 3, 6, 7])
-    assert [f.message for f in check_run(tmp_path / "late").warnings] == [
-        "the first recorded epoch is 1, not 0 (the untrained model)"]
+    report = check_run(tmp_path / "late")
+    assert [f.message for f in report.warnings] == ["the first recorded epoch is 1, not 0 (the untrained model)"]
+    assert [f.message for f in report.findings if f.level == "note"] == [
+        "recorded every 3 epochs and at the last epoch of each training (7) (1, 3, 6, 7)"]
     # a stride with a hole stays a warning, and so does a run of every epoch with epochs deleted
     write_epochs(tmp_path / "hole", [0, 3, 4, 9, 10])
     assert check_run(tmp_path / "hole").warnings[0].message.startswith("epoch")

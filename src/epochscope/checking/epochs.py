@@ -119,10 +119,11 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
                 f"({shown})")
     elif (ends := _training_ends(epochs, gaps)) is not None:
         stride, extra = ends
+        extra = [e for e in extra if e != epochs[0]]  # the run's first record (a warning below when not 0)
         shown = f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}" if len(epochs) > 4 else ", ".join(map(str, epochs))
         named = ", ".join(map(str, extra[:10])) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
-        ctx.add("note", EPOCHS_DIR, f"recorded every {stride} epochs and at the last epoch of each training ({named}) "
-                f"({shown})")
+        ctx.add("note", EPOCHS_DIR, f"recorded every {stride} epochs"
+                f"{f' and at the last epoch of each training ({named})' if extra else ''} ({shown})")
     elif len(set(body)) > 1:
         # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
         step = min(set(body), key=lambda d: (-body.count(d), d))
