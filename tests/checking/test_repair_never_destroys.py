@@ -123,6 +123,35 @@ def test_every_nth_epoch_and_the_last_one_trained_is_a_valid_run(tmp_path):
         "epoch 10 missing between 0 and 27 (recorded without it, or deleted, recorded every 5 epochs otherwise)")
 
 
+def write_epochs(path, epochs):
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch in epochs:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.ones((2, 2)))
+
+
+def test_every_nth_epoch_and_the_end_of_each_training_is_a_valid_run(tmp_path):
+    # every_n_epochs=3, fit(epochs=4) then fit(initial_epoch=4, epochs=10) (or a PyTorch recorder closed at
+    # epoch 4 and a new one continuing): each training records its last epoch, 4 and 10
+    write_epochs(tmp_path / "run", [0, 3, 4, 6, 9, 10])
+    report = check_run(tmp_path / "run")
+    assert report.ok and not report.warnings and not report.unrepairable, str(report)
+    assert [str(f) for f in report.findings] == [
+        "note     epochs: recorded every 3 epochs and at the last epoch of each training (4, 10) (0, 3, 4, …, 10)"]
+    # a first record off the stride (no record(0)) is still the one warning about the first epoch
+    write_epochs(tmp_path / "late", [1, 3, 6, 7])
+    report = check_run(tmp_path / "late")
+    assert [f.message for f in report.warnings] == ["the first recorded epoch is 1, not 0 (the untrained model)"]
+    assert [f.message for f in report.findings if f.level == "note"] == [
+        "recorded every 3 epochs and at the last epoch of each training (7) (1, 3, 6, 7)"]
+    # a stride with a hole stays a warning, and so does a run of every epoch with epochs deleted
+    write_epochs(tmp_path / "hole", [0, 3, 4, 9, 10])
+    assert check_run(tmp_path / "hole").warnings[0].message.startswith("epoch")
+    write_epochs(tmp_path / "every", [0, 1, 2, 4, 5, 6, 8, 9, 10])
+    assert check_run(tmp_path / "every").warnings[0].message.startswith("epochs 3, 7 missing between 0 and 10")
+
+
 # ------------------------------------------------------------------ the shared file is blamed
 
 

@@ -117,6 +117,13 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
         shown = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}"
         ctx.add("note", EPOCHS_DIR, f"recorded every {body[0]} epochs{' and at the last one trained' * last_trained} "
                 f"({shown})")
+    elif (ends := _training_ends(epochs, gaps)) is not None:
+        stride, extra = ends
+        extra = [e for e in extra if e != epochs[0]]  # the run's first record (a warning below when not 0)
+        shown = f"{epochs[0]}, {epochs[1]}, {epochs[2]}, …, {epochs[-1]}" if len(epochs) > 4 else ", ".join(map(str, epochs))
+        named = ", ".join(map(str, extra[:10])) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        ctx.add("note", EPOCHS_DIR, f"recorded every {stride} epochs"
+                f"{f' and at the last epoch of each training ({named})' if extra else ''} ({shown})")
     elif len(set(body)) > 1:
         # The usual step (every epoch, every fifth...) tells which epochs a gap leaves out.
         step = min(set(body), key=lambda d: (-body.count(d), d))
@@ -135,6 +142,32 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
                 "epochs that are there")
     if epochs[0] != 0:
         ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
+
+
+def _training_ends(epochs: list[int], gaps: list[int]) -> tuple[int, list[int]] | None:
+    """``(N, the epochs off the stride)`` when ``epochs`` are every multiple of N from the first one
+    on the stride to the last, plus epochs off it that end a training (``every_n_epochs=N`` records
+    the last epoch of each ``fit``, each resumed run; and the run's first record, whatever its
+    number), else ``None``. The stride is tried from the most common gap; it is kept only when
+    most stretches between two multiples hold no epoch off the stride, so a run of every epoch
+    with some deleted is never read as one."""
+    order = sorted(set(gaps), key=lambda d: (-gaps.count(d), -d))
+    for stride in order:
+        if stride < 2:
+            continue
+        grid = [e for e in epochs if e % stride == 0]
+        if len(grid) < 2 or any(b - a != stride for a, b in zip(grid, grid[1:])):
+            continue  # a multiple is missing (or none): not this stride
+        extra = [e for e in epochs if e % stride != 0]
+        if any(e < grid[0] - stride or e > grid[-1] + stride for e in extra):
+            continue
+        if any(e < grid[0] for e in extra[1:]):
+            continue  # only the run's first record comes before the stride
+        inside = {(e - grid[0]) // stride for e in extra if grid[0] < e < grid[-1]}
+        if len(inside) > (len(grid) - 1) - len(inside):
+            continue
+        return stride, extra
+    return None
 
 
 def _special(message: str) -> bool:
