@@ -33,7 +33,7 @@ from ..run import Run
 from .encode import pack_array, quantise_coords, raw_array
 from .thumbnails import as_images, sprite_sheet
 
-__all__ = ["MapsLike", "build_payload", "HIGHLIGHT_COUNT", "MAX_LEGEND_CLASSES", "NAME_CHARS", "short_name"]
+__all__ = ["MapsLike", "build_payload", "damaged", "HIGHLIGHT_COUNT", "MAX_LEGEND_CLASSES", "NAME_CHARS", "short_name"]
 
 log = logging.getLogger("epochscope")
 
@@ -117,7 +117,8 @@ def build_payload(
     script runs, before any asynchronous decoding: a screenshot or a printout shows the map.
 
     Raises ``ValueError`` for maps of the wrong shape or a bad ``max_points``, ``RunError``
-    for maps without any epoch.
+    for maps without any epoch or a predictions file that is missing or cannot be read (damage,
+    never shown as "not recorded"; the message names the file and ``epochscope check``).
 
     Example::
 
@@ -262,15 +263,27 @@ def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, 
     }
 
 
+def damaged(run: Run, err: BaseException) -> RunError:
+    """``err`` (a run file that could not be read) as the error that stops a report: the file and what
+    to do. A damaged file is never drawn as "nothing recorded" (see :func:`_predictions`)."""
+    return RunError(f"{err}; the report is not written, as it would show what the file holds as missing: "
+                    f"`epochscope check {run.path}` says what is damaged and what its --repair can mend, "
+                    "or restore the file from a backup")
+
+
 def _predictions(run: Run, epochs: Sequence[int], split: str, n: int, progress: bool = False) -> np.ndarray:
-    """``(n_epochs, n)`` predicted classes, ``-1`` where an epoch has none recorded."""
+    """``(n_epochs, n)`` predicted classes (``-1`` where the model gave none, as recorded).
+
+    Every finished epoch holds its predictions file (the writer stores ``-1`` where none were given),
+    so a missing or unreadable one is damage: it raises (:func:`damaged`) and is never shown as an
+    epoch without predictions."""
     out = np.full((len(epochs), n), -1, dtype=np.int64)
     for row, epoch in progress_bar(list(enumerate(epochs)), desc=f"reading {split} predictions", enabled=progress):
         try:
             pred = run.predictions(epoch) if split == "probe" else run.test_predictions(epoch)
-        except RunError:
-            continue  # predictions are optional: the epoch simply shows none
-        if pred is not None and len(pred) == n:
+        except RunError as err:
+            raise damaged(run, err) from err
+        if pred is not None:  # (its shape was checked against the manifest when read)
             out[row] = pred
     return out
 
@@ -362,12 +375,12 @@ def _first_view(payload: dict[str, Any], coords: np.ndarray, test_coords: np.nda
 
 def _forgetting(run: Run, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per probe example, forgetting events over every recorded epoch; and the indices of the
-    examples with at least one event, most forgotten first (both from :mod:`epochscope.analysis`)."""
+    examples with at least one event, most forgotten first (both from :mod:`epochscope.analysis`).
+    A predictions file that cannot be read, also at an epoch the maps leave out, raises (:func:`damaged`)."""
     try:
         return forgetting_events(run), most_forgotten(run, n)
-    except RunError:
-        log.info("report: some epochs have no predictions; forgetting events are not shown")
-        return np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    except RunError as err:  # a damaged predictions file (every epoch holds one): never counted as no event
+        raise damaged(run, err) from err
 
 
 def _floats(values: Sequence[float]) -> list[float | None]:
