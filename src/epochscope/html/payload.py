@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from .._errors import RunError
 from .._progress import progress as progress_bar
+from .._text import relative_paths
 from ..analysis import (
     MAX_FULL_CLASSES,
     confusion_classes,
@@ -88,6 +90,7 @@ def build_payload(
     seed: int = 0,
     title: str | None = None,
     progress: bool = False,
+    paths_from: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Everything the viewer draws, as plain JSON data with packed arrays.
 
@@ -104,6 +107,11 @@ def build_payload(
     network : optional per-epoch network drawing data (see :mod:`epochscope.html.network`).
     title : the page's title (default: ``"Layer L, epochs A–B: RUN"``).
     progress : show progress while predictions are read.
+    paths_from : the folder the data name paths relative to (default: the run's parent folder).
+        The data name no absolute path of this machine (a report is a file to share): ``info.run``
+        is the run's path from there (by default its folder's name), and a path quoted in a note
+        (an epoch's reason for having no map, the network's note) reads from there too (a path
+        outside it by its last part only; :func:`epochscope._text.relative_paths`).
 
     The confusion matrix counts the split :func:`epochscope.analysis.confusion_split` names
     (the test set when the run recorded one, as ``confusion.png``): ``confusion`` holds
@@ -153,6 +161,12 @@ def build_payload(
     if predictions and test_labels is not None:
         test_pred_all = _predictions(run, epochs, "test", len(test_labels), progress)
     name = _run_name(run)
+    folder = os.path.abspath(run.path)
+    root = os.path.abspath(paths_from) if paths_from is not None else os.path.dirname(folder)
+
+    def here(text: object) -> str:  # a text that may quote paths, with none of this machine's in it
+        return relative_paths(str(text), root, name=os.path.basename(root) or root)
+
     span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
     if run.manifest.record_unit == "step":  # records numbered by step: name them by their place in training
         timeline = run.timeline
@@ -162,7 +176,7 @@ def build_payload(
         "title": title or (f"Layer {layer}, {span}: {name}" if layer else f"Training, {span}: {name}"),
         "runName": name,
         "info": {
-            "run": str(run.path),
+            "run": here(folder),
             "framework": run.framework,
             "layer": layer,
             "method": method,
@@ -175,12 +189,13 @@ def build_payload(
         "colors": class_colors_hex(n_classes),
         "legend": n_classes <= MAX_LEGEND_CLASSES,
         "epochs": epochs,
-        "skipped": {str(k): str(v) for k, v in dict(maps.skipped if maps is not None else {}).items()},
-        "skippedNote": contents.skipped_note(),
+        "skipped": {str(k): here(v) for k, v in dict(maps.skipped if maps is not None else {}).items()},
+        "skippedNote": here(contents.skipped_note()),
         "metrics": _metrics(run),
         "quality": _quality(maps, epochs),
         **_time(run),
-        "network": dict(network) if network else None,
+        "network": ({**network, "note": here(network["note"])} if network and network.get("note") else
+                    dict(network) if network else None),
         "probe": None,
         "test": None,
         "thumbnails": None,

@@ -231,7 +231,7 @@ class LiveServer(ThreadingHTTPServer):
         epochs = list(maps.epochs) if maps is not None else run.epochs
         layer = maps.layer if maps is not None else None
         payload = build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
-                                network=network_payload(run, epochs))
+                                network=network_payload(run, epochs), paths_from=self.logdir)
         # The run's name and title as the list shows them: control characters escaped.
         payload["runName"], payload["title"] = printable(payload["runName"]), printable(payload["title"])
         # Where the run lies, and the reader's errors quoted in the notes, relative to LOGDIR (they held
