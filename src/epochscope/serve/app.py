@@ -69,6 +69,14 @@ def _asset(name: str) -> str:
     return resources.files("epochscope.serve").joinpath(name).read_text(encoding="utf-8")
 
 
+def shell_script() -> str:
+    """The page's script: ``shell.js`` with the report viewer's ``visible()`` (``html/viewer/text.js``) joined
+    in where it says so, one copy for both pages."""
+    from ..html.page import viewer_asset
+
+    return _asset("shell.js").replace("/* __VIEWER_TEXT__ */", viewer_asset("text.js"), 1)
+
+
 def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
@@ -110,7 +118,7 @@ class LiveServer(ThreadingHTTPServer):
         self.loopback = is_loopback(host)
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._build_lock = threading.Lock()
-        self.shell_script = _asset("shell.js")
+        self.shell_script = shell_script()
         self.shell_page = _asset("shell.html").replace("__SCRIPT__", self.shell_script)
         super().__init__((host, port), _Handler)
 
