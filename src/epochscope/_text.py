@@ -6,13 +6,18 @@ whatever was recorded: an escape sequence in one (``\\x1b]0;…\\x07`` sets the 
 terminal if printed as it is. :func:`printable` shows every control character escaped instead,
 so the name reads as what it is. Everything the command line prints goes through it, and the
 text helpers that format names from a run (``epochscope info``, ``check``) apply it to each name.
+
+:func:`relative_paths` takes this machine's folders out of a message for a page that may be read
+elsewhere (``epochscope serve``'s answers, the report's data).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import unicodedata
 
-__all__ = ["plural", "printable"]
+__all__ = ["plural", "printable", "relative_paths"]
 
 _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -51,3 +56,33 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     ('1 epoch', '2 classes')
     """
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+# A path ends at a space, a quote, a bracket or punctuation that follows one in a message; it starts
+# where no path character comes before it ("probe/x" inside "a/probe/x" is not a path of its own).
+_NOT_BEFORE = r"(?<![\w.~/-])"
+_PATH_END = r"(?=$|[\s'\"`),;:\]])"
+_ABSOLUTE = re.compile(_NOT_BEFORE + r"/[^\s'\"`),;:\]]*")
+
+
+def relative_paths(text: str, logdir: str | os.PathLike[str], *, name: str = "LOGDIR") -> str:
+    """``text`` (an error line from reading a run) with no absolute path of this machine in it: a path
+    inside LOGDIR relative to LOGDIR (``sweep/b/manifest.json``; LOGDIR itself reads ``name``), and a
+    path outside it by its last part only (``…/secret.npy``, a link's target). For what the server
+    answers and the report's data: a page, possibly on another machine, learns nothing of the
+    folders of the machine that made it.
+
+    >>> relative_paths("/srv/exp/logs/a/manifest.json: unreadable", "/srv/exp/logs")
+    'a/manifest.json: unreadable'
+    >>> relative_paths("a link (to /home/me/secret.npy) in /srv/exp/logs", "/srv/exp/logs")
+    'a link (to …/secret.npy) in LOGDIR'
+    """
+    roots = {os.path.abspath(logdir), os.path.realpath(logdir)}
+    for root in sorted(roots, key=len, reverse=True):
+        if root == os.sep:
+            continue  # LOGDIR "/": every path is below it, and every one already reads from "/"
+        here = re.escape(root)
+        text = re.sub(_NOT_BEFORE + here + "/", "", text)
+        text = re.sub(_NOT_BEFORE + here + _PATH_END, lambda _: name, text)
+    return _ABSOLUTE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1] if m.group(0) != "/" else "/",
+                         text)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import printable
 from ..run import Run
 from .page import render_page, viewer_script
 from .payload import MapsLike, short_name
@@ -262,7 +263,8 @@ def render_compare_page(payloads: Sequence[dict[str, Any]], *, test_hook: bool =
     a few lines of script that pass the epoch cursor between them. No network request, as the report."""
     from .. import __version__
 
-    names = payloads[0]["compare"]["runs"] if payloads and "compare" in payloads[0] else []
+    # The runs' names as the viewers show them: control characters escaped (the payloads keep them exactly).
+    names = [printable(n) for n in (payloads[0]["compare"]["runs"] if payloads and "compare" in payloads[0] else [])]
     frames = []
     for i, payload in enumerate(payloads):
         page = render_page(payload, test_hook=test_hook, linked=True)
@@ -272,8 +274,8 @@ def render_compare_page(payloads: Sequence[dict[str, Any]], *, test_hook: bool =
     for p in payloads[1:]:
         al = p["compare"].get("alignment")
         if al:
-            notes.append(f"{p['compare']['runs'][p['compare']['index']]}: rotated{' and mirrored' if al['mirrored'] else ''}, "
-                         f"scaled x{al['scale']:.3g} onto {al['to']} at epoch {al['epoch']}")
+            notes.append(f"{names[p['compare']['index']]}: rotated{' and mirrored' if al['mirrored'] else ''}, "
+                         f"scaled x{al['scale']:.3g} onto {printable(al['to'])} at epoch {al['epoch']}")
     # A frame's document inherits this page's policy: the viewer's script hash is allowed here too.
     viewer = _hash(viewer_script(test_hook=test_hook, linked=True))
     title = "Runs side by side: " + ", ".join(names)

@@ -18,6 +18,7 @@ from ..colors import diverging_rgb, rgb_to_hex
 from ..network import MAX_LINEWIDTH, MIN_LINEWIDTH, NetworkHistory, NetworkSettings, max_linewidth_for
 from ..run import Run
 from .encode import pack_array
+from .payload import damaged
 
 __all__ = ["network_payload", "MIN_LINEWIDTH", "MAX_LINEWIDTH"]
 
@@ -37,6 +38,9 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
     relative change of the layer's mean ``|w|`` and its colour (the GIF's layer summaries), and
     ``first`` the last frame's edges unpacked, for the page's first view.
 
+    A weights file that cannot be read raises :class:`~epochscope.RunError` naming it and
+    ``epochscope check`` (:func:`epochscope.html.payload.damaged`): damage is never drawn as "no network".
+
     Example::
 
         data = network_payload(run, run.epochs)
@@ -44,7 +48,12 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
     """
     try:
         history = NetworkHistory.from_run(run)
-    except (RunError, ValueError) as err:
+    except RunError as err:
+        if any(run.has_weights(e) for e in run.epochs):  # weights recorded but unreadable: damage, said loudly
+            raise damaged(run, err) from err
+        log.info("report: no network drawing (%s)", err)  # no epoch holds weights
+        return {"available": False, "note": f"no network drawn: {err}"}
+    except ValueError as err:  # the weights form no dense chain
         log.info("report: no network drawing (%s)", err)
         return {"available": False, "note": f"no network drawn: {err}"}
     settings = settings or NetworkSettings()

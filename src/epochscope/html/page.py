@@ -15,13 +15,14 @@ import html
 from importlib import resources
 from typing import Any
 
+from .._text import printable
 from .encode import script_json
 
-__all__ = ["render_page", "viewer_script", "VIEWER_MODULES", "TEST_HOOK_MODULE", "LIVE_MODULE", "LINK_MODULE"]
+__all__ = ["render_page", "viewer_asset", "viewer_script", "VIEWER_MODULES", "TEST_HOOK_MODULE", "LIVE_MODULE", "LINK_MODULE"]
 
 #: The viewer's scripts in the order they are joined: each may use what the ones before it define
 #: (``main.js`` starts the viewer, so it comes after every module it calls).
-VIEWER_MODULES = ("state.js", "unpack.js", "map.js", "hover.js", "curves.js", "panels.js", "controls.js", "main.js")
+VIEWER_MODULES = ("text.js", "state.js", "unpack.js", "map.js", "hover.js", "curves.js", "panels.js", "controls.js", "main.js")
 #: ``window.epochscope``, the scripting API of the browser tests and the benchmark; only in test reports.
 TEST_HOOK_MODULE = "testhook.js"
 #: Swaps in newer data of the same run without a reload (pages served by ``epochscope serve``).
@@ -39,6 +40,11 @@ _EPILOGUE = "})();\n"
 
 def _asset(name: str) -> str:
     return resources.files("epochscope.html").joinpath(name).read_text(encoding="utf-8")
+
+
+def viewer_asset(name: str) -> str:
+    """The text of one of the viewer's scripts (``viewer/NAME``), e.g. ``text.js`` for ``epochscope serve``'s page."""
+    return _asset(f"viewer/{name}")
 
 
 def viewer_script(*, test_hook: bool = False, live: bool = False, linked: bool = False) -> str:
@@ -71,7 +77,8 @@ def render_page(payload: dict[str, Any], *, test_hook: bool = False, live: bool 
     if "</script" in script.lower() or "</style" in style.lower():
         raise RuntimeError("viewer assets must not contain '</script' or '</style'")  # would end the element early
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    title = f"{payload.get('title', '')} · epochscope report"
+    # The title as the viewer shows it (its control characters escaped), before the script sets it.
+    title = f"{printable(payload.get('title', ''))} · epochscope report"
     # One pass over the template, so a placeholder-like text inside the data is never replaced again.
     parts = {
         "__SCRIPT_HASH__": f"sha256-{digest}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from .._errors import RunError
 from .._progress import progress as progress_bar
+from .._text import relative_paths
 from ..analysis import (
     MAX_FULL_CLASSES,
     confusion_classes,
@@ -33,7 +35,7 @@ from ..run import Run
 from .encode import pack_array, quantise_coords, raw_array
 from .thumbnails import as_images, sprite_sheet
 
-__all__ = ["MapsLike", "build_payload", "HIGHLIGHT_COUNT", "MAX_LEGEND_CLASSES", "NAME_CHARS", "short_name"]
+__all__ = ["MapsLike", "build_payload", "damaged", "HIGHLIGHT_COUNT", "MAX_LEGEND_CLASSES", "NAME_CHARS", "short_name"]
 
 log = logging.getLogger("epochscope")
 
@@ -88,6 +90,7 @@ def build_payload(
     seed: int = 0,
     title: str | None = None,
     progress: bool = False,
+    paths_from: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Everything the viewer draws, as plain JSON data with packed arrays.
 
@@ -104,6 +107,11 @@ def build_payload(
     network : optional per-epoch network drawing data (see :mod:`epochscope.html.network`).
     title : the page's title (default: ``"Layer L, epochs A–B: RUN"``).
     progress : show progress while predictions are read.
+    paths_from : the folder the data name paths relative to (default: the run's parent folder).
+        The data name no absolute path of this machine (a report is a file to share): ``info.run``
+        is the run's path from there (by default its folder's name), and a path quoted in a note
+        (an epoch's reason for having no map, the network's note) reads from there too (a path
+        outside it by its last part only; :func:`epochscope._text.relative_paths`).
 
     The confusion matrix counts the split :func:`epochscope.analysis.confusion_split` names
     (the test set when the run recorded one, as ``confusion.png``): ``confusion`` holds
@@ -117,7 +125,8 @@ def build_payload(
     script runs, before any asynchronous decoding: a screenshot or a printout shows the map.
 
     Raises ``ValueError`` for maps of the wrong shape or a bad ``max_points``, ``RunError``
-    for maps without any epoch.
+    for maps without any epoch or a predictions file that is missing or cannot be read (damage,
+    never shown as "not recorded"; the message names the file and ``epochscope check``).
 
     Example::
 
@@ -152,6 +161,12 @@ def build_payload(
     if predictions and test_labels is not None:
         test_pred_all = _predictions(run, epochs, "test", len(test_labels), progress)
     name = _run_name(run)
+    folder = os.path.abspath(run.path)
+    root = os.path.abspath(paths_from) if paths_from is not None else os.path.dirname(folder)
+
+    def here(text: object) -> str:  # a text that may quote paths, with none of this machine's in it
+        return relative_paths(str(text), root, name=os.path.basename(root) or root)
+
     span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
     if run.manifest.record_unit == "step":  # records numbered by step: name them by their place in training
         timeline = run.timeline
@@ -161,7 +176,7 @@ def build_payload(
         "title": title or (f"Layer {layer}, {span}: {name}" if layer else f"Training, {span}: {name}"),
         "runName": name,
         "info": {
-            "run": str(run.path),
+            "run": here(folder),
             "framework": run.framework,
             "layer": layer,
             "method": method,
@@ -174,12 +189,13 @@ def build_payload(
         "colors": class_colors_hex(n_classes),
         "legend": n_classes <= MAX_LEGEND_CLASSES,
         "epochs": epochs,
-        "skipped": {str(k): str(v) for k, v in dict(maps.skipped if maps is not None else {}).items()},
-        "skippedNote": contents.skipped_note(),
+        "skipped": {str(k): here(v) for k, v in dict(maps.skipped if maps is not None else {}).items()},
+        "skippedNote": here(contents.skipped_note()),
         "metrics": _metrics(run),
         "quality": _quality(maps, epochs),
         **_time(run),
-        "network": dict(network) if network else None,
+        "network": ({**network, "note": here(network["note"])} if network and network.get("note") else
+                    dict(network) if network else None),
         "probe": None,
         "test": None,
         "thumbnails": None,
@@ -262,15 +278,27 @@ def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, 
     }
 
 
+def damaged(run: Run, err: BaseException) -> RunError:
+    """``err`` (a run file that could not be read) as the error that stops a report: the file and what
+    to do. A damaged file is never drawn as "nothing recorded" (see :func:`_predictions`)."""
+    return RunError(f"{err}; the report is not written, as it would show what the file holds as missing: "
+                    f"`epochscope check {run.path}` says what is damaged and what its --repair can mend, "
+                    "or restore the file from a backup")
+
+
 def _predictions(run: Run, epochs: Sequence[int], split: str, n: int, progress: bool = False) -> np.ndarray:
-    """``(n_epochs, n)`` predicted classes, ``-1`` where an epoch has none recorded."""
+    """``(n_epochs, n)`` predicted classes (``-1`` where the model gave none, as recorded).
+
+    Every finished epoch holds its predictions file (the writer stores ``-1`` where none were given),
+    so a missing or unreadable one is damage: it raises (:func:`damaged`) and is never shown as an
+    epoch without predictions."""
     out = np.full((len(epochs), n), -1, dtype=np.int64)
     for row, epoch in progress_bar(list(enumerate(epochs)), desc=f"reading {split} predictions", enabled=progress):
         try:
             pred = run.predictions(epoch) if split == "probe" else run.test_predictions(epoch)
-        except RunError:
-            continue  # predictions are optional: the epoch simply shows none
-        if pred is not None and len(pred) == n:
+        except RunError as err:
+            raise damaged(run, err) from err
+        if pred is not None:  # (its shape was checked against the manifest when read)
             out[row] = pred
     return out
 
@@ -362,12 +390,12 @@ def _first_view(payload: dict[str, Any], coords: np.ndarray, test_coords: np.nda
 
 def _forgetting(run: Run, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per probe example, forgetting events over every recorded epoch; and the indices of the
-    examples with at least one event, most forgotten first (both from :mod:`epochscope.analysis`)."""
+    examples with at least one event, most forgotten first (both from :mod:`epochscope.analysis`).
+    A predictions file that cannot be read, also at an epoch the maps leave out, raises (:func:`damaged`)."""
     try:
         return forgetting_events(run), most_forgotten(run, n)
-    except RunError:
-        log.info("report: some epochs have no predictions; forgetting events are not shown")
-        return np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    except RunError as err:  # a damaged predictions file (every epoch holds one): never counted as no event
+        raise damaged(run, err) from err
 
 
 def _floats(values: Sequence[float]) -> list[float | None]:

@@ -69,6 +69,14 @@ def _asset(name: str) -> str:
     return resources.files("epochscope.serve").joinpath(name).read_text(encoding="utf-8")
 
 
+def shell_script() -> str:
+    """The page's script: ``shell.js`` with the report viewer's ``visible()`` (``html/viewer/text.js``) joined
+    in where it says so, one copy for both pages."""
+    from ..html.page import viewer_asset
+
+    return _asset("shell.js").replace("/* __VIEWER_TEXT__ */", viewer_asset("text.js"), 1)
+
+
 def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
@@ -110,7 +118,7 @@ class LiveServer(ThreadingHTTPServer):
         self.loopback = is_loopback(host)
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._build_lock = threading.Lock()
-        self.shell_script = _asset("shell.js")
+        self.shell_script = shell_script()
         self.shell_page = _asset("shell.html").replace("__SCRIPT__", self.shell_script)
         super().__init__((host, port), _Handler)
 
@@ -231,7 +239,7 @@ class LiveServer(ThreadingHTTPServer):
         epochs = list(maps.epochs) if maps is not None else run.epochs
         layer = maps.layer if maps is not None else None
         payload = build_payload(run, maps, layer=layer, method=self.embedder.method, max_points=self.max_points,
-                                network=network_payload(run, epochs))
+                                network=network_payload(run, epochs), paths_from=self.logdir)
         # The run's name and title as the list shows them: control characters escaped.
         payload["runName"], payload["title"] = printable(payload["runName"]), printable(payload["title"])
         # Where the run lies, and the reader's errors quoted in the notes, relative to LOGDIR (they held

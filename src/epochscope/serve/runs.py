@@ -14,11 +14,11 @@ is listed with a one-line error saying why it is not shown.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._text import relative_paths  # (here since serve first needed it; the report uses it too)
 from ..run.layout import MANIFEST_FILE
 
 __all__ = ["MAX_DEPTH", "FoundRun", "UnsafeNameError", "find_runs", "check_name", "relative_paths", "run_folder"]
@@ -153,32 +153,3 @@ def run_folder(logdir: str | os.PathLike[str], name: str, listed: dict[str, Foun
     if folder.resolve() != (root.resolve() / ("" if name == "." else name)):
         raise PermissionError(f"{name}: resolves outside LOGDIR")
     return folder
-
-
-# A path ends at a space, a quote, a bracket or punctuation that follows one in a message; it starts
-# where no path character comes before it ("probe/x" inside "a/probe/x" is not a path of its own).
-_NOT_BEFORE = r"(?<![\w.~/-])"
-_PATH_END = r"(?=$|[\s'\"`),;:\]])"
-_ABSOLUTE = re.compile(_NOT_BEFORE + r"/[^\s'\"`),;:\]]*")
-
-
-def relative_paths(text: str, logdir: str | os.PathLike[str]) -> str:
-    """``text`` (an error line from reading a run) with no absolute path of this machine in it: a path
-    inside LOGDIR relative to LOGDIR (``sweep/b/manifest.json``; LOGDIR itself reads ``LOGDIR``), and a
-    path outside it by its last part only (``…/secret.npy``, a link's target). For what the server
-    answers: a page, possibly on another machine, learns nothing of the server's folders.
-
-    >>> relative_paths("/srv/exp/logs/a/manifest.json: unreadable", "/srv/exp/logs")
-    'a/manifest.json: unreadable'
-    >>> relative_paths("a link (to /home/me/secret.npy) in /srv/exp/logs", "/srv/exp/logs")
-    'a link (to …/secret.npy) in LOGDIR'
-    """
-    roots = {os.path.abspath(logdir), os.path.realpath(logdir)}
-    for root in sorted(roots, key=len, reverse=True):
-        if root == os.sep:
-            continue  # LOGDIR "/": every path is below it, and every one already reads from "/"
-        here = re.escape(root)
-        text = re.sub(_NOT_BEFORE + here + "/", "", text)
-        text = re.sub(_NOT_BEFORE + here + _PATH_END, "LOGDIR", text)
-    return _ABSOLUTE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1] if m.group(0) != "/" else "/",
-                         text)

@@ -7,18 +7,9 @@
 // frame's epoch cursor to the others (runs side by side).
 const $ = (id) => document.getElementById(id);
 
-// Text from a run (a path, a layer name, an error line) with its control characters shown escaped, as the
-// command line shows them (epochscope._text.printable): C0, DEL and C1 controls, format characters
-// (bidirectional overrides, zero-width ones), line and paragraph separators, lone surrogates. A name
-// cannot reorder, hide or break the text around it.
-const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
-const SHORT = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
-function visible(text) {
-  return String(text).replace(CONTROL, (c) => {
-    const code = c.codePointAt(0);
-    return SHORT[c] || (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
-  });
-}
+// visible(text): a text from a run with its control characters shown escaped (viewer/text.js, joined in here
+// by the server: the report's viewer shows names the same way).
+/* __VIEWER_TEXT__ */
 
 let shown = [];          // the paths of the runs shown
 let runs = [];           // the last /runs.json entries

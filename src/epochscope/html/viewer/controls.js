@@ -77,8 +77,8 @@ function setupControls() {
     const b = document.createElement("button");
     b.type = "button"; b.className = "legend-item"; b.dataset.cls = String(c); b.setAttribute("aria-pressed", "true");
     const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = DATA.colors[c];
-    const label = document.createElement("span"); label.textContent = name;
-    b.title = name; b.append(sw, label);
+    const label = document.createElement("span"); label.textContent = visible(name);
+    b.title = visible(name); b.append(sw, label);
     b.addEventListener("click", () => toggleClass(c));
     legend.append(b);
   });

@@ -60,7 +60,7 @@ function renderChartBackground(ch) {
   const lineH = px(14), swatch = px(14), gap = px(12);
   if (!ch.list.length) {
     g.fillStyle = "#666";
-    drawText(g, c, fitText(g, ch.note || "nothing recorded", c.width - px(8)), px(4), px(16));
+    drawText(g, c, fitText(g, visible(ch.note || "nothing recorded"), c.width - px(8)), px(4), px(16));
     ch.m = { l: 0, r: 0, t: 0, b: 0 };
     return;
   }
@@ -68,7 +68,7 @@ function renderChartBackground(ch) {
   const spots = [];
   let lx = px(4), row = 0;
   for (const s of ch.list) {
-    const name = fitText(g, s.name, c.width - px(8) - swatch - px(4));
+    const name = fitText(g, visible(s.name), c.width - px(8) - swatch - px(4));   // a metric or run name (text.js)
     const w = swatch + px(4) + textWidth(g, name);
     if (lx + w > c.width - px(4) && lx > px(4)) { lx = px(4); row++; }
     spots.push([lx, row, name]);

@@ -22,7 +22,8 @@ function updateHover() {
   showTooltip();
 }
 
-function className(c) { return c < NC ? DATA.classNames[c] : "(none)"; }
+// A class as the page shows it: its name, control characters escaped (text.js).
+function className(c) { return c < NC ? visible(DATA.classNames[c]) : "(none)"; }
 
 // How far to trust where a test point was placed (epochscope.analysis.placement): it is laid on the map
 // after the fit, and a point far from every probe point, or among several classes, sits "between
@@ -56,7 +57,7 @@ function showTooltip() {
   // An example's text (or a tabular example's values): data, set as text so markup in it shows as written.
   const example = $("tip-example");
   example.hidden = !set.texts;
-  example.textContent = set.texts ? set.texts[i] : "";
+  example.textContent = set.texts ? visible(set.texts[i], "\n\t") : "";   // its own line breaks and tabs kept
   const thumb = $("tip-thumb");
   const tile = !thumbs ? -1 : S.hover.split === "test" ? (DATA.thumbnails.testOffset == null ? -1 : DATA.thumbnails.testOffset + i) : i;
   thumb.hidden = !(tile >= 0);

@@ -70,7 +70,7 @@ async function livePoll() {
     const res = await fetch("/runs.json", { cache: "no-store" });
     if (!res.ok) throw new Error(`the server answered ${res.status}`);
     const state = liveState((await res.json()).runs);
-    liveStatus.textContent = `live · ${state.text}`;
+    liveStatus.textContent = visible(`live · ${state.text}`);
     if (state.token !== LIVE.token) {
       const got = await fetch(LIVE.payload, { cache: "no-store" });
       if (got.status === 200) await replaceData(await got.json());

@@ -1,10 +1,11 @@
 // Start: the first view is drawn while this script runs (from the payload's unpacked "first" block: the
 // last epoch's positions), so a screenshot, a printout or a static export shows the map without waiting on
 // a timer; then the packed data are decoded and the viewer becomes interactive.
+// Every text from the run goes through visible() (text.js): shown with its control characters escaped.
 function fillText() {
   const info = DATA.info;
-  $("title").textContent = DATA.title;
-  document.title = `${DATA.title} · epochscope report`;
+  $("title").textContent = visible(DATA.title);
+  document.title = `${visible(DATA.title)} · epochscope report`;
   const parts = [];
   if (HAS_MAP) {
     parts.push(`${info.method} map of layer ${info.layer}`,
@@ -13,7 +14,7 @@ function fillText() {
   }
   parts.push(TIME ? `${epochName(EPOCHS[0])} – ${epochName(EPOCHS[NE - 1])}` : `epochs ${EPOCHS[0]}–${EPOCHS[NE - 1]}`, info.framework);
   if (info.created) parts.push(info.created);
-  $("subtitle").textContent = `${DATA.runName} · ${parts.join(" · ")}`;
+  $("subtitle").textContent = visible(`${DATA.runName} · ${parts.join(" · ")}`);
   const notes = [];
   if (DATA.skippedNote) notes.push(DATA.skippedNote);
   const skipped = Object.entries(DATA.skipped || {});
@@ -24,11 +25,11 @@ function fillText() {
   if (HAS_MAP && !DATA.thumbnails && !DATA.probe.texts) notes.push("no image inputs were recorded, so hovering shows no thumbnail");
   if (HAS_MAP && DATA.test) notes.push("test points (when shown) are rings in their class colour, placed on the map after it was fitted; hovering one says when its place is uncertain");
   const ul = $("notes");
-  for (const n of notes) { const li = document.createElement("li"); li.textContent = n; ul.append(li); }
-  if (!HAS_MAP) { $("map-wrap").hidden = true; $("no-map").hidden = false; $("no-map").textContent = DATA.skippedNote || "no map"; }
+  for (const n of notes) { const li = document.createElement("li"); li.textContent = visible(n); ul.append(li); }
+  if (!HAS_MAP) { $("map-wrap").hidden = true; $("no-map").hidden = false; $("no-map").textContent = visible(DATA.skippedNote || "no map"); }
   const N = DATA.network;
   if (!N || !N.available) $("network").hidden = true;
-  $("network-note").textContent = (N && N.note) || "no weights of a dense chain were recorded, so the network is not drawn";
+  $("network-note").textContent = visible((N && N.note) || "no weights of a dense chain were recorded, so the network is not drawn");
 }
 
 function drawAll() {

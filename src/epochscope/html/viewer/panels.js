@@ -36,7 +36,7 @@ function drawConfusion(e) {
   g.fillStyle = "#666";
   drawText(g, c, fitText(g, "rows: true class · columns: predicted", c.width - px(8)), px(4), px(29));
   // Class names: measured, at 10 px (8 px if long), cut only beyond a third of the panel.
-  const names = DATA.confusionNames;
+  const names = DATA.confusionNames.map((n) => visible(n));   // class names, escaped (text.js)
   let size = 10;
   g.font = `${px(size)}px ${FONT}`;
   if (Math.max(...names.map((n) => textWidth(g, n))) > c.width * 0.33) { size = 8; g.font = `${px(size)}px ${FONT}`; }
@@ -120,7 +120,7 @@ function drawNetwork(e) {
   // then cut), so labels never run into each other at any width.
   const cols = N.columns, nCols = cols.length, slot = c.width / nCols;
   let size = 10;
-  const lines = N.labels.map((l) => l.split("\n"));
+  const lines = N.labels.map((l) => l.split("\n").map((t) => visible(t)));   // layer names, escaped (text.js)
   for (size = 10; size > 8; size--) {
     g.font = `${px(size)}px ${FONT}`;
     if (lines.every((ls) => ls.every((t) => textWidth(g, t) <= slot - px(6)))) break;

@@ -42,6 +42,7 @@ window.epochscope = {
     return Array.from({ length: NC }, (_, r) => Array.from(confusion.subarray(base + r * NC, base + (r + 1) * NC)));
   },
   toggleClass,
+  visible,   // viewer/text.js: a text as the page shows it
   label: (i, split = "probe") => className((split === "test" ? T : P).labels[i]),
   showTest(v) { S.showTest = !!v; $("show-test").checked = !!v; S.dirty = true; drawAll(); },
   beyond: () => { fresh(); return S.beyond || 0; },
