@@ -20,6 +20,7 @@ __all__ = [
     "CompileCacheError",
     "OutputError",
     "OutputPathError",
+    "damaged_file_error",
     "unknown_name_message",
 ]
 
@@ -73,6 +74,19 @@ class OutputPathError(OutputError, ValueError):
     below a file): the caller's mistake, so also a ``ValueError``; exit status 2."""
 
     exit_code = 2
+
+
+def damaged_file_error(run_path: object, err: BaseException, stops: str) -> RunError:
+    """``err`` (a run file that could not be read) as the error that stops a picture or the report:
+    the reader's message (it names the file), ``stops`` (what is not made: ``"the report is not
+    written"``) and what to do. A damaged file is never drawn as "nothing recorded" (absent).
+
+    >>> str(damaged_file_error("runs/a", RunError("runs/a/epochs/000001/weights.npz: truncated"), "the render stops"))[:58]
+    'runs/a/epochs/000001/weights.npz: truncated; the render st'
+    """
+    return RunError(f"{err}; {stops}, as it would show what the file holds as missing: "
+                    f"`epochscope check {run_path}` says what is damaged and what its --repair can mend, "
+                    "or restore the file from a backup")
 
 
 def unknown_name_message(kind: str, given: str, available: Iterable[str], *, limit: int = 30) -> str:

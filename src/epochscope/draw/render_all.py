@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import RunError
+from .._errors import RunError, damaged_file_error
 from .._output import check_output_dir
 from ..analysis import run_contents
 from ..run import Run, open_run
@@ -192,7 +192,9 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
 
         try:
             step("network", network_animation, run, out / "network.gif", duration_ms=duration_ms, progress=progress)
-        except (RunError, ValueError) as err:  # weights that form no layer chain: nothing to draw
+        except RunError as err:  # weights were recorded (contents.weights) but a file cannot be read: damage
+            raise damaged_file_error(run.path, err, "the render stops") from err
+        except ValueError as err:  # weights that form no layer chain: nothing to draw
             log.info("render: no network.gif (%s)", err)
     log.info("rendered %d files into %s", len(written), out)
     return written

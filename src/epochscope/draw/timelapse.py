@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import RunError, damaged_file_error
 from .._progress import progress as progress_bar
 from . import style
 from .animate import check_animation_path, gif_bytes, write_animation
@@ -104,7 +105,12 @@ def frame_titles(run: Any, epochs: Sequence[int]) -> list[str]:
 
 
 def _test_wrong(run: Any, epochs: Sequence[int]) -> list[np.ndarray | None]:
-    """Per epoch, which test examples were predicted wrong (``None`` where none were recorded)."""
+    """Per epoch, which test examples were predicted wrong (``None`` for a run without a test set).
+
+    Every finished epoch of a run with a test set holds its test predictions (the writer stores
+    ``-1`` where none were given), so a missing or unreadable file is damage: it raises
+    :class:`~epochscope.RunError` naming the file and ``epochscope check``
+    (:func:`epochscope._errors.damaged_file_error`), never a frame without crosses."""
     labels = run.test_labels
     if labels is None:
         return [None] * len(epochs)
@@ -112,9 +118,10 @@ def _test_wrong(run: Any, epochs: Sequence[int]) -> list[np.ndarray | None]:
     for e in epochs:
         try:
             pred = run.test_predictions(int(e))
-        except Exception:  # noqa: BLE001 - predictions are optional: no crosses for that epoch
-            pred = None
-        out.append(None if pred is None or len(pred) != len(labels) else np.asarray(pred) != np.asarray(labels))
+        except RunError as err:
+            raise damaged_file_error(run.path, err, "the render stops") from err
+        # (its shape was checked against the manifest when read)
+        out.append(None if pred is None else np.asarray(pred) != np.asarray(labels))
     return out
 
 

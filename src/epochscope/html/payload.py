@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._errors import RunError
+from .._errors import RunError, damaged_file_error
 from .._progress import progress as progress_bar
 from .._text import relative_paths
 from ..analysis import (
@@ -281,9 +281,7 @@ def _point_set(coords: np.ndarray, bounds: Sequence[float], labels: np.ndarray, 
 def damaged(run: Run, err: BaseException) -> RunError:
     """``err`` (a run file that could not be read) as the error that stops a report: the file and what
     to do. A damaged file is never drawn as "nothing recorded" (see :func:`_predictions`)."""
-    return RunError(f"{err}; the report is not written, as it would show what the file holds as missing: "
-                    f"`epochscope check {run.path}` says what is damaged and what its --repair can mend, "
-                    "or restore the file from a backup")
+    return damaged_file_error(run.path, err, "the report is not written")
 
 
 def _predictions(run: Run, epochs: Sequence[int], split: str, n: int, progress: bool = False) -> np.ndarray:

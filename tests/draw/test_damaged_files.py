@@ -1,0 +1,80 @@
+"""A damaged run file fails ``epochscope render`` loudly, with what to do (each test failed before its fix).
+
+The time-lapse read every epoch's test predictions (``--test-points``) and took any error as "none
+recorded at this epoch": a truncated ``test_predictions.npy`` drew that frame's test points without a
+single cross, as if the model got every one right. ``network.gif`` was left out with one info line
+(silent without ``-v``) when a weights file could not be read. Every finished epoch of a run with a
+test set holds its test predictions, and the network is drawn only when weights were recorded, so both
+are damage: the render stops with the reader's message naming the file and ``epochscope check`` (what
+:func:`epochscope.html.payload.damaged` says for the report). What a run really lacks (no weights
+recorded) is still no error.
+"""
+
+from __future__ import annotations
+
+import pytest
+from synthetic import make_synthetic_run
+
+import epochscope
+from epochscope import RunError
+from epochscope.cli import main
+
+
+@pytest.fixture
+def run_path(tmp_path):
+    return make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=3)
+
+
+def _truncate(path, size: int = 50) -> None:
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+
+
+def _render_cli(run_path, out, *extra: str) -> int:
+    return main(["-q", "render", str(run_path), "--out", str(out), "--method", "pca", "--format", "gif", *extra])
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+DAMAGE = {
+    # (file, render options): the test predictions are read for the time-lapse's test points
+    "test predictions truncated": ("epochs/000001/test_predictions.npy", ("--test-points",)),
+    "weights truncated": ("epochs/000001/weights.npz", ()),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_file_stops_the_render_naming_the_file_and_the_check(case, run_path, tmp_path, capsys):
+    rel, options = DAMAGE[case]
+    _truncate(run_path / rel)
+    rc = _render_cli(run_path, tmp_path / "pics", *options)
+    line = _one_line(capsys)
+    assert rc == 2, line  # a damaged run is the input's fault (cli module doc)
+    assert rel in line and "truncated or corrupted" in line, line
+    assert f"epochscope check {run_path}" in line and "--repair" in line, line
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_render_in_python_raises_for_a_damaged_file(case, run_path, tmp_path):
+    rel, options = DAMAGE[case]
+    _truncate(run_path / rel)
+    with pytest.raises(RunError, match=r"epochscope check .*--repair"):
+        epochscope.render(run_path, tmp_path / "pics", method="pca", progress=False, test_points=bool(options))
+
+
+def test_a_run_recorded_without_weights_still_renders_without_the_network(tmp_path, capsys):
+    run_path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=3, weights=False)
+    assert _render_cli(run_path, tmp_path / "pics", "--test-points") == 0, capsys.readouterr().err
+    assert (tmp_path / "pics" / "timelapse.gif").exists() and not (tmp_path / "pics" / "network.gif").exists()
+
+
+def test_weights_missing_at_some_epochs_are_left_out_not_damage(run_path, tmp_path):
+    """Weights are optional per epoch: an epoch without weights.npz is left out of network.gif."""
+    (run_path / "epochs/000001/weights.npz").unlink()
+    paths = epochscope.render(run_path, tmp_path / "pics", method="pca", progress=False)
+    assert "network.gif" in {p.name for p in paths}
