@@ -86,7 +86,7 @@ def test_the_viewer_data_names_no_path_outside_logdir(logdir, live_server, tmp_p
     for weights in (logdir / "a" / "epochs").glob("*/weights.npz"):
         weights.unlink()
     server = live_server(logdir)
-    wait_ready(server, ["a"])
+    wait_ready(server, ["a", "sweep/b"])  # both: the side-by-side answer needs sweep/b mapped too (else 503)
     for route in ("/payload.json?run=a", "/view?run=a", "/payload.json?run=a&run=sweep%2Fb&i=1"):
         status, _, body = get(server, route)
         assert status == 200
