@@ -91,3 +91,9 @@ def make_step_run(path: Path, *, records=STEP_RECORDS, n_probe: int = 120, n_tes
                                 "l2.weight": w2 * (1 - 0.05 * i), "l2.bias": np.zeros(n_classes)})
                 ep.set_metrics({"loss": 1.0 / (i + 1), "accuracy": acc})
     return path
+
+
+def truncate(path: Path | str, size: int = 50) -> None:
+    """Damage a run file the way a crash or a full disk does: cut it to its first ``size`` bytes."""
+    with open(path, "r+b") as fh:
+        fh.truncate(size)

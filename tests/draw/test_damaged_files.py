@@ -13,7 +13,7 @@ recorded) is still no error.
 from __future__ import annotations
 
 import pytest
-from synthetic import make_synthetic_run
+from synthetic import make_synthetic_run, truncate
 
 import epochscope
 from epochscope import RunError
@@ -23,11 +23,6 @@ from epochscope.cli import main
 @pytest.fixture
 def run_path(tmp_path):
     return make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=3)
-
-
-def _truncate(path, size: int = 50) -> None:
-    with open(path, "r+b") as fh:
-        fh.truncate(size)
 
 
 def _render_cli(run_path, out, *extra: str) -> int:
@@ -51,7 +46,7 @@ DAMAGE = {
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_a_damaged_file_stops_the_render_naming_the_file_and_the_check(case, run_path, tmp_path, capsys):
     rel, options = DAMAGE[case]
-    _truncate(run_path / rel)
+    truncate(run_path / rel)
     rc = _render_cli(run_path, tmp_path / "pics", *options)
     line = _one_line(capsys)
     assert rc == 2, line  # a damaged run is the input's fault (cli module doc)
@@ -62,7 +57,7 @@ def test_a_damaged_file_stops_the_render_naming_the_file_and_the_check(case, run
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_render_in_python_raises_for_a_damaged_file(case, run_path, tmp_path):
     rel, options = DAMAGE[case]
-    _truncate(run_path / rel)
+    truncate(run_path / rel)
     with pytest.raises(RunError, match=r"epochscope check .*--repair"):
         epochscope.render(run_path, tmp_path / "pics", method="pca", progress=False, test_points=bool(options))
 

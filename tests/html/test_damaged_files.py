@@ -16,6 +16,7 @@ import dataclasses
 
 import pytest
 from reportdata import make_maps, make_report_run
+from synthetic import truncate
 
 from epochscope import RunError
 from epochscope.html.report import write_report
@@ -27,21 +28,16 @@ def run_path(tmp_path):
     return make_report_run(tmp_path / "run", n_probe=40, n_test=12, n_epochs=4)
 
 
-def _truncate(path, size: int = 50) -> None:
-    with open(path, "r+b") as fh:
-        fh.truncate(size)
-
-
 def _report(run_path, tmp_path, maps=None):
     run = open_run(run_path)
     return write_report(run, maps or make_maps(run), tmp_path / "out" / "report.html", layer="hidden", method="fake")
 
 
 DAMAGE = {
-    "probe predictions truncated": ("epochs/000002/predictions.npy", _truncate),
-    "test predictions truncated": ("epochs/000002/test_predictions.npy", _truncate),
+    "probe predictions truncated": ("epochs/000002/predictions.npy", truncate),
+    "test predictions truncated": ("epochs/000002/test_predictions.npy", truncate),
     "probe predictions removed": ("epochs/000001/predictions.npy", lambda p: p.unlink()),
-    "weights truncated": ("epochs/000002/weights.npz", _truncate),
+    "weights truncated": ("epochs/000002/weights.npz", truncate),
 }
 
 
@@ -63,7 +59,7 @@ def test_damaged_predictions_outside_the_mapped_epochs_stop_the_report(run_path,
     maps = make_maps(run)
     keep = [1, 2, 3]  # epoch 0 is not mapped
     maps = dataclasses.replace(maps, epochs=keep, coords=maps.coords[keep], test_coords=maps.test_coords[keep])
-    _truncate(run_path / "epochs/000000/predictions.npy")
+    truncate(run_path / "epochs/000000/predictions.npy")
     with pytest.raises(RunError, match=r"epochs/000000/predictions\.npy.*epochscope check"):
         _report(run_path, tmp_path, maps)
 

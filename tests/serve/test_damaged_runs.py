@@ -16,6 +16,7 @@ import shutil
 import time
 
 import pytest
+from synthetic import truncate
 from test_app import get, wait_ready
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -24,18 +25,13 @@ def _layer_file(run, epoch: int = 3):
     return next((run / "epochs" / f"{epoch:06d}" / "probe").iterdir())
 
 
-def _truncate(path, size: int = 50) -> None:
-    with open(path, "r+b") as fh:
-        fh.truncate(size)
-
-
 DAMAGE = {
-    "layer file truncated": lambda run: _truncate(_layer_file(run)),
+    "layer file truncated": lambda run: truncate(_layer_file(run)),
     "layer file removed": lambda run: _layer_file(run).unlink(),
-    "labels truncated": lambda run: _truncate(run / "probe" / "labels.npy"),
-    "predictions truncated": lambda run: _truncate(run / "epochs" / "000002" / "predictions.npy"),
+    "labels truncated": lambda run: truncate(run / "probe" / "labels.npy"),
+    "predictions truncated": lambda run: truncate(run / "epochs" / "000002" / "predictions.npy"),
     "metrics row corrupted": lambda run: (run / "epochs" / "000002" / "metrics.json").write_text("{not json"),
-    "weights truncated": lambda run: _truncate(run / "epochs" / "000002" / "weights.npz"),
+    "weights truncated": lambda run: truncate(run / "epochs" / "000002" / "weights.npz"),
 }
 NAMED = {"layer file truncated": "a/epochs/000003/probe/hidden-", "layer file removed": "a/epochs/000003/probe/hidden-",
          "labels truncated": "a/probe/labels.npy", "predictions truncated": "a/epochs/000002/predictions.npy",
@@ -92,13 +88,13 @@ def test_a_repaired_run_is_shown_again(logdir, live_server, tmp_path):
     layer_file = _layer_file(logdir / "a")
     backup = tmp_path / "backup.npy"
     shutil.copy2(layer_file, backup)
-    _truncate(layer_file)
+    truncate(layer_file)
     wait_for(server, "a", lambda r: r["status"] == "damaged")
     shutil.copy2(backup, layer_file)  # restored
     restored = wait_for(server, "a", lambda r: r["ready"] and r["version"] > first["version"])
     assert restored["error"] is None and restored["mapped"] == [0, 1, 2, 3]
     assert get(server, "/payload.json?run=a")[0] == 200
-    _truncate(layer_file)
+    truncate(layer_file)
     wait_for(server, "a", lambda r: r["status"] == "damaged")
     assert epochscope.check_run(logdir / "a", repair=True).ok
     repaired = wait_for(server, "a", lambda r: r["ready"] and r["version"] > restored["version"])
@@ -139,7 +135,7 @@ def test_the_page_replaces_the_pictures_of_a_run_damaged_while_shown(logdir, liv
     try:
         page.goto(server.url + "#run=a")
         page.wait_for_function("() => document.querySelectorAll('#view iframe').length === 1", timeout=30000)
-        _truncate(_layer_file(logdir / "a"))
+        truncate(_layer_file(logdir / "a"))
         page.wait_for_function("() => document.querySelector('#view .waiting') !== null", timeout=20000)
         assert page.locator("#view iframe").count() == 0
         text = page.inner_text("#view")
@@ -162,7 +158,7 @@ def test_checking_a_run_never_takes_the_recorders_lock(logdir, monkeypatch):
     embedder = Embedder(logdir, method="pca")
     while embedder.step():
         pass
-    _truncate(_layer_file(logdir / "a"))
+    truncate(_layer_file(logdir / "a"))
     deadline = time.monotonic() + 10
     while embedder.snapshot()[0]["status"] != "damaged":
         assert time.monotonic() < deadline
