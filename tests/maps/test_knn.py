@@ -365,6 +365,26 @@ def test_smallest_k_ranks_nan_last_as_numpy_does(kernel_path, dtype):
         smallest_k(values, 2.0)  # not an integer: refused on both paths
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_count_below_counts_each_rows_entries_under_each_threshold(kernel_path, dtype):
+    from epochscope.maps.knn import count_below
+
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 20, size=(80, 150)).astype(dtype)  # many ties with the thresholds
+    thresholds = rng.integers(-1, 22, size=(80, 10)).astype(dtype)
+    thresholds[2] = 7  # equal thresholds
+    values[0, :5] = np.nan  # NaN is below nothing
+    thresholds[1, 3] = np.nan  # nothing is below NaN
+    thresholds[3] = np.nan
+    expected = np.array([[sum(1 for v in row if v < t) for t in ths] for row, ths in zip(values.tolist(), thresholds.tolist())])
+    got = count_below(values, thresholds)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+    assert got[1, 3] == 0 and not got[3].any() and len(set(got[2])) == 1
+    with pytest.raises(ValueError, match="must share m"):
+        count_below(values, thresholds[:5])
+
+
 def test_squared_distances_to_are_float64_sums_of_differences(kernel_path):
     from epochscope.maps.knn import squared_distances_to
 

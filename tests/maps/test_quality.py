@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from epochscope.maps.quality import knn_accuracy, linear_cka, motion, quality_subsample, trustworthiness
 
@@ -83,3 +84,61 @@ def test_separation_rises_as_classes_pull_apart():
     noise = rng.normal(size=(300, 10))
     values = [separation(f * 3 * centres[labels] + noise, labels) for f in (0.0, 0.3, 0.6, 1.0)]
     assert abs(values[0]) < 0.05 and np.all(np.diff(values) > 0.05) and values[-1] > 0.5
+
+
+def test_cka_from_distances_is_linear_cka_of_the_features():
+    """The maps' CKA comes from the shared squared distances (double centring); checked against
+    the features' formula and against an independent float64 Gram computation."""
+    from epochscope.maps.quality import CkaTerm, pairwise_distances
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(300, 40)) * 5 + 30  # far from the origin: centring matters
+    y = np.tanh(x @ rng.normal(size=(40, 60)) / 10) + 0.3 * rng.normal(size=(300, 60))
+    wide = rng.normal(size=(300, 500))
+
+    def gram_cka(a, b):  # Kornblith et al. eq. 3 with HKH, in float64
+        h = np.eye(len(a)) - 1.0 / len(a)
+        ka, kb = h @ a @ a.T @ h, h @ b @ b.T @ h
+        return np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb))
+
+    for a, b in ((x, y), (x, wide), (y, 3 * y + 1)):
+        from_distances = CkaTerm.from_squared_distances(pairwise_distances(a)).cka(
+            CkaTerm.from_squared_distances(pairwise_distances(b)))
+        assert abs(from_distances - gram_cka(a, b)) < 1e-6
+        assert abs(linear_cka(a, b) - gram_cka(a, b)) < 1e-9
+    assert np.isnan(CkaTerm.from_squared_distances(np.zeros((5, 5))).cka(
+        CkaTerm.from_squared_distances(pairwise_distances(x[:5]))))
+
+
+@pytest.mark.parametrize("numba_loaded", [True, False])
+def test_trustworthiness_agrees_with_scikit_learn_on_both_paths(numba_loaded, monkeypatch):
+    """The ranks come from a numba kernel when numba is loaded (the UMAP maps) and from numpy
+    otherwise; both must give scikit-learn's value. With duplicate examples (layer distance 0)
+    scikit-learn ranks tied neighbours in its sort's arbitrary order; there the figure must be
+    the definition's with each point first and ties ranked by strictly nearer points, written
+    out here one point at a time."""
+    import sys
+
+    from sklearn.manifold import trustworthiness as sk
+
+    from epochscope.maps.quality import map_neighbours
+
+    if numba_loaded:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.delitem(sys.modules, "numba", raising=False)
+    rng = np.random.default_rng(6)
+    high = rng.normal(size=(300, 30))
+    lows = (high[:, :2], high[:, :2] + rng.normal(size=(300, 2)), rng.normal(size=(300, 2)))
+    for low in lows:
+        assert abs(trustworthiness(high, low, k=10) - sk(high, low, n_neighbors=10)) < 1e-6
+
+    high[150:170] = high[:20]
+    for low in lows:
+        d = ((high[:, None, :] - high[None, :, :]) ** 2).sum(-1)
+        penalty = 0
+        for i, near in enumerate(map_neighbours(low, 10)):
+            for j in near:
+                rank = 1 + sum(1 for m in range(300) if m != i and d[i, m] < d[i, j])
+                penalty += max(rank - 10, 0)
+        assert abs(trustworthiness(high, low, k=10) - (1 - penalty * 2 / (300 * 10 * (600 - 30 - 1)))) < 1e-9

@@ -253,3 +253,37 @@ def distances_to(queries, data, idx):
                 total += diff * diff
             out[i, t] = total
     return out
+
+
+@numba.njit(cache=True, parallel=True)
+def count_below(values, thresholds):
+    """``out[i, t]``: how many entries of row ``i`` of ``values`` are below ``thresholds[i, t]`` (one
+    pass over each row; NaN is below nothing)."""
+    m, n = values.shape
+    k = thresholds.shape[1]
+    out = np.zeros((m, k), dtype=np.int64)
+    for i in numba.prange(m):
+        # the row's thresholds ascending: most entries lie above the largest (one comparison);
+        # an entry below it counts once, at the smallest threshold above it, and a cumulative
+        # sum gives every threshold's count
+        order = np.argsort(thresholds[i])  # NaN thresholds last: nothing is below them
+        th = thresholds[i][order]
+        real = k
+        while real > 0 and th[real - 1] != th[real - 1]:
+            real -= 1
+        if real == 0:
+            continue
+        top = th[real - 1]
+        hist = np.zeros(k, dtype=np.int64)
+        for j in range(n):
+            v = values[i, j]
+            if v < top:
+                t = 0
+                while not v < th[t]:
+                    t += 1
+                hist[t] += 1
+        total = 0
+        for t in range(real):
+            total += hist[t]
+            out[i, order[t]] = total
+    return out

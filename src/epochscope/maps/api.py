@@ -23,7 +23,7 @@ from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
 from .cache import cache_key, epoch_fingerprints, load_maps, save_maps
 from .methods import METHODS
-from .quality import CkaTerm, frame_quality, motion, quality_subsample
+from .quality import CkaTerm, frame_quality, motion, pairwise_distances, quality_subsample
 from .source import LayerSequence, find_unusable_epochs
 
 __all__ = ["Maps", "embed", "METHODS", "QUALITY_NAMES", "method_settings"]
@@ -167,12 +167,13 @@ def _quality(source: LayerSequence, coords: list[np.ndarray], *,
     q = {name: np.full(n, np.nan) for name in QUALITY_NAMES}
     previous_layer = previous_frame = None
     if before is not None:
-        previous_layer, previous_frame = CkaTerm(source.probe(before[0])[sub]), before[1]
+        previous_layer = CkaTerm.from_squared_distances(pairwise_distances(source.probe(before[0], rows=sub)))
+        previous_frame = before[1]
     for i, epoch in enumerate(source.epochs):
-        x = source.probe(epoch)[sub]
-        for name, value in frame_quality(x, coords[i][sub], labels, k=10).items():
+        dist = pairwise_distances(source.probe(epoch, rows=sub))
+        for name, value in frame_quality(None, coords[i][sub], labels, k=10, squared_distances=dist).items():
             q[name][i] = value
-        layer = CkaTerm(x)
+        layer = CkaTerm.from_squared_distances(dist)
         if previous_layer is not None:
             q["motion"][i] = motion(previous_frame, coords[i])
             q["cka_previous"][i] = previous_layer.cka(layer)

@@ -61,9 +61,11 @@ class LayerSequence:
     def has_test(self) -> bool:
         return self.test_labels is not None and len(self.test_labels) > 0
 
-    def probe(self, epoch: int) -> np.ndarray:
-        """Probe activations of ``epoch`` as a C-contiguous float32 ``(n_probe, width)`` array."""
-        return np.ascontiguousarray(self.run.activations(self.layer, epoch), dtype=np.float32)
+    def probe(self, epoch: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Probe activations of ``epoch`` as a C-contiguous float32 ``(n_probe, width)`` array, or
+        only the examples ``rows`` (ascending indices; read from the memory-mapped file alone)."""
+        held = self.run.activations(self.layer, epoch)
+        return np.ascontiguousarray(held if rows is None else held[rows], dtype=np.float32)
 
     def test(self, epoch: int) -> np.ndarray | None:
         """Test activations of ``epoch`` (float32), or ``None`` when the run has no test set."""
