@@ -40,24 +40,42 @@ DAMAGE = {
     # (file, render options): the test predictions are read for the time-lapse's test points
     "test predictions truncated": ("epochs/000001/test_predictions.npy", ("--test-points",)),
     "weights truncated": ("epochs/000001/weights.npz", ()),
+    # Every other file render reads (each stopped with the reader's message alone, no `epochscope check`):
+    # the confusion matrix and train + test map read the last epoch's test predictions, the forgetting
+    # counts every epoch's probe predictions, the embedding the activations, the curves the metrics rows.
+    "last test predictions truncated": ("epochs/000002/test_predictions.npy", ()),
+    "probe predictions truncated": ("epochs/000001/predictions.npy", ()),
+    "activations truncated": ("epochs/000001/probe/hidden-*.npy", ()),
+    "test activations truncated": ("epochs/000001/test/hidden-*.npy", ()),
+    "metrics row truncated": ("epochs/000001/metrics.json", ()),
+    "probe labels truncated": ("probe/labels.npy", ()),
+    "probe inputs truncated": ("probe/inputs.npy", ()),
 }
+
+
+def _damage(run_path, pattern: str) -> str:
+    """Truncate the file ``pattern`` names (a layer's file name holds a hash); returns its path in the run."""
+    (path,) = run_path.glob(pattern)
+    truncate(path, 20 if path.suffix == ".json" else 50)
+    return str(path.relative_to(run_path))
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_a_damaged_file_stops_the_render_naming_the_file_and_the_check(case, run_path, tmp_path, capsys):
-    rel, options = DAMAGE[case]
-    truncate(run_path / rel)
+    pattern, options = DAMAGE[case]
+    rel = _damage(run_path, pattern)
     rc = _render_cli(run_path, tmp_path / "pics", *options)
     line = _one_line(capsys)
     assert rc == 2, line  # a damaged run is the input's fault (cli module doc)
-    assert rel in line and "truncated or corrupted" in line, line
+    assert rel in line and ("truncated or corrupted" in line or "unreadable JSON" in line), line
     assert f"epochscope check {run_path}" in line and "--repair" in line, line
+    assert line.count("epochscope check") == 1, line  # said once, however deep the reader sat
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_render_in_python_raises_for_a_damaged_file(case, run_path, tmp_path):
-    rel, options = DAMAGE[case]
-    truncate(run_path / rel)
+    pattern, options = DAMAGE[case]
+    _damage(run_path, pattern)
     with pytest.raises(RunError, match=r"epochscope check .*--repair"):
         epochscope.render(run_path, tmp_path / "pics", method="pca", progress=False, test_points=bool(options))
 

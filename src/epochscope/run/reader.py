@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import NotARunError, RunError
+from .._errors import DamagedFileError, NotARunError
 from .fileio import is_real_dir, is_regular, load_npy, load_npz, read_json
 from .layout import MANIFEST_FILE, RunLayout, layer_file, metrics_file, predictions_file, weights_file
 from .manifest import LayerInfo, Manifest
@@ -36,7 +36,8 @@ class Run:
     :mod:`epochscope.run.fileio` (regular files only, no link followed below the run's folder,
     every array checked against the shape the manifest declares before it is read), so a
     damaged or hostile run raises :class:`~epochscope.RunError` naming the file, never hangs
-    and never exhausts memory.
+    and never exhausts memory. A file that cannot be read raises its subclass
+    :class:`~epochscope._errors.DamagedFileError` (what the pictures stop on).
 
     Example::
 
@@ -61,7 +62,7 @@ class Run:
                 "Point at the folder given as run_dir when recording (e.g. OUT/run for the demo)."
             ) from err
         if not isinstance(raw, dict):
-            raise RunError(f"{self.layout.manifest}: expected a JSON object")
+            raise DamagedFileError(f"{self.layout.manifest}: expected a JSON object")
         self.manifest = Manifest.from_json(raw, where=str(self.layout.manifest))
 
     # -- what the run holds
@@ -147,7 +148,7 @@ class Run:
         try:
             value = read_json(path, root=self.path, max_bytes=MAX_TEXTS_BYTES)
         except FileNotFoundError as err:
-            raise RunError(f"{path}: file missing from the run") from err
+            raise DamagedFileError(f"{path}: file missing from the run") from err
         return parse_texts(value, n, str(path))
 
     def _input_shape(self, n: int) -> tuple[int, ...] | None:
@@ -237,9 +238,9 @@ class Run:
         try:
             row = read_json(path, root=self.path, max_bytes=MAX_METRICS_BYTES)
         except FileNotFoundError as err:
-            raise RunError(f"{path}: file missing from the run") from err
+            raise DamagedFileError(f"{path}: file missing from the run") from err
         if not isinstance(row, dict):
-            raise RunError(f"{path}: expected a JSON object")
+            raise DamagedFileError(f"{path}: expected a JSON object")
         stored = row.get("epoch")
         if stored != epoch or isinstance(stored, bool):
             if "epoch" in row:
