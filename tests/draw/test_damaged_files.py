@@ -91,3 +91,58 @@ def test_weights_missing_at_some_epochs_are_left_out_not_damage(run_path, tmp_pa
     (run_path / "epochs/000001/weights.npz").unlink()
     paths = epochscope.render(run_path, tmp_path / "pics", method="pca", progress=False)
     assert "network.gif" in {p.name for p in paths}
+
+
+# ------------------------------------------------------------------ epochscope network
+
+
+def _flip_a_byte(path) -> None:
+    """Damage an archive inside, its size kept: the member's checksum no longer matches."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _no_arrays(path) -> None:
+    """An archive that holds no array (the writer never writes one: an epoch without weights has no file)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w"):
+        pass
+
+
+NETWORK_DAMAGE = {
+    "first weights truncated": ("epochs/000000/weights.npz", truncate),
+    "middle weights truncated": ("epochs/000001/weights.npz", truncate),
+    "last weights truncated": ("epochs/000002/weights.npz", truncate),
+    "weights corrupted inside": ("epochs/000001/weights.npz", _flip_a_byte),
+    # Was drawn without that epoch, one info line (silent with -q) saying it held no weights.
+    "weights archive without arrays": ("epochs/000001/weights.npz", _no_arrays),
+    "metrics row truncated": ("epochs/000001/metrics.json", lambda p: truncate(p, 20)),
+}
+
+
+@pytest.mark.parametrize("case", list(NETWORK_DAMAGE))
+def test_a_damaged_file_stops_epochscope_network_naming_the_file_and_the_check(case, run_path, tmp_path, capsys):
+    rel, damage = NETWORK_DAMAGE[case]
+    damage(run_path / rel)
+    out = tmp_path / "network.gif"
+    rc = main(["-q", "network", str(run_path), "--out", str(out)])
+    line = _one_line(capsys)
+    assert rc == 2, line
+    assert rel in line and f"epochscope check {run_path}" in line and "--repair" in line, line
+    assert line.count("epochscope check") == 1, line
+    assert not out.exists()  # no drawing that leaves the epoch out
+
+
+def test_network_animation_in_python_raises_for_a_damaged_weights_file(run_path, tmp_path):
+    truncate(run_path / "epochs/000001/weights.npz")
+    with pytest.raises(RunError, match=r"epochs/000001/weights\.npz.*epochscope check .*--repair"):
+        epochscope.network_animation(run_path, tmp_path / "network.gif", progress=False)
+
+
+def test_check_reports_a_weights_archive_without_arrays(run_path):
+    """What render and network send the user to must find the damage too."""
+    _no_arrays(run_path / "epochs/000001/weights.npz")
+    report = epochscope.check_run(run_path)
+    assert any(f.path == "epochs/000001/weights.npz" and "no array" in f.message for f in report.problems), str(report)

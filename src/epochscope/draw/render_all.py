@@ -205,10 +205,11 @@ def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequ
                                                    out / "forgetting.png"))
         step("quality", lambda: save_figure(QualityDisplay.from_run(run, maps).plot().figure_, out / "quality.png"))
     if network and contents.weights:
-        from .network import network_animation
+        from .network import write_network_animation
 
-        try:
-            step("network", network_animation, run, out / "network.gif", duration_ms=duration_ms, progress=progress)
+        try:  # (a damaged file stops the render, said below and by render_maps: "the render stops")
+            step("network", write_network_animation, run, out / "network.gif", duration_ms=duration_ms,
+                 progress=progress)
         except RunError as err:  # weights were recorded (contents.weights) but a file cannot be read: damage
             raise damaged_file_error(run.path, err, STOPS) from err
         except ValueError as err:  # weights that form no layer chain: nothing to draw

@@ -19,10 +19,14 @@ from .manifest import LayerInfo, Manifest
 from .texts import MAX_TEXTS_BYTES, parse_texts
 from .timeline import Timeline
 
-__all__ = ["MAX_METRICS_BYTES", "Run", "open_run"]
+__all__ = ["EMPTY_WEIGHTS", "MAX_METRICS_BYTES", "Run", "open_run"]
 
 #: The largest metrics row read (one epoch's numbers; a row is a few hundred bytes).
 MAX_METRICS_BYTES = 4 * 2**20
+
+#: What a weights file that holds no array is (the reader's error and ``epochscope check`` say it alike).
+EMPTY_WEIGHTS = ("an archive that holds no array; the writer writes no weights file for an epoch without weights, "
+                 "so the file was damaged or replaced")
 
 
 class Run:
@@ -221,11 +225,18 @@ class Run:
         return weights_file(self.epoch_dir(epoch)).exists() or weights_file(self.epoch_dir(epoch)).is_symlink()
 
     def weights(self, epoch: int) -> dict[str, np.ndarray]:
-        """The recorded weights at ``epoch`` as ``{parameter name: float32 array}`` (empty if none)."""
+        """The recorded weights at ``epoch`` as ``{parameter name: float32 array}`` (empty if none).
+
+        Raises :class:`~epochscope._errors.DamagedFileError` for a weights file that cannot be read
+        or holds no array: the writer writes none for an epoch without weights, so an empty one is
+        damage, never an epoch that recorded no weights."""
         path = weights_file(self.epoch_dir(epoch))
         if not path.exists() and not path.is_symlink():
             return {}
-        return load_npz(path, root=self.path)
+        weights = load_npz(path, root=self.path)
+        if not weights:
+            raise DamagedFileError(f"{path}: {EMPTY_WEIGHTS}")
+        return weights
 
     def epoch_metrics(self, epoch: int) -> dict[str, Any]:
         """The metrics row of one epoch; its ``"epoch"`` is always the epoch's own number.
