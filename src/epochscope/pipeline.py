@@ -87,11 +87,11 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     from ._errors import stops_on_damage
     from ._output import check_output_dir, replace_earlier_output
     from .analysis import run_contents
-    from .draw.render_all import STOPS, check_render_options, render_maps
+    from .draw.render_all import check_render_options, render_maps, render_stops
 
     # A run file that cannot be read stops the render wherever it is read (the manifest, the
     # activations the embedding reads, a picture's predictions), saying so with `epochscope check`.
-    with stops_on_damage(run.path if isinstance(run, Run) else run, STOPS):
+    with stops_on_damage(run.path if isinstance(run, Run) else run, render_stops(out_dir)):
         run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
         check_output_dir(out_dir)  # a bad --out fails now, not after minutes of embedding
         layer_maps = None

@@ -146,3 +146,37 @@ def test_check_reports_a_weights_archive_without_arrays(run_path):
     _no_arrays(run_path / "epochs/000001/weights.npz")
     report = epochscope.check_run(run_path)
     assert any(f.path == "epochs/000001/weights.npz" and "no array" in f.message for f in report.problems), str(report)
+
+
+# ------------------------------------------------------------------ a render that stops midway
+
+
+def _pictures(out) -> dict:
+    """Every entry under ``out`` (hidden ones too) with its inode and time: a file written again differs."""
+    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(out.rglob("*"))}
+
+
+def test_a_render_that_stops_leaves_the_earlier_pictures_as_they_were(run_path, tmp_path, capsys):
+    """The pictures drawn before the damaged file was read (frames, time-lapse, curves, ...) replaced
+    the earlier render's one by one, and the stop said nothing of it: the folder mixed this run's new
+    pictures with older ones. Now a render writes into a hidden folder and moves its pictures in only
+    when all are drawn; a render that stops changes nothing."""
+    out = tmp_path / "pics"
+    assert _render_cli(run_path, out) == 0, capsys.readouterr().err
+    before = _pictures(out)
+    truncate(run_path / "epochs/000001/weights.npz")  # network.gif is drawn last
+    # --smooth and --epoch: this render would add pictures the earlier one did not write
+    assert _render_cli(run_path, out, "--smooth", "--epoch", "1") == 2
+    line = _one_line(capsys)
+    assert "epochs/000001/weights.npz" in line and f"{out} is left as it was" in line, line
+    assert _pictures(out) == before  # not one picture written, nothing left behind
+
+
+def test_the_next_render_removes_the_folder_a_killed_render_was_drawing_into(run_path, tmp_path, capsys):
+    out = tmp_path / "pics"
+    stage = out / ".render.4194303-abcdef.partial"  # a render's hidden folder; pid 4194303 runs no more
+    (stage / "frames").mkdir(parents=True)
+    (stage / "frames" / "epoch_000.png").write_bytes(b"a picture of a render that was killed")
+    assert _render_cli(run_path, out, "--no-network") == 0, capsys.readouterr().err
+    assert not stage.exists() and (out / "frames" / "epoch_000.png").is_file()
+    assert not [p for p in out.iterdir() if ".partial" in p.name]

@@ -17,21 +17,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import RunError, damaged_file_error, stops_on_damage
-from .._output import check_output_dir
+from .._errors import stops_on_damage
+from .._output import check_output_dir, staged_folder
 from ..analysis import run_contents
 from ..run import Run, open_run
 from . import style
 from .animate import check_animation_path
 
-__all__ = ["FORMATS", "check_render_options", "render_maps"]
+__all__ = ["FORMATS", "check_render_options", "render_maps", "render_stops"]
 
 log = logging.getLogger("epochscope")
 
 FORMATS = ("gif", "mp4")
 
-#: What a damaged run file stops (:func:`epochscope._errors.damaged_file_error`).
-STOPS = "the render stops"
+
+def render_stops(out_dir: str | os.PathLike[str]) -> str:
+    """What a damaged run file stops (:func:`epochscope._errors.damaged_file_error`): the render, and
+    nothing in ``out_dir`` changes (the pictures move in only when all are drawn)."""
+    return f"the render stops ({out_dir} is left as it was)"
 
 
 def _check_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
@@ -107,7 +110,7 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     :class:`~epochscope.RunError` naming the file and ``epochscope check`` when a run file it reads
     is damaged (:func:`~epochscope._errors.stops_on_damage`: every reader, never drawn as absent).
     """
-    with stops_on_damage(getattr(run, "path", run), STOPS):
+    with stops_on_damage(getattr(run, "path", run), render_stops(out_dir)):
         run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
         contents = run_contents(run)
         if maps is None and contents.maps:
@@ -120,9 +123,14 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
         for one in layer_maps or []:
             check_maps(run, one)
         out = check_output_dir(out_dir)
-        written = _draw_all(run, contents, maps, out, layer_maps=layer_maps, fmts=fmts, epoch=epoch,
-                            progress=progress, smooth=smooth, test_points=test_points, duration_ms=duration_ms,
-                            network=network)
+        # Drawn into a hidden folder and moved in when every picture is drawn: a render that stops
+        # half-way (a damaged file, a full disk) leaves the earlier render's pictures as they were,
+        # never this render's first pictures beside the earlier one's last.
+        with staged_folder(out, "render") as stage:
+            drawn = _draw_all(run, contents, maps, stage, layer_maps=layer_maps, fmts=fmts, epoch=epoch,
+                              progress=progress, smooth=smooth, test_points=test_points, duration_ms=duration_ms,
+                              network=network)
+        written = [out / p.relative_to(stage) for p in drawn]
     log.info("rendered %d files into %s", len(written), out)
     return written
 
@@ -207,11 +215,9 @@ def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequ
     if network and contents.weights:
         from .network import write_network_animation
 
-        try:  # (a damaged file stops the render, said below and by render_maps: "the render stops")
+        try:  # (a weights file that cannot be read stops the render: render_maps says so)
             step("network", write_network_animation, run, out / "network.gif", duration_ms=duration_ms,
                  progress=progress)
-        except RunError as err:  # weights were recorded (contents.weights) but a file cannot be read: damage
-            raise damaged_file_error(run.path, err, STOPS) from err
         except ValueError as err:  # weights that form no layer chain: nothing to draw
             log.info("render: no network.gif (%s)", err)
     return written
