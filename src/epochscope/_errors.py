@@ -8,19 +8,22 @@ one of the classes below, all subclasses of :class:`EpochscopeError`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "EpochscopeError",
     "RunError",
     "NotARunError",
     "RunLockedError",
+    "DamagedFileError",
     "StorageError",
     "MissingDependencyError",
     "CompileCacheError",
     "OutputError",
     "OutputPathError",
     "damaged_file_error",
+    "stops_on_damage",
     "unknown_name_message",
 ]
 
@@ -39,6 +42,13 @@ class NotARunError(RunError):
 
 class RunLockedError(RunError):
     """Another process is already writing to this run."""
+
+
+class DamagedFileError(RunError):
+    """A run file could not be read: truncated, corrupted, missing where every epoch holds one, a
+    link or a FIFO in its place, or another shape than the manifest declares. Raised by the run's
+    file readers (:mod:`epochscope.run.fileio`), so a picture or the report can tell damage (stop,
+    and say `epochscope check`: :func:`stops_on_damage`) from a run that merely lacks something."""
 
 
 class StorageError(EpochscopeError, OSError):
@@ -87,6 +97,24 @@ def damaged_file_error(run_path: object, err: BaseException, stops: str) -> RunE
     return RunError(f"{err}; {stops}, as it would show what the file holds as missing: "
                     f"`epochscope check {run_path}` says what is damaged and what its --repair can mend, "
                     "or restore the file from a backup")
+
+
+@contextmanager
+def stops_on_damage(run_path: object, stops: str) -> Iterator[None]:
+    """Inside the block, a run file that cannot be read (:class:`DamagedFileError`, from any reader
+    however deep) stops it as :func:`damaged_file_error` says: one line with the file, ``stops``
+    and `epochscope check`. Errors that are no damage pass unchanged, and so does an error already
+    told this way (it is a plain :class:`RunError`), so blocks may nest.
+
+    Example::
+
+        with stops_on_damage(run.path, "the render stops"):
+            draw_everything(run)
+    """
+    try:
+        yield
+    except DamagedFileError as err:
+        raise damaged_file_error(run_path, err, stops) from err
 
 
 def unknown_name_message(kind: str, given: str, available: Iterable[str], *, limit: int = 30) -> str:

@@ -4,6 +4,9 @@
   (``.timelapse.4711-1a2b3c.partial.gif``), then renamed into place: a reader never sees half
   a file, two renders into one folder never write into each other's temporary files, and a
   failed write removes its temporary file.
+- A set of files that belong together (a render's pictures) is drawn into a hidden folder beside
+  them and moved into place only when every one is drawn (:func:`staged_folder`): a failure
+  half-way leaves the earlier set as it was, never new pictures beside stale ones.
 - Output paths are checked before any slow work: ``--out`` that is a file where a folder is
   needed, or that lies below a file, is the caller's mistake (:class:`OutputPathError`);
   a read-only folder, missing permission or a full disk is the environment's
@@ -22,6 +25,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +34,7 @@ from ._errors import OutputError, OutputPathError
 from .run.lock import pid_alive
 
 __all__ = ["atomic_output", "check_output_dir", "check_output_file", "output_error", "remove_stale_temporaries",
-           "replace_earlier_output", "temp_path"]
+           "replace_earlier_output", "staged_folder", "temp_path"]
 
 # The temporary names of temp_path: ".<stem>.<pid>-<6 hex>.partial<suffix>".
 _TEMP = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.partial(\.[^.]*)?$")
@@ -88,9 +92,9 @@ def check_output_dir(path: str | os.PathLike[str], *, param: str = "out") -> Pat
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporary files (:func:`temp_path`) that a process which no longer runs left in
-    ``folder`` (killed while writing); returns what was removed. Files of a running process, and
-    any other file, are left alone."""
+    """Remove the temporary files and folders (:func:`temp_path`, :func:`staged_folder`) that a
+    process which no longer runs left in ``folder`` (killed while writing); returns what was
+    removed. Those of a running process, a link, and any other entry are left alone."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -98,14 +102,63 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMP.match(entry.name)
-        if not m or not entry.is_file(follow_symlinks=False) or pid_alive(int(m.group(1))):
+        if not m or entry.is_symlink() or pid_alive(int(m.group(1))):
             continue
         try:
-            os.unlink(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+            else:
+                continue
             removed.append(Path(entry.path))
         except OSError:
             pass
     return removed
+
+
+@contextmanager
+def staged_folder(folder: str | os.PathLike[str], name: str = "staged") -> Iterator[Path]:
+    """Yield a new hidden folder inside ``folder`` (``.<name>.<pid>-<hex>.partial``) to write a set
+    of files into. When the block ends, every file written there moves to the same place below
+    ``folder`` (each by a rename, replacing a file of that name), and the hidden folder is removed;
+    when the block raises, nothing moves and it is removed all the same, so ``folder`` keeps what it
+    held. One left by a killed process is removed by the next :func:`check_output_dir` there.
+
+    An :class:`OutputError` raised inside the block names the file's final path, not its hidden one.
+
+    Example::
+
+        with staged_folder(out, "render") as stage:
+            draw_everything(stage)
+    """
+    folder = Path(folder)
+    stage = temp_path(folder / name)
+    try:
+        stage.mkdir()
+    except OSError as err:
+        raise output_error(folder, err) from err
+    try:
+        try:
+            yield stage
+        except OutputError as err:  # say the file's own name: its hidden folder would mean nothing to the reader
+            raise type(err)(str(err).replace(str(stage), str(folder))) from err
+        _move_in(stage, folder)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_in(stage: Path, folder: Path) -> None:
+    """Move every file below ``stage`` to the same place below ``folder`` (the folders made as needed)."""
+    for src in sorted(p for p in stage.rglob("*") if p.is_file() and not p.is_symlink()):
+        dst = folder / src.relative_to(stage)
+        try:
+            if dst.parent != folder:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(dst.parent)  # (the frames of a killed render, as check_output_dir does)
+            os.replace(src, dst)
+        except OSError as err:
+            raise output_error(dst, err) from err
 
 
 

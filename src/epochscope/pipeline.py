@@ -84,22 +84,26 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     -------
     >>> paths = render("runs/mnist", "pictures", method="pca", formats="gif,mp4")  # doctest: +SKIP
     """
+    from ._errors import stops_on_damage
     from ._output import check_output_dir, replace_earlier_output
     from .analysis import run_contents
-    from .draw.render_all import check_render_options, render_maps
+    from .draw.render_all import check_render_options, render_maps, render_stops
 
-    run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
-    check_output_dir(out_dir)  # a bad --out fails now, not after minutes of embedding
-    layer_maps = None
-    if not run_contents(run).maps:  # imported from checkpoints: curves and network only (render_maps says so)
-        maps = None
-    elif maps is None:
-        maps = _embed(run, layer, method, progress, embed_options)
-    elif layer is not None and maps.layer != layer:
-        raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
-    if maps is not None and len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
-        layer_maps = [maps if name == maps.layer else _embed(run, name, maps.method, progress, embed_options)
-                      for name in run.layers]
+    # A run file that cannot be read stops the render wherever it is read (the manifest, the
+    # activations the embedding reads, a picture's predictions), saying so with `epochscope check`.
+    with stops_on_damage(run.path if isinstance(run, Run) else run, render_stops(out_dir)):
+        run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
+        check_output_dir(out_dir)  # a bad --out fails now, not after minutes of embedding
+        layer_maps = None
+        if not run_contents(run).maps:  # imported from checkpoints: curves and network only (render_maps says so)
+            maps = None
+        elif maps is None:
+            maps = _embed(run, layer, method, progress, embed_options)
+        elif layer is not None and maps.layer != layer:
+            raise ValueError(f"maps are of layer {maps.layer!r} but layer={layer!r} was asked for")
+        if maps is not None and len(run.layers) > 1:  # the layer x epoch grid: every recorded layer, by the same method
+            layer_maps = [maps if name == maps.layer else _embed(run, name, maps.method, progress, embed_options)
+                          for name in run.layers]
     written = render_maps(run, maps, out_dir, layer_maps=layer_maps, formats=fmts, epoch=epoch, progress=progress,
                           smooth=smooth, test_points=test_points, duration_ms=duration_ms, network=network)
     # What an earlier render wrote here and this one did not (another run's extra frames, a layer

@@ -196,3 +196,23 @@ def test_noting_the_files_of_many_long_runs_takes_a_small_share_of_the_time(logd
     make_run(logdir / "new", 2)
     embedder.step()
     assert "new" in noted
+
+
+def test_an_epoch_folder_that_is_a_link_is_shown_with_the_warning_check_gives(logdir, live_server, tmp_path):
+    """serve left out an epoch folder that is a symbolic link (no reader follows a link in a run) without a
+    word, while ``epochscope check`` warns of it: the list said "up to date" over a map one epoch short.
+    Now the run is shown, its other epochs mapped, with check's warning in its entry."""
+    import epochscope
+
+    run, elsewhere = logdir / "a", tmp_path / "elsewhere"
+    shutil.move(run / "epochs" / "000002", elsewhere)
+    (run / "epochs" / "000002").symlink_to(elsewhere, target_is_directory=True)
+    (told,) = [f for f in epochscope.check_run(run).warnings if f.path == "epochs/000002"]
+    assert "readers skip it" in told.message  # what check says, and what the list must say too
+    server = live_server(logdir)
+    entry = wait_for(server, "a", lambda r: r["ready"])
+    assert entry["epochs"] == entry["mapped"] == [0, 1, 3] and entry["status"].startswith("up to date")
+    warning = entry["warning"]
+    assert "epochs/000002: a link (to …/elsewhere) among the epochs (readers skip it)" in warning, warning
+    assert "`epochscope check LOGDIR/a`" in warning and str(tmp_path) not in warning and "\n" not in warning, warning
+    assert wait_for(server, "sweep/b", lambda r: r["ready"])["warning"] is None  # a healthy run has none

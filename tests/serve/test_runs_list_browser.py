@@ -68,3 +68,22 @@ def test_the_page_follows_its_address(shared_server, browser_context):
         assert errors == []
     finally:
         page.close()
+
+
+def test_the_runs_list_shows_the_warning_check_gives(logdir, live_server, browser_context, tmp_path):
+    """A run shown with an epoch folder that is a link (left out of its pictures) says so in the list."""
+    import shutil
+
+    run = logdir / "a"
+    shutil.move(run / "epochs" / "000002", tmp_path / "elsewhere")
+    (run / "epochs" / "000002").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    server = live_server(logdir)
+    page = browser_context.new_page()
+    try:
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#runs .warning')", timeout=30000)
+        text = page.locator("#runs .warning").inner_text()
+        assert "a/epochs/000002: a link" in text and "readers skip it" in text and "epochscope check LOGDIR/a" in text
+        assert page.locator("#runs .warning").count() == 1  # run sweep/b is healthy
+    finally:
+        page.close()

@@ -36,7 +36,7 @@ from ..run.layout import (
     weights_file,
 )
 from ..run.lock import pid_alive
-from ..run.reader import MAX_METRICS_BYTES
+from ..run.reader import EMPTY_WEIGHTS, MAX_METRICS_BYTES
 from ..run.summary import epoch_spans
 from .agreement import Agreement
 from .context import CheckContext, strip_where
@@ -263,6 +263,9 @@ def _check_weights(ctx: CheckContext, epoch: int, path: Path) -> None:
         arrays = load_npz(path, root=ctx.root)
     except RunError as err:
         _unreadable(ctx, epoch, path, err)
+        return
+    if not arrays:  # the readers refuse it too (Run.weights): no picture leaves the epoch out unsaid
+        ctx.damage(path, EMPTY_WEIGHTS, epoch)
         return
     odd = [f"{k} ({a.dtype})" for k, a in arrays.items() if a.dtype != np.float32]
     if odd:

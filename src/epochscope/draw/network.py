@@ -28,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import stops_on_damage
 from ..colors import CURVE_COLORS, MARKER, diverging_rgb
 from ..network import MIN_LINEWIDTH, NetworkHistory, NetworkSettings, max_linewidth_for
 from .animate import OctreePalette, check_animation_path, palette_sample, write_animation
 from .figure import FigureDisplay, as_run, figure_to_array, new_figure, own_style, subfigure_at
 from .style import DPI, FONT_SIZE, FRAME_MS, fit_lines, plain
 
-__all__ = ["MAX_FIGSIZE", "MIN_FIGSIZE", "NetworkDisplay", "NetworkFigure", "fit_lines", "network_animation"]
+__all__ = ["MAX_FIGSIZE", "MIN_FIGSIZE", "NetworkDisplay", "NetworkFigure", "fit_lines", "network_animation",
+           "write_network_animation"]
 
 #: The smallest and largest figure (inches at 100 dpi) the drawing accepts: below, labels and
 #: legends cannot fit; above, a frame is larger than any screen.
@@ -76,6 +78,9 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
     layers : weight layers to chain, in order (default: the longest chain of dense/conv layers).
     progress : show progress.
 
+    A run file that cannot be read (a truncated or corrupted weights file, one that holds no array,
+    a metrics row) raises :class:`~epochscope.RunError` naming it and ``epochscope check``.
+
     Returns the path written. It needs no 2-D maps, so it is drawn here directly rather than
     through :mod:`epochscope.pipeline`. Drawn off-screen: the user's matplotlib backend and
     figures are left as they were. Frames are streamed to the file one at a time.
@@ -84,6 +89,22 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
 
         epochscope.network_animation("demo-out/run", "network.gif", reference="initial")
     """
+    # A weights file (or metrics row) that cannot be read stops it, naming the file and `epochscope
+    # check`: never an animation without that epoch.
+    with stops_on_damage(getattr(run, "path", run), "the network animation is not written"):
+        return write_network_animation(run, out, reference=reference, top_k=top_k, top_by=top_by, shape=shape,
+                                       figsize=figsize, fps=fps, duration_ms=duration_ms, layers=layers,
+                                       progress=progress)
+
+
+def write_network_animation(run: Any, out: str | os.PathLike[str], *, reference: str = "previous",
+                            top_k: int | None = None, top_by: str = "weight", shape: Sequence[int] | None = None,
+                            figsize: tuple[float, float] = (12, 5), fps: float | None = None,
+                            duration_ms: float | None = None, layers: Sequence[str] | None = None,
+                            progress: bool = True) -> Path:
+    """:func:`network_animation` for a caller that says itself what damage stops (``render``: the
+    whole render): a run file that cannot be read raises the reader's
+    :class:`~epochscope._errors.DamagedFileError` as it is."""
     from .._output import check_output_file
 
     out = check_animation_path(out)

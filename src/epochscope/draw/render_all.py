@@ -17,18 +17,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import RunError, damaged_file_error
-from .._output import check_output_dir
+from .._errors import stops_on_damage
+from .._output import check_output_dir, staged_folder
 from ..analysis import run_contents
 from ..run import Run, open_run
 from . import style
 from .animate import check_animation_path
 
-__all__ = ["FORMATS", "check_render_options", "render_maps"]
+__all__ = ["FORMATS", "check_render_options", "render_maps", "render_stops"]
 
 log = logging.getLogger("epochscope")
 
 FORMATS = ("gif", "mp4")
+
+
+def render_stops(out_dir: str | os.PathLike[str]) -> str:
+    """What a damaged run file stops (:func:`epochscope._errors.damaged_file_error`): the render, and
+    nothing in ``out_dir`` changes (the pictures move in only when all are drawn)."""
+    return f"the render stops ({out_dir} is left as it was)"
 
 
 def _check_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
@@ -100,20 +106,39 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
 
     Raises the errors of :func:`check_render_options` before anything is drawn;
     :class:`~epochscope.OutputPathError` for an ``out_dir`` that is (or lies below) a file and
-    :class:`~epochscope.OutputError` for one that cannot be written, also before drawing.
+    :class:`~epochscope.OutputError` for one that cannot be written, also before drawing;
+    :class:`~epochscope.RunError` naming the file and ``epochscope check`` when a run file it reads
+    is damaged (:func:`~epochscope._errors.stops_on_damage`: every reader, never drawn as absent).
     """
-    run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
-    contents = run_contents(run)
-    if maps is None and contents.maps:
-        raise ValueError("maps: the run records layers, so render_maps needs their maps (epochscope.embed)")
-    from .figure import check_maps
+    with stops_on_damage(getattr(run, "path", run), render_stops(out_dir)):
+        run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
+        contents = run_contents(run)
+        if maps is None and contents.maps:
+            raise ValueError("maps: the run records layers, so render_maps needs their maps (epochscope.embed)")
+        from .figure import check_maps
 
-    # Before the first file, so a refused render writes nothing (the grid draws no test point).
-    if maps is not None:
-        check_maps(run, maps, test=True)
-    for one in layer_maps or []:
-        check_maps(run, one)
-    out = check_output_dir(out_dir)
+        # Before the first file, so a refused render writes nothing (the grid draws no test point).
+        if maps is not None:
+            check_maps(run, maps, test=True)
+        for one in layer_maps or []:
+            check_maps(run, one)
+        out = check_output_dir(out_dir)
+        # Drawn into a hidden folder and moved in when every picture is drawn: a render that stops
+        # half-way (a damaged file, a full disk) leaves the earlier render's pictures as they were,
+        # never this render's first pictures beside the earlier one's last.
+        with staged_folder(out, "render") as stage:
+            drawn = _draw_all(run, contents, maps, stage, layer_maps=layer_maps, fmts=fmts, epoch=epoch,
+                              progress=progress, smooth=smooth, test_points=test_points, duration_ms=duration_ms,
+                              network=network)
+        written = [out / p.relative_to(stage) for p in drawn]
+    log.info("rendered %d files into %s", len(written), out)
+    return written
+
+
+def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequence[Any] | None,
+              fmts: tuple[str, ...], epoch: int | None, progress: bool, smooth: bool, test_points: bool,
+              duration_ms: float, network: bool) -> list[Path]:
+    """Draw every picture of :func:`render_maps` into ``out``, its options checked; returns the paths written."""
     written: list[Path] = []
 
     def step(what: str, draw: Callable[..., list[Path] | Path | None], *args: Any, **kwargs: Any) -> None:
@@ -188,13 +213,11 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
                                                    out / "forgetting.png"))
         step("quality", lambda: save_figure(QualityDisplay.from_run(run, maps).plot().figure_, out / "quality.png"))
     if network and contents.weights:
-        from .network import network_animation
+        from .network import write_network_animation
 
-        try:
-            step("network", network_animation, run, out / "network.gif", duration_ms=duration_ms, progress=progress)
-        except RunError as err:  # weights were recorded (contents.weights) but a file cannot be read: damage
-            raise damaged_file_error(run.path, err, "the render stops") from err
+        try:  # (a weights file that cannot be read stops the render: render_maps says so)
+            step("network", write_network_animation, run, out / "network.gif", duration_ms=duration_ms,
+                 progress=progress)
         except ValueError as err:  # weights that form no layer chain: nothing to draw
             log.info("render: no network.gif (%s)", err)
-    log.info("rendered %d files into %s", len(written), out)
     return written

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import RunError, damaged_file_error
+from .._errors import stops_on_damage
 from .._progress import progress as progress_bar
 from . import style
 from .animate import check_animation_path, gif_bytes, write_animation
@@ -36,6 +36,9 @@ from .figure import FrameDisplay, as_run, check_maps, save_png
 from .mapframe import MapFrameRenderer
 
 __all__ = ["FrameMaker", "MapDisplay", "Timelapse", "epoch_caption", "map_subtitle", "ease_steps", "write_timelapse"]
+
+#: What a damaged test predictions file stops in a Display (:func:`epochscope._errors.stops_on_damage`).
+DRAWING_STOPS = "the picture is not drawn"
 
 
 def _number(value: Any) -> float | None:
@@ -108,18 +111,15 @@ def _test_wrong(run: Any, epochs: Sequence[int]) -> list[np.ndarray | None]:
     """Per epoch, which test examples were predicted wrong (``None`` for a run without a test set).
 
     Every finished epoch of a run with a test set holds its test predictions (the writer stores
-    ``-1`` where none were given), so a missing or unreadable file is damage: it raises
-    :class:`~epochscope.RunError` naming the file and ``epochscope check``
-    (:func:`epochscope._errors.damaged_file_error`), never a frame without crosses."""
+    ``-1`` where none were given), so a missing or unreadable file is damage: it raises the reader's
+    :class:`~epochscope._errors.DamagedFileError`, never a frame without crosses; the caller says
+    what it stops (:data:`DRAWING_STOPS`, or render's whole render) with ``epochscope check``."""
     labels = run.test_labels
     if labels is None:
         return [None] * len(epochs)
     out = []
     for e in epochs:
-        try:
-            pred = run.test_predictions(int(e))
-        except RunError as err:
-            raise damaged_file_error(run.path, err, "the render stops") from err
+        pred = run.test_predictions(int(e))
         # (its shape was checked against the manifest when read)
         out.append(None if pred is None else np.asarray(pred) != np.asarray(labels))
     return out
@@ -339,7 +339,8 @@ class Timelapse(FrameDisplay):
         check_maps(run, maps, test=bool(kwargs.get("test_points")))
         if kwargs.get("test_points"):
             kwargs.setdefault("test_labels", run.test_labels)
-            kwargs.setdefault("test_wrong", _test_wrong(run, maps.epochs))
+            with stops_on_damage(run.path, DRAWING_STOPS):
+                kwargs.setdefault("test_wrong", _test_wrong(run, maps.epochs))
         kwargs.setdefault("titles", frame_titles(run, maps.epochs))
         return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
 
@@ -450,8 +451,9 @@ class MapDisplay(FrameDisplay):
         title = frame_titles(run, [epoch])[0]
         extra = {}
         if tests is not None:
-            extra = {"test_coords": np.asarray(tests[i]), "test_labels": run.test_labels,
-                     "test_wrong": _test_wrong(run, [epoch])[0]}
+            with stops_on_damage(run.path, DRAWING_STOPS):
+                extra = {"test_coords": np.asarray(tests[i]), "test_labels": run.test_labels,
+                         "test_wrong": _test_wrong(run, [epoch])[0]}
         with MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps),
                               test_legend=tests is not None) as r:
             image = r.draw(np.asarray(maps.coords[i]), title=title, caption=caption, **extra)

@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .._errors import RunError, StorageError
+from .._errors import DamagedFileError, RunError, StorageError
 from .layout import temporary_path
 
 __all__ = [
@@ -137,7 +137,7 @@ def _link_error(path: Path, link: Path) -> RunError:
     except OSError:
         target = ""
     what = "a link" if link == path else f"inside {link.name}, which is a link"
-    return RunError(f"{path}: {what}{target}; epochscope never follows a link inside a run. Replace the link by the "
+    return DamagedFileError(f"{path}: {what}{target}; epochscope never follows a link inside a run. Replace the link by the "
                     "file or folder itself")
 
 
@@ -179,7 +179,7 @@ def open_checked(path: Path | str, *, root: Path | str | None = None, follow_lin
 
     With ``root`` (the run's folder, which may itself be a link), every folder between
     ``root`` and ``path`` must be a real folder, not a link. Raises ``FileNotFoundError`` when
-    the file is absent and :class:`RunError` naming the file when it is a link, a FIFO, a
+    the file is absent and :class:`DamagedFileError` naming the file when it is a link, a FIFO, a
     device or a folder. ``follow_links``: a link to a regular file is read (the files an
     importer is pointed at are the user's own; a run's files never are).
 
@@ -195,14 +195,14 @@ def open_checked(path: Path | str, *, root: Path | str | None = None, follow_lin
         if err.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
             raise _link_error(path, path) from err
         if err.errno == errno.EISDIR:
-            raise RunError(f"{path}: a folder where a file should be") from err
+            raise DamagedFileError(f"{path}: a folder where a file should be") from err
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
                 stat.S_ISBLK(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode) else "a socket")
-        raise RunError(f"{path}: {kind}, not a regular file; epochscope reads only regular files in a run")
+        raise DamagedFileError(f"{path}: {kind}, not a regular file; epochscope reads only regular files in a run")
     return os.fdopen(fd, "rb")
 
 
@@ -322,7 +322,7 @@ def json_default(obj: Any) -> Any:
 def read_npy_header(fh: Any, available: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Read an ``.npy`` header from ``fh`` and check it against the ``available`` bytes.
 
-    Returns ``(shape, fortran_order, dtype)``. Raises :class:`RunError` naming ``where`` when
+    Returns ``(shape, fortran_order, dtype)``. Raises :class:`DamagedFileError` naming ``where`` when
     the header is malformed, the dtype holds Python objects (pickle), or the data is shorter
     than the header promises. Checking the size first means a corrupted shape can never make
     numpy allocate more memory than the file holds.
@@ -340,12 +340,12 @@ def read_npy_header(fh: Any, available: int, where: str) -> tuple[tuple[int, ...
     except Exception as err:  # noqa: BLE001 - numpy's header parser raises many types (e.g. TokenError) on garbage
         if isinstance(err, (MemoryError, zipfile.BadZipFile)):
             raise  # a damaged archive around the array: reported by load_npz
-        raise RunError(f"{where}: unreadable array header ({err}); the file is truncated or corrupted") from err
+        raise DamagedFileError(f"{where}: unreadable array header ({err}); the file is truncated or corrupted") from err
     if dtype.hasobject:
-        raise RunError(f"{where}: holds Python objects (dtype {dtype}); epochscope never loads pickled data")
+        raise DamagedFileError(f"{where}: holds Python objects (dtype {dtype}); epochscope never loads pickled data")
     needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if available - header_bytes < needed:
-        raise RunError(
+        raise DamagedFileError(
             f"{where}: truncated array: header says {tuple(shape)} {dtype} ({needed} bytes) but only "
             f"{max(available - header_bytes, 0)} bytes follow; the file is truncated or corrupted"
         )
@@ -354,7 +354,7 @@ def read_npy_header(fh: Any, available: int, where: str) -> tuple[tuple[int, ...
 
 def _check_shape(where: str, got: tuple[int, ...], shape: tuple[int, ...] | None) -> None:
     if shape is not None and tuple(got) != tuple(shape):
-        raise RunError(f"{where}: shape {tuple(got)}, expected {tuple(shape)} (what the run's manifest declares); "
+        raise DamagedFileError(f"{where}: shape {tuple(got)}, expected {tuple(shape)} (what the run's manifest declares); "
                        "the file or the manifest was changed (epochscope check RUN says which)")
 
 
@@ -363,7 +363,7 @@ def _read_into(fh: IO[bytes], shape: tuple[int, ...], dtype: np.dtype, fortran: 
     raw = data.view(np.uint8)
     got = fh.readinto(memoryview(raw)) if raw.size else 0
     if got != raw.size:
-        raise RunError(f"{where}: truncated array: {got} of {raw.size} bytes could be read")
+        raise DamagedFileError(f"{where}: truncated array: {got} of {raw.size} bytes could be read")
     return data.reshape(shape, order="F" if fortran else "C")
 
 
@@ -383,19 +383,19 @@ def load_npy(path: Path, *, mmap: bool = True, root: Path | None = None,
                                  order="F" if fortran else "C")
             return _read_into(fh, got, dtype, fortran, str(path))
     except FileNotFoundError as err:
-        raise RunError(f"{path}: file missing from the run") from err
+        raise DamagedFileError(f"{path}: file missing from the run") from err
     except (ValueError, OSError, EOFError) as err:
-        raise RunError(f"{path}: unreadable array ({err}); the file is truncated or corrupted") from err
+        raise DamagedFileError(f"{path}: unreadable array ({err}); the file is truncated or corrupted") from err
 
 
 def _check_inflation(path: Path, member: zipfile.ZipInfo) -> None:
     if member.compress_type == zipfile.ZIP_STORED:
         if member.file_size != member.compress_size:
-            raise RunError(f"{path}: archive member {member.filename!r} claims {member.file_size} bytes but stores "
+            raise DamagedFileError(f"{path}: archive member {member.filename!r} claims {member.file_size} bytes but stores "
                            f"{member.compress_size}; the file is corrupted")
         return
     if member.file_size > max(INFLATE_FLOOR, MAX_INFLATE_RATIO * member.compress_size):
-        raise RunError(f"{path}: archive member {member.filename!r} would inflate from {member.compress_size} to "
+        raise DamagedFileError(f"{path}: archive member {member.filename!r} would inflate from {member.compress_size} to "
                        f"{member.file_size} bytes (more than {MAX_INFLATE_RATIO} times); refused unread: weights "
                        "never compress so far, the file is corrupted or was made to exhaust memory")
 
@@ -406,9 +406,9 @@ def npz_members(path: Path, *, root: Path | None = None, follow_links: bool = Fa
         with open_checked(path, root=root, follow_links=follow_links) as fh, zipfile.ZipFile(fh) as archive:
             return [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in archive.infolist()]
     except FileNotFoundError as err:
-        raise RunError(f"{path}: file missing") from err
+        raise DamagedFileError(f"{path}: file missing") from err
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
-        raise RunError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
+        raise DamagedFileError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
 
 
 def load_npz(path: Path, *, root: Path | None = None, members: Iterable[str] | None = None,
@@ -436,15 +436,15 @@ def load_npz(path: Path, *, root: Path | None = None, members: Iterable[str] | N
                     shape, fortran, dtype = read_npy_header(mfh, member.file_size, where)
                     total += int(np.prod(shape, dtype=object)) * dtype.itemsize
                     if max_bytes is not None and total > max_bytes:
-                        raise RunError(f"{path}: its arrays hold more than {max_bytes} bytes, more than this file can "
+                        raise DamagedFileError(f"{path}: its arrays hold more than {max_bytes} bytes, more than this file can "
                                        "hold; refused unread")
                     arrays[name] = _read_into(mfh, shape, dtype, fortran, where)
                     mfh.read()  # to the end, so zipfile verifies the member's checksum
             return arrays
     except FileNotFoundError as err:
-        raise RunError(f"{path}: file missing from the run") from err
+        raise DamagedFileError(f"{path}: file missing from the run") from err
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
-        raise RunError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
+        raise DamagedFileError(f"{path}: unreadable archive ({err}); the file is truncated or corrupted") from err
 
 
 def _read_bounded(path: Path, root: Path | None, max_bytes: int, what: str, follow_links: bool = False) -> bytes:
@@ -452,30 +452,30 @@ def _read_bounded(path: Path, root: Path | None, max_bytes: int, what: str, foll
         size = os.fstat(fh.fileno()).st_size
         data = fh.read(max_bytes + 1) if size <= max_bytes else b""
     if size > max_bytes or len(data) > max_bytes:
-        raise RunError(f"{path}: {max(size, len(data))} bytes, more than the {max_bytes} a {what} can need; "
+        raise DamagedFileError(f"{path}: {max(size, len(data))} bytes, more than the {max_bytes} a {what} can need; "
                        "refused unread")
     return data
 
 
 def read_json(path: Path, *, root: Path | None = None, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse a JSON file of at most ``max_bytes``; ``FileNotFoundError`` passes through, any other
-    failure (a link, a FIFO, too large, malformed, nested too deeply) is a :class:`RunError` naming the file."""
+    failure (a link, a FIFO, too large, malformed, nested too deeply) is a :class:`DamagedFileError` naming the file."""
     try:
         data = _read_bounded(Path(path), root, max_bytes, "JSON file")
         return json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise
     except (OSError, ValueError, RecursionError) as err:
-        raise RunError(f"{path}: unreadable JSON ({type(err).__name__}: {err})") from err
+        raise DamagedFileError(f"{path}: unreadable JSON ({type(err).__name__}: {err})") from err
 
 
 def read_text(path: Path, *, max_bytes: int = MAX_TEXT_BYTES, what: str = "text file") -> str:
     """A regular file's UTF-8 text, at most ``max_bytes``; ``FileNotFoundError`` passes through,
-    any other failure is a :class:`RunError` naming the file (what an importer reads: a log, a CSV).
+    any other failure is a :class:`DamagedFileError` naming the file (what an importer reads: a log, a CSV).
     A link to a regular file is followed (the user's own files); a FIFO or device is refused."""
     try:
         return _read_bounded(Path(path), None, max_bytes, what, follow_links=True).decode("utf-8")
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as err:
-        raise RunError(f"{path}: unreadable {what} ({type(err).__name__}: {err})") from err
+        raise DamagedFileError(f"{path}: unreadable {what} ({type(err).__name__}: {err})") from err

@@ -12,17 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import NotARunError, RunError
+from .._errors import DamagedFileError, NotARunError
 from .fileio import is_real_dir, is_regular, load_npy, load_npz, read_json
 from .layout import MANIFEST_FILE, RunLayout, layer_file, metrics_file, predictions_file, weights_file
 from .manifest import LayerInfo, Manifest
 from .texts import MAX_TEXTS_BYTES, parse_texts
 from .timeline import Timeline
 
-__all__ = ["MAX_METRICS_BYTES", "Run", "open_run"]
+__all__ = ["EMPTY_WEIGHTS", "MAX_METRICS_BYTES", "Run", "open_run"]
 
 #: The largest metrics row read (one epoch's numbers; a row is a few hundred bytes).
 MAX_METRICS_BYTES = 4 * 2**20
+
+#: What a weights file that holds no array is (the reader's error and ``epochscope check`` say it alike).
+EMPTY_WEIGHTS = ("an archive that holds no array; the writer writes no weights file for an epoch without weights, "
+                 "so the file was damaged or replaced")
 
 
 class Run:
@@ -36,7 +40,8 @@ class Run:
     :mod:`epochscope.run.fileio` (regular files only, no link followed below the run's folder,
     every array checked against the shape the manifest declares before it is read), so a
     damaged or hostile run raises :class:`~epochscope.RunError` naming the file, never hangs
-    and never exhausts memory.
+    and never exhausts memory. A file that cannot be read raises its subclass
+    :class:`~epochscope._errors.DamagedFileError` (what the pictures stop on).
 
     Example::
 
@@ -61,7 +66,7 @@ class Run:
                 "Point at the folder given as run_dir when recording (e.g. OUT/run for the demo)."
             ) from err
         if not isinstance(raw, dict):
-            raise RunError(f"{self.layout.manifest}: expected a JSON object")
+            raise DamagedFileError(f"{self.layout.manifest}: expected a JSON object")
         self.manifest = Manifest.from_json(raw, where=str(self.layout.manifest))
 
     # -- what the run holds
@@ -147,7 +152,7 @@ class Run:
         try:
             value = read_json(path, root=self.path, max_bytes=MAX_TEXTS_BYTES)
         except FileNotFoundError as err:
-            raise RunError(f"{path}: file missing from the run") from err
+            raise DamagedFileError(f"{path}: file missing from the run") from err
         return parse_texts(value, n, str(path))
 
     def _input_shape(self, n: int) -> tuple[int, ...] | None:
@@ -220,11 +225,18 @@ class Run:
         return weights_file(self.epoch_dir(epoch)).exists() or weights_file(self.epoch_dir(epoch)).is_symlink()
 
     def weights(self, epoch: int) -> dict[str, np.ndarray]:
-        """The recorded weights at ``epoch`` as ``{parameter name: float32 array}`` (empty if none)."""
+        """The recorded weights at ``epoch`` as ``{parameter name: float32 array}`` (empty if none).
+
+        Raises :class:`~epochscope._errors.DamagedFileError` for a weights file that cannot be read
+        or holds no array: the writer writes none for an epoch without weights, so an empty one is
+        damage, never an epoch that recorded no weights."""
         path = weights_file(self.epoch_dir(epoch))
         if not path.exists() and not path.is_symlink():
             return {}
-        return load_npz(path, root=self.path)
+        weights = load_npz(path, root=self.path)
+        if not weights:
+            raise DamagedFileError(f"{path}: {EMPTY_WEIGHTS}")
+        return weights
 
     def epoch_metrics(self, epoch: int) -> dict[str, Any]:
         """The metrics row of one epoch; its ``"epoch"`` is always the epoch's own number.
@@ -237,9 +249,9 @@ class Run:
         try:
             row = read_json(path, root=self.path, max_bytes=MAX_METRICS_BYTES)
         except FileNotFoundError as err:
-            raise RunError(f"{path}: file missing from the run") from err
+            raise DamagedFileError(f"{path}: file missing from the run") from err
         if not isinstance(row, dict):
-            raise RunError(f"{path}: expected a JSON object")
+            raise DamagedFileError(f"{path}: expected a JSON object")
         stored = row.get("epoch")
         if stored != epoch or isinstance(stored, bool):
             if "epoch" in row:

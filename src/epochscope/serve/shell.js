@@ -70,7 +70,12 @@ function drawList() {
     name.append(b); tr.append(name);
     cell(tr, (r.layers || []).join(", ") + (r.layer && r.layers.length > 1 ? ` (map: ${r.layer})` : ""));
     cell(tr, span(r.epochs));
-    cell(tr, r.error ? r.error : r.status, r.error ? "error" : "");
+    // A run shown with what `epochscope check` warns of (an epoch folder that is a link, left out) says so.
+    const state = cell(tr, r.error ? r.error : r.status, r.error ? "error" : "");
+    if (!r.error && r.warning) {
+      const w = document.createElement("div"); w.className = "warning"; w.textContent = visible(r.warning);
+      state.append(w);
+    }
     body.append(tr);
   }
 }

@@ -89,6 +89,9 @@ class RunState:
     checked: float = 0.0  # when it was last checked
     #: Why the run is not shown although it may have been (damaged, or it cannot be read now), else ``None``.
     damage: str | None = None
+    #: What ``epochscope check`` warns of in a run that is shown (an epoch folder that is a link, which
+    #: no reader follows, so the pictures leave it out), one line, else ``None``.
+    warning: str | None = None
 
     def shown_version(self) -> int:
         """The version pages see: 0 before anything is shown, then growing, never repeating under this path."""
@@ -101,7 +104,7 @@ class RunState:
         return {"name": self.name, "path": self.path, "layers": list(self.layers), "epochs": list(self.epochs),
                 "layer": self.layer, "mapped": mapped, "version": self.shown_version(),
                 "ready": self.version > 0 and self.damage is None,
-                "status": self.status, "error": self.error,
+                "status": self.status, "error": self.error, "warning": self.warning,
                 "progress": None if self.progress is None else {"step": self.progress[0], "done": done, "total": total}}
 
 
@@ -318,9 +321,9 @@ class Embedder(threading.Thread):
             with self.lock:
                 state.files = files
             return damaged is None
-        damage = self._damage(folder, state.path)
+        damage, warning = self._damage(folder, state.path)
         with self.lock:
-            state.files, state.checked, state.damage = files, time.monotonic(), damage
+            state.files, state.checked, state.damage, state.warning = files, time.monotonic(), damage, warning
             if changed or damaged is not None:
                 state.requested, state.failed, state.shown_epochs = None, None, None
             if damage is not None:
@@ -329,28 +332,43 @@ class Embedder(threading.Thread):
             log.warning("serve: %s: %s", printable(state.path), damage)
         return damage is None
 
-    def _damage(self, folder: Path, path: str) -> str | None:
-        """The run's damage as one line with what to do (``None``: healthy), as ``epochscope check`` finds
-        it (its problems; warnings and notes are no damage). Its caches are left out: they are derived,
-        and the embedding validates and rebuilds them."""
+    def _damage(self, folder: Path, path: str) -> tuple[str | None, str | None]:
+        """``(damage, warning)``: the run's damage as one line with what to do (``None``: healthy), as
+        ``epochscope check`` finds it (its problems), and what check warns of in it, one line (``None``:
+        nothing). Its caches are left out: they are derived, and the embedding validates and rebuilds
+        them; so are the warnings its ``--repair`` clears (a writer's leftovers, as a run being recorded
+        has), which leave nothing out of the pictures."""
         from ..checking.api import inspect
 
         try:
             # check_run's own pass, without asking the lock who writes: the recorder's lock is never touched.
             report = inspect(folder, find_writer=False)
         except Exception as err:  # noqa: BLE001 (a run that cannot be checked is one line, the server goes on)
-            return f"cannot be checked: {self.error_line(err)}"
-        problems = [f for f in report.problems if f.path.split("/", 1)[0] != CACHE_DIR]
-        if not problems:
-            return None
-        first = problems[0]
-        what = " ".join(f"{'' if path == '.' else path + '/'}{first.path}: {first.message}".split())
-        what = what if len(what) <= 240 else what[:239] + "…"
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return f"cannot be checked: {self.error_line(err)}", None
         where = "LOGDIR" if path == "." else f"LOGDIR/{path}"
-        line = (f"damaged: {what}{more}; not shown until repaired: `epochscope check {where}` says what is wrong "
-                "and what its --repair can mend, or restore the files from a backup")
-        return printable(relative_paths(line, self.logdir))
+        problems = [f for f in report.problems if f.path.split("/", 1)[0] != CACHE_DIR]
+        if problems:
+            line = (f"damaged: {self._findings(problems, path)}; not shown until repaired: `epochscope check {where}` "
+                    "says what is wrong and what its --repair can mend, or restore the files from a backup")
+            return printable(relative_paths(line, self.logdir)), None
+        repaired = {a.path for a in report.actions}
+        warnings = [f for f in report.warnings if f.path.split("/", 1)[0] != CACHE_DIR and f.path not in repaired]
+        if not warnings:
+            return None, None
+        # A few, not the first alone: a linked epoch folder also reads as an epoch missing, said first.
+        line = f"warning: {self._findings(warnings, path, shown=3)}; `epochscope check {where}` says the same"
+        return None, printable(relative_paths(line, self.logdir))
+
+    @staticmethod
+    def _findings(findings: list, path: str, shown: int = 1) -> str:
+        """The first ``shown`` of ``findings`` as ``path/file: message`` (each cut to a few hundred
+        characters), and how many more."""
+        said = []
+        for f in findings[:shown]:
+            what = " ".join(f"{'' if path == '.' else path + '/'}{f.path}: {f.message}".split())
+            said.append(what if len(what) <= 240 else what[:239] + "…")
+        more = len(findings) - len(said)
+        return "; ".join(said) + (f" (and {more} more)" if more else "")
 
     def _embed(self, state: RunState, run, epochs: list[int]) -> None:
         from ..maps.api import embed
