@@ -86,6 +86,16 @@ class OutputPathError(OutputError, ValueError):
     exit_code = 2
 
 
+class _DamageTold(RunError):
+    """A damaged file told as :func:`damaged_file_error` says; keeps the reader's error so an outer
+    :func:`stops_on_damage` can tell it again with what the caller asked for (the render, not the
+    maps inside it)."""
+
+    def __init__(self, message: str, run_path: object, damage: BaseException) -> None:
+        super().__init__(message)
+        self.run_path, self.damage = run_path, damage
+
+
 def damaged_file_error(run_path: object, err: BaseException, stops: str) -> RunError:
     """``err`` (a run file that could not be read) as the error that stops a picture or the report:
     the reader's message (it names the file), ``stops`` (what is not made: ``"the report is not
@@ -94,17 +104,20 @@ def damaged_file_error(run_path: object, err: BaseException, stops: str) -> RunE
     >>> str(damaged_file_error("runs/a", RunError("runs/a/epochs/000001/weights.npz: truncated"), "the render stops"))[:58]
     'runs/a/epochs/000001/weights.npz: truncated; the render st'
     """
-    return RunError(f"{err}; {stops}, as it would show what the file holds as missing: "
-                    f"`epochscope check {run_path}` says what is damaged and what its --repair can mend, "
-                    "or restore the file from a backup")
+    if isinstance(err, _DamageTold):
+        err = err.damage
+    return _DamageTold(f"{err}; {stops}, as it would show what the file holds as missing: "
+                       f"`epochscope check {run_path}` says what is damaged and what its --repair can mend, "
+                       "or restore the file from a backup", run_path, err)
 
 
 @contextmanager
 def stops_on_damage(run_path: object, stops: str) -> Iterator[None]:
     """Inside the block, a run file that cannot be read (:class:`DamagedFileError`, from any reader
     however deep) stops it as :func:`damaged_file_error` says: one line with the file, ``stops``
-    and `epochscope check`. Errors that are no damage pass unchanged, and so does an error already
-    told this way (it is a plain :class:`RunError`), so blocks may nest.
+    and `epochscope check`. Errors that are no damage pass unchanged. Blocks may nest: the
+    outermost says what stops (``epochscope.embed`` says the maps are not made; inside a render,
+    the render stops), and the advice is given once.
 
     Example::
 
@@ -113,6 +126,8 @@ def stops_on_damage(run_path: object, stops: str) -> Iterator[None]:
     """
     try:
         yield
+    except _DamageTold as err:  # told inside: its run is the one that holds the file (side by side: one of two)
+        raise damaged_file_error(err.run_path, err, stops) from err.damage
     except DamagedFileError as err:
         raise damaged_file_error(run_path, err, stops) from err
 

@@ -155,6 +155,19 @@ def report(run: Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[
         import epochscope
         epochscope.report("runs/mnist", "mnist.html", layer="hidden", method="umap")
     """
+    from ._errors import stops_on_damage
+
+    # a run file that cannot be read anywhere (the maps' activations, a picture's predictions)
+    # stops the report with `epochscope check`, never a page that shows it as missing
+    with stops_on_damage(run if isinstance(run, (str, os.PathLike)) else getattr(run, "path", "RUN"),
+                         "the report is not written"):  # ("RUN": side by side, each run's reader tells its own)
+        return _report(run, out, layer=layer, method=method, max_points=max_points, progress=progress, title=title,
+                       embed_options=embed_options)
+
+
+def _report(run: Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]], out: str | os.PathLike[str], *,
+            layer: str | None, method: str, max_points: int | None, progress: bool, title: str | None,
+            embed_options: dict[str, Any]) -> Path:
     from ._output import check_output_file
     from .analysis import run_contents
     from .html.report import check_report_path, write_report

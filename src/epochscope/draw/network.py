@@ -480,11 +480,13 @@ class NetworkDisplay(FigureDisplay):
         (default: the last epoch that holds weights); the settings as :func:`network_animation`'s.
 
         Raises ``ValueError`` for an epoch without weights (the message lists those with weights)
-        and :class:`~epochscope.RunError` for a run without weights.
+        and :class:`~epochscope.RunError` for a run without weights or a damaged weights file
+        (naming it and `epochscope check`).
         """
         settings = NetworkSettings(reference=reference, top_k=top_k, top_by=top_by)
-        run = as_run(run)
-        history = NetworkHistory.from_run(run, layers=layers, shape=shape)
+        with stops_on_damage(getattr(run, "path", run), "the network is not drawn"):
+            run = as_run(run)
+            history = NetworkHistory.from_run(run, layers=layers, shape=shape)
         epochs = history.epochs.tolist()
         if epoch is None:
             index = len(epochs) - 1

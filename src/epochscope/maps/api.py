@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import RunError, unknown_name_message
+from .._errors import RunError, stops_on_damage, unknown_name_message
 from ..run import Run, open_run
 from .align import align_chain, robust_bounds
 from .base import MethodSettings, SequenceResult
@@ -219,6 +219,13 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
                 **options: Any) -> tuple[Maps, dict[str, float]]:
     """:func:`embed`, also returning seconds per phase (``fit``, ``test``, ``align``, ``quality``;
     ``cached`` when read back). For benchmarks; same arguments as :func:`embed`."""
+    # a run file that cannot be read (activations, labels) stops the maps with `epochscope check`
+    with stops_on_damage(getattr(run, "path", run), "the maps are not made"):
+        return _embed_timed(run, layer, method, epochs=epochs, cache=cache, progress=progress, **options)
+
+
+def _embed_timed(run: Run | str | os.PathLike[str], layer: str | None, method: str, *,
+                 epochs: Sequence[int] | None, cache: bool, progress: bool, **options: Any) -> tuple[Maps, dict[str, float]]:
     run = _as_run(run)
     if layer is None:
         if not run.layers:
