@@ -176,6 +176,12 @@ class RunWriter:
         """Release the run's lock. Safe to call twice."""
         self._lock.release()
 
+    def hand_over(self, finished: Callable[[], bool], give_up: Callable[[], None]) -> None:
+        """Let the next writer in this process take the run over once ``finished()`` says this
+        writer's training ended without closing it; ``give_up()`` is called first (see
+        :meth:`~epochscope.run.lock.RunLock.hand_over`)."""
+        self._lock.hand_over(finished, give_up)
+
     # -- state
     @property
     def manifest(self) -> Manifest:
