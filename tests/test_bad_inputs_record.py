@@ -273,5 +273,5 @@ def test_two_writers_at_once_are_refused(tmp_path):
         holder.wait(timeout=30)
     assert record(tmp_path).epochs == [0]  # free again once the other process ends
     with Recorder(mlp(), ["hidden"], probe=(x_probe(), y_probe()), run_dir=path):  # and in one process
-        with pytest.raises(RunLockedError, match="is being written by another process"):
+        with pytest.raises(RunLockedError, match="is being written by another recorder in this process"):
             Recorder(mlp(), ["hidden"], probe=(x_probe(), y_probe()), run_dir=path)

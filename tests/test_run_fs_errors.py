@@ -171,7 +171,7 @@ def test_exit_status_1_for_another_writer(synthetic_run, capsys):
     with RunWriter.open(synthetic_run, framework="synthetic", labels=open_run(synthetic_run).labels,
                         class_names=["class 0", "class 1", "class 2"], test_labels=np.arange(30) % 3):
         assert main(["check", str(synthetic_run), "--repair"]) == 1
-    assert "being written by another process" in one_line(capsys.readouterr().err, "check")
+    assert "being written by another recorder in this process" in one_line(capsys.readouterr().err, "check")
 
 
 def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path, monkeypatch):

@@ -94,8 +94,10 @@ def fit(
     ends with). The model as it is now is recorded as that epoch unless the run holds it
     (epoch 0: the untrained model), then one record after each epoch, numbered from
     ``initial_epoch + 1``, with ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and the
-    epoch's ``train_seconds``. After reloading an earlier checkpoint, pass its epoch: the
-    recorder refuses epochs its run holds (or replaces them, ``replace_epochs=True``).
+    epoch's ``train_seconds`` (with ``every_n_epochs``: every N-th epoch, and the last one
+    trained when it ends, ``record(..., last=True)``). After reloading an earlier checkpoint,
+    pass its epoch: the recorder refuses epochs its run holds (or replaces them,
+    ``replace_epochs=True``).
     Floating inputs are given in the model's floating dtype, integer ones (token ids) as
     they are. Returns the metrics rows.
 
@@ -121,7 +123,9 @@ def fit(
         if val is not None:
             row["val_loss"], row["val_accuracy"] = evaluate(model, val, device=device)
         if recorder is not None:
-            recorder.record(epoch, metrics=row)
+            # The last epoch is recorded now whatever every_n_epochs says: left to rec.close(), it would be
+            # missing from the run until then, and lost if the model changed first (best weights loaded...).
+            recorder.record(epoch, metrics=row, last=epoch == initial_epoch + epochs)
         history.append({"epoch": epoch, **row})
         if on_epoch is not None:
             on_epoch(history[-1])

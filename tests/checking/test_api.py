@@ -104,7 +104,7 @@ def test_a_live_writer_is_noted_and_repair_is_refused(tmp_path):
         assert report.ok and report.writer == f"pid {os.getpid()}"
         (note,) = [f for f in report.findings if f.path.startswith("epochs/.partial")]
         assert note.level == "note" and "being written right now" in note.message and not report.actions
-        with pytest.raises(RunLockedError, match="being written by another process"):
+        with pytest.raises(RunLockedError, match="being written by another recorder in this process"):
             check_run(path, repair=True)
         assert building._dir.is_dir()
         building.discard()

@@ -124,3 +124,19 @@ def test_a_metrics_row_too_large_to_read_back_is_refused_and_the_run_goes_on(tmp
     run = open_run(tmp_path / "run")
     assert run.epochs == [0, 1] and run.epoch_metrics(1)["loss"] == 0.5
     assert check_run(tmp_path / "run").ok
+
+
+def test_class_names_too_many_for_the_manifest_are_refused_before_anything_is_written(tmp_path):
+    # 100,000 classes named by a sentence each: about 72 MB of manifest, more than a reader reads (64 MiB)
+    names = [f"product {i}: " + "a long description of the class " * 22 for i in range(100_000)]
+    labels = [0, 1, 1, 0]
+    with pytest.raises(ValueError, match=r"creating the run, .*manifest.json would be [\d,]+ bytes as JSON, more than "
+                                         r"the 67,108,864 a reader reads \(the largest: 'class_names' \(100,000 items"
+                                         r".*give fewer or shorter class names.*Nothing was written"):
+        RecordingSession(RecordSettings(tmp_path / "run", ["hidden"], class_names=names), probe_labels=labels,
+                         framework="numpy")
+    s = RecordingSession(RecordSettings(tmp_path / "run", ["hidden"], class_names=names[:2]), probe_labels=labels,
+                         framework="numpy")  # the folder is free for the next try
+    record(s, 0)
+    s.close()
+    assert open_run(tmp_path / "run").epochs == [0] and check_run(tmp_path / "run").ok

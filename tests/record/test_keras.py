@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from epochscope import open_run  # noqa: E402
+from epochscope import RunLockedError, check_run, open_run  # noqa: E402
 from epochscope.keras import Recorder  # noqa: E402
 
 N_CLASSES = 3
@@ -401,3 +401,58 @@ def test_probe_inputs_are_fixed_when_the_recorder_is_made(tmp_path, images):
     model.fit(x, y, initial_epoch=1, epochs=2, batch_size=24, verbose=0, callbacks=[rec])
     expected = keras.ops.convert_to_numpy(submodel(model, ["hidden"])(x, training=False))
     np.testing.assert_allclose(open_run(tmp_path / "r").activations("hidden", 2), expected, atol=2e-2, rtol=2e-3)
+
+
+class FailInEpoch(keras.callbacks.Callback):
+    """Raises after the first batch of Keras' epoch ``epoch``: a user callback's bug, a bad batch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.now = epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.now = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.now == self.epoch:
+            raise RuntimeError("bad batch")
+
+
+def test_a_failed_fit_keeps_its_epochs_and_releases_the_run_to_the_next_recorder(tmp_path, images):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    probe = (x[:12], y[:12])
+    rec = Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r")
+    with pytest.raises(RuntimeError, match="bad batch"):
+        model.fit(x, y, epochs=4, batch_size=24, verbose=0, callbacks=[rec, FailInEpoch(2)])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2]  # the epochs finished before the failure
+    report = check_run(tmp_path / "r")
+    # Before: Keras calls no hook when fit fails, so the run stayed locked by this process (check named it
+    # the writer) and a new recorder here was refused as "being written by another process (pid <this one>)".
+    assert report.ok and not report.warnings and report.writer is None
+    model.fit(x, y, initial_epoch=2, epochs=3, batch_size=24, verbose=0,
+              callbacks=[Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r")])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3]
+    model.fit(x, y, initial_epoch=3, epochs=4, batch_size=24, verbose=0, callbacks=[rec])  # the first one goes on
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(run.weights(4)["hidden.weight"], model.get_layer("hidden").kernel.numpy().T, rtol=1e-6)
+    report = check_run(tmp_path / "r")
+    assert report.ok and not report.warnings and report.writer is None
+
+
+def test_a_recorder_still_training_keeps_its_run(tmp_path, images):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    probe = (x[:12], y[:12])
+    twice = [Recorder(["hidden"], probe=probe, run_dir=tmp_path / "r"), Recorder(["hidden"], probe=probe,
+                                                                                 run_dir=tmp_path / "r")]
+    # The first one's fit runs: the second one, in the same fit, is refused (before: "another process")
+    with pytest.raises(RunLockedError, match=r"being written by another recorder in this process \(pid \d+\); "
+                                             r"close that recorder first"):
+        model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=twice)
+    assert check_run(tmp_path / "r").writer is None  # that fit failed: its run is free again
+    model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=twice[1:])
+    assert open_run(tmp_path / "r").epochs == [0, 1]

@@ -231,3 +231,25 @@ def test_epoch_ends_without_rec_step_are_refused_not_recorded_over_step_0(tmp_pa
     run = open_run(tmp_path / "r")
     assert run.epochs == [0] and run.timeline.epochs == (0.0,)
     np.testing.assert_allclose(run.weights(0)["0.weight"], before)
+
+
+def test_train_fit_records_its_last_epoch_every_n_epochs_leaves_out(tmp_path):
+    from epochscope.train import fit
+
+    x, y, model, _ = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3)
+    history = fit(model, (x, y), epochs=10, batch_size=8, recorder=rec, show_progress=False, device="cpu")
+    trained = {name: p.detach().clone().numpy() for name, p in model.state_dict().items()}
+    # Before: fit left epoch 10 (no multiple of 3) to rec.close(), so the run ended at epoch 9 until then,
+    # and for good when the model changed first (the best weights loaded, another fit...).
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 3, 6, 9, 10] and history[-1]["epoch"] == 10
+    for name, value in trained.items():
+        np.testing.assert_allclose(run.weights(10)[name], value)
+    assert run.epoch_metrics(10)["loss"] == pytest.approx(history[-1]["loss"])  # the last epoch's own metrics
+    with torch.no_grad():
+        model[0].weight.add_(1.0)  # e.g. the best weights loaded after training
+    rec.close()
+    np.testing.assert_allclose(open_run(tmp_path / "r").weights(10)["0.weight"], trained["0.weight"])
+    report = check_run(tmp_path / "r")
+    assert report.ok and not report.warnings and report.writer is None

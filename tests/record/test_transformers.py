@@ -427,3 +427,31 @@ def test_early_stopping_records_the_last_epoch_trained_not_the_best_model_loaded
     assert run.epoch_metrics(4)["step"] == 16 and "val_loss" in run.epoch_metrics(4)
     report = check_run(tmp_path / "run")
     assert report.ok and not report.warnings and report.writer is None
+
+
+class FailInEpoch(TrainerCallback):
+    """Raises at a step of the second epoch: a user callback's bug, a bad batch."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.epoch > 1.3:
+            raise RuntimeError("bad batch")
+
+
+def test_a_failed_training_keeps_its_epochs_and_releases_the_run_to_the_next_recorder(tmp_path):
+    x, y = token_ids(16, seed=3)
+    recorder = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run")
+    with pytest.raises(RuntimeError, match="bad batch"):
+        trainer(tiny_bert(), tmp_path / "out", 3, recorder, callbacks=[FailInEpoch()]).train()
+    assert open_run(tmp_path / "run").epochs == [0, 1]  # the epochs finished before the failure
+    report = check_run(tmp_path / "run")
+    # Before: the Trainer calls no callback when training fails, so the run stayed locked by this process
+    # (check named it the writer) and a new recorder here was refused as "being written by another process".
+    assert report.ok and not report.warnings and report.writer is None
+    model = tiny_bert(5)
+    again = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run", replace_epochs=True)
+    trainer(model, tmp_path / "out", 1, again).train()
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 1]
+    np.testing.assert_allclose(run.weights(1)["classifier.weight"], model.classifier.weight.detach().numpy())
+    report = check_run(tmp_path / "run")
+    assert report.ok and not report.warnings and report.writer is None

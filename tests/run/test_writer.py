@@ -7,6 +7,7 @@ import pytest
 
 from epochscope import NotARunError, RunError, check_run, open_run
 from epochscope.run import RunWriter
+from epochscope.run.fileio import MAX_JSON_BYTES
 from epochscope.run.reader import MAX_METRICS_BYTES
 
 
@@ -165,6 +166,34 @@ def test_overwrite_killed_while_removing_leaves_no_half_deleted_epoch_and_no_old
         np.testing.assert_array_equal(run.activations("h", epoch), np.full((3, 2), float(epoch)))
     assert not (path / "cache").exists()
     assert check_run(path).ok
+
+
+def test_a_manifest_the_reader_would_refuse_is_refused_when_written(tmp_path):
+    with RunWriter.open(tmp_path / "small", framework="t", labels=[0, 1], class_names=["a", "b"]):
+        pass
+    small = os.path.getsize(tmp_path / "small" / "manifest.json")
+    # one character more in a class name, one byte more in the file: a manifest of exactly the reader's limit
+    fits = "b" + "x" * (MAX_JSON_BYTES - small)
+    with RunWriter.open(tmp_path / "run", framework="t", labels=[0, 1], class_names=["a", fits]) as w:
+        assert os.path.getsize(tmp_path / "run" / "manifest.json") == MAX_JSON_BYTES
+        # Before: the manifest was written whatever its size, and the run it made could not be opened.
+        with pytest.raises(ValueError, match=r"adding layer 'h', .*manifest.json would be 67,1\d\d,\d\d\d bytes as "
+                                             r"JSON, more than the 67,108,864 a reader reads \(the largest: "
+                                             r"'class_names' \(2 items, .*fewer or shorter class names.*Layer 'h' "
+                                             r"was not added; the run is unchanged"):
+            w.declare_layer("h", (2,), 2, None)
+        assert w.manifest.layers == ()
+    run = open_run(tmp_path / "run")  # whatever was written reads back
+    assert run.class_names == ["a", fits] and run.layers == []
+    assert check_run(tmp_path / "run").ok
+    too_big = fits + "x"
+    with pytest.raises(ValueError, match=r"manifest.json would be 67,108,865 bytes as JSON, more than the 67,108,864 "
+                                         r"a reader reads \(the largest: 'class_names' \(2 items, 67,108,[\d,]+ "
+                                         r"bytes\).* fewer or shorter class names.*Nothing was written"):
+        RunWriter.open(tmp_path / "big", framework="t", labels=[0, 1], class_names=["a", too_big])
+    assert not (tmp_path / "big" / "manifest.json").exists()
+    with RunWriter.open(tmp_path / "big", framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        assert w.epochs == []  # the folder is free for the next try
 
 
 def test_a_metrics_row_the_reader_would_refuse_is_refused_when_written(tmp_path):

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -482,6 +482,12 @@ class RecordingSession:
 
     def close(self) -> None:
         self.writer.close()
+
+    def hand_over(self, finished: Callable[[], bool], give_up: Callable[[], None]) -> None:
+        """Once ``finished()`` says the training ended without closing this session (a framework that
+        calls no hook when training fails), the next writer of the run in this process calls
+        ``give_up()`` (the recorder's close) and takes the run over; until then it is refused."""
+        self.writer.hand_over(finished, give_up)
 
 
 class EpochRecording:

@@ -44,6 +44,7 @@ from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples
 from .schedule import LeftOut, fingerprint, fractional_epoch, metrics_now, record_left_out
 from .settings import RecorderCallback, RecordSettings
+from .training_call import TrainingCall
 
 
 def _import_keras():
@@ -415,6 +416,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         self._specs: dict[str, LayerSpec] = {}
         self._layers: dict[str, Any] = {}
         self._weight_layers: dict[str, Any] = {}
+        self._training: TrainingCall | None = None  # the fit running the hooks (see on_train_begin)
 
     # -- lifetime
     @property
@@ -429,12 +431,23 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
     def close(self) -> None:
         """Release the run (its lock). Done at the end of every ``fit``; safe to call twice.
 
-        Keras calls no hook when ``fit`` fails: after an interrupted ``fit``, call this (or
-        pass the same recorder to the next ``fit``) before another recorder writes the run.
+        Keras calls no hook when ``fit`` fails: the run stays with this recorder, whose next
+        ``fit`` goes on recording, until another writer in this process wants it (a new
+        recorder, ``epochscope.check_run(..., repair=True)``), which then takes it over, or this
+        is called. Every epoch finished before the failure is on disk.
         """
+        if self._training is not None:
+            self._training.forget()
+            self._training = None
         if self.session is not None:
             self.session.close()
             self.session = None
+
+    def _abandon(self) -> None:
+        """Release the run after a failed ``fit``, recording nothing more (its model is no finished epoch's)."""
+        if self.session is not None:
+            self.session.schedule.left_out = None
+        self.close()
 
     def _open(self) -> RecordingSession:
         settings = self.settings
@@ -469,6 +482,10 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         if self.session is None:
             self.session = self._open()
             log.info("recording %s of Keras model '%s' into %s", self.layer_names, model.name, self.session.path)
+        # Keras calls no hook when fit fails: once this fit has ended without on_train_end, the next
+        # writer of the run in this process takes it over instead of finding it locked for good.
+        self._training = TrainingCall(keras.__name__)
+        self.session.hand_over(self._training.ended, self._abandon)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """At the first epoch of a ``fit``, record the model as epoch ``epoch`` (fit's

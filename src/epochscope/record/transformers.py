@@ -37,6 +37,7 @@ from .probe import select_texts  # noqa: E402
 from .settings import RecordSettings, settings_from_options, with_options_signature  # noqa: E402
 from .torch import Recorder as TorchRecorder  # noqa: E402
 from .torch import _to_numpy, find_modules, find_weights, select_torch_examples  # noqa: E402
+from .training_call import TrainingCall  # noqa: E402
 
 torch = require("torch", extra="transformers", purpose="recording Hugging Face Trainer runs")
 hf = require("transformers", extra="transformers", purpose="recording Hugging Face Trainer runs")
@@ -469,6 +470,7 @@ class Recorder(hf.TrainerCallback):
         self._history_from = 0  # log_history entries of the current epoch start here
         self._loss_from_step = 0
         self._window_start = 0  # the step of the Trainer's last loss log: its next logged loss is the mean from there
+        self._training: TrainingCall | None = None  # the Trainer.train running the hooks (see on_train_begin)
 
     # -- lifetime
     @property
@@ -481,9 +483,13 @@ class Recorder(hf.TrainerCallback):
         return open_run(self.settings.run_dir)
 
     def close(self) -> None:
-        """Release the run (its lock). Done when training ends, or when the recorder stops it;
-        after a training that failed for another reason, call it before recording into the
-        same run again in this process. Safe to call twice."""
+        """Release the run (its lock). Done when training ends, or when the recorder stops it.
+        The Trainer calls no callback when training fails for another reason: the run then stays
+        with this recorder, whose next ``train()`` goes on recording, until another writer in this
+        process wants it (a new recorder), which takes it over, or this is called. Safe to call twice."""
+        if self._training is not None:
+            self._training.forget()
+            self._training = None
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -521,6 +527,10 @@ class Recorder(hf.TrainerCallback):
                                                                texts=self._texts, test_texts=self._test_texts)
             log.info("recording %s of %s into %s (sequences: tokens=%r; weights: %s)", list(settings.layers),
                      type(model).__name__, settings.run_dir, settings.tokens, settings.weights)
+        # The Trainer calls no callback when training fails: once this train() has ended without
+        # on_train_end, the next writer of the run in this process takes it over instead of finding it locked.
+        self._training = TrainingCall(hf.__name__)
+        self.recorder.session.hand_over(self._training.ended, self._abandon)
         epoch = _whole_epoch(state.epoch)
         if epoch is not None and epoch not in self.recorder.epochs:
             try:

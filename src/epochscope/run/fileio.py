@@ -45,6 +45,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "fsync_dir",
     "inside_run",
+    "json_bytes",
     "json_default",
     "load_npy",
     "load_npz",
@@ -57,6 +58,7 @@ __all__ = [
     "storage_error",
     "storage_failure",
     "storage_hint",
+    "write_bytes_atomic",
     "write_json_atomic",
 ]
 
@@ -292,13 +294,26 @@ def _write_atomic(path: Path, write) -> None:
     fsync_dir(path.parent)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the JSON bytes :func:`write_json_atomic` writes (indented; numpy values as plain
+    numbers): what a writer measures before it writes a file whose readers bound its size."""
+    return json.dumps(obj, indent=2, allow_nan=True, default=json_default).encode()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + rename).
+
+    Raises :class:`~epochscope.StorageError` when the file system refuses (nothing is left behind).
+    """
+    _write_atomic(Path(path), lambda fh: fh.write(data))
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file + rename).
 
     Raises :class:`~epochscope.StorageError` when the file system refuses (nothing is left behind).
     """
-    data = json.dumps(obj, indent=2, allow_nan=True, default=json_default).encode()
-    _write_atomic(Path(path), lambda fh: fh.write(data))
+    write_bytes_atomic(path, json_bytes(obj))
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:

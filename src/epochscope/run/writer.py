@@ -24,8 +24,10 @@ import numpy as np
 
 from .._errors import RunError
 from .fileio import (
+    MAX_JSON_BYTES,
     fsync_dir,
     is_storage_error,
+    json_bytes,
     json_default,
     load_npy,
     read_json,
@@ -33,6 +35,7 @@ from .fileio import (
     storage_error,
     storage_failure,
     storage_hint,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from .layout import (
@@ -117,8 +120,9 @@ class RunWriter:
         ``RUN/<split>/texts.json`` (bounded, see :mod:`epochscope.run.texts`); a resumed run
         keeps the texts it holds.
         A run holding a link where one of its own files or folders belongs is refused: a writer
-        never writes through a link. Raises :class:`RunError` with the reason, and
-        :class:`~epochscope.StorageError` when the file system refuses.
+        never writes through a link. Raises :class:`RunError` with the reason,
+        :class:`~epochscope.StorageError` when the file system refuses, and ``ValueError``, writing
+        nothing, when the new run's manifest would be larger than readers read (millions of class names).
         """
         path = Path(path)
         labels = np.asarray(labels, dtype=np.int64)
@@ -172,6 +176,12 @@ class RunWriter:
         """Release the run's lock. Safe to call twice."""
         self._lock.release()
 
+    def hand_over(self, finished: Callable[[], bool], give_up: Callable[[], None]) -> None:
+        """Let the next writer in this process take the run over once ``finished()`` says this
+        writer's training ended without closing it; ``give_up()`` is called first (see
+        :meth:`~epochscope.run.lock.RunLock.hand_over`)."""
+        self._lock.hand_over(finished, give_up)
+
     # -- state
     @property
     def manifest(self) -> Manifest:
@@ -192,7 +202,8 @@ class RunWriter:
     def declare_layer(self, name: str, output_shape: Sequence[int], width: int,
                       reduction: Mapping[str, Any] | None) -> LayerInfo:
         """Add a layer to the manifest, or check that it matches what the run already holds
-        (its shape, stored width and reduction, seed included)."""
+        (its shape, stored width and reduction, seed included). ``ValueError``, the run unchanged,
+        when the manifest would grow larger than readers read."""
         shape = tuple(int(s) for s in output_shape)
         for info in self._manifest.layers:
             if info.name == name:
@@ -210,9 +221,7 @@ class RunWriter:
                 return info
         info = LayerInfo(name=name, key=layer_key(name), output_shape=shape, width=int(width),
                          reduction=dict(reduction) if reduction else None)
-        self._manifest = self._manifest.with_layer(info)
-        write_json_atomic(self.layout.manifest, self._manifest.to_json())
-        self.run.manifest = self._manifest
+        self._save_manifest(self._manifest.with_layer(info), f"adding layer '{name}'", f"Layer '{name}' was not added")
         return info
 
     def check_layers(self, names: Sequence[str],
@@ -265,16 +274,24 @@ class RunWriter:
             raise RunError(f"cannot resume {self.path}: it was recorded {what[held]}, and these settings record "
                            f"{what[unit]}; one run cannot mix both numberings. Record into a new folder, or resume "
                            f"with the run's own setting ({'every_n_steps=N' if held == 'step' else 'no every_n_steps'})")
-        self._manifest = self._manifest.with_record_unit(unit)
-        write_json_atomic(self.layout.manifest, self._manifest.to_json())
-        self.run.manifest = self._manifest
+        self._save_manifest(self._manifest.with_record_unit(unit), f"numbering the records by {unit}",
+                            f"The records are not numbered by {unit}")
 
     def update_info(self, items: Mapping[str, Any]) -> None:
         """Add ``items`` to the manifest's ``info`` (facts decided while recording, such as the
         one-output threshold), written atomically."""
-        self._manifest = dataclasses.replace(self._manifest, info={**self._manifest.info, **dict(items)})
-        write_json_atomic(self.layout.manifest, self._manifest.to_json())
-        self.run.manifest = self._manifest
+        keys = ", ".join(map(repr, items))
+        self._save_manifest(dataclasses.replace(self._manifest, info={**self._manifest.info, **dict(items)}),
+                            f"adding {keys} to the run's info", "Nothing was added to the info")
+
+    def _save_manifest(self, manifest: Manifest, change: str, not_done: str) -> None:
+        """Write ``manifest`` (atomically) as the run's; one larger than readers read raises
+        ``ValueError`` (see :func:`_manifest_bytes`) and leaves the run as it was."""
+        data = _manifest_bytes(manifest, self.layout.manifest, change,
+                               f"{not_done}; the run is unchanged and every finished epoch is kept")
+        write_bytes_atomic(self.layout.manifest, data)
+        self._manifest = manifest
+        self.run.manifest = manifest
 
     def reduction_matrix(self, name: str) -> np.ndarray | None:
         """The stored projection matrix of a layer, or ``None`` if none was saved yet."""
@@ -397,6 +414,9 @@ def _create(
         fingerprints={str(k): str(v) for k, v in fingerprints.items() if v},
     )
     layout = RunLayout(path)
+    # Measured before anything is written: a manifest too large to read back makes no run at all.
+    data = _manifest_bytes(manifest, layout.manifest, "creating the run",
+                           "Nothing was written; the folder can be recorded into again")
     layout.split_dir("probe").mkdir(exist_ok=True)
     save_npy_atomic(layout.labels("probe"), labels)
     if probe_inputs is not None:
@@ -414,8 +434,38 @@ def _create(
             write_json_atomic(layout.texts(split), stored)
     layout.epochs_dir.mkdir(exist_ok=True)
     # The manifest goes last: a folder is a run only once everything it names exists.
-    write_json_atomic(layout.manifest, manifest.to_json())
+    write_bytes_atomic(layout.manifest, data)
     return manifest
+
+
+#: What to do when an entry of the manifest makes it larger than readers read.
+_MANIFEST_ADVICE = {
+    "class_names": "give fewer or shorter class names (the run keeps every one in its manifest; integer labels "
+                   "name one class per number up to the largest, so labels that are IDs rather than class indices "
+                   "0..k-1 make that many classes: map them to 0..k-1 first)",
+    "layers": "record fewer layers",
+}
+
+
+def _manifest_bytes(manifest: Manifest, path: Path, change: str, outcome: str) -> bytes:
+    """The bytes ``manifest.json`` holds for ``manifest``. One larger than readers read
+    (:data:`~epochscope.run.fileio.MAX_JSON_BYTES`) raises ``ValueError`` naming ``change``, its
+    size, the limit, its largest entries and what to do, then ``outcome``: written, it would make
+    a run every reader refuses as damaged."""
+    d = manifest.to_json()
+    data = json_bytes(d)
+    if len(data) <= MAX_JSON_BYTES:
+        return data
+    sizes = sorted(((len(json_bytes({k: v})), str(k), v) for k, v in d.items()), key=lambda e: e[0], reverse=True)
+
+    def entry(size: int, key: str, value: Any) -> str:
+        items = f"{len(value):,} item{'' if len(value) == 1 else 's'}, " if isinstance(value, (list, dict)) else ""
+        return f"{key!r} ({items}{size:,} bytes)"
+
+    largest = ", ".join(entry(*e) for e in sizes[:3])
+    advice = _MANIFEST_ADVICE.get(sizes[0][1], f"make {sizes[0][1]!r} smaller")
+    raise ValueError(f"{change}, {path} would be {len(data):,} bytes as JSON, more than the {MAX_JSON_BYTES:,} a "
+                     f"reader reads (the largest: {largest}); {advice}. {outcome}")
 
 
 def _is_interrupted_creation(path: Path) -> bool:
