@@ -134,14 +134,33 @@ def test_record_last_true_records_an_epoch_every_n_epochs_leaves_out(tmp_path):
     assert open_run(tmp_path / "r").epochs == [0, 2]
 
 
-def test_a_with_block_left_on_an_error_records_no_epoch_it_left_out(tmp_path):
+def test_a_with_block_left_on_an_error_keeps_the_epoch_it_left_out_while_the_model_is_that_epochs(tmp_path):
+    """Nothing finished is lost when training fails: the failure came right after epoch 1 ended (in
+    an end-of-epoch callback, say), the model is still epoch 1's, so epoch 1 is recorded. It was
+    dropped, and the run ended at epoch 0."""
     x, y, model, opt = setup()
     with pytest.raises(KeyError), Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3) as rec:
         rec.record(0)
-        rec.record(1)
+        train_epochs(rec, x, y, model, opt, 1, {})
+        ended = model[0].weight.detach().clone().numpy()
+        raise KeyError("training failed")
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1] and check_run(tmp_path / "r").writer is None
+    np.testing.assert_allclose(run.weights(1)["0.weight"], ended)
+
+
+def test_a_with_block_left_on_an_error_mid_epoch_records_nothing_more_and_says_so(tmp_path, caplog):
+    x, y, model, opt = setup()
+    with caplog.at_level("WARNING", logger="epochscope"), pytest.raises(KeyError), \
+            Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_epochs=3) as rec:
+        rec.record(0)
+        train_epochs(rec, x, y, model, opt, 1, {})
+        with torch.no_grad():
+            model[0].weight.add_(0.5)  # a batch of epoch 2 ran, then the failure
         raise KeyError("training failed")
     run = open_run(tmp_path / "r")
     assert run.epochs == [0] and check_run(tmp_path / "r").writer is None
+    assert "epoch 1, the last one trained, is not recorded" in caplog.text and "Training failed" in caplog.text
 
 
 def test_every_n_epochs_with_steps_records_the_last_epoch_end_at_its_step(tmp_path):

@@ -675,9 +675,20 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is not None:  # training failed: the model is not a finished epoch's
-            self.session.schedule.left_out = None
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        # Training failed. The last epoch every_n_epochs left out is kept when the model is still
+        # the one it ended with (the failure came before the next batch changed it): nothing
+        # finished is lost; otherwise a warning names it.
+        try:
+            self._record_left_out(self.failed_help)
+        finally:
+            self.session.close()
+
+    #: What to do when training failed after an epoch every_n_epochs left out, and the model changed since.
+    failed_help = ("Training failed during the next epoch; to keep every finished epoch through a failure, record "
+                   "every epoch (every_n_epochs=1) or save checkpoints")
 
     #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded at close (the model changed).
     changed_help = ("Call rec.close() right after the last rec.record(...), before the model is changed (best weights "
@@ -689,7 +700,8 @@ class Recorder:
         With ``every_n_epochs=N``, the last epoch given to :meth:`record` is the last of
         training: when ``every_n_epochs`` left it out, it is recorded now, provided the model's
         weights are still the ones it ended with (else a warning says it is not). Leaving the
-        ``with`` block on an exception records nothing more. Safe to call twice.
+        ``with`` block on an exception does the same: the epoch is kept when the failure came
+        before the model changed. Safe to call twice.
         """
         try:
             self._record_left_out(self.changed_help)
