@@ -180,3 +180,33 @@ def test_the_next_render_removes_the_folder_a_killed_render_was_drawing_into(run
     assert _render_cli(run_path, out, "--no-network") == 0, capsys.readouterr().err
     assert not stage.exists() and (out / "frames" / "epoch_000.png").is_file()
     assert not [p for p in out.iterdir() if ".partial" in p.name]
+
+
+# ------------------------------------------------------------------ what network.gif leaves out is said
+
+
+def _gif_frames(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        return gif.n_frames
+
+
+def test_weights_that_form_no_one_chain_are_said_not_drawn_in_part(tmp_path, capsys):
+    """A second head (l3, as l2 fed by l1): the chain l1 -> l2 was drawn as the whole network,
+    and a network refused for its weights was one info line (silent under -q)."""
+    import numpy as np
+
+    from epochscope.run import open_run
+
+    run_path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=2)
+    for epoch in open_run(run_path).epochs:
+        path = run_path / f"epochs/{epoch:06d}/weights.npz"
+        with np.load(path) as held:
+            arrays = dict(held)
+        np.savez(path, **arrays, **{"l3.weight": np.ones((3, 5), np.float32)})
+    assert _render_cli(run_path, tmp_path / "pics") == 0  # the other pictures are drawn
+    assert not (tmp_path / "pics" / "network.gif").exists()
+    line = _one_line(capsys)
+    assert "no network.gif" in line and "leave out l3 (3, 5)" in line, line
+    assert f"epochscope network {run_path} --layers" in line, line
