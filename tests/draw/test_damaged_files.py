@@ -192,6 +192,18 @@ def _gif_frames(path) -> int:
         return gif.n_frames
 
 
+def test_weights_at_middle_epochs_only_are_drawn_saying_which_are_left_out(tmp_path, capsys):
+    """Only the first and last epoch were asked whether they hold weights: a run holding them at
+    middle epochs got no network.gif and no word."""
+    run_path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=4)
+    for epoch in (0, 3):
+        (run_path / f"epochs/00000{epoch}/weights.npz").unlink()
+    assert _render_cli(run_path, tmp_path / "pics") == 0
+    assert _gif_frames(tmp_path / "pics" / "network.gif") == 2  # epochs 1 and 2
+    line = _one_line(capsys)  # as `epochscope check` warns of each epoch without weights
+    assert "epochs 0, 3" in line and "no weights" in line and f"epochscope check {run_path}" in line, line
+
+
 def test_weights_that_form_no_one_chain_are_said_not_drawn_in_part(tmp_path, capsys):
     """A second head (l3, as l2 fed by l1): the chain l1 -> l2 was drawn as the whole network,
     and a network refused for its weights was one info line (silent under -q)."""
