@@ -44,6 +44,7 @@ __all__ = [
     "find_chain",
     "flatten_order",
     "layer_sizes",
+    "weight_layers",
 ]
 
 log = logging.getLogger("epochscope")
@@ -95,7 +96,18 @@ class Link:
     channels_last: bool = False
 
 
-def _candidates(weights: Mapping[str, np.ndarray]) -> list[Link]:
+def weight_layers(weights: Mapping[str, Any]) -> list[Link]:
+    """Every array of ``weights`` that looks like a dense or conv weight, as an unchained
+    :class:`Link`, in recording order. Only the arrays' shapes are read (anything with a
+    ``shape`` will do).
+
+    >>> [lk.name for lk in weight_layers({"a.weight": np.zeros((5, 4)), "a.bias": np.zeros(5)})]
+    ['a']
+    """
+    return _candidates(weights)
+
+
+def _candidates(weights: Mapping[str, Any]) -> list[Link]:
     """Every array that looks like a dense or conv weight, as an unchained Link, in given order."""
     found = []
     for key, array in weights.items():
@@ -143,7 +155,8 @@ def _describe(links: Sequence[Link]) -> str:
 
 
 def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | None = None,
-               shape: Sequence[int] | None = None, channels_last: bool = False) -> tuple[Link, ...]:
+               shape: Sequence[int] | None = None, channels_last: bool = False,
+               whole: bool = False) -> tuple[Link, ...]:
     """Find the chain of dense (and conv) layers in one epoch's weights.
 
     Parameters
@@ -156,9 +169,14 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
         when ``shape`` matches only part of the chain.
     channels_last : a dense layer after a conv reads the flattened output position-major
         (``hw * C + c``); see :func:`flatten_order` for where a run declares it.
+    whole : without ``layers``, the chain must hold every weight layer: weight layers that do
+        not connect in recording order (a branch, a second head, layers recorded out of the
+        model's forward order) raise a ``ValueError`` naming them rather than leaving them out
+        of the longest run (what a drawing asks; the importers take the longest run).
 
-    Raises ``ValueError`` when no array is a weight, when chosen layers do not connect, or when
-    ``shape`` differs from the weights; ``TypeError`` when ``layers`` is a string.
+    Raises ``ValueError`` when no array is a weight, when chosen layers do not connect, when
+    ``shape`` differs from the weights, or (``whole``) when weight layers fall outside the chain;
+    ``TypeError`` when ``layers`` is a string.
 
     >>> w = {"a.weight": np.zeros((5, 4)), "a.bias": np.zeros(5), "b.weight": np.zeros((3, 5))}
     >>> layer_sizes(find_chain(w))
@@ -199,12 +217,55 @@ def find_chain(weights: Mapping[str, np.ndarray], *, layers: Sequence[str] | Non
                     f"({' '.join(map(str, layer_sizes(chain)))}) or pick the layers to draw with layers= (--layers)"
                 )
         skipped = [lk.name for lk in candidates if lk.name not in {c.name for c in chain}]
+        if skipped and whole:
+            raise ValueError(_not_one_chain(runs, chain, candidates, channels_last))
         if skipped:
             log.info("weights: the chain of layers is %s; layers outside it: %s",
                      "-".join(str(s) for s in layer_sizes(chain)), ", ".join(skipped))
     if shape is not None:
         _check_shape(chain, tuple(int(s) for s in shape))
     return tuple(chain)
+
+
+def _not_one_chain(runs: Sequence[Sequence[Link]], chain: Sequence[Link], candidates: Sequence[Link],
+                   channels_last: bool = False) -> str:
+    """Why the weight layers are no one chain, with the runs they form and how to name the layers."""
+    drawn = {lk.name for lk in chain}
+    left = [lk for lk in candidates if lk.name not in drawn]
+    reordered = _reordered(runs, channels_last)
+    example = (f"--layers {' '.join(lk.name for lk in reordered)} if that is the model's order (by their shapes "
+               "they chain so)" if reordered else f"--layers {' '.join(lk.name for lk in chain)} for the longest chain")
+    return (f"weights: the weight layers do not form one chain by their shapes in recording order "
+            f"({' | '.join(' -> '.join(f'{lk.name} {lk.shape}' for lk in run) for run in runs)}): a branch, "
+            f"a second head or layers recorded out of the model's forward order, which the shapes cannot tell; "
+            f"drawing the longest chain would leave out {_describe(left)}. Name the layers to draw, in the "
+            f"model's forward order, with layers= (--layers NAME ...), e.g. {example}")
+
+
+#: Above this many runs, no other order of them is sought (the orders grow as its factorial).
+_MAX_REORDERED_RUNS = 6
+
+
+def _reordered(runs: Sequence[Sequence[Link]], channels_last: bool = False) -> list[Link] | None:
+    """The one order of ``runs`` (each kept as it is) in which they chain into one, or ``None``
+    when there is none or more than one (then the shapes suggest nothing)."""
+    from itertools import permutations
+
+    if not 1 < len(runs) <= _MAX_REORDERED_RUNS:
+        return None
+    found = None
+    for order in permutations(range(len(runs))):
+        chain = list(runs[order[0]])
+        for i in order[1:]:
+            joined = _joined(chain[-1], runs[i][0], channels_last)
+            if joined is None:
+                break
+            chain += [joined, *runs[i][1:]]
+        else:
+            if found is not None:
+                return None
+            found = chain
+    return found
 
 
 def _pick(candidates: list[Link], layers: Sequence[str]) -> list[Link]:

@@ -180,3 +180,45 @@ def test_the_next_render_removes_the_folder_a_killed_render_was_drawing_into(run
     assert _render_cli(run_path, out, "--no-network") == 0, capsys.readouterr().err
     assert not stage.exists() and (out / "frames" / "epoch_000.png").is_file()
     assert not [p for p in out.iterdir() if ".partial" in p.name]
+
+
+# ------------------------------------------------------------------ what network.gif leaves out is said
+
+
+def _gif_frames(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        return gif.n_frames
+
+
+def test_weights_at_middle_epochs_only_are_drawn_saying_which_are_left_out(tmp_path, capsys):
+    """Only the first and last epoch were asked whether they hold weights: a run holding them at
+    middle epochs got no network.gif and no word."""
+    run_path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=4)
+    for epoch in (0, 3):
+        (run_path / f"epochs/00000{epoch}/weights.npz").unlink()
+    assert _render_cli(run_path, tmp_path / "pics") == 0
+    assert _gif_frames(tmp_path / "pics" / "network.gif") == 2  # epochs 1 and 2
+    line = _one_line(capsys)  # as `epochscope check` warns of each epoch without weights
+    assert "epochs 0, 3" in line and "no weights" in line and f"epochscope check {run_path}" in line, line
+
+
+def test_weights_that_form_no_one_chain_are_said_not_drawn_in_part(tmp_path, capsys):
+    """A second head (l3, as l2 fed by l1): the chain l1 -> l2 was drawn as the whole network,
+    and a network refused for its weights was one info line (silent under -q)."""
+    import numpy as np
+
+    from epochscope.run import open_run
+
+    run_path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=2)
+    for epoch in open_run(run_path).epochs:
+        path = run_path / f"epochs/{epoch:06d}/weights.npz"
+        with np.load(path) as held:
+            arrays = dict(held)
+        np.savez(path, **arrays, **{"l3.weight": np.ones((3, 5), np.float32)})
+    assert _render_cli(run_path, tmp_path / "pics") == 0  # the other pictures are drawn
+    assert not (tmp_path / "pics" / "network.gif").exists()
+    line = _one_line(capsys)
+    assert "no network.gif" in line and "leave out l3 (3, 5)" in line, line
+    assert f"epochscope network {run_path} --layers" in line, line

@@ -392,3 +392,18 @@ def test_the_still_picture_keeps_the_legend_in_place_and_above_the_line():
     assert clear and crossed
     for region in crossed:
         assert (region == clear[0]).all()
+
+
+def test_the_display_of_an_epoch_lacking_a_layer_says_so(tmp_path):
+    """An epoch left out for lacking a layer of the chain is not called an epoch without weights."""
+    from epochscope import NetworkDisplay
+
+    run_path = make_synthetic_run(tmp_path / "run", n_epochs=3)
+    path = run_path / "epochs/000000/weights.npz"
+    with np.load(path) as held:
+        np.savez(path, **{k: v for k, v in held.items() if not k.startswith("l2.")})
+    with pytest.raises(ValueError, match=r"epoch 0 lacks layer l2 of the chain l1 -> l2, so it is not drawn; "
+                                         r"epochs drawn: 1\.\.2 \(2\).*layers="):
+        NetworkDisplay.from_run(run_path, epoch=0)
+    assert NetworkDisplay.from_run(run_path, epoch=0, layers=["l1"]).epoch == 0
+    assert NetworkDisplay.from_run(run_path).history.sizes == (4, 5, 3)

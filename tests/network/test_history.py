@@ -204,3 +204,92 @@ def test_the_network_model_is_numpy_only_and_asks_no_framework_name():
             "print(sorted(m for m in ('matplotlib', 'torch', 'keras', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- which layers, which epochs
+
+
+def _run_with_weights(path, weights_at: dict[int, dict[str, np.ndarray] | None]):
+    """A run of ``len(weights_at)`` epochs holding ``weights_at[epoch]`` (``None``: no weights file)."""
+    with RunWriter.open(path, framework="synthetic", labels=[0, 1, 2], class_names=["a", "b", "c"]) as w:
+        for epoch, weights in sorted(weights_at.items()):
+            with w.epoch(epoch) as ep:
+                if weights is not None:
+                    ep.set_weights(weights)
+                ep.set_predictions(np.array([0, 1, 2]))
+                ep.set_metrics({"loss": 1.0})
+    return open_run(path)
+
+
+def _without(weights: dict[str, np.ndarray], *layers: str) -> dict[str, np.ndarray]:
+    return {k: v for k, v in weights.items() if k.split(".")[0] not in layers}
+
+
+def test_a_layer_missing_at_the_first_epoch_is_not_left_out_of_every_frame(tmp_path, caplog):
+    """The chain came from the first epoch: without l2 there, l2 was missing from every frame
+    (the command exited 0 with one info line, "layers outside it: l2")."""
+    full = mlp_weights((4, 5, 3))
+    run = _run_with_weights(tmp_path / "r", {0: _without(full, "l2"), 1: full, 2: full, 3: full})
+    with caplog.at_level("WARNING", logger="epochscope"):
+        history = NetworkHistory.from_run(run)
+    assert [lk.name for lk in history.chain] == ["l1", "l2"] and history.sizes == (4, 5, 3)
+    assert history.epochs.tolist() == [1, 2, 3]  # epoch 0 cannot show l2: left out, and said
+    assert history.left_out == {0: ("l2",)}
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(told) == 1 and "epoch 0 lacks layer l2" in told[0] and "layers=" in told[0], told
+    # The way out the message names: the layers every epoch holds draw every epoch.
+    chosen = NetworkHistory.from_run(run, layers=["l1"])
+    assert chosen.epochs.tolist() == [0, 1, 2, 3] and chosen.left_out == {}
+
+
+def test_an_epoch_missing_a_layer_later_is_left_out_and_said(tmp_path, caplog):
+    # It raised "layer 'l2' (l2.weight) is missing" and render took that for "no network".
+    full = mlp_weights((4, 5, 3))
+    run = _run_with_weights(tmp_path / "r", {0: full, 1: full, 2: _without(full, "l2"), 3: _without(full, "l2")})
+    with caplog.at_level("WARNING", logger="epochscope"):
+        history = NetworkHistory.from_run(run)
+    assert history.epochs.tolist() == [0, 1] and history.left_out == {2: ("l2",), 3: ("l2",)}
+    assert "epochs 2..3 lack layer l2" in caplog.text
+
+
+def test_epochs_holding_different_layers_are_refused_naming_them():
+    a = {"l1.weight": np.ones((5, 4)), "a.weight": np.ones((3, 5))}
+    b = {"l1.weight": np.ones((5, 4)), "b.weight": np.ones((3, 5))}
+    with pytest.raises(ValueError, match=r"no epoch holds every weight layer.*epoch 0: .*a.*epoch 1: .*b.*layers="):
+        NetworkHistory.from_weights([0, 1], [a, b])
+    assert NetworkHistory.from_weights([0, 1], [a, b], layers=["l1"]).epochs.tolist() == [0, 1]
+    only_b = {"b.weight": np.ones((3, 5))}
+    with pytest.raises(ValueError, match=r"no epoch holds all of l1, b \(l1 at epoch 0; b at epochs 1..2\)"):
+        NetworkHistory.from_weights([0, 1, 2], [a, only_b, only_b], layers=["l1", "b"])
+
+
+def test_weight_layers_outside_the_chain_are_refused_not_dropped():
+    """Two heads on one hidden layer: the chain a -> b1 was drawn as the whole network, b2 left out."""
+    heads = {"a.weight": np.ones((5, 4)), "b1.weight": np.ones((3, 5)), "b2.weight": np.ones((3, 5))}
+    with pytest.raises(ValueError, match=r"a \(5, 4\) -> b1 \(3, 5\) \| b2 \(3, 5\).*leave out b2 \(3, 5\)"
+                       r".*layers= \(--layers NAME \.\.\.\), e\.g\. --layers a b1"):
+        NetworkHistory.from_weights([0], [heads])
+    assert NetworkHistory.from_weights([0], [heads], layers=["a", "b2"]).sizes == (4, 5, 3)
+
+
+def test_layers_recorded_out_of_forward_order_are_refused_not_half_drawn():
+    """``out`` registered before ``hidden``: two one-layer chains, the first (5-3) was drawn alone."""
+    w = {"out.weight": np.ones((3, 5)), "hidden.weight": np.ones((5, 4))}
+    with pytest.raises(ValueError, match=r"out \(3, 5\) \| hidden \(5, 4\).*forward order.*"
+                                         r"--layers hidden out if that is the model's order"):
+        NetworkHistory.from_weights([0], [w])
+    assert NetworkHistory.from_weights([0], [w], layers=["hidden", "out"]).sizes == (4, 5, 3)
+
+
+def test_what_the_shapes_cannot_tell_is_said(caplog):
+    """Square layers (as many inputs as outputs) may be parallel branches (attention's query, key,
+    value) or in another order: the drawing says it chained them in recording order."""
+    with caplog.at_level("INFO", logger="epochscope"):
+        NetworkHistory.from_weights([0], [mlp_weights((4, 5, 5, 5, 3))])
+    told = [r.getMessage() for r in caplog.records if "recording order" in r.getMessage()]
+    assert len(told) == 1 and "l2, l3" in told[0] and "--layers" in told[0], caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="epochscope"):
+        NetworkHistory.from_weights([0], [mlp_weights((4, 5, 5, 5, 3))], layers=["l1", "l2", "l3", "l4"])
+        NetworkHistory.from_weights([0], [mlp_weights((4, 8, 3))])
+    assert "recording order" not in caplog.text  # chosen by name, or one way only to chain

@@ -23,7 +23,7 @@ class RunContents:
 
     ``maps``: recorded layers over a real probe set (the maps, frames, time-lapse, forgetting,
     quality); ``predictions``: real predictions (confusion matrix, forgetting); ``metrics``:
-    a metrics row with a number besides the epoch (curves); ``weights``: weights at some epoch
+    a metrics row with a number besides the epoch (curves); ``weights``: weights at any epoch
     (the network drawing); ``imported_from``: the tool an importer read, or ``None``.
     """
 
@@ -55,7 +55,8 @@ def run_contents(run) -> RunContents:
     imported = str(info.get("imported_from") or run.framework) if placeholder else None
     metrics = any(isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"
                   for row in run.metrics for k, v in row.items())
-    epochs = run.epochs
-    weights = any(run.has_weights(e) for e in epochs[-1:] + epochs[:1]) if epochs else False
+    # Any epoch's weights count (a file's presence, never read): weights recorded at middle epochs
+    # only are drawn too, the epochs without them left out and said (as `epochscope check` warns).
+    weights = any(run.has_weights(e) for e in run.epochs)
     return RunContents(maps=bool(run.layers) and not placeholder, predictions=not placeholder, metrics=metrics,
                        weights=weights, imported_from=imported)

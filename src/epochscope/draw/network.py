@@ -79,7 +79,10 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
     progress : show progress.
 
     A run file that cannot be read (a truncated or corrupted weights file, one that holds no array,
-    a metrics row) raises :class:`~epochscope.RunError` naming it and ``epochscope check``.
+    a metrics row) raises :class:`~epochscope.RunError` naming it and ``epochscope check``. Weights
+    that form no one chain, or epochs holding different layers, raise ``ValueError`` saying how to
+    name the layers; epochs without weights or lacking a layer of the chain are left out, each
+    said in a warning (see :meth:`~epochscope.network.NetworkHistory.from_run`).
 
     Returns the path written. It needs no 2-D maps, so it is drawn here directly rather than
     through :mod:`epochscope.pipeline`. Drawn off-screen: the user's matplotlib backend and
@@ -480,8 +483,9 @@ class NetworkDisplay(FigureDisplay):
         (default: the last epoch that holds weights); the settings as :func:`network_animation`'s.
 
         Raises ``ValueError`` for an epoch without weights (the message lists those with weights)
-        and :class:`~epochscope.RunError` for a run without weights or a damaged weights file
-        (naming it and `epochscope check`).
+        or lacking a layer of the chain, for weights that form no one chain (as
+        :meth:`~epochscope.network.NetworkHistory.from_run`), and :class:`~epochscope.RunError`
+        for a run without weights or a damaged weights file (naming it and `epochscope check`).
         """
         settings = NetworkSettings(reference=reference, top_k=top_k, top_by=top_by)
         with stops_on_damage(getattr(run, "path", run), "the network is not drawn"):
@@ -492,6 +496,12 @@ class NetworkDisplay(FigureDisplay):
             index = len(epochs) - 1
         elif int(epoch) in epochs:
             index = epochs.index(int(epoch))
+        elif int(epoch) in history.left_out:
+            lacks = history.left_out[int(epoch)]
+            raise ValueError(f"epoch {epoch} lacks layer{'s' if len(lacks) > 1 else ''} {', '.join(lacks)} of the "
+                             f"chain {' -> '.join(lk.name for lk in history.chain)}, so it is not drawn; epochs "
+                             f"drawn: {epochs[0]}..{epochs[-1]} ({len(epochs)}); name layers it holds with layers= "
+                             "to draw it")
         else:
             raise ValueError(f"epoch {epoch} holds no weights in the run {run.path}; epochs with weights: "
                              f"{epochs[0]}..{epochs[-1]} ({len(epochs)})")

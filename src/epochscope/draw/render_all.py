@@ -218,6 +218,7 @@ def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequ
         try:  # (a weights file that cannot be read stops the render: render_maps says so)
             step("network", write_network_animation, run, out / "network.gif", duration_ms=duration_ms,
                  progress=progress)
-        except ValueError as err:  # weights that form no layer chain: nothing to draw
-            log.info("render: no network.gif (%s)", err)
+        except ValueError as err:  # weights that form no one chain: said, with the command that draws it
+            log.warning("render: no network.gif (%s); draw it with `epochscope network %s --layers NAME ...`",
+                        str(err).rstrip("."), run.path)
     return written

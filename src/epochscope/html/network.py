@@ -34,7 +34,8 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
     Each frame's edges are packed as ``src``/``dst`` (uint16 node indices), ``width`` and
     ``change`` (uint8: 0..255 for 0..1 and -1..1), concatenated over the frames with
     ``offsets`` marking where each frame starts; ``frameOf`` maps every map epoch to its
-    frame (-1 when that epoch holds no weights). ``summaries`` holds per frame and layer the
+    frame (-1 when that epoch holds no weights, or lacks layers of the chain: ``lacking`` names
+    them per map epoch, ``None`` elsewhere, and the note says it). ``summaries`` holds per frame and layer the
     relative change of the layer's mean ``|w|`` and its colour (the GIF's layer summaries), and
     ``first`` the last frame's edges unpacked, for the page's first view.
 
@@ -53,8 +54,8 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
             raise damaged(run, err) from err
         log.info("report: no network drawing (%s)", err)  # no epoch holds weights
         return {"available": False, "note": f"no network drawn: {err}"}
-    except ValueError as err:  # the weights form no dense chain
-        log.info("report: no network drawing (%s)", err)
+    except ValueError as err:  # the weights form no one chain: said on the page and where the report is made
+        log.warning("report: no network drawing (%s)", err)
         return {"available": False, "note": f"no network drawn: {err}"}
     settings = settings or NetworkSettings()
     frame_of_epoch = {int(e): i for i, e in enumerate(history.epochs)}
@@ -95,6 +96,7 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
         "lineWidth": max_linewidth_for(len(history.frame(wanted[0], settings)) / max(len(history.chain), 1)),
         "counts": list(history.counts),
         "frameOf": [position.get(frame_of_epoch.get(int(e), -1), -1) for e in epochs],
+        "lacking": [", ".join(history.left_out[int(e)]) if int(e) in history.left_out else None for e in epochs],
         "offsets": offsets,
         "src": pack_array(np.concatenate(src).astype(np.uint16)),
         "dst": pack_array(np.concatenate(dst).astype(np.uint16)),
@@ -104,5 +106,19 @@ def network_payload(run: Run, epochs: Sequence[int], settings: Any = None) -> di
         "first": first,
         "note": ("width: |w|" + (f" (the strongest {k} edges per layer)" if k else "")
                  + "; colour: change of |w| since the previous epoch (red grew, blue shrank); "
-                 "between the columns: change of the layer's mean |w|"),
+                 "between the columns: change of the layer's mean |w|" + _left_out_note(history, epochs)),
     }
+
+
+def _left_out_note(history: NetworkHistory, epochs: Sequence[int]) -> str:
+    """``"; not drawn: epochs 0, 2 (lack layer l2)"`` for the map epochs that hold weights but
+    lack layers of the chain (what :meth:`NetworkHistory.from_run` warns of), else ``""``."""
+    from ..run.summary import epoch_spans
+
+    gaps: dict[tuple[str, ...], list[int]] = {}
+    for e in epochs:
+        if int(e) in history.left_out:
+            gaps.setdefault(history.left_out[int(e)], []).append(int(e))
+    return "".join(f"; not drawn: epoch{'s' if len(es) > 1 else ''} {epoch_spans(sorted(es))} (lack"
+                   f"{'s' if len(es) == 1 else ''} layer{'s' if len(names) > 1 else ''} {', '.join(names)})"
+                   for names, es in gaps.items())

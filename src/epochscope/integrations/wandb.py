@@ -50,7 +50,7 @@ def _network_reason(run: Run) -> str | None:
     if not with_weights:
         return "the run holds no weights"
     try:
-        find_chain(run.weights(with_weights[-1]))
+        find_chain(run.weights(with_weights[-1]), whole=True)  # as the drawing: no layer left out
     except ValueError as err:
         return str(err)
     return None

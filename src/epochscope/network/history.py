@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..weight_layout import Link, find_chain, flatten_order, layer_sizes
+from ..weight_layout import Link, find_chain, flatten_order, layer_sizes, weight_layers
 from .edges import EdgeFrame, link_magnitude, top_k_indices
 from .layout import collapse, node_groups, node_layout
 
@@ -109,6 +109,8 @@ class NetworkHistory:
     magnitudes : per layer, ``(n_frames, counts[i + 1], counts[i])`` float32.
     node_xy : ``(sum(counts), 2)`` node centres in the unit square.
     node_offsets : ``(n_columns + 1,)`` index of each column's first node in ``node_xy``.
+    left_out : ``{epoch: layer names}`` of the epochs that hold weights but lack layers of the
+        chain, so are not drawn (epochs without any weights are not in it).
 
     Example::
 
@@ -117,8 +119,9 @@ class NetworkHistory:
     """
 
     def __init__(self, epochs: Sequence[int], chain: Sequence[Link], magnitudes: Sequence[np.ndarray],
-                 groups: Sequence[np.ndarray]) -> None:
+                 groups: Sequence[np.ndarray], *, left_out: Mapping[int, Sequence[str]] | None = None) -> None:
         self.epochs = np.asarray(epochs, dtype=np.int64)
+        self.left_out = {int(e): tuple(names) for e, names in (left_out or {}).items()}
         if len(self.epochs) and np.any(np.diff(self.epochs) <= 0):
             raise ValueError(f"epochs must be strictly increasing, got {self.epochs.tolist()[:20]}")
         self.chain = tuple(chain)
@@ -140,7 +143,7 @@ class NetworkHistory:
     def from_weights(cls, epochs: Sequence[int], weights: Sequence[Mapping[str, np.ndarray]], *,
                      layers: Sequence[str] | None = None, shape: Sequence[int] | None = None,
                      max_nodes: int = 32, channels_last: bool = False) -> NetworkHistory:
-        """Build from one ``{name: array}`` dict per epoch (the chain comes from the first).
+        """Build from one ``{name: array}`` dict per epoch (which layers, which epochs: :meth:`from_run`).
 
         ``channels_last``: a dense layer after a conv reads the flattened output position-major
         (see :mod:`epochscope.weight_layout`).
@@ -150,12 +153,13 @@ class NetworkHistory:
         (3, 3, 2)
         """
         weights = list(weights)
-        epochs = list(epochs)
+        epochs = [int(e) for e in epochs]
         if not weights:
             raise ValueError("weights: expected at least one epoch of weights, got none")
         if len(epochs) != len(weights):
             raise ValueError(f"epochs and weights must have the same length, got {len(epochs)} and {len(weights)}")
-        return cls._build(zip(epochs, weights), layers=layers, shape=shape, max_nodes=max_nodes,
+        by_epoch = dict(zip(epochs, weights))
+        return cls._build(epochs, by_epoch.__getitem__, layers=layers, shape=shape, max_nodes=max_nodes,
                           channels_last=channels_last)
 
     @classmethod
@@ -163,56 +167,101 @@ class NetworkHistory:
                  max_nodes: int = 32, progress: bool = False) -> NetworkHistory:
         """Read the weights of every epoch of ``run`` (a :class:`~epochscope.Run`) that recorded them.
 
-        How a flattened conv output is ordered comes from the run's declaration
-        (:func:`epochscope.weight_layout.flatten_order`). Raises :class:`~epochscope.RunError`
-        when no epoch holds weights, ``ValueError`` as :func:`~epochscope.weight_layout.find_chain`.
+        Which layers: ``layers``, or every weight layer of the epoch that holds them all (the
+        chain is inferred from their shapes, :func:`~epochscope.weight_layout.find_chain` with
+        ``whole=True``: weight layers that form no one chain are refused, never left out).
+        Which epochs: those holding every layer of the chain; the others are left out
+        (:attr:`left_out`), each said in one warning, as ``epochscope check`` warns of epochs
+        without weights. How a flattened conv output is ordered comes from the run's declaration
+        (:func:`epochscope.weight_layout.flatten_order`).
+
+        Raises :class:`~epochscope.RunError` when no epoch holds weights, ``ValueError`` as
+        :func:`~epochscope.weight_layout.find_chain` and when no epoch holds every weight layer
+        (epochs holding different layers: ``layers`` picks the ones to draw).
         """
         from .._errors import RunError
         from .._progress import progress as bar
 
         channels_last = flatten_order(run.manifest.info) == "channels_last"
         epochs = run.epochs
-        pairs = ((e, w) for e, w in ((e, run.weights(e)) for e in epochs) if w)
-        try:
-            history = cls._build(pairs, layers=layers, shape=shape, max_nodes=max_nodes, channels_last=channels_last,
-                                 progress=lambda it: bar(it, desc="reading weights", enabled=progress,
-                                                         total=len(epochs)))
-        except _NoWeights:
+        with_weights = [e for e in epochs if run.has_weights(e)]
+        if not with_weights:
             raise RunError(
                 f"{run.path}: no epoch holds weights, so there is no network to draw; record with "
                 "weights='auto' (the default of epochscope.torch.Recorder) or import checkpoints"
-            ) from None
-        skipped = len(epochs) - len(history)
-        if skipped:
-            log.info("network: %d epochs of %s hold no weights and are left out", skipped, run.path)
+            )
+        history = cls._build(with_weights, run.weights, layers=layers, shape=shape, max_nodes=max_nodes,
+                             channels_last=channels_last,
+                             progress=lambda it: bar(it, desc="reading weights", enabled=progress,
+                                                     total=len(with_weights)))
+        held = set(with_weights)
+        without = [e for e in epochs if e not in held]
+        if without:
+            # What `epochscope check` warns of, said where the picture leaves those epochs out.
+            log.warning("network: %s of %s hold%s no weights and %s left out of the drawing (recorded with "
+                        "weights=None there, or the file was deleted; `epochscope check %s` lists them)",
+                        _epochs_text(without), run.path, "s" if len(without) == 1 else "",
+                        "is" if len(without) == 1 else "are", run.path)
         return history
 
     @classmethod
-    def _build(cls, pairs: Iterable[tuple[int, Mapping[str, np.ndarray]]], *, layers, shape, max_nodes,
-               channels_last: bool = False,
+    def _build(cls, epochs: Sequence[int], read: Callable[[int], Mapping[str, np.ndarray]], *, layers, shape,
+               max_nodes, channels_last: bool = False,
                progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> NetworkHistory:
-        """Read ``(epoch, weights)`` pairs once each, in order; the chain comes from the first pair."""
+        """Read each epoch's weights (``read(epoch)``, ``epochs`` ascending) and build the history.
+
+        The chain comes from the epoch that holds every weight layer (or, with ``layers``, the
+        first that holds those), known only once every epoch was read: the first epoch's chain is
+        taken meanwhile, and the weights are read a second time only where it was not that one.
+        """
         NetworkSettings(max_nodes=max_nodes)  # validates max_nodes
-        epochs: list[int] = []
-        chain: tuple[Link, ...] = ()
-        groups: list[np.ndarray] = []
-        per_epoch: list[list[np.ndarray]] = []
-        for epoch, w in (progress(pairs) if progress else pairs):
-            if not chain:
-                chain = find_chain(w, layers=layers, shape=shape, channels_last=channels_last)
-                groups = [node_groups(n, max_nodes) for n in layer_sizes(chain)]
-            row = []
-            for j, link in enumerate(chain):
-                if link.weight_key not in w:
-                    raise ValueError(f"epoch {epoch}: layer '{link.name}' ({link.weight_key}) is missing "
-                                     f"from the recorded weights (present: {list(w)[:12]})")
-                row.append(collapse(link_magnitude(link, w[link.weight_key]), groups[j + 1], groups[j]))
-            epochs.append(int(epoch))
-            per_epoch.append(row)
         if not epochs:
-            raise _NoWeights
-        mags = [np.stack([row[j] for row in per_epoch]).astype(np.float32, copy=False) for j in range(len(chain))]
-        return cls(epochs, chain, mags, groups)
+            raise ValueError("weights: expected at least one epoch of weights, got none")
+        shapes: dict[int, dict[str, _Shape]] = {}  # every epoch's arrays, by shape only
+
+        def guess(weights: Mapping[str, np.ndarray]) -> tuple[Link, ...] | None:
+            try:  # the first epoch's chain, a guess: the final one is chosen with every epoch seen
+                return find_chain(weights, layers=layers, shape=shape, channels_last=channels_last,
+                                  whole=layers is None)
+            except ValueError:
+                return None
+
+        first: tuple[Link, ...] | None = None
+        rows: dict[int, list[np.ndarray]] = {}
+        for epoch in (progress(epochs) if progress else epochs):
+            w = read(epoch)
+            shapes[epoch] = {k: _Shape(np.shape(v)) for k, v in w.items()}
+            if epoch == epochs[0]:
+                first = guess(w)
+            row = _magnitudes(first, w, max_nodes) if first else None
+            if row is not None:
+                rows[epoch] = row
+        chain = find_chain(shapes[_reference_epoch(shapes, layers)], layers=layers, shape=shape,
+                           channels_last=channels_last, whole=layers is None)
+        if chain != first:  # the first epoch lacked a layer: read again for the chain of the epoch that has them
+            rows = {}
+            for epoch in (progress(epochs) if progress else epochs):
+                row = _magnitudes(chain, read(epoch), max_nodes)
+                if row is not None:
+                    rows[epoch] = row
+        left_out = {e: tuple(lk.name for lk in chain if lk.weight_key not in shapes[e]) for e in epochs
+                    if e not in rows}
+        if left_out:
+            gaps: dict[tuple[str, ...], list[int]] = {}
+            for e, names in left_out.items():
+                gaps.setdefault(names, []).append(e)
+            log.warning("network: %s; %s left out of the drawing, which shows the chain %s; to draw every epoch, "
+                        "name the layers they all hold with layers= (--layers NAME ...)",
+                        "; ".join(f"{_epochs_text(es)} lack{'s' if len(es) == 1 else ''} layer"
+                                  f"{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                                  for names, es in gaps.items()),
+                        "it is" if len(left_out) == 1 else "they are", "-".join(map(str, layer_sizes(chain))))
+        if layers is None:
+            _say_what_shapes_cannot_tell(chain)
+        drawn = [e for e in epochs if e in rows]  # in the order given: the constructor checks it ascends
+        mags = [np.stack([rows[e][j] for e in drawn]).astype(np.float32, copy=False) for j in range(len(chain))]
+        groups = [node_groups(n, max_nodes) for n in layer_sizes(chain)]
+        return cls(drawn, chain, mags, groups, left_out=left_out)
 
     # -- per frame
     def __len__(self) -> int:
@@ -316,8 +365,77 @@ class NetworkHistory:
         return labels
 
 
-class _NoWeights(Exception):
-    """No (epoch, weights) pair was given: the caller says what that means for its source."""
+@dataclass(frozen=True)
+class _Shape:
+    """An array's stand-in for :func:`~epochscope.weight_layout.find_chain`, which reads shapes only."""
+
+    shape: tuple[int, ...]
+
+
+def _weight_names(arrays: Mapping[str, Any]) -> set[str]:
+    return {lk.name for lk in weight_layers(arrays)}
+
+
+def _reference_epoch(shapes: Mapping[int, Mapping[str, _Shape]], layers: Sequence[str] | None) -> int:
+    """The epoch whose weights give the chain: the first holding every weight layer any epoch
+    holds (with ``layers``: the first holding those). Raises ``ValueError`` naming the epochs'
+    layers when no epoch does."""
+    held = {e: _weight_names(arrays) for e, arrays in shapes.items()}
+    if layers is not None and not isinstance(layers, str):  # (a string: find_chain says how to write it)
+        holds = {str(name): [e for e, arrays in shapes.items() if name in held[e] or name in arrays]
+                 for name in layers}
+        together = [e for e in shapes if all(e in es for es in holds.values())]
+        if together:
+            return together[0]
+        if all(holds.values()):
+            raise ValueError("layers: no epoch holds all of " + ", ".join(holds) + " ("
+                             + "; ".join(f"{name} at {_epochs_text(es)}" for name, es in holds.items())
+                             + "); name layers that some epochs hold together")
+        return next(iter(shapes))  # a name no epoch holds: find_chain names the layers there are
+    if layers is not None:
+        return next(iter(shapes))
+    every = set().union(*held.values())
+    for e, names in held.items():
+        if names == every:
+            return e
+    kinds: dict[frozenset[str], list[int]] = {}
+    for e, names in held.items():
+        kinds.setdefault(frozenset(names), []).append(e)
+    raise ValueError(
+        "weights: no epoch holds every weight layer, so which network to draw cannot be told ("
+        + "; ".join(f"{_epochs_text(es)}: {', '.join(sorted(names))}" for names, es in kinds.items())
+        + "); name the layers to draw with layers= (--layers NAME ...): the epochs that hold them all are drawn"
+    )
+
+
+def _magnitudes(chain: Sequence[Link], weights: Mapping[str, np.ndarray], max_nodes: int) -> list[np.ndarray] | None:
+    """Every layer's collapsed edge values at one epoch, or ``None`` when the epoch lacks a layer of ``chain``."""
+    if any(link.weight_key not in weights for link in chain):
+        return None
+    groups = [node_groups(n, max_nodes) for n in layer_sizes(chain)]
+    return [collapse(link_magnitude(link, weights[link.weight_key]), groups[j + 1], groups[j])
+            for j, link in enumerate(chain)]
+
+
+def _say_what_shapes_cannot_tell(chain: Sequence[Link]) -> None:
+    """One line naming the layers with as many inputs as outputs: the chain would connect without
+    any of them, so their shapes cannot tell whether they run one after another, in this order, or
+    side by side (attention's query, key and value); they are drawn in recording order."""
+    square = [lk.name for lk in chain if lk.kind != "flatten" and lk.n_in == lk.n_out]
+    if square:
+        log.info("network: layer%s %s %s as many inputs as outputs, so the shapes cannot tell whether %s one "
+                 "after another in this order or side by side (parallel branches, as attention's query, key and "
+                 "value); drawn in recording order %s; if the model is wired otherwise, name the layers to draw "
+                 "with layers= (--layers NAME ...)", "s" if len(square) > 1 else "", ", ".join(square),
+                 "have" if len(square) > 1 else "has", "they run" if len(square) > 1 else "it runs",
+                 " -> ".join(lk.name for lk in chain))
+
+
+def _epochs_text(epochs: Sequence[int]) -> str:
+    """``"epoch 3"`` or ``"epochs 0, 2..4"``."""
+    from ..run.summary import epoch_spans
+
+    return f"epoch{'s' if len(epochs) > 1 else ''} {epoch_spans(sorted(int(e) for e in epochs))}"
 
 
 def _robust_scale(values: np.ndarray, percentile: float) -> float:

@@ -113,7 +113,11 @@ function drawNetwork(e) {
   const px = (v) => v * dpr;
   const f = N.frameOf[e];
   g.font = `${px(11)}px ${FONT}`; g.fillStyle = "#666"; g.textAlign = "left"; g.textBaseline = "alphabetic";
-  if (f < 0) { drawText(g, c, fitText(g, `${epochName(EPOCHS[e])} holds no weights`, c.width - px(8)), px(4), px(16)); return; }
+  if (f < 0) {   // no weights at this epoch, or not every layer of the chain (N.lacking names them)
+    const lacks = N.lacking && N.lacking[e];
+    const why = lacks ? `lacks layer${lacks.includes(",") ? "s" : ""} ${visible(lacks)}: not drawn` : "holds no weights";
+    drawText(g, c, fitText(g, `${epochName(EPOCHS[e])} ${why}`, c.width - px(8)), px(4), px(16)); return;
+  }
   const edges = edgesAt(f);
   if (!edges) { drawText(g, c, "reading the weights…", px(4), px(16)); return; }
   // Each column is centred in a slot of equal width; its label is fitted to the slot (smaller font first,
