@@ -104,3 +104,20 @@ def test_layer_added_on_resume_is_a_warning_not_a_problem(tmp_path):
     assert finding.message.startswith("layer 'g' has outputs from epoch 1 on only (added when the run was resumed")
 
 
+
+
+def test_an_epoch_whose_weights_lack_a_layer_others_hold_is_a_warning(synthetic_run):
+    """The network picture leaves such an epoch out (network/history.py says so); check, where its
+    warning sends the user, said nothing."""
+    path = synthetic_run / "epochs/000000/weights.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert len(arrays) >= 2
+    dropped = sorted(arrays)[-1]
+    del arrays[dropped]
+    np.savez(path, **arrays)
+    report = check_run(synthetic_run)
+    (warning,) = [w for w in report.warnings if w.path == "epochs/000000/weights.npz"]
+    assert f"lacks {dropped}, which epochs 1" in warning.message and "network picture leaves this epoch out" in warning.message
+    assert report.ok  # optional data: a warning, never a problem that repair would act on
+    assert not [w for w in report.warnings if w.path.startswith("epochs/00000") and w.path != "epochs/000000/weights.npz"]

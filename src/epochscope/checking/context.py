@@ -72,6 +72,8 @@ class CheckContext:
         self.epochs: list[int] = []
         #: the labels hold classes the manifest's class names do not reach (reported once, on the manifest)
         self.classes_short = False
+        #: epoch -> the names of the arrays its weights file holds (those that could be read)
+        self.weight_names: dict[int, frozenset[str]] = {}
 
     # -- recording findings
     def rel(self, path: Path) -> str:

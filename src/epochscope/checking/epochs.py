@@ -95,6 +95,25 @@ def check_epochs(ctx: CheckContext, agree: Agreement) -> None:
                     f"no weights at this epoch, while epochs {epoch_spans(with_weights)} hold them (recorded with "
                     "weights=None here, or the file was deleted); weights are optional: the network picture leaves "
                     "this epoch out", epoch)
+    _check_weight_names(ctx)
+
+
+def _check_weight_names(ctx: CheckContext) -> None:
+    """An epoch whose weights lack arrays other epochs hold (a layer recorded from some epoch on, a file
+    written by another tool): the network picture leaves it out (network/history.py), so say so here."""
+    held = ctx.weight_names
+    if len(held) < 2:
+        return
+    every = frozenset().union(*held.values())
+    for epoch, names in sorted(held.items()):
+        lacking = sorted(every - names)
+        if lacking:
+            others = sorted(e for e, n in held.items() if not set(lacking) - n)
+            shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+            ctx.add("warning", weights_file(ctx.layout.epoch_dir(epoch)),
+                    f"lacks {shown}, which epochs {epoch_spans(others) if others else 'others'} hold: the network "
+                    "picture leaves this epoch out (or, with layers= naming what every epoch holds, draws those)",
+                    epoch)
 
 
 def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
@@ -267,6 +286,7 @@ def _check_weights(ctx: CheckContext, epoch: int, path: Path) -> None:
     if not arrays:  # the readers refuse it too (Run.weights): no picture leaves the epoch out unsaid
         ctx.damage(path, EMPTY_WEIGHTS, epoch)
         return
+    ctx.weight_names[epoch] = frozenset(arrays)
     odd = [f"{k} ({a.dtype})" for k, a in arrays.items() if a.dtype != np.float32]
     if odd:
         ctx.add("problem", path, f"arrays that are not float32: {', '.join(odd[:5])}", epoch)
