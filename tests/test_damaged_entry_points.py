@@ -62,3 +62,26 @@ def test_the_notebook_network_display_names_the_check(tmp_path):
     truncate(path / "epochs/000001/weights.npz")
     with pytest.raises(RunError, match=r"weights.npz.*the network is not drawn.*epochscope check .*--repair"):
         NetworkDisplay.from_run(path)
+
+
+@pytest.mark.parametrize(("command", "damaged", "stops"), [
+    (["export", "tensorboard", "RUN", "--out", "OUT"], "epochs/000002/metrics.json", "the export is not written"),
+    (["export", "tensorboard", "RUN", "--out", "OUT", "--epochs", "1"], "epochs/000001/probe/hidden-*.npy",
+     "the export is not written"),
+    (["info", "RUN"], "manifest.json", "the run's summary is not printed"),
+    (["export", "tensorboard", "RUN", "--out", "OUT"], "manifest.json", "the export is not written"),
+])
+def test_export_and_info_name_the_check_too(command, damaged, stops, tmp_path, capsys):
+    """Before: the reader's message alone ("metrics.json: unreadable JSON (...)"), nothing about
+    `epochscope check`; the export wrote nothing, info printed nothing."""
+    pytest.importorskip("tensorboard")
+    path = make_synthetic_run(tmp_path / "run", n_probe=60, n_test=15, n_epochs=3)
+    (target,) = path.glob(damaged)
+    truncate(target)
+    rc = main(["-q", *[a.replace("RUN", str(path)).replace("OUT", str(tmp_path / "tb")) for a in command]])
+    line = _one_line(capsys)
+    assert rc == 2, line
+    assert damaged.split("*")[0] in line and stops in line and line.count("epochscope check") == 1, line
+    assert f"`epochscope check {path}`" in line, line
+    assert not (tmp_path / "tb").exists()
+    assert capsys.readouterr().out == ""

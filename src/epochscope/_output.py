@@ -149,17 +149,70 @@ def staged_folder(folder: str | os.PathLike[str], name: str = "staged") -> Itera
 
 
 def _move_in(stage: Path, folder: Path) -> None:
-    """Move every file below ``stage`` to the same place below ``folder`` (the folders made as needed)."""
-    for src in sorted(p for p in stage.rglob("*") if p.is_file() and not p.is_symlink()):
-        dst = folder / src.relative_to(stage)
-        try:
-            if dst.parent != folder:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                remove_stale_temporaries(dst.parent)  # (the frames of a killed render, as check_output_dir does)
-            os.replace(src, dst)
-        except OSError as err:
-            raise output_error(dst, err) from err
+    """Move every file below ``stage`` to the same place below ``folder`` (the folders made as needed),
+    all or nothing as far as the file system allows: each file is first brought beside its place under
+    a temporary name (renamed, or copied where its folder is on another disk), and only when all are
+    there is each renamed onto its place, a rename within one folder.
 
+    Raises :class:`OutputPathError` before anything moves when a file stands where a folder goes or a
+    folder where a file goes (``OUT/frames`` a file, ``OUT/curves.png`` a folder); :class:`OutputError`
+    when a file cannot be brought (a full disk); the temporaries brought so far are removed.
+    """
+    moves = [(src, folder / src.relative_to(stage))
+             for src in sorted(p for p in stage.rglob("*") if p.is_file() and not p.is_symlink())]
+    for _, dst in moves:  # all checked first: a move that fails half-way would mix two renders
+        _check_place(dst, folder)
+    brought: list[tuple[Path, Path]] = []
+    try:
+        for src, dst in moves:
+            try:
+                if dst.parent != folder:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    remove_stale_temporaries(dst.parent)  # (the frames of a killed render, as check_output_dir does)
+                tmp = temp_path(dst)
+                _bring(src, tmp)
+            except OSError as err:
+                raise output_error(dst, err) from err
+            brought.append((tmp, dst))
+        while brought:
+            tmp, dst = brought[0]
+            try:
+                os.replace(tmp, dst)
+            except OSError as err:
+                raise output_error(dst, err) from err
+            brought.pop(0)
+    finally:
+        for tmp, _ in brought:  # (left by an error: none of them is in place)
+            _remove(tmp)
+
+
+def _check_place(dst: Path, folder: Path) -> None:
+    """Raise :class:`OutputPathError` when ``dst`` (a file to write below ``folder``) is a folder, or
+    one of its folders below ``folder`` is a file (or a link to nothing)."""
+    for parent in reversed(dst.relative_to(folder).parents[:-1]):
+        here = folder / parent
+        if (here.exists() or here.is_symlink()) and not here.is_dir():
+            raise OutputPathError(f"{here} is a file where the render puts a folder ({dst.relative_to(folder)} "
+                                  "goes inside it); remove or rename it, then render again")
+    if dst.is_dir() and not dst.is_symlink():
+        raise OutputPathError(f"{dst} is a folder where the render puts a file; remove or rename it, "
+                              "then render again")
+
+
+def _bring(src: Path, tmp: Path) -> None:
+    """Move ``src`` to ``tmp``: a rename, or a copy (then ``src`` removed) where ``tmp``'s folder is on
+    another disk (``OUT/frames`` a link to one) and a rename cannot cross."""
+    try:
+        os.replace(src, tmp)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        try:
+            shutil.copyfile(src, tmp)
+        except BaseException:
+            _remove(tmp)
+            raise
+        src.unlink()
 
 
 def check_output_file(path: str | os.PathLike[str], *, param: str = "out") -> Path:

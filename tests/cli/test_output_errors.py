@@ -233,3 +233,60 @@ def test_the_next_render_removes_what_a_killed_one_left_half_written(run_path, t
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    """Each visible file below ``folder`` and its inode (a picture moved in gets a new one)."""
+    return {str(p.relative_to(folder)): p.stat().st_ino for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+@pytest.mark.parametrize("blocker", ["frames", "timelapse.gif"])
+def test_a_file_where_a_folder_goes_or_a_folder_where_a_picture_goes_stops_before_any_picture_moves(
+        run_path, tmp_path, capsys, blocker):
+    """Before: the pictures sorted before it were moved in, then the move failed ("File exists", "Is a
+    directory", exit 1): the folder mixed this render's confusion matrix and curves with the earlier
+    render's time-lapse."""
+    out = tmp_path / "pics"
+    assert main(["-q", "render", str(run_path), "--out", str(out), "--method", "pca"]) == 0
+    in_the_way = out / blocker
+    if blocker == "frames":
+        for frame in in_the_way.iterdir():
+            frame.unlink()
+        in_the_way.rmdir()
+        in_the_way.write_text("my notes")
+    else:
+        in_the_way.unlink()
+        (in_the_way / "inside").mkdir(parents=True)
+    before = _inodes(out)
+    rc = main(["-q", "render", str(run_path), "--out", str(out), "--method", "pca"])
+    kind = "a file where the render puts a folder" if blocker == "frames" else "a folder where the render puts a file"
+    one_line(capsys, 2, rc, "epochscope render: error:", str(in_the_way), kind, "remove or rename it")
+    assert _inodes(out) == before  # nothing moved in
+    assert leftovers(out) == [] and not [p for p in out.iterdir() if "partial" in p.name]
+
+
+def test_a_frames_folder_on_another_disk_gets_its_frames(run_path, tmp_path, monkeypatch):
+    """``OUT/frames`` a link to a folder on another disk: a rename cannot cross disks (EXDEV), so the
+    frames are copied there. Before: "Invalid cross-device link", exit 1, the pictures before the
+    frames moved in and those after not."""
+    import epochscope._output as output
+
+    out = tmp_path / "pics"
+    elsewhere = tmp_path / "other-disk"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "frames").symlink_to(elsewhere)
+    real_replace = os.replace
+
+    def replace(src, dst):  # a rename from the hidden folder into the linked one crosses disks
+        if ".partial" in str(Path(src).parent) and ".partial" not in str(Path(dst).parent) \
+                and Path(dst).parent.name == "frames":
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+    assert main(["-q", "render", str(run_path), "--out", str(out), "--method", "pca"]) == 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+    assert (out / "timelapse.gif").is_file() and (out / "frames").is_symlink()
+    assert leftovers(out) == [] and leftovers(elsewhere) == []

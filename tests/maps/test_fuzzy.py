@@ -66,3 +66,16 @@ def test_same_graph_as_umap_learn(local_connectivity):
         graph, _, _ = fuzzy_simplicial_set(x, 15, np.random.RandomState(0), "euclidean", knn_indices=idx,
                                            knn_dists=dist)
         assert abs(fuzzy_graph(idx, dist) - graph.tocsr()).max() < 1e-5
+
+
+def test_a_point_whose_neighbours_all_coincide_with_it_gets_rho_zero_without_a_warning():
+    """Test points of a constant layer (every distance 0), placed with local_connectivity=0: rho was
+    0 * inf = NaN, and numpy's "invalid value encountered in multiply" reached the user's terminal."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sigma, rho = smooth_knn_dist(np.zeros((2, 5)), 5.0, local_connectivity=0.0)
+    assert rho.tolist() == [0.0, 0.0] and np.all(np.isfinite(sigma))
+    _, rho = smooth_knn_dist(np.array([[0.0, 0.0, 1.0, 2.0]]), 4.0, local_connectivity=0.0)
+    assert rho.tolist() == [0.0]  # (interpolation 0: rho 0 wherever a distance is not 0, as before)

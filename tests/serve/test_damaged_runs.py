@@ -216,3 +216,14 @@ def test_an_epoch_folder_that_is_a_link_is_shown_with_the_warning_check_gives(lo
     assert "epochs/000002: a link (to …/elsewhere) among the epochs (readers skip it)" in warning, warning
     assert "`epochscope check LOGDIR/a`" in warning and str(tmp_path) not in warning and "\n" not in warning, warning
     assert wait_for(server, "sweep/b", lambda r: r["ready"])["warning"] is None  # a healthy run has none
+
+
+def test_a_damaged_manifest_is_listed_as_damaged_with_the_check(logdir, live_server):
+    """Before: status "cannot be read" and the reader's line alone ("a/manifest.json: unreadable JSON (...)"),
+    nothing about `epochscope check`, as if the run could not be read for a while rather than damaged."""
+    truncate(logdir / "a" / "manifest.json")
+    server = live_server(logdir)
+    entry = wait_for(server, "a", lambda r: r["error"] is not None)
+    _assert_shown_as_damaged(server, entry, "a/manifest.json")
+    assert "`epochscope check LOGDIR/a`" in entry["error"], entry["error"]
+    assert wait_for(server, "sweep/b", lambda r: r["ready"])  # the other runs go on

@@ -15,13 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._errors import stops_on_damage
     from ..run import open_run
     from ..run.summary import describe
     from . import echo
 
-    r = open_run(args.run)
+    # a damaged manifest or metrics file names `epochscope check`, as every other command does
+    with stops_on_damage(args.run, "the run's summary is not printed"):
+        r = open_run(args.run)
+        text = json.dumps({**r.manifest.to_json(), "epochs": r.epochs}, indent=2) if args.json else describe(r)
     if args.json:
-        print(json.dumps({**r.manifest.to_json(), "epochs": r.epochs}, indent=2))
+        print(text)
     else:
-        echo(describe(r))
+        echo(text)
     return 0

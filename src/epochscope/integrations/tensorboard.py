@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import unknown_name_message
+from .._errors import stops_on_damage, unknown_name_message
 from .._optional import require
 from .._progress import progress as progress_bar
 from ..metric_names import metric_value
@@ -326,13 +326,24 @@ def export_tensorboard(run: Run | str | os.PathLike[str], out: str | os.PathLike
 
     Returns a :class:`TensorBoardExport`. Raises ``ValueError`` for an unknown layer, an epoch the
     run does not hold, a ``step`` mode the run cannot give, or an ``out`` that is not empty;
-    :class:`~epochscope.MissingDependencyError` without ``pip install 'epochscope[tensorboard]'``.
+    :class:`~epochscope.MissingDependencyError` without ``pip install 'epochscope[tensorboard]'``;
+    :class:`~epochscope.RunError` naming the file and ``epochscope check`` when a run file it reads is
+    damaged (nothing is written then).
 
     Example::
 
         export_tensorboard("runs/mnist", "tb/mnist", epochs=[0, 5, 10])
         # then: tensorboard --logdir tb
     """
+    # a run file that cannot be read stops the export with `epochscope check`, as it stops the pictures
+    with stops_on_damage(getattr(run, "path", run), "the export is not written"):
+        return _export_tensorboard(run, out, layers=layers, epochs=epochs, test=test, step=step, sprite=sprite,
+                                   progress=progress)
+
+
+def _export_tensorboard(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *,
+                        layers: str | Sequence[str] | None, epochs: str | Iterable[int] | None, test: bool, step: str,
+                        sprite: bool, progress: bool) -> TensorBoardExport:
     if not isinstance(run, Run):
         run = open_run(run)
     out = _check_out(out)

@@ -57,7 +57,7 @@ def smooth_knn_dist(distances: np.ndarray, k: float, *, n_iter: int = 64, local_
         rho[enough] = nonzero[enough, index - 1]
         if interpolation > SMOOTH_K_TOLERANCE and nonzero.shape[1] > index:
             rho[enough] += interpolation * (nonzero[enough, index] - nonzero[enough, index - 1])
-    else:
+    elif interpolation > 0:  # (local_connectivity 0: rho 0; 0 * inf would be NaN where every distance is 0)
         rho[enough] = interpolation * nonzero[enough, 0]
     some = ~enough & (count > 0)
     if some.any():

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import NotARunError, RunError
+from .._errors import DamagedFileError, NotARunError, RunError
 from .._progress import observe
 from .._text import printable
 from ..run import open_run
@@ -279,6 +279,9 @@ class Embedder(threading.Thread):
                 # Not shown while it cannot be read (the pictures would be stale), and checked when it can.
                 state.error = state.damage = self.error_line(err)
                 state.status, state.files = "cannot be read", None
+                if isinstance(err, DamagedFileError):  # (its manifest): damage, told as the check's findings are
+                    state.error = state.damage = self._damaged_line(self.error_line(err), path)
+                    state.status = "damaged"
             return None
         if files is None:  # not noted this walk: shown as the last check found it
             if state.damage is not None:
@@ -348,9 +351,7 @@ class Embedder(threading.Thread):
         where = "LOGDIR" if path == "." else f"LOGDIR/{path}"
         problems = [f for f in report.problems if f.path.split("/", 1)[0] != CACHE_DIR]
         if problems:
-            line = (f"damaged: {self._findings(problems, path)}; not shown until repaired: `epochscope check {where}` "
-                    "says what is wrong and what its --repair can mend, or restore the files from a backup")
-            return printable(relative_paths(line, self.logdir)), None
+            return self._damaged_line(self._findings(problems, path), path), None
         repaired = {a.path for a in report.actions}
         warnings = [f for f in report.warnings if f.path.split("/", 1)[0] != CACHE_DIR and f.path not in repaired]
         if not warnings:
@@ -358,6 +359,13 @@ class Embedder(threading.Thread):
         # A few, not the first alone: a linked epoch folder also reads as an epoch missing, said first.
         line = f"warning: {self._findings(warnings, path, shown=3)}; `epochscope check {where}` says the same"
         return None, printable(relative_paths(line, self.logdir))
+
+    def _damaged_line(self, findings: str, path: str) -> str:
+        """``findings`` (the damaged files, named relative to LOGDIR) as the one line that a damaged run shows."""
+        where = "LOGDIR" if path == "." else f"LOGDIR/{path}"
+        line = (f"damaged: {findings}; not shown until repaired: `epochscope check {where}` "
+                "says what is wrong and what its --repair can mend, or restore the files from a backup")
+        return printable(relative_paths(line, self.logdir))
 
     @staticmethod
     def _findings(findings: list, path: str, shown: int = 1) -> str:
