@@ -290,3 +290,24 @@ def test_a_frames_folder_on_another_disk_gets_its_frames(run_path, tmp_path, mon
     assert sorted(p.name for p in elsewhere.iterdir()) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
     assert (out / "timelapse.gif").is_file() and (out / "frames").is_symlink()
     assert leftovers(out) == [] and leftovers(elsewhere) == []
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    ("render", "interrupted; the output folder is left as it was"),
+    ("report", "interrupted; nothing half-written is left"),
+    ("demo", "interrupted; every finished epoch is saved"),
+])
+def test_ctrl_c_says_what_it_leaves_for_the_command_it_stopped(command, said, tmp_path, monkeypatch, capsys):
+    """Ctrl-C said "every finished epoch is saved" for every command: recording's words, about a render."""
+    import epochscope.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    for action in parser._subparsers._group_actions[0].choices.values():
+        action.set_defaults(func=interrupted)
+    args = {"render": [str(tmp_path), "--out", str(tmp_path / "o")], "report": [str(tmp_path)], "demo": []}[command]
+    assert cli.main([command, *args]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == said

@@ -164,6 +164,15 @@ def _missing_glyphs_told_once() -> Iterator[None]:
                     "" if len(missing) == 1 else "s", chars)
 
 
+#: What Ctrl-C leaves, by command (every output is written to a temporary name and renamed, a
+#: render's pictures move in only when all are drawn, a recorder commits whole epochs).
+INTERRUPTED = {
+    "demo": "every finished epoch is saved",
+    "import": "every finished epoch is saved",
+    "render": "the output folder is left as it was",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 environment, 2 the user's input; see the module doc)."""
     # torch's OpenMP threads busy-wait by default, which slows training 8-9x when another
@@ -189,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo(f"epochscope {args.command}: error: {_one_line(err)}".replace("\n", " "), err=True)
         return exit_status(err)
     except KeyboardInterrupt:
-        print("interrupted; every finished epoch is saved", file=sys.stderr)
+        print(f"interrupted; {INTERRUPTED.get(args.command, 'nothing half-written is left')}", file=sys.stderr)
         return 130
     finally:
         undo_logging()
