@@ -104,6 +104,8 @@ def test_a_live_writer_is_noted_and_repair_is_refused(tmp_path):
         assert report.ok and report.writer == f"pid {os.getpid()}"
         (note,) = [f for f in report.findings if f.path.startswith("epochs/.partial")]
         assert note.level == "note" and "being written right now" in note.message and not report.actions
+        # the holder may be a notebook idle after a failed Keras fit: the text says what to do there
+        assert f"held by a writer, pid {os.getpid()}" in report.format() and "rec.close()" in report.format()
         with pytest.raises(RunLockedError, match="being written by another recorder in this process"):
             check_run(path, repair=True)
         assert building._dir.is_dir()

@@ -114,7 +114,10 @@ class CheckReport:
         verdict = "healthy" if self.ok else f"{n_p} problem{'s' * (n_p != 1)}"
         lines = [f"run {self.path}: {span}; {verdict}, {n_w} warning{'s' * (n_w != 1)}"]
         if self.writer:
-            lines.append(f"being written right now by {self.writer}")
+            # the holder may be idle: a notebook whose Keras fit or Trainer.train failed keeps its run
+            # until the recorder is closed there (run/lock.py: those frameworks call no hook on failure)
+            lines.append(f"held by a writer, {self.writer}: a recording, or a Python session whose training "
+                         "failed (call rec.close() there, or end it)")
         lines += [f"  {f}" for f in self.findings]
         if self.actions:
             done = self.repaired and not self.refused
