@@ -20,6 +20,37 @@ def test_every_command_has_help(capsys):
         assert "usage: epochscope" in capsys.readouterr().out
 
 
+HELP_ARGV = [[], ["demo"], ["info"], ["embed"], ["render"], ["network"], ["report"], ["serve"], ["import"],
+             ["import", "chainer"], ["import", "checkpoints"], ["export"], ["export", "tensorboard"], ["check"]]
+
+
+@pytest.mark.parametrize("argv", HELP_ARGV, ids=lambda argv: " ".join(argv) or "epochscope")
+def test_help_states_the_exit_statuses(argv, capsys):
+    """A script calling epochscope needs to know what each exit status means; ``--help`` is where it looks."""
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "exit status: 0 " in text, text
+    if argv == ["check"]:  # check's own statuses: 1 also when problems remain
+        assert "1 problems remain" in text and "2 a folder that is not a run" in text
+    else:
+        assert "1 the environment failed" in text and "2 a mistake in what was given" in text
+    # serve runs until Ctrl-C: that is how it ends well
+    assert ("0 stopped by Ctrl-C" if argv == ["serve"] else "130 interrupted (Ctrl-C)") in text
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["embed"], "(default: 15 for umap and aligned-umap, 40 for umap-independent"),
+    (["report"], "(default: 15 for umap and aligned-umap, 40 for umap-independent"),
+    (["embed"], "pca: "), (["embed"], "tsne: "),
+    (["render"], "(default: none; confusion.png is the last epoch's)"),
+])
+def test_help_states_each_default(argv, says, capsys):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    assert says in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("argv", [["info", "RUN"], ["render", "RUN", "--out", "x"], ["import", "chainer", "d", "--out", "o"],
                                   ["import", "checkpoints", "d", "--out", "o"], ["demo"]])
 def test_quiet_and_verbose_work_after_the_command_too(argv):

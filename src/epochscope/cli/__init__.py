@@ -5,7 +5,8 @@ Command modules import nothing heavy at module level, so ``epochscope --help`` i
 Exit status: 0 done; 1 the environment failed (disk full, read-only or unwritable folder,
 another process writing the run, a missing optional package, out of memory; ``check`` also
 says 1 when problems remain); 2 the user's input is wrong (a bad option or value, a path that
-does not exist, a folder that is not a run, a damaged or malformed run or file). An error is
+does not exist, a folder that is not a run, a damaged or malformed run or file); 130 Ctrl-C
+(``serve`` ends with 0 then: that is how it stops). Every ``--help`` ends with these (:data:`EXIT_HELP`). An error is
 one line, ``epochscope COMMAND: error: …``, naming the file and the cause; ``-v`` shows the
 traceback. Everything printed goes through :func:`echo`, which shows control characters from a
 run escaped (:func:`epochscope._text.printable`).
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from .._errors import EpochscopeError, MissingDependencyError, RunLockedError, StorageError
 from .._text import printable
 
-__all__ = ["EXIT_ENVIRONMENT", "EXIT_INPUT", "echo", "exit_status", "main", "build_parser"]
+__all__ = ["EXIT_ENVIRONMENT", "EXIT_HELP", "EXIT_INPUT", "echo", "exit_status", "main", "build_parser"]
 
 #: Exit status when the environment failed (disk, permissions, another writer, a missing package).
 EXIT_ENVIRONMENT = 1
@@ -38,6 +39,11 @@ EXIT_INPUT = 2
 
 # In order of appearance in --help.
 COMMANDS = ("demo", "info", "embed", "render", "network", "report", "serve", "import_", "export", "check")
+
+#: Ends every command's --help (a command with other statuses, as ``check`` and ``serve``, sets its own epilog).
+EXIT_HELP = ("exit status: 0 done, 1 the environment failed (disk full, read-only or unwritable folder, another "
+             "process writing the run, a missing optional package, out of memory), 2 a mistake in what was given "
+             "(an option or value, a path, a folder that is not a run, a damaged run file), 130 interrupted (Ctrl-C)")
 
 _QUIET_HELP = "no progress bars or log messages"
 _VERBOSE_HELP = "epochscope's debug log, and the traceback of an error"
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="epochscope",
         description="Watch a neural network learn: record layers every epoch, then draw maps, curves and the network.",
+        epilog=EXIT_HELP,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
@@ -61,11 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _accept_options_after_command(parser: argparse.ArgumentParser) -> None:
-    """Give every (sub)command ``-q``/``-v`` too. ``SUPPRESS`` as their default, so a command's
-    parser never resets a flag given before the command to False."""
+    """Give every (sub)command ``-q``/``-v`` too, and :data:`EXIT_HELP` under its help. ``SUPPRESS`` as
+    the flags' default, so a command's parser never resets a flag given before the command to False."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
+                if child.epilog is None:  # the exit statuses, unless the command states its own
+                    child.epilog = EXIT_HELP
                 if "--quiet" not in child._option_string_actions:
                     child.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
                     child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,

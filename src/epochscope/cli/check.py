@@ -12,9 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a run for damaged or missing files",
         description=(
             "Check a run: the manifest, every array's shape and dtype, the epoch sequence, metrics and caches. "
-            "Prints what is wrong, file by file, and exactly what --repair would remove or rewrite. Exit status 0 when the run "
-            "is healthy, 1 when problems remain (or the file system refused a repair), 2 for a folder that is not a run."
+            "Prints what is wrong, file by file, and exactly what --repair would remove or rewrite."
         ),
+        epilog="exit status: 0 the run is healthy, 1 problems remain (or the file system refused a repair, or "
+               "another process is writing the run), 2 a folder that is not a run or a mistake in the options, "
+               "130 interrupted (Ctrl-C)",
     )
     p.add_argument("run", help="run directory")
     p.add_argument(

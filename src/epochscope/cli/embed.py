@@ -8,6 +8,10 @@ import math
 from .._text import plural
 from ..maps.methods import METHOD_NAMES
 
+#: ``--n-neighbors`` of embed and report: the umap methods' settings (pca and tsne refuse it).
+NEIGHBORS_HELP = ("neighbour count of the umap methods (default: 15 for umap and aligned-umap, 40 for "
+                  "umap-independent; pca and tsne have none)")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,11 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", default=None, help="recorded layer (default: the run's first layer)")
     p.add_argument("--method", default="umap", choices=METHOD_NAMES,
                    help="umap: every frame a converged UMAP of its epoch held in place by the frame before "
-                        "(default); umap-independent: the classic fresh UMAP per epoch")
+                        "(default); umap-independent: the classic fresh UMAP per epoch; aligned-umap: umap-learn's "
+                        "AlignedUMAP (slow); pca: fast, needs no extra; tsne: openTSNE, warm-started (needs "
+                        "epochscope[tsne])")
     p.add_argument("--epochs", default=None,
                    help="epochs to embed: '0,5,10', '3-9' or a mix (default: all finished epochs)")
     p.add_argument("--no-cache", action="store_true", help="recompute and do not store the result")
-    p.add_argument("--n-neighbors", type=int, default=None, help="neighbour count (umap methods, tsne uses perplexity)")
+    p.add_argument("--n-neighbors", type=int, default=None, help=NEIGHBORS_HELP)
     p.set_defaults(func=run)
 
 

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="umap", choices=METHOD_NAMES, help="how maps are made (default: umap)")
     p.add_argument("--format", default="gif",
                    help="animation formats, comma-separated: gif, mp4 or gif,mp4 (default: gif)")
-    p.add_argument("--epoch", type=int, default=None, help="also draw the confusion matrix at this epoch")
+    p.add_argument("--epoch", type=int, default=None,
+                   help="also draw the confusion matrix at this epoch, as confusion_epoch_N.png (default: none; "
+                        "confusion.png is the last epoch's)")
     p.add_argument("--smooth", action="store_true", help="also write an animation that glides between epochs")
     p.add_argument("--test-points", action="store_true",
                    help="lay the test set on every frame (class colours, misclassified crossed)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..maps.methods import METHOD_NAMES
+from .embed import NEIGHBORS_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="umap", choices=METHOD_NAMES, help="map method (default: umap)")
     p.add_argument("--max-points", type=int, default=None,
                    help="show at most this many probe (and test) points, a fixed random subset (default: all)")
-    p.add_argument("--n-neighbors", type=int, default=None, help="neighbour count for the umap methods")
+    p.add_argument("--n-neighbors", type=int, default=None, help=NEIGHBORS_HELP)
     p.set_defaults(func=run)
 
 

@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve a local page listing every run under LOGDIR, with each run's report viewer (map with hover, "
                     "curves, confusion matrix, network) that takes in new epochs by itself while training writes them, "
                     "and runs with the same probe side by side. Maps are computed in the background, one run at a "
-                    "time, and cached in each run. Ctrl-C stops it.")
+                    "time, and cached in each run. Ctrl-C stops it.",
+        epilog="exit status: 0 stopped by Ctrl-C, 1 the environment failed (the port is taken, a missing optional "
+               "package), 2 a mistake in what was given (an option or value, a LOGDIR that does not exist)")
     p.add_argument("logdir", help="the folder that holds the runs (searched 4 levels deep; links are not followed)")
     p.add_argument("--port", type=int, default=8787, help="port to listen on (default: 8787; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
