@@ -74,9 +74,12 @@ def _names(name: str, value: Any, *, what: str, example: str) -> tuple[str, ...]
 class Reduction:
     """How to store layers wider than ``max_width`` values per example.
 
-    - ``"project"`` (default): a fixed Gaussian random projection to ``width`` values, the
-      same matrix at every epoch (saved in the run), which preserves distances between
-      examples up to a small distortion (Johnson–Lindenstrauss), so maps stay faithful.
+    - ``"project"`` (default): a fixed, very sparse random projection to ``width`` values
+      (:class:`~epochscope.record.projection.SparseProjection`), generated from ``seed``, so
+      the same at every epoch and after a resume without being stored (the manifest records
+      the seed and density); it preserves distances between examples up to a small
+      distortion (Johnson–Lindenstrauss), so maps stay faithful. Runs recorded before it
+      stored a dense Gaussian matrix in ``RUN/reductions/`` and keep using it.
     - ``"pool"``: average over the spatial axes of a conv output (N, C, H, W) -> (N, C);
       projected as well if the channels alone are still wider than ``max_width``.
     - ``"none"``: store every value (runs get large).

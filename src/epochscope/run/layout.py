@@ -13,7 +13,8 @@ a file's path instead of spelling it, so the layout can change in one place. Lay
       test/inputs.npy               optional, float16 (n_test, *input_shape)
       probe/texts.json              optional, a JSON list of one text per probe example (bounded, UTF-8)
       test/texts.json               optional, the same for the test set
-      reductions/<layer-key>.npy    fixed projection matrices of wide layers
+      reductions/<layer-key>.npy    only in runs recorded before the sparse projection: a wide layer's
+                                    dense projection matrix (newer runs regenerate theirs from the seed)
       epochs/000000/                one folder per finished epoch, renamed into place
         probe/<layer-key>.npy       float16 (n_probe, width): the layer's outputs
         test/<layer-key>.npy        float16 (n_test, width)
