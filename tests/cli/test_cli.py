@@ -94,3 +94,45 @@ def test_demo_trains_and_records_digits(tmp_path, capsys):
     assert run.epochs == [0, 1, 2] and run.layers == ["hidden"]
     assert run.layer_info("hidden").width == 512 and run.manifest.probe_size == 300 and run.manifest.test_size == 359
     assert run.metrics[-1]["val_accuracy"] > run.metrics[0]["val_accuracy"]
+
+
+def _readme_command_rows() -> dict[str, str]:
+    """The README's command-line table: ``{"render": "epochscope render RUN --out DIR [...]", ...}``
+    (``import``'s row names both sources)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        if line.startswith("| `epochscope "):
+            usage = re.split(r"(?<!\\)\|", line)[1]  # the first cell; "\|" separates choices inside it
+            rows[usage.split()[1]] = usage
+    return rows
+
+
+def _options(parser) -> set[str]:
+    """The long options a (sub)command offers, less help and the -q/-v every command has."""
+    import argparse
+
+    found = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _options(child)
+        elif action.help is not argparse.SUPPRESS:
+            found |= {o for o in action.option_strings if o.startswith("--")}
+    return found - {"--help", "--quiet", "--verbose", "--version"}
+
+
+def test_readme_command_table_lists_every_command_with_the_options_it_has():
+    """The README's table is where a new user learns the command line: each command is in it,
+    and its options are exactly the ones the command takes (none missing, none invented)."""
+    import re
+
+    rows = _readme_command_rows()
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(rows) == set(commands)
+    for name, usage in rows.items():
+        assert set(re.findall(r"--[a-z][a-z-]*", usage)) == _options(commands[name]), name
