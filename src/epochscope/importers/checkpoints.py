@@ -50,7 +50,14 @@ def import_checkpoints(folder: str | os.PathLike[str], out: str | os.PathLike[st
         extra is installed.
     progress : show a progress bar.
 
-    Returns ``out``.
+    Returns ``out`` as a ``Path``.
+
+    All or nothing: on any error no run is left at ``out``. Raises ``FileNotFoundError`` for a
+    ``folder`` or ``metrics`` file that does not exist, :class:`~epochscope.RunError` when
+    ``folder`` holds no checkpoint with an epoch number in its name, when a checkpoint or the
+    metrics file cannot be read, or when ``out`` already holds a run or is a file,
+    :class:`~epochscope.MissingDependencyError` without torch (``epochscope[torch]``), and
+    :class:`~epochscope.StorageError` when the run cannot be written.
 
     Example::
 

@@ -342,7 +342,22 @@ def embed(run: Run | str | os.PathLike[str], layer: str | None = None, method: s
 
     Returns
     -------
-    Maps
+    Maps : float32 coordinates ``(n_epochs, n_probe, 2)`` (and ``(n_epochs, n_test, 2)`` with a
+        test set) in the map's own units, one frame per embedded epoch, and the per-epoch quality.
+
+    Raises
+    ------
+    NotARunError : ``run`` is a path that holds no run.
+    RunError : the run holds no finished epoch, no epoch holds ``layer``, or every requested
+        epoch holds NaN/Inf; also a run file that cannot be read (truncated, corrupted), named
+        with the advice to run ``epochscope check RUN``.
+    ValueError : an unknown ``method`` or ``layer`` (the message lists the valid ones), ``epochs``
+        the run (or the layer) does not hold, or fewer probe examples than the method needs.
+    TypeError : an option the method does not have (the message lists its options), or a ``run``
+        that is neither a :class:`~epochscope.Run` nor a path.
+    MissingDependencyError : the method's package is not installed (numba for ``umap``,
+        umap-learn for ``umap-independent`` and ``aligned-umap``, openTSNE for ``tsne``); the
+        message names the ``pip install`` to run.
 
     Example::
 

@@ -66,7 +66,12 @@ def encode_labels(y: object, class_names: Sequence[str] | None = None, *,
 
     With ``class_names`` given, string labels are looked up by name and integer labels must
     lie in ``range(len(class_names))``; without, names are ``"0".."k-1"`` for integers and the
-    sorted distinct strings for strings.
+    sorted distinct strings for strings. One-hot (or probability) rows ``(N, k)`` give the
+    argmax of each row. ``indices`` is int64 ``(N,)``.
+
+    Raises ``ValueError`` (its message starts with ``what``) for no labels, labels that are
+    neither 1-D nor 2-D, float labels that are not whole numbers, an integer outside
+    ``class_names`` or a string not among them.
 
     >>> encode_labels(["cat", "dog", "cat"])
     (array([0, 1, 0]), ('cat', 'dog'))

@@ -158,7 +158,15 @@ def stratified_indices(labels: np.ndarray, size: int, *, seed: int = 0) -> np.nd
 def stratified_probe(x: np.ndarray, y: np.ndarray, size: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(x[idx], y[idx])`` for a class-balanced subset of ``size`` examples.
 
-    Works on numpy arrays and on anything indexable by an integer array (torch tensors).
+    Stratified: each class keeps its share of ``y`` (at least one example while ``size`` allows), drawn at random
+    with ``seed`` and kept in the original order (:func:`stratified_indices`); a ``size`` of
+    ``len(y)`` or more returns every example. ``y`` may be labels ``(N,)`` or one-hot rows
+    ``(N, k)``. Works on numpy arrays and on anything indexable by an integer array (torch
+    tensors). Raises ``ValueError`` when ``x`` and ``y`` differ in length or ``size`` < 1.
+
+    >>> x, y = stratified_probe(np.arange(100), np.repeat([0, 1], [80, 20]), 10)
+    >>> np.bincount(y).tolist()
+    [8, 2]
     """
     check_pair(len(x), len(y))
     idx = stratified_indices(np.asarray(y), size, seed=seed)

@@ -560,7 +560,14 @@ class Recorder:
         (layers wider than 2,048 values per example), ``tokens`` (sequence outputs:
         ``"mean"``, ``"first"``, ``"last"``, ``"none"``), ``keep_inputs``, ``seed``,
         ``resume``, ``overwrite`` (start a fresh run in ``run_dir``), ``replace_epochs``,
-        ``binary_threshold``.
+        ``binary_threshold``, ``on_disk_full`` (``"raise"`` or ``"skip"``), ``every_n_epochs``,
+        ``every_n_steps`` and ``steps_per_epoch`` (records inside epochs, counted by :meth:`step`).
+
+    Raises ``TypeError``/``ValueError`` for a wrong argument (a layer name that
+    ``model.named_modules()`` lacks lists the names that exist, close matches first),
+    :class:`~epochscope.RunLockedError` while another process writes ``run_dir``,
+    :class:`~epochscope.RunError` when ``run_dir`` holds a run of other examples or classes,
+    and :class:`~epochscope.StorageError` when the run cannot be written; nothing is recorded then.
 
     What exactly is recorded (the call, dtypes, batch axis, sequences, structures): see the
     module docstring and docs/recording.md.
@@ -715,6 +722,7 @@ class Recorder:
 
     @property
     def run_dir(self) -> str:
+        """The run's folder (``run_dir``)."""
         return self.session.path
 
     @property

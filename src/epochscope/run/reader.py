@@ -111,26 +111,27 @@ class Run:
 
     @property
     def labels(self) -> np.ndarray:
-        """Integer class of every probe example (index into :attr:`class_names`)."""
+        """Integer class of every probe example: int64 ``(n_probe,)``, indices into :attr:`class_names`."""
         return load_npy(self.layout.labels("probe"), mmap=False, root=self.path, shape=(self.manifest.probe_size,))
 
     @property
     def test_labels(self) -> np.ndarray | None:
-        """Integer class of every test example, or ``None`` when no test set was recorded."""
+        """Integer class of every test example: int64 ``(n_test,)``, or ``None`` when no test set was recorded."""
         if not self.manifest.test_size:
             return None
         return load_npy(self.layout.labels("test"), mmap=False, root=self.path, shape=(self.manifest.test_size,))
 
     @property
     def probe_inputs(self) -> np.ndarray | None:
-        """The probe inputs (float16, memory-mapped) when they were kept, else ``None``."""
+        """The probe inputs, float16 ``(n_probe, *input_shape)`` memory-mapped, when they were kept
+        (``keep_inputs=True``, each input of 4,096 values or fewer that float16 holds exactly), else ``None``."""
         if not self.manifest.has_probe_inputs:
             return None
         return load_npy(self.layout.inputs("probe"), root=self.path, shape=self._input_shape(self.manifest.probe_size))
 
     @property
     def test_inputs(self) -> np.ndarray | None:
-        """The test inputs (float16, memory-mapped) when they were kept, else ``None``."""
+        """The test inputs, float16 ``(n_test, *input_shape)`` memory-mapped, when they were kept, else ``None``."""
         if not self.manifest.has_test_inputs:
             return None
         return load_npy(self.layout.inputs("test"), root=self.path, shape=self._input_shape(self.manifest.test_size))
@@ -185,12 +186,18 @@ class Run:
         return layer_file(self.epoch_dir(epoch), split, info.key)
 
     def activations(self, layer: str, epoch: int) -> np.ndarray:
-        """The probe set's outputs of ``layer`` at ``epoch``: float16 ``(n_probe, width)``, memory-mapped."""
+        """The probe set's outputs of ``layer`` at ``epoch``: float16 ``(n_probe, width)``, memory-mapped.
+
+        Raises ``ValueError`` for a layer or epoch the run does not hold (the message lists those
+        it holds) and :class:`~epochscope._errors.DamagedFileError` for a file that is missing,
+        truncated or not of that shape and dtype.
+        """
         return load_npy(self._layer_file("probe", layer, epoch), root=self.path,
                         shape=(self.manifest.probe_size, self.layer_info(layer).width))
 
     def test_activations(self, layer: str, epoch: int) -> np.ndarray | None:
-        """The test set's outputs of ``layer`` at ``epoch``, or ``None`` when no test set was recorded."""
+        """The test set's outputs of ``layer`` at ``epoch``: float16 ``(n_test, width)``,
+        memory-mapped, or ``None`` when no test set was recorded. Raises as :meth:`activations`."""
         if not self.has_test:
             return None
         return load_npy(self._layer_file("test", layer, epoch), root=self.path,
@@ -209,12 +216,14 @@ class Run:
         return [e for e in self.epochs if is_regular(layer_file(self.layout.epoch_dir(e), "probe", key))]
 
     def predictions(self, epoch: int) -> np.ndarray:
-        """Predicted class of every probe example at ``epoch`` (``-1`` where the model gave none)."""
+        """Predicted class of every probe example at ``epoch``: int64 ``(n_probe,)``, ``-1`` where the
+        model gave none. Raises as :meth:`activations`."""
         return load_npy(predictions_file(self.epoch_dir(epoch), "probe"), mmap=False, root=self.path,
                         shape=(self.manifest.probe_size,))
 
     def test_predictions(self, epoch: int) -> np.ndarray | None:
-        """Predicted class of every test example at ``epoch``, or ``None`` without a test set."""
+        """Predicted class of every test example at ``epoch``: int64 ``(n_test,)``, or ``None``
+        without a test set. Raises as :meth:`activations`."""
         if not self.has_test:
             return None
         return load_npy(predictions_file(self.epoch_dir(epoch), "test"), mmap=False, root=self.path,
