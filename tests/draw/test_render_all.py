@@ -133,3 +133,15 @@ def test_a_second_render_into_the_same_folder_leaves_nothing_of_the_first(tmp_pa
         epochscope.render(epochscope.open_run(a), out, method="pca", progress=False, epoch=99)
     assert (out / "frames" / "epoch_002.png").is_file()
     assert outside.read_text() == "outside"
+
+
+def test_render_logs_name_the_files_where_they_end_up(two_layer_run, tmp_path, caplog):
+    """A render draws into a hidden staging folder and moves the pictures in at the end; its log
+    lines (the network's "-> PATH", -v's one line per picture) named the staging folder, a path
+    that no longer exists once the command returns."""
+    out = tmp_path / "pics"
+    with caplog.at_level("DEBUG", logger="epochscope"):
+        epochscope.render(two_layer_run, out, method="pca", progress=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if ".partial" in m or ".render." in m]
+    assert any(m.startswith("network animation:") and m.endswith(f"-> {out / 'network.gif'}") for m in messages)

@@ -104,10 +104,11 @@ def write_network_animation(run: Any, out: str | os.PathLike[str], *, reference:
                             top_k: int | None = None, top_by: str = "weight", shape: Sequence[int] | None = None,
                             figsize: tuple[float, float] = (12, 5), fps: float | None = None,
                             duration_ms: float | None = None, layers: Sequence[str] | None = None,
-                            progress: bool = True) -> Path:
+                            progress: bool = True, shown_as: Path | None = None) -> Path:
     """:func:`network_animation` for a caller that says itself what damage stops (``render``: the
     whole render): a run file that cannot be read raises the reader's
-    :class:`~epochscope._errors.DamagedFileError` as it is."""
+    :class:`~epochscope._errors.DamagedFileError` as it is. ``shown_as``: the path the log line
+    names (``render`` writes into a staging folder and moves the file there afterwards)."""
     from .._output import check_output_file
 
     out = check_animation_path(out)
@@ -134,7 +135,7 @@ def write_network_animation(run: Any, out: str | os.PathLike[str], *, reference:
     finally:
         figure.close()
     log.info("network animation: %d frame%s (%s) -> %s", n, "" if n == 1 else "s",
-             "-".join(map(str, history.sizes)), path)
+             "-".join(map(str, history.sizes)), shown_as or path)
     return path
 
 

@@ -129,7 +129,7 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
         with staged_folder(out, "render") as stage:
             drawn = _draw_all(run, contents, maps, stage, layer_maps=layer_maps, fmts=fmts, epoch=epoch,
                               progress=progress, smooth=smooth, test_points=test_points, duration_ms=duration_ms,
-                              network=network)
+                              network=network, final=out)
         written = [out / p.relative_to(stage) for p in drawn]
     log.info("rendered %d files into %s", len(written), out)
     return written
@@ -137,8 +137,11 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
 
 def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequence[Any] | None,
               fmts: tuple[str, ...], epoch: int | None, progress: bool, smooth: bool, test_points: bool,
-              duration_ms: float, network: bool) -> list[Path]:
-    """Draw every picture of :func:`render_maps` into ``out``, its options checked; returns the paths written."""
+              duration_ms: float, network: bool, final: Path) -> list[Path]:
+    """Draw every picture of :func:`render_maps` into ``out``, its options checked; returns the paths written.
+
+    ``out`` is the staging folder whose pictures are moved into ``final`` at the end: log lines
+    name the files in ``final``, where the user finds them."""
     written: list[Path] = []
 
     def step(what: str, draw: Callable[..., list[Path] | Path | None], *args: Any, **kwargs: Any) -> None:
@@ -146,7 +149,8 @@ def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequ
         paths = [] if result is None else [result] if isinstance(result, Path) else list(result)
         written.extend(paths)
         if paths:
-            log.debug("%-15s %s%s", what, paths[0], f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+            log.debug("%-15s %s%s", what, final / paths[0].relative_to(out),
+                      f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
 
     from .confusion import ConfusionDisplay
     from .curves import CurvesDisplay
@@ -217,7 +221,7 @@ def _draw_all(run: Run, contents: Any, maps: Any, out: Path, *, layer_maps: Sequ
 
         try:  # (a weights file that cannot be read stops the render: render_maps says so)
             step("network", write_network_animation, run, out / "network.gif", duration_ms=duration_ms,
-                 progress=progress)
+                 progress=progress, shown_as=final / "network.gif")
         except ValueError as err:  # weights that form no one chain: said, with the command that draws it
             log.warning("render: no network.gif (%s); draw it with `epochscope network %s --layers NAME ...`",
                         str(err).rstrip("."), run.path)
