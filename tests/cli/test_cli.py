@@ -136,3 +136,13 @@ def test_readme_command_table_lists_every_command_with_the_options_it_has():
     assert set(rows) == set(commands)
     for name, usage in rows.items():
         assert set(re.findall(r"--[a-z][a-z-]*", usage)) == _options(commands[name]), name
+
+
+def test_embed_prints_what_it_mapped(tmp_path, capsys):
+    from synthetic import make_synthetic_run
+
+    run = make_synthetic_run(tmp_path / "run", n_probe=1200, n_test=1000, n_epochs=2)
+    assert main(["-q", "embed", str(run), "--method", "pca"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    # both counts written the same way (the test count lacked its thousands separator)
+    assert first.startswith("pca maps of layer 'hidden': 2 epochs, 1,200 probe + 1,000 test points, computed in ")

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     source = "read from the cache" if "cached" in timings else f"computed in {seconds:.1f} s"
     echo(f"{maps.method} maps of layer '{maps.layer}': {plural(len(maps.epochs), 'epoch')}, {maps.coords.shape[1]:,} probe"
-          + (f" + {maps.test_coords.shape[1]} test" if maps.test_coords is not None else "") + f" points, {source}")
+          + (f" + {maps.test_coords.shape[1]:,} test" if maps.test_coords is not None else "") + f" points, {source}")
     from ..run import open_run
 
     echo(quality_table(maps, open_run(args.run).manifest.record_unit))
