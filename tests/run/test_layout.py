@@ -83,6 +83,15 @@ def test_the_writer_and_the_reader_use_the_layouts_paths(synthetic_run):
     np.testing.assert_array_equal(np.load(layer_file(layout.epoch_dir(2), "probe", key)), run.activations("hidden", 2))
 
 
+def test_a_number_that_is_not_whole_names_no_epoch(synthetic_run):
+    """run.predictions(4.5) read epoch 4's file: a value shown under an epoch it is not."""
+    run = open_run(synthetic_run)
+    for bad in (4.5, np.float32(1.25), True):
+        with pytest.raises(ValueError, match="whole number"):
+            run.predictions(bad)
+    assert run.epoch_dir(np.int64(2)) == run.epoch_dir(2.0) == RunLayout(synthetic_run).epoch_dir(2)
+
+
 def test_a_reduced_layers_matrix_sits_where_the_layout_says(tmp_path):
     with RunWriter.open(tmp_path / "r", framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
         w.save_reduction_matrix("conv", np.eye(3, dtype=np.float32))

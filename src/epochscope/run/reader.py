@@ -171,7 +171,10 @@ class Run:
 
     # -- per epoch
     def epoch_dir(self, epoch: int) -> Path:
-        """Folder of one finished epoch (``ValueError`` listing the epochs if it is not there)."""
+        """Folder of one finished epoch (``ValueError`` listing the epochs if it is not there, or for a
+        number that is not whole: 4.5 names no epoch, and was read as epoch 4)."""
+        if isinstance(epoch, bool) or not float(epoch).is_integer():
+            raise ValueError(f"epoch must be a whole number, got {epoch!r}")
         epoch = int(epoch)
         # A negative number names no epoch; said the same way as any other missing epoch.
         path = self.layout.epoch_dir(epoch) if epoch >= 0 else None
