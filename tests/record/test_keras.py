@@ -487,10 +487,12 @@ def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, images, c
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])  # Keras did end epoch 2
     run = open_run(tmp_path / "r")
     assert run.epochs == [0, 1] and np.isfinite(run.weights(1)["hidden.weight"]).all()
-    assert ("training stopped part-way through epoch 2 (stop_training set, after 2 of its 3 batches): its model is "
-            "not recorded") in caplog.text and "every_n_steps" in caplog.text
+    assert ("epoch 2 was cut short (stop_training set, after 2 of its 3 batches): its model is not recorded as "
+            "epoch 2") in caplog.text and "every_n_steps" in caplog.text
     report = check_run(tmp_path / "r")
     assert report.ok and not report.warnings and report.writer is None
+    assert [f.message for f in report.findings] == ["epoch 2 was cut short (stop_training set, after 2 of its 3 "
+                                                    "batches): its model is not recorded, as it is no whole epoch's"]
 
 
 def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_not_recorded(tmp_path, images, caplog):
@@ -500,13 +502,13 @@ def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_
     rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r")
     with caplog.at_level("WARNING", logger="epochscope"):
         model.fit(x, y, epochs=2, batch_size=16, steps_per_epoch=1, verbose=0, callbacks=[rec])
-    assert open_run(tmp_path / "r").epochs == [0, 1, 2] and "part-way" not in caplog.text  # 1 batch: whole epochs
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2] and "cut short" not in caplog.text  # 1 batch: whole epochs
     # steps_per_epoch=2: Keras goes on through the data, which runs out 1 batch into the second epoch
     short = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "short")
     with caplog.at_level("WARNING", logger="epochscope"):
         model.fit(x, y, epochs=2, batch_size=16, steps_per_epoch=2, verbose=0, callbacks=[short])
     assert open_run(tmp_path / "short").epochs == [0, 1]
-    assert "part-way through epoch 2 (the data ran out, after 1 of its 2 batches)" in caplog.text
+    assert "epoch 2 was cut short (the data ran out, after 1 of its 2 batches)" in caplog.text
 
     def batches():  # a generator: Keras does not know the epoch's length
         for start in range(0, 48, 16):
@@ -519,5 +521,5 @@ def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_
     with caplog.at_level("WARNING", logger="epochscope"):
         model.fit(batches(), epochs=1, verbose=0, callbacks=[stopped, StopAfter(2)])
     assert open_run(tmp_path / "stopped").epochs == [0]
-    assert ("training stopped part-way through epoch 1 (stop_training set, after 2 batches of unknown length)"
+    assert ("epoch 1 was cut short (stop_training set, after 2 batches of unknown length)"
             in caplog.text) and "steps_per_epoch" in caplog.text

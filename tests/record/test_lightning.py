@@ -150,9 +150,13 @@ def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, caplog, s
     assert fit.global_step == 6
     assert open_run(tmp_path / "r").epochs == [0, 1]
     why = "max_steps=6 reached" if stop == "max_steps" else "trainer.should_stop set"
-    assert (f"training stopped part-way through epoch 2 ({why}, after 2 of its 4 batches): its model is not "
-            "recorded") in caplog.text and "every_n_steps" in caplog.text
+    assert (f"epoch 2 was cut short ({why}, after 2 of its 4 batches): its model is not recorded as epoch 2"
+            in caplog.text) and "every_n_steps" in caplog.text
     assert_whole_and_released(tmp_path / "r", rec)
+    from epochscope import check_run  # the run says so too: check names it (a note), no missing epoch
+
+    assert [f.message for f in check_run(tmp_path / "r").findings] == [
+        f"epoch 2 was cut short ({why}, after 2 of its 4 batches): its model is not recorded, as it is no whole epoch's"]
 
 
 def test_limit_train_batches_is_the_epoch_and_an_epoch_ending_with_max_steps_is_whole(tmp_path, caplog):
@@ -167,7 +171,7 @@ def test_limit_train_batches_is_the_epoch_and_an_epoch_ending_with_max_steps_is_
         trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "exact"), 5, max_steps=8).fit(
             module, train, val)
     run = open_run(tmp_path / "exact")
-    assert run.epochs == [0, 1, 2] and "part-way" not in caplog.text  # max_steps at an epoch's end: a whole epoch
+    assert run.epochs == [0, 1, 2] and "cut short" not in caplog.text  # max_steps at an epoch's end: a whole epoch
     np.testing.assert_allclose(run.weights(2)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
 
 

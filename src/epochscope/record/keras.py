@@ -42,7 +42,7 @@ from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples
-from .schedule import LeftOut, fingerprint, fractional_epoch, metrics_now, record_left_out, warn_cut_short
+from .schedule import LeftOut, batches_part, fingerprint, fractional_epoch, metrics_now, record_left_out
 from .settings import RecorderCallback, RecordSettings
 from .training_call import TrainingCall
 
@@ -531,9 +531,9 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         else:
             if not self._ran_to_its_end():  # its model is no whole epoch's: not recorded as one
                 steps = (self.params or {}).get("steps")
-                warn_cut_short(epoch + 1, "stop_training set" if getattr(self.model, "stop_training", False) else
-                               "the data ran out", self._batches_done, steps,
-                               self.cut_short_help + ("" if steps is not None else self.unknown_length_help))
+                why = "stop_training set" if getattr(self.model, "stop_training", False) else "the data ran out"
+                self.session.cut_short(epoch + 1, f"{why}, {batches_part(self._batches_done, steps)}",
+                                       self.cut_short_help + ("" if steps is not None else self.unknown_length_help))
                 return
             name = f"epoch {epoch + 1}"
 

@@ -29,7 +29,7 @@ require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightn
 
 from ..metric_names import metric_name  # noqa: E402
 from ..run import open_run  # noqa: E402
-from .schedule import LeftOut, fractional_epoch, metrics_now, warn_cut_short  # noqa: E402
+from .schedule import LeftOut, batches_part, fractional_epoch, metrics_now  # noqa: E402
 from .settings import RecorderCallback, RecordSettings  # noqa: E402
 from .torch import Recorder as TorchRecorder  # noqa: E402
 from .torch import _weights_fingerprint, find_modules, find_weights, select_torch_examples  # noqa: E402
@@ -236,8 +236,10 @@ class Recorder(RecorderCallback, pl.Callback):
             last = _last_epoch(trainer)
             if not schedule.by_step:  # left out (and kept for on_train_end) by the PyTorch recorder's schedule
                 if not _ran_to_its_end(trainer):  # its model is no whole epoch's: not recorded as one
-                    warn_cut_short(epoch, _why_stopped(trainer), trainer.fit_loop.epoch_loop.batch_progress.current.ready,
-                                   trainer.num_training_batches, self.cut_short_help)
+                    done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+                    self.recorder.session.cut_short(
+                        epoch, f"{_why_stopped(trainer)}, {batches_part(done, trainer.num_training_batches)}",
+                        self.cut_short_help)
                     return
                 self.recorder._record(epoch, metrics, counters={"step": trainer.global_step}, last=last)
                 return
