@@ -121,3 +121,38 @@ def test_an_epoch_whose_weights_lack_a_layer_others_hold_is_a_warning(synthetic_
     assert f"lacks {dropped}, which epochs 1" in warning.message and "network picture leaves this epoch out" in warning.message
     assert report.ok  # optional data: a warning, never a problem that repair would act on
     assert not [w for w in report.warnings if w.path.startswith("epochs/00000") and w.path != "epochs/000000/weights.npz"]
+
+
+def cut_short_run(path: Path, epochs, cut_short) -> None:
+    """A run of ``epochs`` whose recorder noted ``cut_short`` ({epoch: why}) in the manifest's info."""
+    with RunWriter.open(path, framework="t", labels=[0, 1], class_names=["a", "b"]) as w:
+        w.declare_layer("h", (2,), 2, None)
+        for epoch in epochs:
+            with w.epoch(epoch) as ep:
+                ep.set_activations("h", np.ones((2, 2)))
+        if cut_short is not None:
+            w.update_info({"cut_short": cut_short})
+
+
+def test_an_epoch_cut_short_is_a_note_not_a_missing_epoch(tmp_path):
+    # Training stopped part-way through epoch 2 (max_steps): the recorders leave it out and say so in the run
+    cut_short_run(tmp_path / "last", [0, 1], {"2": "max_steps=6 reached, after 2 of its 4 batches"})
+    report = check_run(tmp_path / "last")
+    assert report.ok and not report.warnings, str(report)
+    assert [str(f) for f in report.findings] == [
+        "note     epochs: epoch 2 was cut short (max_steps=6 reached, after 2 of its 4 batches): its model is not "
+        "recorded, as it is no whole epoch's"]
+    # A Trainer's control.should_epoch_stop left epoch 2 and trained epoch 3: 2 is no lost epoch. Before: a
+    # warning, "epoch 2 missing between 0 and 3 (recorded without it, or deleted)".
+    cut_short_run(tmp_path / "inside", [0, 1, 3], {"2": "control.should_epoch_stop set, after 50 % of its batches"})
+    report = check_run(tmp_path / "inside")
+    assert report.ok and not report.warnings, str(report)
+    assert [f.message for f in report.findings] == [
+        "epoch 2 was cut short (control.should_epoch_stop set, after 50 % of its batches): its model is not recorded, "
+        "as it is no whole epoch's"]
+    # ... and a cut-short epoch recorded whole later (training resumed from a checkpoint inside it) is no note
+    cut_short_run(tmp_path / "resumed", [0, 1, 2], {"2": "max_steps=6 reached, after 2 of its 4 batches"})
+    assert not check_run(tmp_path / "resumed").findings
+    # old runs, and a cut_short that is no map of epochs (written by another tool), read as before
+    cut_short_run(tmp_path / "odd", [0, 1, 3], ["2"])
+    assert [f.message for f in check_run(tmp_path / "odd").warnings][0].startswith("epoch 2 missing between 0 and 3")

@@ -456,3 +456,70 @@ def test_a_recorder_still_training_keeps_its_run(tmp_path, images):
     assert check_run(tmp_path / "r").writer is None  # that fit failed: its run is free again
     model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=twice[1:])
     assert open_run(tmp_path / "r").epochs == [0, 1]
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Sets ``stop_training`` after ``n`` batches of a fit (Keras leaves the epoch, then still calls on_epoch_end)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.batches = n, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches >= self.n:
+            self.model.stop_training = True
+
+
+def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, images, caplog):
+    x, y = images
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r")
+    model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0, callbacks=[rec])
+    # The second batch of the next epoch diverges (NaN inputs): TerminateOnNaN sets stop_training after 2 of the
+    # epoch's 3 batches. Before: Keras' on_epoch_end recorded that model as epoch 2, with half an epoch's metrics.
+    bad = x.copy()
+    bad[16:32] = np.nan
+    with caplog.at_level("WARNING", logger="epochscope"):
+        history = model.fit(bad, y, initial_epoch=1, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                            callbacks=[rec, keras.callbacks.TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])  # Keras did end epoch 2
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 1] and np.isfinite(run.weights(1)["hidden.weight"]).all()
+    assert ("epoch 2 was cut short (stop_training set, after 2 of its 3 batches): its model is not recorded as "
+            "epoch 2") in caplog.text and "every_n_steps" in caplog.text
+    report = check_run(tmp_path / "r")
+    assert report.ok and not report.warnings and report.writer is None
+    assert [f.message for f in report.findings] == ["epoch 2 was cut short (stop_training set, after 2 of its 3 "
+                                                    "batches): its model is not recorded, as it is no whole epoch's"]
+
+
+def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_not_recorded(tmp_path, images, caplog):
+    x, y = images  # 3 batches of 16
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r")
+    with caplog.at_level("WARNING", logger="epochscope"):
+        model.fit(x, y, epochs=2, batch_size=16, steps_per_epoch=1, verbose=0, callbacks=[rec])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2] and "cut short" not in caplog.text  # 1 batch: whole epochs
+    # steps_per_epoch=2: Keras goes on through the data, which runs out 1 batch into the second epoch
+    short = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "short")
+    with caplog.at_level("WARNING", logger="epochscope"):
+        model.fit(x, y, epochs=2, batch_size=16, steps_per_epoch=2, verbose=0, callbacks=[short])
+    assert open_run(tmp_path / "short").epochs == [0, 1]
+    assert "epoch 2 was cut short (the data ran out, after 1 of its 2 batches)" in caplog.text
+
+    def batches():  # a generator: Keras does not know the epoch's length
+        for start in range(0, 48, 16):
+            yield x[start:start + 16], y[start:start + 16]
+
+    whole = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "whole")
+    model.fit(batches(), epochs=1, verbose=0, callbacks=[whole])
+    assert open_run(tmp_path / "whole").epochs == [0, 1]
+    stopped = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "stopped")
+    with caplog.at_level("WARNING", logger="epochscope"):
+        model.fit(batches(), epochs=1, verbose=0, callbacks=[stopped, StopAfter(2)])
+    assert open_run(tmp_path / "stopped").epochs == [0]
+    assert ("epoch 1 was cut short (stop_training set, after 2 batches of unknown length)"
+            in caplog.text) and "steps_per_epoch" in caplog.text

@@ -104,6 +104,93 @@ def test_kind7_epochs_follow_current_epoch_when_resuming_from_a_checkpoint(tmp_p
     assert fresh.epochs == [2, 3, 4] and np.allclose(fresh.weights(2)["net.hidden.weight"], saved.numpy())
 
 
+class StopInEpoch(pl.Callback):
+    """Sets ``trainer.should_stop`` after ``batch`` batches of epoch index ``epoch``, as a callback stopping
+    training in the middle of an epoch does (Lightning then leaves the epoch and still calls on_train_epoch_end)."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx + 1 == self.batch:
+            trainer.should_stop = True
+
+
+class InterruptInEpoch(Tiny):
+    """Ctrl-C in the middle of the second epoch (batch 3 of its 4)."""
+
+    def training_step(self, batch, i):
+        if self.current_epoch == 1 and i == 2:
+            raise KeyboardInterrupt
+        return super().training_step(batch, i)
+
+
+def assert_whole_and_released(folder, recorder):
+    from epochscope import check_run
+
+    report = check_run(folder)
+    assert report.ok and not report.warnings and report.writer is None and recorder.recorder is None
+
+
+@pytest.mark.parametrize("stop", ["max_steps", "should_stop"])
+def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, caplog, stop):
+    # 4 batches an epoch; training stops after 2 of epoch 2's batches (step 6). Lightning still calls
+    # on_train_epoch_end with current_epoch 1: before, that model was recorded as epoch 2, a whole epoch it never
+    # finished (its metrics those of half an epoch).
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    rec = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r")
+    options = {"max_steps": 6} if stop == "max_steps" else {"callbacks": [rec, StopInEpoch(1, 2)]}
+    module = Tiny()
+    fit = trainer(rec, 5, **options) if stop == "max_steps" else pl.Trainer(
+        accelerator="cpu", devices=1, max_epochs=5, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, **options)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        fit.fit(module, train, val)
+    assert fit.global_step == 6
+    assert open_run(tmp_path / "r").epochs == [0, 1]
+    why = "max_steps=6 reached" if stop == "max_steps" else "trainer.should_stop set"
+    assert (f"epoch 2 was cut short ({why}, after 2 of its 4 batches): its model is not recorded as epoch 2"
+            in caplog.text) and "every_n_steps" in caplog.text
+    assert_whole_and_released(tmp_path / "r", rec)
+    from epochscope import check_run  # the run says so too: check names it (a note), no missing epoch
+
+    assert [f.message for f in check_run(tmp_path / "r").findings] == [
+        f"epoch 2 was cut short ({why}, after 2 of its 4 batches): its model is not recorded, as it is no whole epoch's"]
+
+
+def test_limit_train_batches_is_the_epoch_and_an_epoch_ending_with_max_steps_is_whole(tmp_path, caplog):
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    limited = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "limited")
+    trainer(limited, 2, limit_train_batches=2).fit(Tiny(), train, val)
+    run = open_run(tmp_path / "limited")
+    assert run.epochs == [0, 1, 2] and run.epoch_metrics(2)["step"] == 4  # 2 batches: the whole (limited) epoch
+    module = Tiny()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "exact"), 5, max_steps=8).fit(
+            module, train, val)
+    run = open_run(tmp_path / "exact")
+    assert run.epochs == [0, 1, 2] and "cut short" not in caplog.text  # max_steps at an epoch's end: a whole epoch
+    np.testing.assert_allclose(run.weights(2)["net.hidden.weight"], module.net.hidden.weight.detach().numpy())
+
+
+def test_ctrl_c_in_an_epoch_keeps_the_finished_epochs_and_releases_the_run(tmp_path):
+    import signal
+
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    rec = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):  # Lightning's graceful shutdown: on_exception, then sys.exit(1)
+            trainer(rec, 3).fit(InterruptInEpoch(), train, val)
+    finally:
+        signal.signal(signal.SIGINT, handler)  # the shutdown ignores SIGINT from then on
+    assert open_run(tmp_path / "r").epochs == [0, 1]
+    assert_whole_and_released(tmp_path / "r", rec)
+
+
 def test_a_new_trainer_without_a_checkpoint_is_refused_before_it_trains(tmp_path):
     pl.seed_everything(0, verbose=False)
     (x, y), train, val = loaders()

@@ -320,6 +320,37 @@ def test_train_loop_records_epoch_zero_then_each_epoch(tmp_path):
     assert open_run(tmp_path / "r").epochs == [0, 1, 2, 3, 4, 5]
 
 
+class InterruptAt(nn.Module):
+    """Wraps a model; Ctrl-C at its ``n``-th forward pass in training mode (in the middle of an epoch)."""
+
+    def __init__(self, model, n):
+        super().__init__()
+        self.model, self.n, self.calls = model, n, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.n:
+                raise KeyboardInterrupt
+        return self.model(x)
+
+
+@pytest.mark.parametrize("every_n_epochs", [1, 2])
+def test_fit_interrupted_in_an_epoch_keeps_the_finished_epochs_only(tmp_path, caplog, every_n_epochs):
+    # 90 examples in batches of 16: 6 batches an epoch; Ctrl-C at batch 3 of epoch 3
+    from epochscope.train import fit
+
+    x, y = probe(90)
+    model = InterruptAt(small_mlp(), 6 * 2 + 3)
+    with caplog.at_level("WARNING", logger="epochscope"), pytest.raises(KeyboardInterrupt):
+        with Recorder(model, ["model.hidden"], probe=(x, y), run_dir=tmp_path / "r", every_n_epochs=every_n_epochs) as rec:
+            fit(model, (x, y), epochs=5, batch_size=16, recorder=rec, show_progress=False, device="cpu")
+    # the finished epochs are kept (with every_n_epochs=2: 0 and 2); the part of epoch 3 is recorded as no epoch
+    assert open_run(tmp_path / "r").epochs == ([0, 1, 2] if every_n_epochs == 1 else [0, 2])
+    report = check_run(tmp_path / "r")
+    assert report.ok and not report.warnings and report.writer is None
+
+
 def test_user_metrics_get_one_spelling_and_never_replace_the_epoch(tmp_path):
     x, y = probe()
     with Recorder(small_mlp(), ["hidden"], probe=(x, y), run_dir=tmp_path / "r") as rec:

@@ -272,3 +272,26 @@ def test_train_fit_records_its_last_epoch_every_n_epochs_leaves_out(tmp_path):
     np.testing.assert_allclose(open_run(tmp_path / "r").weights(10)["0.weight"], trained["0.weight"])
     report = check_run(tmp_path / "r")
     assert report.ok and not report.warnings and report.writer is None
+
+
+def test_an_epoch_end_recorded_after_a_loop_that_broke_early_sits_where_training_is(tmp_path, caplog):
+    # The loop breaks 2 steps into epoch 2 (5 steps an epoch) and then records the epoch, as its body does at the
+    # end. Before: the record said epochs_done 2.0 (the end of epoch 2) for a model 1.4 epochs in.
+    x, y, model, opt = setup()
+    rec = Recorder(model, ["1"], (x, y), tmp_path / "r", every_n_steps=3, steps_per_epoch=BATCHES)
+    rec.record(0)
+    train(rec, x, y, model, opt, 1)
+    for b in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[b * 8:(b + 1) * 8]), y[b * 8:(b + 1) * 8]).backward()
+        opt.step()
+        rec.step()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        assert rec.record(2) == 7
+    rec.close()
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 3, 5, 6, 7] and run.epoch_metrics(7)["epochs_done"] == pytest.approx(1.4)
+    assert run.timeline.label(7) == "epoch 1.4 · step 7"
+    assert ("record(2) at step 7 comes 2 optimizer steps after the end of epoch 1, fewer than steps_per_epoch=5: "
+            "epoch 2 was cut short, and the record is at epoch 1.4") in caplog.text
+    np.testing.assert_allclose(run.weights(7)["0.weight"], model[0].weight.detach().numpy())

@@ -455,3 +455,43 @@ def test_a_failed_training_keeps_its_epochs_and_releases_the_run_to_the_next_rec
     np.testing.assert_allclose(run.weights(1)["classifier.weight"], model.classifier.weight.detach().numpy())
     report = check_run(tmp_path / "run")
     assert report.ok and not report.warnings and report.writer is None
+
+
+class StopAtStep(TrainerCallback):
+    """Asks the Trainer to stop (or to leave the epoch) at optimizer step ``step``, in the middle of an epoch."""
+
+    def __init__(self, step, flag="should_training_stop"):
+        self.step, self.flag = step, flag
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            setattr(control, self.flag, True)
+        return control
+
+
+@pytest.mark.parametrize("stop", ["max_steps", "should_training_stop", "should_epoch_stop"])
+def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, caplog, stop):
+    # 32 examples in batches of 8: 4 optimizer steps an epoch; step 6 is half of epoch 2. The Trainer still calls
+    # on_epoch_end there (state.epoch 1.5): that model is no whole epoch's.
+    model, truth = tiny_bert(), EpochWeights()
+    x, y = token_ids(16, seed=3)
+    recorder = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run")
+    options = {"max_steps": 6} if stop == "max_steps" else {"callbacks": [truth, StopAtStep(6, stop)]}
+    options.setdefault("callbacks", [truth])
+    t = trainer(model, tmp_path / "out", 3, recorder, **options)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        t.train()
+    run = open_run(tmp_path / "run")
+    why = {"max_steps": "max_steps=6 reached", "should_training_stop": "control.should_training_stop set",
+           "should_epoch_stop": "control.should_epoch_stop set"}[stop]
+    assert f"epoch 2 was cut short ({why}, after 50 % of its batches): its model is not recorded as epoch 2" in caplog.text
+    if stop == "should_epoch_stop":  # training goes on: epoch 3 is whole, 4 steps after step 6
+        assert run.epochs == [0, 1, 3] and run.epoch_metrics(3)["step"] == 10
+        np.testing.assert_allclose(run.weights(3)["classifier.weight"], model.classifier.weight.detach().numpy())
+    else:
+        assert t.state.global_step == 6 and run.epochs == [0, 1]
+        np.testing.assert_allclose(run.weights(1)["classifier.weight"], truth.weights[1])
+    report = check_run(tmp_path / "run")
+    assert report.ok and not report.warnings and report.writer is None  # before: "epoch 2 missing between 0 and 3"
+    assert [f.message for f in report.findings] == [
+        f"epoch 2 was cut short ({why}, after 50 % of its batches): its model is not recorded, as it is no whole epoch's"]

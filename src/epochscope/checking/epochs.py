@@ -38,6 +38,7 @@ from ..run.layout import (
 from ..run.lock import pid_alive
 from ..run.reader import EMPTY_WEIGHTS, MAX_METRICS_BYTES
 from ..run.summary import epoch_spans
+from ..run.timeline import cut_short_epochs
 from .agreement import Agreement
 from .context import CheckContext, strip_where
 from .timeline import check_timeline
@@ -127,6 +128,13 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
     if ctx.manifest is not None and ctx.manifest.record_unit == "step":
         # Records every N steps and at epoch ends: uneven gaps are the rule, not a loss.
         return
+    # An epoch training left part-way is not recorded, and the recorder said so (run/timeline.py): a note,
+    # and no gap; once recorded whole (training resumed inside it), nothing to say.
+    cut = {e: why for e, why in cut_short_epochs(ctx.manifest.info if ctx.manifest is not None else {}).items()
+           if e not in set(epochs)}
+    for epoch, why in sorted(cut.items()):
+        ctx.add("note", EPOCHS_DIR, f"epoch {epoch} was cut short ({why}): its model is not recorded, as it is no "
+                "whole epoch's")
     gaps = [b - a for a, b in zip(epochs, epochs[1:])]
     # every_n_epochs records the last epoch trained whatever the stride: a last gap shorter than every other
     # one leaves nothing out, so the stride is read from the gaps before it.
@@ -150,15 +158,19 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
         regular = all((e - epochs[0]) % step == 0 for e in strided)
         unit = step if regular else 1
         holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(strided, strided[1:]) if b - a > unit]
+        # a hole of epochs that were all cut short lost nothing (n first: a hole may span billions of numbers)
+        holes = [(lo, hi, n) for lo, hi, n in holes if not (n <= len(cut) and all(
+            e in cut for e in range(lo, hi + 1, unit)))]
         count = sum(n for _, _, n in holes)
         parts = []
         for lo, hi, n in holes[:20]:
             parts.append(str(lo) if n == 1 else f"{lo}..{hi}" if unit == 1 else f"{n} epochs from {lo} to {hi}")
         shown = ", ".join(parts) + (f" and {len(holes) - 20} more gaps" if len(holes) > 20 else "")
         usual = f", recorded every {step} epochs otherwise" if regular and step > 1 else ""
-        ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (count > 1)} {shown} missing between {epochs[0]} and {epochs[-1]} "
-                f"(recorded without {'them' if count > 1 else 'it'}, or deleted{usual}); readers and pictures use the "
-                "epochs that are there")
+        if holes:
+            ctx.add("warning", EPOCHS_DIR, f"epoch{'s' * (count > 1)} {shown} missing between {epochs[0]} and "
+                    f"{epochs[-1]} (recorded without {'them' if count > 1 else 'it'}, or deleted{usual}); readers and "
+                    "pictures use the epochs that are there")
     if epochs[0] != 0:
         ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
 

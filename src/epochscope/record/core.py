@@ -54,6 +54,7 @@ from ..metric_names import RESERVED, normalise_metrics
 from ..run import RunWriter
 from ..run.manifest import inputs_fingerprint
 from ..run.summary import epoch_spans
+from ..run.timeline import CUT_SHORT_KEY, cut_short_epochs
 from .labels import encode_splits
 from .projection import PROJECTION_KIND, SparseProjection, legacy_gaussian
 from .schedule import open_schedule
@@ -458,6 +459,17 @@ class RecordingSession:
                 "from an earlier checkpoint, or a new optimizer that counts from 0); to replace the records from step "
                 f"{step} on, pass replace_epochs=True to the Recorder; to continue the run, resume training from its "
                 "last checkpoint; to start a fresh run in this folder, overwrite=True")
+
+    def cut_short(self, epoch: int, why: str, advice: str) -> None:
+        """Epoch ``epoch`` ended part-way (``why``: the cause and how much of it ran, e.g. ``"max_steps=6
+        reached, after 2 of its 4 batches"``): it is not recorded, since its number would claim an epoch
+        training did not finish. Warns (``advice``: how to record such a model, in the adapter's terms)
+        and notes it in the manifest's info (``cut_short``, see :mod:`epochscope.run.timeline`), so
+        ``epochscope check`` names it rather than taking its absence for a lost epoch."""
+        log.warning("epoch %d was cut short (%s): its model is not recorded as epoch %d, an epoch training did not "
+                    "finish. %s", epoch, why, epoch, advice)
+        noted = {str(e): w for e, w in cut_short_epochs(self.writer.manifest.info).items()}
+        self.writer.update_info({CUT_SHORT_KEY: {**noted, str(int(epoch)): why}})
 
     def decide_threshold(self, scores: np.ndarray) -> float:
         """The one-output threshold for this run: decided once from ``scores`` (all of the first

@@ -42,7 +42,7 @@ from ..weight_layout import FLATTEN_ORDER_KEY
 from .core import EpochRecording, RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples
-from .schedule import LeftOut, fingerprint, fractional_epoch, metrics_now, record_left_out
+from .schedule import LeftOut, batches_part, fingerprint, fractional_epoch, metrics_now, record_left_out
 from .settings import RecorderCallback, RecordSettings
 from .training_call import TrainingCall
 
@@ -354,7 +354,12 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
     unless the run holds it; the end of Keras' epoch ``e`` is epoch ``e + 1``. With
     ``every_n_epochs=N`` the last epoch a ``fit`` trains is recorded too, also when training
     stops early (``EarlyStopping``, ``model.stop_training = True``), and the run is released
-    at ``on_train_end``. To continue a
+    at ``on_train_end``. An epoch that ``stop_training`` ends part-way (``TerminateOnNaN``, a
+    callback stopping after a batch) is not recorded: its number would claim an epoch training
+    never finished (a warning says so; a run recorded with ``every_n_steps`` keeps it at its
+    fractional epoch). ``steps_per_epoch`` sets how many batches an epoch has; for data of
+    unknown length an epoch ending with ``stop_training`` set cannot be told whole, and is not
+    recorded. To continue a
     run with another ``fit`` (also with a new ``Recorder``) pass ``initial_epoch``; an epoch
     the run already holds is refused before it is trained, with a message that says how to go
     on, or replaced with every later one when the recorder has ``replace_epochs=True``.
@@ -492,6 +497,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         ``initial_epoch``: the epochs it has finished) unless the run holds it; and refuse,
         before the epoch is trained, an epoch number the run already holds (unless replacing)."""
         self._epoch_index = epoch
+        self._batches_done = 0
         self.session.schedule.left_out = None  # another epoch starts: the one left out before is not the last
         if self.session.schedule.by_step:
             self._step_epoch_begin(epoch)
@@ -523,6 +529,12 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
             def take() -> int:
                 return self._record_at(step, done if done is not None else float(epoch + 1), logs)
         else:
+            if not self._ran_to_its_end():  # its model is no whole epoch's: not recorded as one
+                steps = (self.params or {}).get("steps")
+                why = "stop_training set" if getattr(self.model, "stop_training", False) else "the data ran out"
+                self.session.cut_short(epoch + 1, f"{why}, {batches_part(self._batches_done, steps)}",
+                                       self.cut_short_help + ("" if steps is not None else self.unknown_length_help))
+                return
             name = f"epoch {epoch + 1}"
 
             def take() -> int:
@@ -531,6 +543,27 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
             take()
         else:
             schedule.left_out = LeftOut(name, self._weights_fingerprint(), take)
+
+    #: Batches of the current epoch done (Keras' batch index + 1; past the epoch's length in a short last
+    #: chunk of ``steps_per_execution``), counted in a run numbered by epoch too.
+    _batches_done = 0
+
+    #: How to record where training stops inside an epoch (an epoch cut short is not recorded in an epoch run).
+    cut_short_help = ("To record the model where training stops inside an epoch, record every N optimizer steps "
+                      "(Recorder(..., every_n_steps=N)): each record then keeps its fractional epoch")
+    unknown_length_help = ("; for an epoch that ran to its end to be told from one stopped part-way, give fit "
+                           "steps_per_epoch= (the data's batches)")
+
+    def _ran_to_its_end(self) -> bool:
+        """Whether Keras' epoch now ending ran through all of its batches: ``params["steps"]`` of them
+        (``steps_per_epoch`` sets that number: such an epoch is whole). Keras leaves an epoch after any
+        batch that sets ``stop_training`` and still calls ``on_epoch_end``; for data of unknown length (a
+        generator without ``steps_per_epoch``) whether it was the last batch cannot be told, so an epoch
+        ending with ``stop_training`` set is not taken for whole."""
+        steps = (self.params or {}).get("steps")
+        if steps is not None:
+            return self._batches_done >= steps
+        return not getattr(self.model, "stop_training", False)
 
     def _last_epoch(self, epoch: int) -> bool:
         """Whether Keras' epoch ``epoch`` is known to be the last of this ``fit`` at its end: ``fit``'s
@@ -569,6 +602,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         """Record every ``every_n_steps`` optimizer steps (a run recorded inside epochs); the
         epoch's last batch is left to ``on_epoch_end``, which records the same model with the
         epoch's validation metrics. ``logs`` are Keras' (its loss is the mean over the epoch so far)."""
+        self._batches_done = batch + 1  # read at the epoch's end: was it cut short?
         if self.session is None or not self.session.schedule.by_step:
             return
         step = self._global_step()

@@ -29,7 +29,7 @@ require_all(("torch", "lightning"), extra="lightning", purpose="recording Lightn
 
 from ..metric_names import metric_name  # noqa: E402
 from ..run import open_run  # noqa: E402
-from .schedule import LeftOut, fractional_epoch, metrics_now  # noqa: E402
+from .schedule import LeftOut, batches_part, fractional_epoch, metrics_now  # noqa: E402
 from .settings import RecorderCallback, RecordSettings  # noqa: E402
 from .torch import Recorder as TorchRecorder  # noqa: E402
 from .torch import _weights_fingerprint, find_modules, find_weights, select_torch_examples  # noqa: E402
@@ -52,6 +52,23 @@ def _last_epoch(trainer: Any) -> bool:
     return (bool(trainer.should_stop)
             or (max_epochs not in (None, -1) and trainer.current_epoch + 1 >= max_epochs)
             or (max_steps not in (None, -1) and trainer.global_step >= max_steps))
+
+
+def _ran_to_its_end(trainer: Any) -> bool:
+    """Whether the epoch now ending ran through all of its batches, by Lightning's own rule (its fit
+    loop steps the epoch's learning-rate schedulers only then): ``num_training_batches`` of them
+    (``limit_train_batches`` sets that number: a limited epoch is whole) or the data ran out
+    (``is_last_batch``, also for data of unknown length). False when ``max_steps`` or
+    ``trainer.should_stop`` ended it part-way, after which Lightning still calls ``on_train_epoch_end``."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return progress.current.ready >= trainer.num_training_batches or bool(progress.is_last_batch)
+
+
+def _why_stopped(trainer: Any) -> str:
+    """Why an epoch ended part-way, in Lightning's terms."""
+    if trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps:
+        return f"max_steps={trainer.max_steps} reached"
+    return "trainer.should_stop set" if trainer.should_stop else "Lightning ended it early"
 
 
 class _LightningCapture(TorchRecorder):
@@ -80,7 +97,11 @@ class Recorder(RecorderCallback, pl.Callback):
     out. With ``every_n_epochs=N`` the last epoch trained is recorded too: at its end when
     Lightning already says it is the last (``max_epochs`` or ``max_steps`` reached, or
     ``trainer.should_stop`` set), else at ``on_train_end`` (an ``EarlyStopping`` decides after
-    this hook), while the weights are still the ones the epoch ended with.
+    this hook), while the weights are still the ones the epoch ended with. An epoch that
+    ``max_steps`` or ``trainer.should_stop`` ends part-way is not recorded (its number would
+    claim an epoch training never finished; a warning says so, and a run recorded with
+    ``every_n_steps`` keeps it at its fractional epoch); ``limit_train_batches`` sets how many
+    batches an epoch has, so a limited epoch is whole.
     ``fit(..., ckpt_path=...)`` continues the run; an epoch the run already holds (a new
     Trainer, which counts from 0 again, or a resume from an earlier checkpoint) is refused
     before the epoch is trained, with a message that says how to go on, or replaces that
@@ -214,6 +235,12 @@ class Recorder(RecorderCallback, pl.Callback):
             schedule = self.recorder.session.schedule
             last = _last_epoch(trainer)
             if not schedule.by_step:  # left out (and kept for on_train_end) by the PyTorch recorder's schedule
+                if not _ran_to_its_end(trainer):  # its model is no whole epoch's: not recorded as one
+                    done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+                    self.recorder.session.cut_short(
+                        epoch, f"{_why_stopped(trainer)}, {batches_part(done, trainer.num_training_batches)}",
+                        self.cut_short_help)
+                    return
                 self.recorder._record(epoch, metrics, counters={"step": trainer.global_step}, last=last)
                 return
             step, done, metrics = trainer.global_step, self._epoch_end_time(trainer), metrics_now(metrics)
@@ -268,6 +295,10 @@ class Recorder(RecorderCallback, pl.Callback):
             return
         self.recorder._capture_record(self.recorder.session.start_step(step, epochs_done), metrics,
                                       {"step": step})
+
+    #: How to record where training stops inside an epoch (an epoch cut short is not recorded in an epoch run).
+    cut_short_help = ("To record the model where training stops inside an epoch, record every N optimizer steps "
+                      "(Recorder(..., every_n_steps=N)): each record then keeps its fractional epoch")
 
     #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded at on_train_end.
     changed_help = ("The on_train_end of a callback listed before the Recorder changed the weights "

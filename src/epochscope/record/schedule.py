@@ -21,6 +21,12 @@ Plain rules, no framework: the adapters ask them at their framework's batch and 
   every batch ends with a step; Keras' ``steps_per_execution`` or Lightning's gradient
   accumulation can make the step jump past one), and the recorded epoch ends are numbered by
   their step too.
+- **An epoch cut short** (``max_steps`` reached, a stop asked for in the middle of an epoch):
+  the frameworks still call their epoch-end hook, but the model is no whole epoch's. A run
+  numbered by epoch records whole epochs only, so it is not recorded (its number would claim an
+  epoch training never finished): :meth:`~epochscope.record.core.RecordingSession.cut_short`
+  warns and notes it in the run; a run numbered by step records it at the fraction of the epoch
+  it reached.
 - **Fractional epoch** of a record inside an epoch: ``completed_epochs + batches_done /
   batches_per_epoch``, from the framework's own count of the epoch's batches. When the
   epoch's length is unknown (an ``IterableDataset``, a generator without ``steps``), it is
@@ -44,7 +50,7 @@ from ..run import RunWriter
 from ..run.timeline import EPOCHS_DONE_KEY
 from .settings import RecordSettings
 
-__all__ = ["LeftOut", "Schedule", "fingerprint", "fractional_epoch", "last_time", "metrics_now", "open_schedule",
+__all__ = ["LeftOut", "Schedule", "batches_part", "fingerprint", "fractional_epoch", "last_time", "metrics_now", "open_schedule",
            "record_left_out"]
 
 log = logging.getLogger("epochscope")
@@ -63,6 +69,17 @@ def fractional_epoch(completed_epochs: int | None, batches_done: int, batches_pe
     if not math.isfinite(length) or length <= 0 or batches_done < 0 or batches_done > length:
         return None
     return float(completed_epochs) + batches_done / length
+
+
+def batches_part(batches_done: int | None, batches: float | None) -> str:
+    """How much of an epoch ran, as words: ``"after 2 of its 4 batches"``.
+
+    >>> batches_part(2, 4), batches_part(2, None), batches_part(None, float("inf"))
+    ('after 2 of its 4 batches', 'after 2 batches of unknown length', 'its length unknown')
+    """
+    if batches is not None and math.isfinite(float(batches)):
+        return f"after {batches_done} of its {int(batches)} batches"
+    return f"after {batches_done} batches of unknown length" if batches_done is not None else "its length unknown"
 
 
 def fingerprint(arrays: Iterable[Any]) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 from .._errors import unknown_name_message
 from .._optional import require
 from ..run import open_run
-from ..run.timeline import check_time_point
+from ..run.timeline import check_time_point, format_epochs
 from .core import RecordingSession
 from .layer_spec import LayerSpec, base_name, parse_layer_spec, path_text
 from .probe import select_examples, select_texts
@@ -835,12 +835,13 @@ class Recorder:
                                  f"{ended[1]} (both at step {self._step}); call rec.step() after each "
                                  "optimizer.step(), or pass record(epoch, step=optimizer steps done)")
             self._epoch_end_at = (self._step, epoch)
+            done = self._epochs_done_at_end(epoch)
             self._epoch, self._epoch_step = epoch, self._step
             held = self.session.epochs
             if held and self._step == held[-1] and self._step != self.session._last_step:
                 return None  # the run's last record is this model (training resumed from it): nothing to add
             name = f"the end of epoch {epoch} (step {self._step})"
-            start = functools.partial(self.session.start_step, self._step, float(epoch))
+            start = functools.partial(self.session.start_step, self._step, done)
         else:
             self._epoch = epoch
             name = f"epoch {epoch}"
@@ -854,6 +855,24 @@ class Recorder:
             return take()
         schedule.left_out = LeftOut(name, _weights_fingerprint(self.model), take)
         return None
+
+    def _epochs_done_at_end(self, epoch: int) -> float:
+        """The epochs done when ``record(epoch)`` ends epoch ``epoch`` in a step run: ``epoch``, unless
+        ``steps_per_epoch`` says fewer steps were counted since the last epoch end than the epochs
+        between them hold (a loop that broke out of the epoch, then recorded it as its body does):
+        then the fraction training reached, so the record does not claim an epoch it did not finish,
+        and a warning says so."""
+        spe, last = self.settings.steps_per_epoch, self._epoch
+        steps = self._step - self._epoch_step
+        if not spe or last is None or epoch <= last or steps >= (epoch - last) * spe:
+            return float(epoch)
+        reached = last + steps / spe
+        self.session.warn_once(f"cut-short:{epoch}", "record(%d) at step %d comes %d optimizer steps after the end of "
+                               "epoch %d, fewer than steps_per_epoch=%d: epoch %d was cut short, and the record is at "
+                               "epoch %s, where training is, not at its end. If every epoch has fewer steps, pass "
+                               "steps_per_epoch=the optimizer steps of an epoch", epoch, self._step, steps, last, spe,
+                               epoch, format_epochs(reached))
+        return reached
 
     def _capture_record(self, recording: Any, metrics: Mapping[str, Any] | None,
                         counters: Mapping[str, float | int] | None) -> int:

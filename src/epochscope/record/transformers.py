@@ -214,6 +214,17 @@ def _last_epoch(epoch: int, state: Any, control: Any = None) -> bool:
             or (bool(max_steps) and state.global_step >= max_steps))
 
 
+def _why_cut_short(args: Any, state: Any, control: Any) -> str:
+    """Why the Trainer left an epoch part-way, in its own terms."""
+    max_steps = getattr(args, "max_steps", -1) or -1
+    if max_steps > 0 and state.global_step >= max_steps:
+        return f"max_steps={max_steps} reached"
+    for flag in ("should_training_stop", "should_epoch_stop"):
+        if getattr(control, flag, False):
+            return f"control.{flag} set"
+    return "the Trainer left it early"
+
+
 def epoch_metrics(history: Sequence[Mapping[str, Any]], end_step: int, loss_from_step: int,
                   window_start: int | None = None) -> dict[str, Any]:
     """The metrics of the epoch that ended at global step ``end_step`` (its steps are
@@ -354,8 +365,9 @@ class Recorder(hf.TrainerCallback):
     ``state.epoch`` (0, or *k* after ``trainer.train(resume_from_checkpoint=...)`` from a
     checkpoint saved after *k* epochs) unless the run holds it, then every finished epoch as
     ``state.epoch`` at its end. A checkpoint from the middle of an epoch holds no finished
-    epoch: nothing is recorded until the epoch ends, and an epoch cut short (``max_steps``)
-    is not recorded. An epoch the run already holds (a new training that counts from 0
+    epoch: nothing is recorded until the epoch ends, and an epoch cut short (``max_steps``,
+    ``control.should_training_stop`` or ``should_epoch_stop`` set in its middle) is not
+    recorded: a warning says so. An epoch the run already holds (a new training that counts from 0
     again, or a resume from an earlier checkpoint) is refused before it is trained, unless
     ``replace_epochs=True``. With ``every_n_epochs=N`` the last epoch trained is recorded
     too: when its metrics are known if the Trainer already says it is the last (its
@@ -560,10 +572,13 @@ class Recorder(hf.TrainerCallback):
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Mark the finished epoch; capture it now unless a log, evaluation or save follows."""
         epoch = _whole_epoch(state.epoch)
-        if epoch is None:
+        if epoch is None:  # the epoch was cut short: its model is no whole epoch's
             if self.recorder is not None:
-                log.warning("training stopped in the middle of an epoch (state.epoch=%.3f, max_steps?): epochscope "
-                            "records whole epochs, this model is not recorded", state.epoch)
+                done = float(state.epoch) - math.floor(float(state.epoch))
+                self.recorder.session.cut_short(
+                    math.floor(float(state.epoch)) + 1,
+                    f"{_why_cut_short(args, state, control)}, after {round(100 * done)} % of its batches",
+                    self.cut_short_help)
             return
         self._pending = epoch
         if not (control.should_log or control.should_evaluate or control.should_save):
@@ -588,6 +603,10 @@ class Recorder(hf.TrainerCallback):
             self._record_left_out()
         finally:
             self.close()
+
+    #: How to have the model where training stops recorded (an epoch cut short is not recorded).
+    cut_short_help = ("This recorder records whole epochs: give max_steps a multiple of an epoch's optimizer steps, or "
+                      "record inside epochs with epochscope.torch.Recorder(..., every_n_steps=N) in a loop of your own")
 
     #: What to do when the last epoch, left out by every_n_epochs, cannot be recorded when training ends.
     changed_help = ("The weights changed before the Trainer's last log (a callback listed before the Recorder "

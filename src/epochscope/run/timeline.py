@@ -15,6 +15,13 @@ record's number counts is the manifest's ``record_unit``:
   known only at epoch ends and ``null`` elsewhere; the pictures then put the records on a
   step axis instead of guessing.
 
+An epoch run holds whole epochs only. An epoch that training left part-way (``max_steps``
+reached, a stop asked for in its middle) is not recorded, and the recorder notes it in the
+manifest's ``info`` under ``"cut_short"``: ``{"<epoch>": "<why, and how much of it ran>"}``,
+e.g. ``{"3": "max_steps=10 reached, after 2 of its 4 batches"}`` (:func:`cut_short_epochs`
+reads it; a run without it, or with it in another shape, reads as before), so that
+``epochscope check`` names it rather than taking its absence for a lost epoch.
+
 Steps strictly increase along the records (they are the folder numbers); ``epochs_done`` never
 decreases. A run that breaks either rule is refused (:class:`~epochscope.RunError`, and
 ``epochscope check`` says which file).
@@ -38,7 +45,8 @@ import numpy as np
 
 from .._errors import RunError
 
-__all__ = ["EPOCHS_DONE_KEY", "RECORD_UNITS", "STEP_KEY", "Timeline", "check_time_point", "format_epochs"]
+__all__ = ["CUT_SHORT_KEY", "EPOCHS_DONE_KEY", "RECORD_UNITS", "STEP_KEY", "Timeline", "check_time_point",
+           "cut_short_epochs", "format_epochs"]
 
 #: What a record's number may count (the manifest's ``record_unit``).
 RECORD_UNITS = ("epoch", "step")
@@ -46,6 +54,24 @@ RECORD_UNITS = ("epoch", "step")
 #: name is kept as ``user_step`` / ``user_epochs_done``).
 STEP_KEY = "step"
 EPOCHS_DONE_KEY = "epochs_done"
+
+
+#: The manifest ``info`` key naming the epochs training left part-way (not recorded; see the module doc).
+CUT_SHORT_KEY = "cut_short"
+
+
+def cut_short_epochs(info: Mapping[str, Any]) -> dict[int, str]:
+    """``{epoch: why}`` of the epochs a manifest's ``info`` says were cut short (:data:`CUT_SHORT_KEY`);
+    empty when it says none, and for a value of another shape (written by another tool), which is
+    no note of this kind.
+
+    >>> cut_short_epochs({"cut_short": {"3": "max_steps=10 reached"}}), cut_short_epochs({})
+    ({3: 'max_steps=10 reached'}, {})
+    """
+    value = info.get(CUT_SHORT_KEY)
+    if not isinstance(value, Mapping):
+        return {}
+    return {int(k): str(v) for k, v in value.items() if isinstance(k, str) and k.isdigit() and isinstance(v, str)}
 
 
 def format_epochs(value: float) -> str:
