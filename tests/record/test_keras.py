@@ -523,3 +523,39 @@ def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_
     assert open_run(tmp_path / "stopped").epochs == [0]
     assert ("epoch 1 was cut short (stop_training set, after 2 batches of unknown length)"
             in caplog.text) and "steps_per_epoch" in caplog.text
+
+
+class StopAtEpochEnd(keras.callbacks.Callback):
+    """Sets ``stop_training`` at the end of epoch ``index`` (as EarlyStopping does), after all its batches."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.index:
+            self.model.stop_training = True
+
+
+def test_an_epoch_of_unknown_length_stopped_at_its_end_is_recorded_when_it_ran_as_long_as_the_one_before(tmp_path, images):
+    """Data of unknown length (a torch IterableDataset) and an early stop listed before the recorder: the
+    stop is set at the epoch's end, after all its batches, but the recorder sees stop_training set and
+    left the whole epoch out. An epoch that ran as many batches as the fit's previous whole epoch is whole."""
+    import torch
+
+    x, y = images
+
+    class Batches(torch.utils.data.IterableDataset):  # no __len__: Keras does not know the epoch's length
+        def __iter__(self):
+            for start in range(0, 48, 16):
+                yield x[start:start + 16], y[start:start + 16]
+
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    data = torch.utils.data.DataLoader(Batches(), batch_size=None)
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r")
+    model.fit(data, epochs=4, verbose=0, callbacks=[StopAtEpochEnd(1), rec])
+    assert open_run(tmp_path / "r").epochs == [0, 1, 2]
+    cut = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "cut")
+    model.fit(data, epochs=4, verbose=0, callbacks=[StopAfter(5), cut])  # 2 of the second epoch's 3 batches
+    assert open_run(tmp_path / "cut").epochs == [0, 1]

@@ -358,8 +358,9 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
     callback stopping after a batch) is not recorded: its number would claim an epoch training
     never finished (a warning says so; a run recorded with ``every_n_steps`` keeps it at its
     fractional epoch). ``steps_per_epoch`` sets how many batches an epoch has; for data of
-    unknown length an epoch ending with ``stop_training`` set cannot be told whole, and is not
-    recorded. To continue a
+    unknown length an epoch ending with ``stop_training`` set is whole when it ran as many batches
+    as the fit's previous whole epoch (an ``EarlyStopping`` stops after the last batch), and is not
+    recorded otherwise. To continue a
     run with another ``fit`` (also with a new ``Recorder``) pass ``initial_epoch``; an epoch
     the run already holds is refused before it is trained, with a message that says how to go
     on, or replaced with every later one when the recorder has ``replace_epochs=True``.
@@ -476,6 +477,7 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
     # -- Keras hooks
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         """Look the layers up in the (now built) model and open the run."""
+        self._whole_batches = None  # another fit, perhaps other data: its epochs' length is not known yet
         model = self.model
         self._specs = find_layer_specs(model, self.layer_names)
         layers = {layer.name: layer for layer in _all_layers(model)}
@@ -558,12 +560,20 @@ class Recorder(RecorderCallback, keras.callbacks.Callback):
         """Whether Keras' epoch now ending ran through all of its batches: ``params["steps"]`` of them
         (``steps_per_epoch`` sets that number: such an epoch is whole). Keras leaves an epoch after any
         batch that sets ``stop_training`` and still calls ``on_epoch_end``; for data of unknown length (a
-        generator without ``steps_per_epoch``) whether it was the last batch cannot be told, so an epoch
-        ending with ``stop_training`` set is not taken for whole."""
+        generator without ``steps_per_epoch``) whether it was the last batch is told by the fit's
+        previous whole epoch: one that ran as many batches is whole (an ``EarlyStopping`` listed before
+        this callback sets ``stop_training`` after the epoch's last batch); without one, an epoch ending
+        with ``stop_training`` set is not taken for whole."""
         steps = (self.params or {}).get("steps")
         if steps is not None:
             return self._batches_done >= steps
-        return not getattr(self.model, "stop_training", False)
+        if not getattr(self.model, "stop_training", False):
+            self._whole_batches = self._batches_done  # the data ran out: this is the epoch's length
+            return True
+        return self._whole_batches is not None and self._batches_done >= self._whole_batches
+
+    #: Batches of the fit's last epoch of unknown length that ended without ``stop_training`` (whole).
+    _whole_batches: int | None = None
 
     def _last_epoch(self, epoch: int) -> bool:
         """Whether Keras' epoch ``epoch`` is known to be the last of this ``fit`` at its end: ``fit``'s
