@@ -8,6 +8,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from keras_callbacks import StopAfter  # noqa: E402
+
 from epochscope import RunLockedError, check_run, open_run  # noqa: E402
 from epochscope.keras import Recorder  # noqa: E402
 
@@ -456,19 +458,6 @@ def test_a_recorder_still_training_keeps_its_run(tmp_path, images):
     assert check_run(tmp_path / "r").writer is None  # that fit failed: its run is free again
     model.fit(x, y, epochs=1, batch_size=24, verbose=0, callbacks=twice[1:])
     assert open_run(tmp_path / "r").epochs == [0, 1]
-
-
-class StopAfter(keras.callbacks.Callback):
-    """Sets ``stop_training`` after ``n`` batches of a fit (Keras leaves the epoch, then still calls on_epoch_end)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.batches = n, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
-        if self.batches >= self.n:
-            self.model.stop_training = True
 
 
 def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, images, caplog):

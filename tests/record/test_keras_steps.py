@@ -6,6 +6,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from keras_callbacks import StopAfter  # noqa: E402
+
 from epochscope import check_run, open_run  # noqa: E402
 from epochscope.keras import Recorder  # noqa: E402
 
@@ -95,19 +97,6 @@ def test_a_fit_that_starts_before_the_runs_last_step_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds records up to step 3, but training is at step 0"):
         mlp().fit(x, y, epochs=1, batch_size=16, validation_split=0.25, callbacks=[again], verbose=0)
     assert open_run(tmp_path / "r").epochs == [0, 2, 3]
-
-
-class StopAfter(keras.callbacks.Callback):
-    """Stops training after `n` batches in all (Keras then breaks the epoch and still calls on_epoch_end)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.batches = n, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
-        if self.batches >= self.n:
-            self.model.stop_training = True
 
 
 def test_an_epoch_stopped_inside_is_recorded_where_it_stopped(tmp_path):
