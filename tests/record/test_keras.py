@@ -514,6 +514,26 @@ def test_steps_per_epoch_is_the_epoch_and_an_epoch_of_unknown_length_stopped_is_
             in caplog.text) and "steps_per_epoch" in caplog.text
 
 
+def test_the_last_whole_epoch_every_n_epochs_left_out_before_an_epoch_cut_short_is_not_lost_silently(tmp_path, images,
+                                                                                                        caplog):
+    """every_n_epochs=3 and training stopped inside epoch 6: epoch 5, the last whole epoch, was left out at its end
+    (not a multiple of 3, not known to be the last) and its weights are gone once epoch 6 trains. Before, only epoch
+    6 was named, and the run read as if training had ended at epoch 3."""
+    x, y = images  # 3 batches of 16 an epoch
+    model = sequential_mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    rec = Recorder(["hidden"], probe=(x[:12], y[:12]), run_dir=tmp_path / "r", every_n_epochs=3)
+    with caplog.at_level("WARNING", logger="epochscope"):
+        model.fit(x, y, epochs=10, batch_size=16, shuffle=False, verbose=0, callbacks=[rec, StopAfter(3 * 5 + 2)])
+    assert open_run(tmp_path / "r").epochs == [0, 3]
+    assert ("Epoch 5, the last whole epoch trained, is not recorded either: every_n_epochs=3 left it out at its end, "
+            "and epoch 6 changed its weights") in caplog.text
+    assert [f.message for f in check_run(tmp_path / "r").findings] == [
+        "epoch 6 was cut short (stop_training set, after 2 of its 3 batches; epoch 5, the last whole epoch trained, "
+        "not recorded: every_n_epochs=3 left it out): its model is not recorded, as it is no whole epoch's",
+        "recorded every 3 epochs (0, 3)"]
+
+
 class StopAtEpochEnd(keras.callbacks.Callback):
     """Sets ``stop_training`` at the end of epoch ``index`` (as EarlyStopping does), after all its batches."""
 

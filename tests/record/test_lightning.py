@@ -159,6 +159,22 @@ def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, caplog, s
         f"epoch 2 was cut short ({why}, after 2 of its 4 batches): its model is not recorded, as it is no whole epoch's"]
 
 
+def test_max_steps_inside_an_epoch_records_the_last_whole_epoch_every_n_epochs_would_leave_out(tmp_path, caplog):
+    """every_n_epochs=3, 4 batches an epoch, max_steps=22 (2 batches into epoch 6): at epoch 5's end Lightning
+    already knows the next epoch cannot finish, so epoch 5 is the last whole one. Before, it was left out and
+    lost once epoch 6 trained: the run held 0, 3."""
+    pl.seed_everything(0, verbose=False)
+    (x, y), train, val = loaders()
+    rec = Recorder(["net.hidden"], probe=(x, y), run_dir=tmp_path / "r", every_n_epochs=3)
+    module = Tiny()
+    with caplog.at_level("WARNING", logger="epochscope"):
+        trainer(rec, 10, max_steps=22).fit(module, train, val)
+    run = open_run(tmp_path / "r")
+    assert run.epochs == [0, 3, 5] and run.epoch_metrics(5)["step"] == 20
+    assert "epoch 6 was cut short (max_steps=22 reached, after 2 of its 4 batches)" in caplog.text
+    assert "last whole epoch" not in caplog.text
+
+
 def test_limit_train_batches_is_the_epoch_and_an_epoch_ending_with_max_steps_is_whole(tmp_path, caplog):
     pl.seed_everything(0, verbose=False)
     (x, y), train, val = loaders()

@@ -465,11 +465,30 @@ class RecordingSession:
         reached, after 2 of its 4 batches"``): it is not recorded, since its number would claim an epoch
         training did not finish. Warns (``advice``: how to record such a model, in the adapter's terms)
         and notes it in the manifest's info (``cut_short``, see :mod:`epochscope.run.timeline`), so
-        ``epochscope check`` names it rather than taking its absence for a lost epoch."""
+        ``epochscope check`` names it rather than taking its absence for a lost epoch.
+
+        When ``every_n_epochs`` left out the epoch before (the last whole one, not known to be the last at
+        its end) and the run does not hold it, it is lost too (the cut epoch changed its weights): the
+        warning and the note say so, rather than the run reading as if training had ended earlier."""
+        lost = self._last_whole_left_out(epoch)
+        if lost is not None:
+            why = f"{why}; epoch {lost}, the last whole epoch trained, not recorded: every_n_epochs=" \
+                  f"{self.schedule.every_n_epochs} left it out"
+            advice = (f"Epoch {lost}, the last whole epoch trained, is not recorded either: every_n_epochs="
+                      f"{self.schedule.every_n_epochs} left it out at its end, and epoch {epoch} changed its weights "
+                      f"(record every epoch, every_n_epochs=1, to keep it). {advice}")
         log.warning("epoch %d was cut short (%s): its model is not recorded as epoch %d, an epoch training did not "
                     "finish. %s", epoch, why, epoch, advice)
         noted = {str(e): w for e, w in cut_short_epochs(self.writer.manifest.info).items()}
         self.writer.update_info({CUT_SHORT_KEY: {**noted, str(int(epoch)): why}})
+
+    def _last_whole_left_out(self, epoch: int) -> int | None:
+        """The epoch before ``epoch`` when ``every_n_epochs`` left it out and the run does not hold it: it
+        was trained after the run's last record (epochs follow each other), else ``None``."""
+        before, held = int(epoch) - 1, self.writer.epochs
+        if self.schedule.every_n_epochs == 1 or not held or before <= held[-1]:
+            return None
+        return None if self.schedule.wants_epoch(before) else before
 
     def decide_threshold(self, scores: np.ndarray) -> float:
         """The one-output threshold for this run: decided once from ``scores`` (all of the first

@@ -45,13 +45,25 @@ _VALIDATION_PREFIXES = ("val_", "valid_", "validation_")
 
 
 def _last_epoch(trainer: Any) -> bool:
-    """Whether the epoch now ending is known to be the last of this ``fit``: ``max_epochs`` or
-    ``max_steps`` reached, or ``trainer.should_stop`` set (honoured once ``min_epochs``/``min_steps``
-    are met; recording one epoch end more than asked is harmless, missing the last is not)."""
+    """Whether the epoch now ending is known to be the last whole one of this ``fit``: ``max_epochs``
+    or ``max_steps`` reached, ``max_steps`` falling inside the next epoch (which is then cut short, and
+    not recorded), or ``trainer.should_stop`` set (honoured once ``min_epochs``/``min_steps`` are met;
+    recording one epoch end more than asked is harmless, missing the last is not)."""
     max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
     return (bool(trainer.should_stop)
             or (max_epochs not in (None, -1) and trainer.current_epoch + 1 >= max_epochs)
-            or (max_steps not in (None, -1) and trainer.global_step >= max_steps))
+            or (max_steps not in (None, -1) and (trainer.global_step >= max_steps
+                                                 or trainer.global_step + _steps_per_epoch(trainer) > max_steps)))
+
+
+def _steps_per_epoch(trainer: Any) -> int:
+    """Optimizer steps in a whole epoch: ``num_training_batches`` over the gradient accumulation (a
+    last, shorter group steps too); 0 when the epoch's length is unknown (then only ``max_steps``
+    reached tells the last epoch)."""
+    batches = trainer.num_training_batches
+    if not isinstance(batches, int) or batches <= 0:
+        return 0
+    return -(-batches // max(int(getattr(trainer, "accumulate_grad_batches", 1) or 1), 1))
 
 
 def _ran_to_its_end(trainer: Any) -> bool:
