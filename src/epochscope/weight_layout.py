@@ -248,7 +248,9 @@ _MAX_REORDERED_RUNS = 6
 
 def _reordered(runs: Sequence[Sequence[Link]], channels_last: bool = False) -> list[Link] | None:
     """The one order of ``runs`` (each kept as it is) in which they chain into one, or ``None``
-    when there is none or more than one (then the shapes suggest nothing)."""
+    when there is none or more than one (then the shapes suggest nothing). An order that feeds a
+    dense layer into a conv is no suggestion: shapes may chain so by chance (a ResNet's 1x1
+    downsample conv after its classifier), and the drawing it leads to would be nonsense."""
     from itertools import permutations
 
     if not 1 < len(runs) <= _MAX_REORDERED_RUNS:
@@ -257,6 +259,8 @@ def _reordered(runs: Sequence[Sequence[Link]], channels_last: bool = False) -> l
     for order in permutations(range(len(runs))):
         chain = list(runs[order[0]])
         for i in order[1:]:
+            if chain[-1].kind != "conv" and runs[i][0].kind == "conv":
+                break
             joined = _joined(chain[-1], runs[i][0], channels_last)
             if joined is None:
                 break

@@ -281,6 +281,18 @@ def test_layers_recorded_out_of_forward_order_are_refused_not_half_drawn():
     assert NetworkHistory.from_weights([0], [w], layers=["hidden", "out"]).sizes == (4, 5, 3)
 
 
+def test_no_order_that_feeds_a_dense_layer_into_a_conv_is_suggested():
+    """A ResNet-like block (c1, c2, a 1x1 downsample conv `down`, a classifier `fc`): by their shapes
+    the layers chain as down -> fc -> c1 -> c2, and the refusal suggested `--layers down fc c1 c2`,
+    which drew a nonsense network (4-8-3-4-8) without complaint."""
+    w = {"c1.weight": np.ones((4, 3, 3, 3)), "c2.weight": np.ones((8, 4, 3, 3)),
+         "down.weight": np.ones((8, 4, 1, 1)), "fc.weight": np.ones((3, 8))}
+    with pytest.raises(ValueError) as info:
+        NetworkHistory.from_weights([0], [w])
+    message = str(info.value)
+    assert "down fc c1 c2" not in message and "--layers c1 c2 for the longest chain" in message, message
+
+
 def test_what_the_shapes_cannot_tell_is_said(caplog):
     """Square layers (as many inputs as outputs) may be parallel branches (attention's query, key,
     value) or in another order: the drawing says it chained them in recording order."""
