@@ -469,6 +469,19 @@ class StopAtStep(TrainerCallback):
         return control
 
 
+def test_max_steps_inside_an_epoch_records_the_last_whole_epoch_every_n_epochs_would_leave_out(tmp_path):
+    # 4 optimizer steps an epoch, max_steps=22: epochs 1..5 whole (step 20), epoch 6 cut short at step 22.
+    # With every_n_epochs=3, epoch 5 is the last whole epoch: it was left out at its end and lost when
+    # epoch 6 changed the weights (only named in the warning); max_steps tells it is the last at its end.
+    model, truth = tiny_bert(), EpochWeights()
+    x, y = token_ids(16, seed=3)
+    recorder = Recorder(layers=["bert.pooler"], probe=(x, y), run_dir=tmp_path / "run", every_n_epochs=3)
+    trainer(model, tmp_path / "out", 10, recorder, max_steps=22, callbacks=[truth]).train()
+    run = open_run(tmp_path / "run")
+    assert run.epochs == [0, 3, 5] and run.epoch_metrics(5)["step"] == 20
+    np.testing.assert_allclose(run.weights(5)["classifier.weight"], truth.weights[5])
+
+
 @pytest.mark.parametrize("stop", ["max_steps", "should_training_stop", "should_epoch_stop"])
 def test_an_epoch_cut_short_is_not_recorded_as_a_whole_epoch(tmp_path, caplog, stop):
     # 32 examples in batches of 8: 4 optimizer steps an epoch; step 6 is half of epoch 2. The Trainer still calls

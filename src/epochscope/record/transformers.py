@@ -206,12 +206,16 @@ def _whole_epoch(value: float | None) -> int | None:
 
 
 def _last_epoch(epoch: int, state: Any, control: Any = None) -> bool:
-    """Whether the finished ``epoch`` is known to be the last of training: the Trainer's
-    ``num_train_epochs`` or ``max_steps`` reached, or ``control.should_training_stop`` set."""
+    """Whether the finished ``epoch`` is known to be the last whole one of training: the Trainer's
+    ``num_train_epochs`` or ``max_steps`` reached, ``max_steps`` falling inside the next epoch (which
+    is then cut short, and not recorded), or ``control.should_training_stop`` set."""
     planned, max_steps = getattr(state, "num_train_epochs", 0), getattr(state, "max_steps", 0)
+    step = int(getattr(state, "global_step", 0) or 0)
+    # optimizer steps of a whole epoch, from the whole epochs done (the Trainer keeps no count of them)
+    per_epoch = step // epoch if epoch > 0 else 0
     return (bool(getattr(control, "should_training_stop", False))
             or (bool(planned) and epoch >= planned)
-            or (bool(max_steps) and state.global_step >= max_steps))
+            or (bool(max_steps) and (step >= max_steps or (per_epoch > 0 and step + per_epoch > max_steps))))
 
 
 def _why_cut_short(args: Any, state: Any, control: Any) -> str:
