@@ -17,6 +17,20 @@ def test_describe_says_what_the_run_holds(synthetic_run):
     assert lines[-1].startswith("last      epoch 4: loss=0.2, accuracy=1,")
 
 
+def test_describe_names_the_epochs_cut_short(synthetic_run):
+    """Only `check` said an epoch was cut short; `info` showed the run as if training ended whole."""
+    import json
+
+    manifest = synthetic_run / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["info"] = {**data.get("info", {}),
+                    "cut_short": {"5": "max_steps=22 reached, after 2 of its 4 batches", "3": "held whole later"}}
+    manifest.write_text(json.dumps(data))
+    lines = describe(open_run(synthetic_run)).splitlines()
+    assert "cut short epoch 5 (max_steps=22 reached, after 2 of its 4 batches): not recorded, no whole epoch's" in lines
+    assert not any("held whole later" in line for line in lines)  # epoch 3 is in the run: recorded whole since
+
+
 def test_epoch_spans():
     assert epoch_spans([1, 2, 3, 7]) == "1..3, 7"
     assert epoch_spans([4]) == "4" and epoch_spans([]) == ""

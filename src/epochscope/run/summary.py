@@ -8,6 +8,7 @@ from .._errors import RunError
 from .._text import plural, printable
 from .fileio import npz_members
 from .layout import weights_file
+from .timeline import cut_short_epochs
 
 if TYPE_CHECKING:
     from .reader import Run
@@ -35,6 +36,10 @@ def describe(run: Run) -> str:
         f"framework {_shown(m.framework)}   schema {m.schema_version}   created {_shown(m.created)}",
         "epochs    " + (f"{epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs else "none finished"),
     ]
+    cut = {e: why for e, why in cut_short_epochs(m.info or {}).items() if e not in set(epochs)}
+    if cut:  # training stopped inside them: not recorded as whole epochs (run/timeline.py)
+        lines.append("cut short " + "; ".join(f"epoch {e} ({_shown(why, 200)})" for e, why in sorted(cut.items())[:5])
+                     + (f" and {len(cut) - 5} more" if len(cut) > 5 else "") + ": not recorded, no whole epoch's")
     if m.record_unit == "step":  # records inside epochs, numbered by optimizer step (run/timeline.py)
         lines[-1] = "records   " + (f"steps {epochs[0]}..{epochs[-1]} ({len(epochs):,} finished)" if epochs
                                     else "none finished") + ", numbered by optimizer step"
