@@ -153,6 +153,10 @@ def test_an_epoch_cut_short_is_a_note_not_a_missing_epoch(tmp_path):
     # ... and a cut-short epoch recorded whole later (training resumed from a checkpoint inside it) is no note
     cut_short_run(tmp_path / "resumed", [0, 1, 2], {"2": "max_steps=6 reached, after 2 of its 4 batches"})
     assert not check_run(tmp_path / "resumed").findings
+    # a gap only partly of cut epochs: the warning names the others alone (it said "epochs 2..4 missing")
+    cut_short_run(tmp_path / "part", [0, 1, 5, 6], {"2": "control.should_epoch_stop set, after 50 % of its batches"})
+    (warning,) = check_run(tmp_path / "part").warnings
+    assert warning.message.startswith("epochs 3..4 missing between 0 and 6"), warning.message
     # old runs, and a cut_short that is no map of epochs (written by another tool), read as before
     cut_short_run(tmp_path / "odd", [0, 1, 3], ["2"])
     assert [f.message for f in check_run(tmp_path / "odd").warnings][0].startswith("epoch 2 missing between 0 and 3")

@@ -14,6 +14,8 @@ The epoch-folder naming rule and every file name inside an epoch come from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import json
 import math
 import os
@@ -158,9 +160,8 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
         regular = all((e - epochs[0]) % step == 0 for e in strided)
         unit = step if regular else 1
         holes = [(a + unit, b - unit, (b - a) // unit - 1) for a, b in zip(strided, strided[1:]) if b - a > unit]
-        # a hole of epochs that were all cut short lost nothing (n first: a hole may span billions of numbers)
-        holes = [(lo, hi, n) for lo, hi, n in holes if not (n <= len(cut) and all(
-            e in cut for e in range(lo, hi + 1, unit)))]
+        # epochs cut short lost nothing: they leave the holes (a hole of them alone is none)
+        holes = [part for hole in holes for part in _without(hole, unit, cut)]
         count = sum(n for _, _, n in holes)
         parts = []
         for lo, hi, n in holes[:20]:
@@ -173,6 +174,24 @@ def _check_sequence(ctx: CheckContext, epochs: list[int]) -> None:
                     "pictures use the epochs that are there")
     if epochs[0] != 0:
         ctx.add("warning", EPOCHS_DIR, f"the first recorded epoch is {epochs[0]}, not 0 (the untrained model)")
+
+
+def _without(hole: tuple[int, int, int], unit: int, cut: Mapping[int, str]) -> list[tuple[int, int, int]]:
+    """``hole`` ``(first, last, count)`` of missing epochs ``unit`` apart, less the epochs ``cut`` names:
+    the stretches left, as holes of the same form. Walks the cut epochs, never the hole (a hole may
+    span billions of numbers).
+
+    >>> _without((2, 6, 5), 1, {2: "", 4: ""})
+    [(3, 3, 1), (5, 6, 2)]
+    """
+    first, last, _ = hole
+    inside = sorted(e for e in cut if first <= e <= last and (e - first) % unit == 0)
+    parts, start = [], first
+    for e in [*inside, last + unit]:
+        if e > start:
+            parts.append((start, e - unit, (e - start) // unit))
+        start = e + unit
+    return parts
 
 
 def _training_ends(epochs: list[int], gaps: list[int]) -> tuple[int, list[int]] | None:
