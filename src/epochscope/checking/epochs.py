@@ -14,11 +14,10 @@ The epoch-folder naming rule and every file name inside an epoch come from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
