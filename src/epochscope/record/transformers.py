@@ -205,6 +205,19 @@ def _whole_epoch(value: float | None) -> int | None:
     return int(round(value)) if abs(value - round(value)) < _WHOLE else None
 
 
+def _upcoming_epoch(value: float | None) -> int:
+    """The number the epoch now beginning will end with, from ``TrainerState.epoch`` at its start
+    (the previous epoch's end: the Trainer updates it inside the epoch). After an epoch cut short
+    (``should_epoch_stop`` at 1.5) the Trainer's loop goes on with its next index, which ends at 3.0:
+    the number is the next whole one after the cut, not 2 (checked against the run before training).
+
+    >>> _upcoming_epoch(None), _upcoming_epoch(2.0), _upcoming_epoch(1.5), _upcoming_epoch(2.0000001)
+    (1, 3, 3, 3)
+    """
+    value = 0.0 if value is None else float(value)
+    return int(math.ceil(value - _WHOLE)) + 1
+
+
 def _last_epoch(epoch: int, state: Any, control: Any = None) -> bool:
     """Whether the finished ``epoch`` is known to be the last whole one of training: the Trainer's
     ``num_train_epochs`` or ``max_steps`` reached, ``max_steps`` falling inside the next epoch (which
@@ -561,7 +574,7 @@ class Recorder(hf.TrainerCallback):
         message = None
         if self.recorder is not None:
             self.recorder.session.schedule.left_out = None  # another epoch starts: the one left out is not the last
-            epoch = int(math.floor(float(state.epoch or 0) + _WHOLE)) + 1
+            epoch = _upcoming_epoch(state.epoch)
             if epoch in self.recorder.epochs and not self.settings.replace_epochs:
                 message = self.recorder.session.already_recorded(epoch)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
