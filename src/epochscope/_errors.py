@@ -8,6 +8,7 @@ one of the classes below, all subclasses of :class:`EpochscopeError`.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -112,16 +113,17 @@ def damaged_file_error(run_path: object, err: BaseException, stops: str) -> RunE
 
 
 @contextmanager
-def stops_on_damage(run_path: object, stops: str) -> Iterator[None]:
+def stops_on_damage(run: object, stops: str) -> Iterator[None]:
     """Inside the block, a run file that cannot be read (:class:`DamagedFileError`, from any reader
     however deep) stops it as :func:`damaged_file_error` says: one line with the file, ``stops``
-    and `epochscope check`. Errors that are no damage pass unchanged. Blocks may nest: the
-    outermost says what stops (``epochscope.embed`` says the maps are not made; inside a render,
-    the render stops), and the advice is given once.
+    and `epochscope check`. ``run``: a :class:`~epochscope.Run` or its path, as the caller was
+    given it (anything else, e.g. several runs side by side, is named ``RUN``). Errors that are no
+    damage pass unchanged. Blocks may nest: the outermost says what stops (``epochscope.embed``
+    says the maps are not made; inside a render, the render stops), and the advice is given once.
 
     Example::
 
-        with stops_on_damage(run.path, "the render stops"):
+        with stops_on_damage(run, "the render stops"):
             draw_everything(run)
     """
     try:
@@ -129,7 +131,15 @@ def stops_on_damage(run_path: object, stops: str) -> Iterator[None]:
     except _DamageTold as err:  # told inside: its run is the one that holds the file (side by side: one of two)
         raise damaged_file_error(err.run_path, err, stops) from err.damage
     except DamagedFileError as err:
-        raise damaged_file_error(run_path, err, stops) from err
+        raise damaged_file_error(_run_path(run), err, stops) from err
+
+
+def _run_path(run: object) -> object:
+    """The folder to name in `epochscope check` for ``run`` (a Run, a path, or something else)."""
+    path = getattr(run, "path", None)
+    if path is not None:
+        return path
+    return run if isinstance(run, (str, os.PathLike)) else "RUN"
 
 
 def unknown_name_message(kind: str, given: str, available: Iterable[str], *, limit: int = 30) -> str:

@@ -104,7 +104,7 @@ def render(run: Run | str | os.PathLike[str], out_dir: str | os.PathLike[str], *
 
     # A run file that cannot be read stops the render wherever it is read (the manifest, the
     # activations the embedding reads, a picture's predictions), saying so with `epochscope check`.
-    with stops_on_damage(run.path if isinstance(run, Run) else run, render_stops(out_dir)):
+    with stops_on_damage(run, render_stops(out_dir)):
         run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
         check_output_dir(out_dir)  # a bad --out fails now, not after minutes of embedding
         layer_maps = None
@@ -172,8 +172,7 @@ def report(run: Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[
 
     # a run file that cannot be read anywhere (the maps' activations, a picture's predictions)
     # stops the report with `epochscope check`, never a page that shows it as missing
-    with stops_on_damage(run if isinstance(run, (str, os.PathLike)) else getattr(run, "path", "RUN"),
-                         "the report is not written"):  # ("RUN": side by side, each run's reader tells its own)
+    with stops_on_damage(run, "the report is not written"):  # (side by side: each run's reader names its own)
         return _report(run, out, layer=layer, method=method, max_points=max_points, progress=progress, title=title,
                        embed_options=embed_options)
 

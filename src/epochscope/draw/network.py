@@ -94,7 +94,7 @@ def network_animation(run: Any, out: str | os.PathLike[str] = "network.gif", *, 
     """
     # A weights file (or metrics row) that cannot be read stops it, naming the file and `epochscope
     # check`: never an animation without that epoch.
-    with stops_on_damage(getattr(run, "path", run), "the network animation is not written"):
+    with stops_on_damage(run, "the network animation is not written"):
         return write_network_animation(run, out, reference=reference, top_k=top_k, top_by=top_by, shape=shape,
                                        figsize=figsize, fps=fps, duration_ms=duration_ms, layers=layers,
                                        progress=progress)
@@ -489,7 +489,7 @@ class NetworkDisplay(FigureDisplay):
         for a run without weights or a damaged weights file (naming it and `epochscope check`).
         """
         settings = NetworkSettings(reference=reference, top_k=top_k, top_by=top_by)
-        with stops_on_damage(getattr(run, "path", run), "the network is not drawn"):
+        with stops_on_damage(run, "the network is not drawn"):
             run = as_run(run)
             history = NetworkHistory.from_run(run, layers=layers, shape=shape)
         epochs = history.epochs.tolist()

@@ -110,7 +110,7 @@ def render_maps(run: Run | str | os.PathLike[str], maps: Any, out_dir: str | os.
     :class:`~epochscope.RunError` naming the file and ``epochscope check`` when a run file it reads
     is damaged (:func:`~epochscope._errors.stops_on_damage`: every reader, never drawn as absent).
     """
-    with stops_on_damage(getattr(run, "path", run), render_stops(out_dir)):
+    with stops_on_damage(run, render_stops(out_dir)):
         run, fmts = check_render_options(run, formats=formats, epoch=epoch, duration_ms=duration_ms)
         contents = run_contents(run)
         if maps is None and contents.maps:

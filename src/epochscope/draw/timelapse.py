@@ -339,7 +339,7 @@ class Timelapse(FrameDisplay):
         check_maps(run, maps, test=bool(kwargs.get("test_points")))
         if kwargs.get("test_points"):
             kwargs.setdefault("test_labels", run.test_labels)
-            with stops_on_damage(run.path, DRAWING_STOPS):
+            with stops_on_damage(run, DRAWING_STOPS):
                 kwargs.setdefault("test_wrong", _test_wrong(run, maps.epochs))
         kwargs.setdefault("titles", frame_titles(run, maps.epochs))
         return cls.from_maps(maps, run.labels, run.class_names, metrics=_metrics_rows(run, maps.epochs), **kwargs)
@@ -451,7 +451,7 @@ class MapDisplay(FrameDisplay):
         title = frame_titles(run, [epoch])[0]
         extra = {}
         if tests is not None:
-            with stops_on_damage(run.path, DRAWING_STOPS):
+            with stops_on_damage(run, DRAWING_STOPS):
                 extra = {"test_coords": np.asarray(tests[i]), "test_labels": run.test_labels,
                          "test_wrong": _test_wrong(run, [epoch])[0]}
         with MapFrameRenderer(maps.bounds, run.labels, run.class_names, subtitle=map_subtitle(maps),

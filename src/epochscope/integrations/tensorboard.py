@@ -336,7 +336,7 @@ def export_tensorboard(run: Run | str | os.PathLike[str], out: str | os.PathLike
         # then: tensorboard --logdir tb
     """
     # a run file that cannot be read stops the export with `epochscope check`, as it stops the pictures
-    with stops_on_damage(getattr(run, "path", run), "the export is not written"):
+    with stops_on_damage(run, "the export is not written"):
         return _export_tensorboard(run, out, layers=layers, epochs=epochs, test=test, step=step, sprite=sprite,
                                    progress=progress)
 

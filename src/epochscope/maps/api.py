@@ -220,7 +220,7 @@ def embed_timed(run: Run | str | os.PathLike[str], layer: str | None = None, met
     """:func:`embed`, also returning seconds per phase (``fit``, ``test``, ``align``, ``quality``;
     ``cached`` when read back). For benchmarks; same arguments as :func:`embed`."""
     # a run file that cannot be read (activations, labels) stops the maps with `epochscope check`
-    with stops_on_damage(getattr(run, "path", run), "the maps are not made"):
+    with stops_on_damage(run, "the maps are not made"):
         return _embed_timed(run, layer, method, epochs=epochs, cache=cache, progress=progress, **options)
 
 

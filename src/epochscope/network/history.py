@@ -227,21 +227,24 @@ class NetworkHistory:
                 return None
 
         first: tuple[Link, ...] | None = None
+        groups: list[np.ndarray] = []
         rows: dict[int, list[np.ndarray]] = {}
         for epoch in (progress(epochs) if progress else epochs):
             w = read(epoch)
             shapes[epoch] = {k: _Shape(np.shape(v)) for k, v in w.items()}
             if epoch == epochs[0]:
                 first = guess(w)
-            row = _magnitudes(first, w, max_nodes) if first else None
+                groups = _groups(first, max_nodes)
+            row = _magnitudes(first, w, groups) if first else None
             if row is not None:
                 rows[epoch] = row
         chain = find_chain(shapes[_reference_epoch(shapes, layers)], layers=layers, shape=shape,
                            channels_last=channels_last, whole=layers is None)
         if chain != first:  # the first epoch lacked a layer: read again for the chain of the epoch that has them
+            groups = _groups(chain, max_nodes)
             rows = {}
             for epoch in (progress(epochs) if progress else epochs):
-                row = _magnitudes(chain, read(epoch), max_nodes)
+                row = _magnitudes(chain, read(epoch), groups)
                 if row is not None:
                     rows[epoch] = row
         left_out = {e: tuple(lk.name for lk in chain if lk.weight_key not in shapes[e]) for e in epochs
@@ -260,7 +263,6 @@ class NetworkHistory:
             _say_what_shapes_cannot_tell(chain)
         drawn = [e for e in epochs if e in rows]  # in the order given: the constructor checks it ascends
         mags = [np.stack([rows[e][j] for e in drawn]).astype(np.float32, copy=False) for j in range(len(chain))]
-        groups = [node_groups(n, max_nodes) for n in layer_sizes(chain)]
         return cls(drawn, chain, mags, groups, left_out=left_out)
 
     # -- per frame
@@ -408,11 +410,17 @@ def _reference_epoch(shapes: Mapping[int, Mapping[str, _Shape]], layers: Sequenc
     )
 
 
-def _magnitudes(chain: Sequence[Link], weights: Mapping[str, np.ndarray], max_nodes: int) -> list[np.ndarray] | None:
-    """Every layer's collapsed edge values at one epoch, or ``None`` when the epoch lacks a layer of ``chain``."""
+def _groups(chain: Sequence[Link] | None, max_nodes: int) -> list[np.ndarray]:
+    """Each column's node groups (:func:`~epochscope.network.layout.node_groups`) for ``chain``."""
+    return [node_groups(n, max_nodes) for n in layer_sizes(chain)] if chain else []
+
+
+def _magnitudes(chain: Sequence[Link], weights: Mapping[str, np.ndarray], groups: Sequence[np.ndarray]
+                ) -> list[np.ndarray] | None:
+    """Every layer's collapsed edge values at one epoch (``groups``: :func:`_groups` of ``chain``), or
+    ``None`` when the epoch lacks a layer of ``chain``."""
     if any(link.weight_key not in weights for link in chain):
         return None
-    groups = [node_groups(n, max_nodes) for n in layer_sizes(chain)]
     return [collapse(link_magnitude(link, weights[link.weight_key]), groups[j + 1], groups[j])
             for j, link in enumerate(chain)]
 

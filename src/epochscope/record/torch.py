@@ -682,16 +682,9 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        # Training failed. The last epoch every_n_epochs left out is kept when the model is still
-        # the one it ended with (the failure came before the next batch changed it): nothing
-        # finished is lost; otherwise a warning names it.
-        try:
-            self._record_left_out(self.failed_help)
-        finally:
-            self.session.close()
+        # Training failed: the last epoch every_n_epochs left out is kept all the same when the model
+        # is still the one it ended with (the failure came before the next batch changed it)
+        self._close(self.changed_help if exc_type is None else self.failed_help)
 
     #: What to do when training failed after an epoch every_n_epochs left out, and the model changed since.
     failed_help = ("Training failed during the next epoch; to keep every finished epoch through a failure, record "
@@ -710,8 +703,12 @@ class Recorder:
         ``with`` block on an exception does the same: the epoch is kept when the failure came
         before the model changed. Safe to call twice.
         """
+        self._close(self.changed_help)
+
+    def _close(self, advice: str) -> None:
+        """:meth:`close`, with ``advice`` for a left-out epoch the model changed since."""
         try:
-            self._record_left_out(self.changed_help)
+            self._record_left_out(advice)
         finally:
             self.session.close()
 
